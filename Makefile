@@ -1,0 +1,11 @@
+.PHONY: test demo build bench fuzz
+
+# The README's two commands.
+test:
+	bash scripts/test.sh
+
+demo:
+	bash scripts/demo.sh
+
+build:
+	go build -o bin/rmad ./cmd/rmad

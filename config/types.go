@@ -1,0 +1,213 @@
+// Package config is rmad's typed configuration: strict YAML loading (unknown keys are errors,
+// all problems reported at once with file:line), defaults, validation and secrets.
+package config
+
+import "time"
+
+// Config is the whole configuration file (see config.example.yaml for every key).
+type Config struct {
+	Log            Log            `yaml:"log"`
+	Redis          Redis          `yaml:"redis"`
+	IMAP           []Mailbox      `yaml:"imap"`
+	SMTP           SMTP           `yaml:"smtp"`
+	HTTP           HTTP           `yaml:"http"`
+	Webhooks       Webhooks       `yaml:"webhooks"`
+	Schedule       Schedule       `yaml:"schedule"`
+	ServiceCenters ServiceCenters `yaml:"service_centers"`
+	PartnersFile   string         `yaml:"partners_file"`
+	CatalogFile    string         `yaml:"catalog_file"`
+	SalesFile      string         `yaml:"sales_file"`
+	Routing        Routing        `yaml:"routing"`
+	ClaimTypes     ClaimTypes     `yaml:"claim_types"`
+	Policy         Policy         `yaml:"policy"`
+	Notify         Notify         `yaml:"notify"`
+	Security       Security       `yaml:"security"`
+	Limits         Limits         `yaml:"limits"`
+
+	// Path is the file the config was loaded from (relative data files resolve against its folder).
+	Path string `yaml:"-"`
+}
+
+// Log settings.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // json | console
+}
+
+// Redis connection. URL for a single server; Sentinel or Cluster for more.
+type Redis struct {
+	URL           string         `yaml:"url"`
+	Sentinel      *RedisSentinel `yaml:"sentinel"`
+	Cluster       *RedisCluster  `yaml:"cluster"`
+	PasswordFile  string         `yaml:"password_file"`
+	KeyPrefix     string         `yaml:"key_prefix"`
+	AllowVolatile bool           `yaml:"allow_volatile"`
+	Password      Secret         `yaml:"-"` // from password_file or RMAD_REDIS_PASSWORD
+}
+
+// RedisSentinel addresses a Sentinel-managed master.
+type RedisSentinel struct {
+	Master    string   `yaml:"master"`
+	Addresses []string `yaml:"addresses"`
+}
+
+// RedisCluster addresses a Redis Cluster.
+type RedisCluster struct {
+	Addresses []string `yaml:"addresses"`
+}
+
+// TLS modes for IMAP and SMTP.
+const (
+	TLSImplicit = "implicit"
+	TLSStartTLS = "starttls"
+	TLSNone     = "none" // loopback only
+)
+
+// Mailbox is one IMAP mailbox rmad reads.
+type Mailbox struct {
+	Name             string        `yaml:"name"`
+	Address          string        `yaml:"address"`
+	TLS              string        `yaml:"tls"`
+	Username         string        `yaml:"username"`
+	PasswordFile     string        `yaml:"password_file"`
+	Mailbox          string        `yaml:"mailbox"`
+	ProcessedMailbox string        `yaml:"processed_mailbox"`
+	RejectedMailbox  string        `yaml:"rejected_mailbox"`
+	IDLE             *bool         `yaml:"idle"` // default true
+	PollInterval     time.Duration `yaml:"poll_interval"`
+	Password         Secret        `yaml:"-"` // from password_file or RMAD_IMAP_<NAME>_PASSWORD
+}
+
+// UseIDLE reports whether IDLE is wanted (default true).
+func (m Mailbox) UseIDLE() bool { return m.IDLE == nil || *m.IDLE }
+
+// SMTP is the outgoing mail server.
+type SMTP struct {
+	Address      string `yaml:"address"`
+	TLS          string `yaml:"tls"`
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	From         string `yaml:"from"`
+	Password     Secret `yaml:"-"` // from password_file or RMAD_SMTP_PASSWORD
+}
+
+// HTTP server.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Webhook source kinds.
+const (
+	WebhookVendorStatus = "vendor_status"
+	WebhookSubmission   = "submission"
+)
+
+// Webhooks lists the signed webhook sources.
+type Webhooks struct {
+	Sources []WebhookSource `yaml:"sources"`
+}
+
+// WebhookSource is one sender of signed webhooks.
+type WebhookSource struct {
+	Name       string            `yaml:"name"`
+	Kind       string            `yaml:"kind"`
+	SecretFile string            `yaml:"secret_file"` // one whsec_ secret per line (several for rotation)
+	StatusMap  map[string]string `yaml:"status_map"`  // vendor status → rmad status
+	Secrets    []Secret          `yaml:"-"`           // from secret_file or RMAD_WEBHOOK_<NAME>_SECRET
+}
+
+// Schedule of the cron jobs.
+type Schedule struct {
+	Timezone  string         `yaml:"timezone"`
+	Digest    string         `yaml:"digest"`
+	Reminders string         `yaml:"reminders"`
+	Location  *time.Location `yaml:"-"`
+}
+
+// ServiceCenter is one country's service centre.
+type ServiceCenter struct {
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"`
+}
+
+// ServiceCenters maps a country code to its centre; Default names the country whose centre
+// serves partners from countries without one. In YAML both share one mapping (default: GR).
+type ServiceCenters struct {
+	Centers map[string]ServiceCenter
+	Default string
+}
+
+// Routing per brand (SPEC §5).
+type Routing struct {
+	Default string                  `yaml:"default"`
+	Brands  map[string]BrandRouting `yaml:"brands"`
+}
+
+// BrandRouting is one brand's handling and where to send the partner.
+type BrandRouting struct {
+	Handling  string `yaml:"handling"`
+	Helpdesk  string `yaml:"helpdesk"`
+	ForwardTo string `yaml:"forward_to"`
+	Portal    string `yaml:"portal"`
+}
+
+// ClaimTypes maps a claim type name to its restrictions.
+type ClaimTypes map[string]ClaimType
+
+// ClaimType restricts a claim type to brands and names fields it requires.
+type ClaimType struct {
+	Requires []string `yaml:"requires"`
+	Brands   []string `yaml:"brands"`
+}
+
+// Out-of-warranty policies.
+const (
+	OutOfWarrantyPaidRepair = "paid_repair"
+	OutOfWarrantyReject     = "reject"
+)
+
+// Policy values (SPEC §2–§4).
+type Policy struct {
+	SerialRequiredBrands []string `yaml:"serial_required_brands"`
+	MinDescriptionChars  int      `yaml:"min_description_chars"`
+	OutOfWarranty        string   `yaml:"out_of_warranty"`
+	NoFaultFoundFee      string   `yaml:"no_fault_found_fee"`
+	RestockingFeePercent int      `yaml:"restocking_fee_percent"`
+	AwaitingGoodsDays    int      `yaml:"awaiting_goods_days"`
+	CustomerDelayDays    int      `yaml:"customer_delay_days"`
+	UncollectedDays      int      `yaml:"uncollected_days"`
+}
+
+// Notify lists who else hears of things.
+type Notify struct {
+	Staff string `yaml:"staff"`
+}
+
+// Security options for senders.
+type Security struct {
+	RequireDMARCPass   bool   `yaml:"require_dmarc_pass"`
+	AuthservID         string `yaml:"authserv_id"`
+	UnknownSenderReply *bool  `yaml:"unknown_sender_reply"` // default true
+}
+
+// ReplyToUnknown reports whether unknown senders get the registration hint (default true).
+func (s Security) ReplyToUnknown() bool { return s.UnknownSenderReply == nil || *s.UnknownSenderReply }
+
+// Limits on input size.
+type Limits struct {
+	MaxMessageBytes       int64 `yaml:"max_message_bytes"`
+	MaxItemsPerSubmission int   `yaml:"max_items_per_submission"`
+}
+
+// Secret is a password or key; it never prints itself.
+type Secret string
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "******"
+}
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }

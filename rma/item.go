@@ -1,0 +1,141 @@
+package rma
+
+import "time"
+
+// Item is one returned product as the partner described it (SPEC §1). Values are kept as sent,
+// trimmed; rules parse and check them.
+type Item struct {
+	Line         int    `json:"line"` // 1-based position in the submission: body items first, then CSV rows
+	EAN          string `json:"ean"`
+	Serial       string `json:"serial,omitempty"`
+	PurchaseDate string `json:"purchase_date,omitempty"`
+	Description  string `json:"description,omitempty"`
+	OwnNumber    string `json:"own_number,omitempty"`
+	Expectation  string `json:"expectation,omitempty"`
+	ClaimType    string `json:"claim_type,omitempty"`
+	FaultType    string `json:"fault_type,omitempty"`
+	Quantity     string `json:"quantity,omitempty"`
+	Tracking     string `json:"tracking,omitempty"`
+	Contents     string `json:"contents,omitempty"`
+	VendorTicket string `json:"vendor_ticket,omitempty"`
+	IBAN         string `json:"iban,omitempty"`
+	ReceiverPays string `json:"receiver_pays,omitempty"`
+	// Problems found while reading the item (e.g. an EAN a spreadsheet turned into 5.9E+12);
+	// rules add them to the decision.
+	ParseProblems []Problem `json:"parse_problems,omitempty"`
+}
+
+// Fields names the item fields in SPEC order; parsers and templates use these names.
+var Fields = []string{"ean", "serial", "purchase_date", "description", "own_number", "expectation",
+	"claim_type", "fault_type", "quantity", "tracking", "contents", "vendor_ticket", "iban", "receiver_pays"}
+
+// Set assigns a field by its SPEC name; it reports false for an unknown name.
+func (it *Item) Set(field, value string) bool {
+	if p := it.field(field); p != nil {
+		*p = value
+		return true
+	}
+	return false
+}
+
+// Get returns a field by its SPEC name ("" for unknown names).
+func (it *Item) Get(field string) string {
+	if p := it.field(field); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (it *Item) field(name string) *string {
+	switch name {
+	case "ean":
+		return &it.EAN
+	case "serial":
+		return &it.Serial
+	case "purchase_date":
+		return &it.PurchaseDate
+	case "description":
+		return &it.Description
+	case "own_number":
+		return &it.OwnNumber
+	case "expectation":
+		return &it.Expectation
+	case "claim_type":
+		return &it.ClaimType
+	case "fault_type":
+		return &it.FaultType
+	case "quantity":
+		return &it.Quantity
+	case "tracking":
+		return &it.Tracking
+	case "contents":
+		return &it.Contents
+	case "vendor_ticket":
+		return &it.VendorTicket
+	case "iban":
+		return &it.IBAN
+	case "receiver_pays":
+		return &it.ReceiverPays
+	}
+	return nil
+}
+
+// Kind says what a piece of input is.
+type Kind string
+
+// Kinds of input (SPEC §9, explain --json).
+const (
+	KindSubmission    Kind = "submission"
+	KindCommand       Kind = "command"
+	KindIgnored       Kind = "ignored"        // automatic mail: never answered
+	KindUnknownSender Kind = "unknown_sender" // not a registered partner
+)
+
+// Source says where a submission came from; the store keeps it with each record.
+type Source struct {
+	Channel     string `json:"channel"`           // "mail", "webhook", "api"
+	Mailbox     string `json:"mailbox,omitempty"` // configured imap name
+	UIDValidity uint32 `json:"uid_validity,omitempty"`
+	UID         uint32 `json:"uid,omitempty"`
+	MessageID   string `json:"message_id,omitempty"` // without angle brackets
+	WebhookID   string `json:"webhook_id,omitempty"`
+	RawSHA256   string `json:"raw_sha256,omitempty"` // hex of the raw mail or request body
+}
+
+// Command is a STATUS or WARRANTY request by mail (SPEC §1.3).
+type Command struct {
+	Name   string `json:"name"` // "status" or "warranty"
+	Query  string `json:"query,omitempty"`
+	EAN    string `json:"ean,omitempty"`
+	Serial string `json:"serial,omitempty"`
+}
+
+// Command names.
+const (
+	CommandStatus   = "status"
+	CommandWarranty = "warranty"
+)
+
+// Submission is one parsed email or HTTP request of a partner.
+type Submission struct {
+	Kind       Kind      `json:"kind"`
+	Source     Source    `json:"source"`
+	From       string    `json:"from"` // sender address, lower case
+	FromName   string    `json:"from_name,omitempty"`
+	Subject    string    `json:"subject,omitempty"` // decoded
+	Date       time.Time `json:"date,omitempty"`
+	InReplyTo  string    `json:"in_reply_to,omitempty"`
+	References []string  `json:"references,omitempty"`
+	PartnerID  string    `json:"partner_id,omitempty"`
+	Locale     string    `json:"locale,omitempty"` // partner's, en el ro fr
+	Items      []Item    `json:"items,omitempty"`
+	Command    *Command  `json:"command,omitempty"`
+	HasProof   bool      `json:"has_proof"`
+	// CSVDelimiter is the delimiter of the partner's CSV attachment (0 when none); the reply's
+	// rma-results.csv uses it.
+	CSVDelimiter rune `json:"csv_delimiter,omitempty"`
+	// Problems that fail the whole submission (proof_missing, no_items, too_large, csv_invalid).
+	Problems []Problem `json:"problems,omitempty"`
+	// Why is a short machine reason for Ignored/UnknownSender kinds ("auto_submitted", "list_id", ...).
+	Why string `json:"why,omitempty"`
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The README's test command (make test): installs what the tests need when it is missing,
+# starts a private redis-server (and Dovecot, for the integration tests) on free loopback
+# ports in a temp dir, runs the Go tests with the race detector, and stops everything after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/services.sh
+
+need_pkg redis-server redis-server
+need_pkg redis-cli redis-tools
+need_pkg dovecot dovecot-imapd
+
+work=$(mktemp -d /tmp/rmad-test.XXXXXX)
+trap 'stop_services; rm -rf "$work"' EXIT
+
+start_redis "$work/redis"
+export RMAD_TEST_REDIS="127.0.0.1:$REDIS_PORT"
+export RMAD_TEST_REDIS_SERVER="$(command -v redis-server)"
+if [ -x scripts/dovecot.sh ]; then
+  . scripts/dovecot.sh
+  start_dovecot "$work/dovecot"
+fi
+
+echo "test services: redis $RMAD_TEST_REDIS${RMAD_TEST_IMAP:+, dovecot $RMAD_TEST_IMAP}"
+go test -race -count=1 -timeout 30m "$@" ./...
