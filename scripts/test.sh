@@ -22,4 +22,6 @@ if [ -x scripts/dovecot.sh ]; then
 fi
 
 echo "test services: redis $RMAD_TEST_REDIS${RMAD_TEST_IMAP:+, dovecot $RMAD_TEST_IMAP}"
-go test -race -count=1 -timeout 30m "$@" ./...
+# Arguments, when given, replace ./... (e.g. `scripts/test.sh -run TestX ./store/`).
+[ $# -gt 0 ] || set -- ./...
+go test -race -count=1 -timeout 30m "$@"
