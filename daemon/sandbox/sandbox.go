@@ -1,0 +1,278 @@
+// Package sandbox starts the real servers rmad talks to, privately on loopback, for the demo and
+// for end-to-end tests: a redis-server with AOF in a temp dir, go-imap's in-memory IMAP server,
+// and an SMTP sink (go-smtp) that keeps every message and writes it out as .eml.
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-smtp"
+)
+
+// Redis is a private redis-server process.
+type Redis struct {
+	Addr string
+	cmd  *exec.Cmd
+	dir  string
+	port int
+	bin  string
+}
+
+// StartRedis runs redis-server (from $PATH, or bin when given) on a free loopback port with AOF
+// in dir, and waits until it answers.
+func StartRedis(bin, dir string) (*Redis, error) {
+	if bin == "" {
+		p, err := exec.LookPath("redis-server")
+		if err != nil {
+			return nil, fmt.Errorf("redis-server not found: install the Debian package redis-server (make demo does)")
+		}
+		bin = p
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	r := &Redis{dir: dir, port: port, bin: bin, Addr: "127.0.0.1:" + strconv.Itoa(port)}
+	return r, r.start()
+}
+
+func (r *Redis) start() error {
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+		return fmt.Errorf("redis dir: %w", err)
+	}
+	r.cmd = exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--logfile", "redis.log")
+	if err := r.cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", r.Addr, 200*time.Millisecond); err == nil {
+			_, _ = c.Write([]byte("PING\r\n"))
+			buf := make([]byte, 16)
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			n, _ := c.Read(buf)
+			c.Close()
+			if strings.HasPrefix(string(buf[:n]), "+PONG") {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
+	r.Stop()
+	return fmt.Errorf("redis-server on %s did not answer; its log:\n%s", r.Addr, log)
+}
+
+// Stop ends the server.
+func (r *Redis) Stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 nobody listens on right now.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// IMAP is go-imap's in-memory IMAP server with one user.
+type IMAP struct {
+	Addr, User, Password string
+	srv                  *imapserver.Server
+	ln                   net.Listener
+}
+
+// StartIMAP serves an in-memory mailbox store on a free loopback port, with IDLE, MOVE and UIDPLUS.
+func StartIMAP(user, password string) (*IMAP, error) {
+	mem := imapmemserver.New()
+	u := imapmemserver.NewUser(user, password)
+	if err := u.Create("INBOX", nil); err != nil {
+		return nil, fmt.Errorf("imap: create INBOX: %w", err)
+	}
+	mem.AddUser(u)
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return mem.NewSession(), nil, nil
+		},
+		Caps: imap.CapSet{
+			imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}, imap.CapIdle: {}, imap.CapMove: {}, imap.CapUIDPlus: {},
+		},
+		InsecureAuth: true, // loopback only
+		Logger:       discardLogger{},
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("imap: listen: %w", err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	return &IMAP{Addr: ln.Addr().String(), User: user, Password: password, srv: srv, ln: ln}, nil
+}
+
+// Stop closes the server.
+func (s *IMAP) Stop() { _ = s.srv.Close() }
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+
+// Mail is one message the SMTP sink received.
+type Mail struct {
+	From string
+	To   []string
+	Data []byte
+	File string // where it was written, when the sink has a folder
+}
+
+// SMTP is an SMTP server that accepts every message and keeps it.
+type SMTP struct {
+	Addr string
+	Dir  string // .eml files are written here when not empty
+
+	srv   *smtp.Server
+	mu    sync.Mutex
+	mails []Mail
+	seq   int
+	wake  chan struct{}
+	// Fail, when set, is returned for every DATA (to simulate an outage).
+	fail error
+}
+
+// StartSMTP starts the sink on a free loopback port; dir may be empty.
+func StartSMTP(dir string) (*SMTP, error) {
+	s := &SMTP{Dir: dir, wake: make(chan struct{})}
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("smtp sink dir: %w", err)
+		}
+	}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{sink: s}, nil }))
+	s.srv.Domain = "localhost"
+	s.srv.AllowInsecureAuth = true
+	s.srv.ReadTimeout = time.Minute
+	s.srv.WriteTimeout = time.Minute
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("smtp: listen: %w", err)
+	}
+	s.Addr = ln.Addr().String()
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Stop closes the sink.
+func (s *SMTP) Stop() { _ = s.srv.Close() }
+
+// SetFailure makes every delivery fail with a temporary error (nil restores service).
+func (s *SMTP) SetFailure(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.fail = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	} else {
+		s.fail = nil
+	}
+}
+
+// Mails returns a copy of what was received so far.
+func (s *SMTP) Mails() []Mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Mail(nil), s.mails...)
+}
+
+// Wait blocks until at least n mails arrived or ctx ends.
+func (s *SMTP) Wait(ctx context.Context, n int) ([]Mail, error) {
+	for {
+		s.mu.Lock()
+		got, wake := len(s.mails), s.wake
+		s.mu.Unlock()
+		if got >= n {
+			return s.Mails(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return s.Mails(), fmt.Errorf("smtp sink: %d of %d mails: %w", got, n, ctx.Err())
+		case <-wake:
+		}
+	}
+}
+
+func (s *SMTP) add(m Mail) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	s.seq++
+	if s.Dir != "" {
+		m.File = filepath.Join(s.Dir, fmt.Sprintf("%04d-%s.eml", s.seq, safeName(m.To)))
+		if err := os.WriteFile(m.File, m.Data, 0o644); err != nil {
+			return fmt.Errorf("smtp sink: %w", err)
+		}
+	}
+	s.mails = append(s.mails, m)
+	close(s.wake)
+	s.wake = make(chan struct{})
+	return nil
+}
+
+func safeName(to []string) string {
+	if len(to) == 0 {
+		return "nobody"
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '@' || r == '.' || r == '-' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(to[0]))
+}
+
+type smtpSession struct {
+	sink *SMTP
+	from string
+	to   []string
+}
+
+func (s *smtpSession) Reset()        { s.from, s.to = "", nil }
+func (s *smtpSession) Logout() error { return nil }
+func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.from = from
+	return nil
+}
+func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+func (s *smtpSession) Data(r io.Reader) error {
+	var b bytes.Buffer
+	if _, err := io.Copy(&b, r); err != nil {
+		return err
+	}
+	if len(s.to) == 0 {
+		return errors.New("no recipients")
+	}
+	return s.sink.add(Mail{From: s.from, To: append([]string(nil), s.to...), Data: b.Bytes()})
+}
