@@ -1,0 +1,175 @@
+// Package metrics holds rmad's Prometheus metrics on a registry of their own (not the global
+// default registry, so tests and several servers in one process never collide). Components get a
+// *Metrics and update its fields; GET /metrics serves Handler().
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// Namespace prefixes every rmad metric name.
+const Namespace = "rmad"
+
+// Metrics are rmad's own metrics plus the Go runtime and process collectors.
+//
+// Label values are always bounded sets chosen by rmad (configured names, result and problem
+// codes, HTTP status codes), never strings taken from input, so an attacker cannot blow up the
+// number of series.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// Submissions counts processed inputs by kind (rma.Kind: submission, command, ignored,
+	// unknown_sender) and result ("ok", or the first whole-submission problem code such as
+	// proof_missing).
+	Submissions *prometheus.CounterVec
+	// Items counts decided items by result (accepted, rejected, redirected, duplicate).
+	Items *prometheus.CounterVec
+	// ItemCodes counts item problems by code (SPEC §7).
+	ItemCodes *prometheus.CounterVec
+	// WebhookRequests counts answered webhook requests by source (configured name, or "unknown")
+	// and HTTP status code.
+	WebhookRequests *prometheus.CounterVec
+	// QueueDepth is the number of entries waiting in each queue (inbox, outbox).
+	QueueDepth *prometheus.GaugeVec
+	// DeadLetters is the number of entries in each dead-letter stream.
+	DeadLetters *prometheus.GaugeVec
+	// ReplyLatency is the time from a mail's arrival (or a request's receipt) to its reply being
+	// handed to SMTP, in seconds. The goal is about one second (SPEC §10), so the buckets are
+	// dense around it.
+	ReplyLatency prometheus.Histogram
+	// IMAPLastSync is the Unix time of each mailbox's last successful sync.
+	IMAPLastSync *prometheus.GaugeVec
+	// MailsProcessed counts mails by mailbox and disposition (processed, rejected, ignored ...).
+	MailsProcessed *prometheus.CounterVec
+
+	// Refresh, when set, runs before every scrape (bounded by a short timeout) so that values
+	// read from Redis, such as queue depths, are current without a polling loop. Set it before
+	// the handler serves; it must not block for long.
+	Refresh func(ctx context.Context)
+}
+
+// ReplyLatencyBuckets suit the ~1 s reply goal: fine steps below and around it, a few above to
+// show how bad a bad day is.
+var ReplyLatencyBuckets = []float64{0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300}
+
+// New creates the metrics on a fresh registry with the Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "submissions_total",
+			Help: "Processed inputs by kind (submission, command, ignored, unknown_sender) and result (ok or the whole-submission problem code).",
+		}, []string{"kind", "result"}),
+		Items: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "items_total",
+			Help: "Decided items by result (accepted, rejected, redirected, duplicate).",
+		}, []string{"result"}),
+		ItemCodes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "item_problems_total",
+			Help: "Item problems by code.",
+		}, []string{"code"}),
+		WebhookRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "webhook_requests_total",
+			Help: "Answered webhook requests by source and HTTP status code.",
+		}, []string{"source", "status"}),
+		QueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "queue_depth",
+			Help: "Entries waiting in each queue.",
+		}, []string{"queue"}),
+		DeadLetters: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "dead_letters",
+			Help: "Entries in each dead-letter stream.",
+		}, []string{"queue"}),
+		ReplyLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "reply_latency_seconds",
+			Help:    "Time from receipt of a submission to its reply being sent.",
+			Buckets: ReplyLatencyBuckets,
+		}),
+		IMAPLastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "imap_last_sync_timestamp_seconds",
+			Help: "Unix time of each mailbox's last successful IMAP sync.",
+		}, []string{"mailbox"}),
+		MailsProcessed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "mails_processed_total",
+			Help: "Mails by mailbox and disposition.",
+		}, []string{"mailbox", "disposition"}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.Submissions, m.Items, m.ItemCodes, m.WebhookRequests, m.QueueDepth, m.DeadLetters,
+		m.ReplyLatency, m.IMAPLastSync, m.MailsProcessed,
+	)
+	// Pre-create the series whose label values are known, so dashboards and alerts see zeros
+	// rather than absent series.
+	for _, r := range []rma.Result{rma.ResultAccepted, rma.ResultRejected, rma.ResultRedirected, rma.ResultDuplicate} {
+		m.Items.WithLabelValues(string(r))
+	}
+	for _, c := range rma.AllCodes {
+		m.ItemCodes.WithLabelValues(string(c))
+	}
+	return m
+}
+
+// refreshTimeout bounds Refresh so a slow Redis cannot hang a scrape.
+const refreshTimeout = 2 * time.Second
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	h := promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{
+		// Errors of one collector should not hide the others.
+		ErrorHandling: promhttp.ContinueOnError,
+		// Cap concurrent scrapes: metrics are for a scraper, not for the world.
+		MaxRequestsInFlight: 4,
+		Registry:            m.Registry, // promhttp_* self-metrics on our registry too
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.Refresh != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), refreshTimeout)
+			m.Refresh(ctx)
+			cancel()
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ObserveSubmission counts one processed input and its decisions: Submissions by kind and
+// result, Items by result and ItemCodes by code. Mail and HTTP paths both call it, so the
+// numbers mean the same whatever the channel.
+func (m *Metrics) ObserveSubmission(sub rma.Submission, decisions []rma.Decision) {
+	if m == nil {
+		return
+	}
+	kind := string(sub.Kind)
+	if kind == "" {
+		kind = string(rma.KindSubmission)
+	}
+	result := "ok"
+	if len(sub.Problems) > 0 {
+		result = string(sub.Problems[0].Code)
+	}
+	m.Submissions.WithLabelValues(kind, result).Inc()
+	for _, d := range decisions {
+		m.Items.WithLabelValues(string(d.Result)).Inc()
+		for _, p := range d.Problems {
+			m.ItemCodes.WithLabelValues(string(p.Code)).Inc()
+		}
+	}
+}
+
+// ObserveWebhook counts one answered webhook request.
+func (m *Metrics) ObserveWebhook(source string, status int) {
+	if m == nil {
+		return
+	}
+	m.WebhookRequests.WithLabelValues(source, strconv.Itoa(status)).Inc()
+}
