@@ -1,0 +1,242 @@
+package rules
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// isoDate is how dates appear in Params and notes.
+const isoDate = "2006-01-02"
+
+// Evaluate decides every item of a submission: one Decision per sub.Items entry, in order, with
+// Decision.Line = item.Line. Each decision lists all of the item's problems at once. Problems of
+// the whole submission (sub.Problems: proof_missing, csv_invalid, ...) reject every item and are
+// listed with the item's own. The result is never ResultDuplicate: that is the store's to say.
+// now is the moment of evaluation; dates compare with its calendar day in the configured
+// schedule time zone.
+func (e *Engine) Evaluate(sub rma.Submission, now time.Time) []rma.Decision {
+	data := e.Data() // one snapshot for the whole submission, even if a reload happens meanwhile
+	today := e.today(now)
+	out := make([]rma.Decision, 0, len(sub.Items))
+	for _, it := range sub.Items {
+		out = append(out, e.decide(data, sub, it, today))
+	}
+	return out
+}
+
+// decision collects the problems and notes of one item.
+type decision struct {
+	rma.Decision
+}
+
+// problem adds a problem unless the same code for the same field is already there (a parser's
+// problem and ours, or a field required by both a claim type and a brand).
+func (d *decision) problem(p rma.Problem) {
+	for _, q := range d.Problems {
+		if q.Code == p.Code && q.Field == p.Field {
+			return
+		}
+	}
+	d.Problems = append(d.Problems, p)
+}
+
+func (d *decision) note(key rma.NoteKey, params ...string) {
+	n := rma.Note{Key: key, Params: map[string]string{}}
+	for i := 0; i+1 < len(params); i += 2 {
+		n.Params[params[i]] = params[i+1]
+	}
+	d.Notes = append(d.Notes, n)
+}
+
+// flagged reports whether a problem about field is already there.
+func (d *decision) flagged(field string) bool {
+	for _, p := range d.Problems {
+		if p.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) decide(data *Data, sub rma.Submission, it rma.Item, today time.Time) rma.Decision {
+	d := &decision{rma.Decision{Line: it.Line, Item: it, Warranty: rma.Warranty{Status: rma.WarrantyUnknown}}}
+	for _, p := range sub.Problems {
+		d.problem(p)
+	}
+	for _, p := range it.ParseProblems {
+		d.problem(p)
+	}
+
+	// Product. An EAN the parser already flagged (5.9E+12 from a spreadsheet) is not checked
+	// again, and an invalid EAN is not also unknown.
+	ean := strings.TrimSpace(it.EAN)
+	if !d.flagged("ean") {
+		if p := CheckEAN(ean); p != nil {
+			d.problem(*p)
+		} else if prod, ok := data.Catalog.Product(ean); ok {
+			d.Product = &prod
+		} else {
+			d.problem(rma.NewProblem(rma.CodeEANUnknown, "ean", "value", ean))
+		}
+	}
+	prod := d.Product
+
+	// Serial against the sales records. Only a sale of this partner with the same EAN is
+	// trusted for dates: anything else is a mix-up the partner should hear about, not evidence.
+	serial := strings.TrimSpace(it.Serial)
+	var sale Sale
+	saleUsable := false
+	if serial != "" && data.Sales.Len() > 0 {
+		s, ok := data.Sales.BySerial(serial)
+		switch {
+		case !ok:
+			d.note(rma.NoteSerialNotInSales, "serial", serial)
+		case sub.PartnerID != "" && !samePartner(s.PartnerID, sub.PartnerID):
+			d.note(rma.NoteSerialOtherPartner, "serial", serial)
+		case s.EAN != ean:
+			d.note(rma.NoteEANMismatchSales, "serial", serial, "ean", s.EAN)
+		default:
+			sale, saleUsable = s, true
+		}
+	}
+	if prod != nil && serial == "" && e.serialBrands[brandKey(prod.Brand)] {
+		d.problem(rma.NewProblem(rma.CodeSerialRequired, "serial", "brand", prod.Brand))
+	}
+
+	// Purchase date.
+	dateOK := false
+	switch ds := strings.TrimSpace(it.PurchaseDate); {
+	case ds == "" && saleUsable:
+		d.Purchase, dateOK = sale.InvoiceDate, true
+		d.note(rma.NoteDateFromSales, "date", sale.InvoiceDate.Format(isoDate))
+	case ds == "":
+		d.problem(rma.NewProblem(rma.CodeDateInvalid, "purchase_date", "value", "", "reason", DateReasonMissing, "formats", DateFormats))
+	default:
+		t, err := ParseDate(ds)
+		var de *DateError
+		switch {
+		case errors.As(err, &de):
+			d.problem(rma.NewProblem(rma.CodeDateInvalid, "purchase_date", "value", ds, "reason", de.Reason, "formats", DateFormats))
+		case err != nil:
+			d.problem(rma.NewProblem(rma.CodeDateInvalid, "purchase_date", "value", ds, "reason", DateReasonFormat, "formats", DateFormats))
+		case t.After(today):
+			d.Purchase = t
+			d.problem(rma.NewProblem(rma.CodeDateInFuture, "purchase_date", "value", ds, "today", today.Format(isoDate)))
+		default:
+			d.Purchase, dateOK = t, true
+			if saleUsable && !sale.InvoiceDate.Equal(t) {
+				d.note(rma.NoteDateDiffersFromSale, "given", t.Format(isoDate), "sales", sale.InvoiceDate.Format(isoDate))
+			}
+		}
+	}
+
+	// Description: spaces do not count.
+	if n := utf8.RuneCountInString(strings.Join(strings.Fields(it.Description), " ")); n < e.minDesc {
+		d.problem(rma.NewProblem(rma.CodeDescriptionMissing, "description", "min", strconv.Itoa(e.minDesc)))
+	}
+
+	// Claim type: its brand restriction needs the product; its required fields do not.
+	ct := claimKey(it.ClaimType)
+	if ct == "" {
+		ct = DefaultClaimType
+	}
+	if rule, ok := e.claimTypes[ct]; !ok {
+		d.problem(rma.NewProblem(rma.CodeClaimTypeInvalid, "claim_type", "value", strings.TrimSpace(it.ClaimType), "allowed", e.claimNames))
+	} else {
+		d.ClaimType = rule.name
+		if prod != nil && len(rule.brands) > 0 && !containsFold(rule.brands, prod.Brand) {
+			d.problem(rma.NewProblem(rma.CodeClaimTypeNotAllowed, "claim_type", "value", rule.name, "brand", prod.Brand, "brands", strings.Join(rule.brands, "|")))
+		}
+		for _, f := range rule.requires {
+			if strings.TrimSpace(it.Get(f)) == "" {
+				d.problem(rma.NewProblem(rma.Code(f+"_required"), f, "claim_type", rule.name))
+			}
+		}
+	}
+	// An IBAN that is given is always checked: a refund to a mistyped account is hard to undo.
+	if strings.TrimSpace(it.IBAN) != "" && !d.flagged("iban") {
+		if p := CheckIBAN(it.IBAN); p != nil {
+			d.problem(*p)
+		}
+	}
+
+	// Quantity.
+	d.Quantity = 1
+	if qs := strings.TrimSpace(it.Quantity); qs != "" {
+		if n, ok := atoiStrict(qs); !ok || n < 1 {
+			d.Quantity = 0
+			d.problem(rma.NewProblem(rma.CodeQuantityInvalid, "quantity", "value", qs, "reason", "not_positive"))
+		} else {
+			d.Quantity = n
+		}
+	}
+	if prod != nil && d.Quantity > 1 && !prod.Bulk {
+		d.problem(rma.NewProblem(rma.CodeQuantityInvalid, "quantity", "value", strconv.Itoa(d.Quantity), "reason", "not_bulk", "max", "1"))
+	}
+
+	// Fault type, from the product's list when it has one.
+	if prod != nil && len(prod.FaultTypes) > 0 {
+		allowed := strings.Join(prod.FaultTypes, "|")
+		switch ft := strings.TrimSpace(it.FaultType); {
+		case ft == "":
+			d.problem(rma.NewProblem(rma.CodeFaultTypeRequired, "fault_type", "allowed", allowed))
+		case !containsFunc(prod.FaultTypes, ft, faultKey):
+			d.problem(rma.NewProblem(rma.CodeFaultTypeInvalid, "fault_type", "value", ft, "allowed", allowed))
+		}
+	}
+
+	// Routing.
+	var route rma.Route
+	if prod != nil {
+		route = e.Route(prod.Brand)
+		if route.Handling == rma.HandlingVendorTicket && strings.TrimSpace(it.VendorTicket) == "" {
+			d.problem(rma.NewProblem(rma.CodeVendorTicketRequired, "vendor_ticket", "brand", prod.Brand, "helpdesk", route.Helpdesk))
+		}
+	}
+
+	// Warranty. The manufacturer judges its own warranty for vendor_direct brands, so the
+	// out-of-warranty policy does not apply to them.
+	if prod != nil && dateOK {
+		until := AddMonths(d.Purchase, prod.WarrantyMonths)
+		d.Warranty = rma.Warranty{Status: rma.WarrantyIn, Until: until}
+		if today.After(until) {
+			d.Warranty.Status = rma.WarrantyExpired
+			if route.Handling != rma.HandlingVendorDirect {
+				if e.rejectExpired {
+					d.problem(rma.NewProblem(rma.CodeOutOfWarranty, "purchase_date", "until", until.Format(isoDate), "months", strconv.Itoa(prod.WarrantyMonths)))
+				} else {
+					d.note(rma.NotePaidRepair, "until", until.Format(isoDate))
+				}
+			}
+		}
+	}
+
+	switch {
+	case len(d.Problems) > 0:
+		d.Result = rma.ResultRejected // Route stays empty; the helpdesk is in the problem's Params
+	case route.Handling == rma.HandlingVendorDirect:
+		d.Result, d.Route = rma.ResultRedirected, route
+	default:
+		d.Result, d.Route = rma.ResultAccepted, route
+	}
+	return d.Decision
+}
+
+func containsFold(list []string, s string) bool {
+	return containsFunc(list, s, brandKey)
+}
+
+func containsFunc(list []string, s string, key func(string) string) bool {
+	k := key(s)
+	for _, v := range list {
+		if key(v) == k {
+			return true
+		}
+	}
+	return false
+}
