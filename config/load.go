@@ -1,0 +1,145 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// Load reads the configuration file at path: strict decoding, defaults, validation, secrets.
+// Relative file names in it resolve against path's folder. On failure the error is an *Errors
+// listing every problem found.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Errors{List: []Error{{File: path, Message: "cannot read the configuration: " + pathErrReason(err)}}}
+	}
+	return Parse(data, path)
+}
+
+// Parse is Load for a configuration already in memory; name is used in messages and its folder
+// for relative file names. Secrets are still read from their files or the environment.
+func Parse(data []byte, name string) (*Config, error) {
+	p := newProblems(name)
+	cfg := Defaults()
+	cfg.Path = name
+
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line, msg := yamlSyntaxError(err)
+		p.add(line, "", "%s", msg)
+		return nil, p.err()
+	}
+	if len(doc.Content) > 0 { // an empty file is all defaults (and then fails validation)
+		d := &decoder{p: p}
+		d.value(doc.Content[0], reflect.ValueOf(&cfg).Elem(), "")
+	}
+	applyItemDefaults(&cfg)
+	resolvePaths(&cfg, filepath.Dir(name))
+	validate(&cfg, p)
+	loadSecrets(&cfg, p)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Defaults returns the configuration used for every key a file leaves out.
+func Defaults() Config {
+	return Config{
+		Log:      Log{Level: "info", Format: "json"},
+		Redis:    Redis{URL: "redis://127.0.0.1:6379/0", KeyPrefix: "rmad:"},
+		SMTP:     SMTP{TLS: TLSStartTLS},
+		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		Schedule: Schedule{Timezone: "UTC", Digest: "0 8 * * 1-5", Reminders: "30 8 * * *"},
+		Routing:  Routing{Default: string(rma.HandlingInHouse)},
+		// SPEC §4.
+		ClaimTypes: ClaimTypes{
+			"defective":      {},
+			"order_error":    {},
+			"delivery_error": {},
+			"fast_refund":    {Requires: []string{"iban"}},
+			"dji_care":       {Brands: []string{"DJI"}},
+			"dji_warranty":   {Brands: []string{"DJI"}},
+		},
+		Policy: Policy{
+			SerialRequiredBrands: []string{"DJI", "EcoFlow", "Smartmi", "Edifier", "Viomi", "Roidmi", "Dreame", "Amazfit", "Deerma"},
+			MinDescriptionChars:  15,
+			OutOfWarranty:        OutOfWarrantyPaidRepair,
+			NoFaultFoundFee:      "15 EUR incl. VAT",
+			RestockingFeePercent: 15,
+			AwaitingGoodsDays:    14,
+			CustomerDelayDays:    10,
+			UncollectedDays:      15,
+		},
+		Limits: Limits{MaxMessageBytes: 25 << 20, MaxItemsPerSubmission: 1000},
+	}
+}
+
+// Mailbox defaults; list entries cannot be pre-filled like the rest.
+const (
+	DefaultMailbox          = "INBOX"
+	DefaultProcessedMailbox = "RMA/Processed"
+	DefaultRejectedMailbox  = "RMA/Rejected"
+	DefaultPollInterval     = time.Minute
+)
+
+func applyItemDefaults(cfg *Config) {
+	for i := range cfg.IMAP {
+		m := &cfg.IMAP[i]
+		if m.TLS == "" {
+			m.TLS = TLSImplicit
+		}
+		if m.Mailbox == "" {
+			m.Mailbox = DefaultMailbox
+		}
+		if m.ProcessedMailbox == "" {
+			m.ProcessedMailbox = DefaultProcessedMailbox
+		}
+		if m.RejectedMailbox == "" {
+			m.RejectedMailbox = DefaultRejectedMailbox
+		}
+		if m.PollInterval == 0 {
+			m.PollInterval = DefaultPollInterval
+		}
+	}
+}
+
+// resolvePaths makes relative data and secret file names relative to the config's folder, so
+// that rmad finds them whatever its working directory.
+func resolvePaths(cfg *Config, dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&cfg.PartnersFile)
+	abs(&cfg.CatalogFile)
+	abs(&cfg.SalesFile)
+	abs(&cfg.Redis.PasswordFile)
+	abs(&cfg.SMTP.PasswordFile)
+	for i := range cfg.IMAP {
+		abs(&cfg.IMAP[i].PasswordFile)
+	}
+	for i := range cfg.Webhooks.Sources {
+		abs(&cfg.Webhooks.Sources[i].SecretFile)
+	}
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlSyntaxError splits the YAML library's "yaml: line N: msg" into its parts.
+func yamlSyntaxError(err error) (int, string) {
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n, "YAML syntax: " + m[2]
+	}
+	return 0, "YAML syntax: " + err.Error()
+}

@@ -1,0 +1,123 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"io/fs"
+	"os"
+	"strings"
+)
+
+// Secrets never sit in the config file itself: each comes from the file a *_file key names or,
+// when that key is empty, from an RMAD_* environment variable. Messages name the key, the file
+// or the variable, never the value.
+
+// Environment variables for secrets. IMAP and webhook names are upper-cased with every other
+// character than A-Z and 0-9 turned into '_' (see EnvName).
+const (
+	EnvRedisPassword = "RMAD_REDIS_PASSWORD"
+	EnvSMTPPassword  = "RMAD_SMTP_PASSWORD"
+)
+
+// EnvIMAPPassword is the variable holding the password of the mailbox named name.
+func EnvIMAPPassword(name string) string { return "RMAD_IMAP_" + envName(name) + "_PASSWORD" }
+
+// EnvWebhookSecret is the variable holding the whsec_ secret(s) of the webhook source named name.
+func EnvWebhookSecret(name string) string { return "RMAD_WEBHOOK_" + envName(name) + "_SECRET" }
+
+func envName(name string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		}
+		return '_'
+	}, name)
+}
+
+const webhookSecretPrefix = "whsec_"
+
+func loadSecrets(cfg *Config, p *problems) {
+	cfg.Redis.Password, _ = readSecret(p, "redis.password_file", cfg.Redis.PasswordFile, EnvRedisPassword, false)
+
+	for i := range cfg.IMAP {
+		m := &cfg.IMAP[i]
+		if !nameRE.MatchString(m.Name) && m.PasswordFile == "" {
+			continue // no variable name to look for; the bad name is reported already
+		}
+		m.Password, _ = readSecret(p, indexPath("imap", i)+".password_file", m.PasswordFile, EnvIMAPPassword(m.Name), true)
+	}
+
+	// A password without a user name would never be sent; one is needed only to log in.
+	cfg.SMTP.Password, _ = readSecret(p, "smtp.password_file", cfg.SMTP.PasswordFile, EnvSMTPPassword, cfg.SMTP.Username != "")
+
+	for i := range cfg.Webhooks.Sources {
+		w := &cfg.Webhooks.Sources[i]
+		if !nameRE.MatchString(w.Name) && w.SecretFile == "" {
+			continue
+		}
+		key := indexPath("webhooks.sources", i) + ".secret_file"
+		raw, from := readSecret(p, key, w.SecretFile, EnvWebhookSecret(w.Name), true)
+		if raw == "" {
+			continue
+		}
+		// Several secrets (one per line) let a sender rotate its key without downtime.
+		for n, s := range strings.Fields(raw.Reveal()) {
+			b64, ok := strings.CutPrefix(s, webhookSecretPrefix)
+			if !ok {
+				p.at(key, "secret %d in %s does not start with %s", n+1, from, webhookSecretPrefix)
+				continue
+			}
+			if dec, err := base64.StdEncoding.DecodeString(b64); err != nil || len(dec) == 0 {
+				p.at(key, "secret %d in %s is not %s followed by base64", n+1, from, webhookSecretPrefix)
+				continue
+			}
+			w.Secrets = append(w.Secrets, Secret(s))
+		}
+	}
+}
+
+// readSecret returns the secret from file, or else from the environment variable env, and
+// says where it came from. A required secret found nowhere, or an unreadable or empty file, is
+// a problem recorded at key.
+func readSecret(p *problems, key, file, env string, required bool) (Secret, string) {
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			p.at(key, "cannot read secret file %s: %s", file, pathErrReason(err))
+			return "", ""
+		}
+		s := strings.TrimRight(string(data), "\r\n")
+		if s == "" {
+			p.at(key, "secret file %s is empty", file)
+			return "", ""
+		}
+		return Secret(s), file
+	}
+	if s := os.Getenv(env); s != "" {
+		return Secret(strings.TrimRight(s, "\r\n")), "$" + env
+	}
+	if required {
+		p.at(key, "missing: set %s to a file holding the secret, or the environment variable %s", lastKey(key), env)
+	}
+	return "", ""
+}
+
+func lastKey(path string) string { return path[strings.LastIndexByte(path, '.')+1:] }
+
+// pathErrReason drops the file name from an fs.PathError (the message names the file already).
+func pathErrReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// GoString keeps %#v from printing the secret.
+func (s Secret) GoString() string { return `config.Secret("` + s.String() + `")` }
+
+// MarshalText keeps JSON and YAML encoders (and so logs) from printing the secret.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

@@ -1,0 +1,425 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	_ "time/tzdata" // time zones work on hosts without /usr/share/zoneinfo
+
+	"github.com/redis/go-redis/v9"
+	"github.com/robfig/cron/v3"
+	"golang.org/x/text/language"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// validate checks every value the decoder could not: allowed words, addresses, cron specs, time
+// zones, references between sections. It sets cfg.Schedule.Location.
+func validate(cfg *Config, p *problems) {
+	oneOf(p, "log.level", cfg.Log.Level, "debug", "info", "warn", "error")
+	oneOf(p, "log.format", cfg.Log.Format, "json", "console")
+	validateRedis(cfg, p)
+	validateIMAP(cfg, p)
+	validateSMTP(cfg, p)
+	if _, err := splitHostPort(cfg.HTTP.Listen, false); err != nil {
+		p.at("http.listen", "%q: %v", cfg.HTTP.Listen, err)
+	}
+	validateWebhooks(cfg, p)
+	validateSchedule(cfg, p)
+	validateRouting(cfg, p)
+	validateServiceCenters(cfg, p)
+	for _, f := range []struct{ key, value string }{{"partners_file", cfg.PartnersFile}, {"catalog_file", cfg.CatalogFile}} {
+		if f.value == "" {
+			p.at(f.key, "missing: rmad needs this file (see SPEC §6)")
+		}
+	}
+	validateClaimTypes(cfg, p)
+	validatePolicy(cfg, p)
+	if cfg.Notify.Staff != "" {
+		if _, err := mail.ParseAddressList(cfg.Notify.Staff); err != nil {
+			p.at("notify.staff", "%q is not an email address (or comma-separated list): %v", cfg.Notify.Staff, err)
+		}
+	}
+	if cfg.Security.RequireDMARCPass && strings.TrimSpace(cfg.Security.AuthservID) == "" {
+		p.at("security.authserv_id", "missing: require_dmarc_pass needs the host name whose Authentication-Results header is trusted")
+	}
+	if cfg.Limits.MaxMessageBytes <= 0 {
+		p.at("limits.max_message_bytes", "must be more than 0, got %d", cfg.Limits.MaxMessageBytes)
+	}
+	if cfg.Limits.MaxItemsPerSubmission <= 0 {
+		p.at("limits.max_items_per_submission", "must be more than 0, got %d", cfg.Limits.MaxItemsPerSubmission)
+	}
+}
+
+func validateRedis(cfg *Config, p *problems) {
+	r := &cfg.Redis
+	modes := 0
+	for _, set := range []bool{p.set("redis.url"), r.Sentinel != nil, r.Cluster != nil} {
+		if set {
+			modes++
+		}
+	}
+	if modes > 1 {
+		p.at("redis", "set only one of url, sentinel and cluster")
+	}
+	if r.Sentinel != nil || r.Cluster != nil {
+		if !p.set("redis.url") {
+			r.URL = "" // the default URL does not apply: exactly one way to reach Redis is left set
+		}
+	} else if opts, err := redis.ParseURL(r.URL); err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL, which may hold a password
+		}
+		p.at("redis.url", "not a Redis URL (redis://, rediss:// or unix://): %v", err)
+	} else if opts.Password != "" {
+		p.at("redis.url", "holds a password: put it in redis.password_file or RMAD_REDIS_PASSWORD instead")
+	}
+	if s := r.Sentinel; s != nil {
+		if s.Master == "" {
+			p.at("redis.sentinel.master", "missing: the name of the master the sentinels watch")
+		}
+		checkAddrList(p, "redis.sentinel.addresses", s.Addresses)
+	}
+	if c := r.Cluster; c != nil {
+		checkAddrList(p, "redis.cluster.addresses", c.Addresses)
+	}
+}
+
+func checkAddrList(p *problems, path string, addrs []string) {
+	if len(addrs) == 0 {
+		p.at(path, "missing: list at least one host:port")
+	}
+	for i, a := range addrs {
+		if _, err := splitHostPort(a, true); err != nil {
+			p.at(indexPath(path, i), "%q: %v", a, err)
+		}
+	}
+}
+
+// nameRE is what imap and webhook source names may look like: they appear in URLs, Redis keys
+// and environment variable names.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+func validateIMAP(cfg *Config, p *problems) {
+	byEnv := map[string]int{}
+	for i := range cfg.IMAP {
+		m := &cfg.IMAP[i]
+		path := indexPath("imap", i)
+		switch {
+		case m.Name == "":
+			p.at(path+".name", "missing: each mailbox needs a name (used in logs, metrics and RMAD_IMAP_<NAME>_PASSWORD)")
+		case !nameRE.MatchString(m.Name):
+			p.at(path+".name", "%q: use letters, digits, '.', '_' and '-' only", m.Name)
+		default:
+			if j, dup := byEnv[envName(m.Name)]; dup {
+				p.at(path+".name", "%q: imap[%d] already has this name (names must differ in more than case and punctuation)", m.Name, j)
+			} else {
+				byEnv[envName(m.Name)] = i
+			}
+		}
+		checkServer(p, path, m.Address, m.TLS)
+		if m.Username == "" {
+			p.at(path+".username", "missing: the IMAP login name")
+		}
+		for _, f := range []struct{ key, value string }{{"processed_mailbox", m.ProcessedMailbox}, {"rejected_mailbox", m.RejectedMailbox}} {
+			if f.value == m.Mailbox {
+				// Moving a mail to the folder it is read from would process it forever.
+				p.at(path+"."+f.key, "%q is the mailbox rmad reads: it must be another folder", f.value)
+			}
+		}
+		if m.PollInterval <= 0 {
+			p.at(path+".poll_interval", "must be positive, got %s", m.PollInterval)
+		}
+	}
+}
+
+func validateSMTP(cfg *Config, p *problems) {
+	s := &cfg.SMTP
+	checkServer(p, "smtp", s.Address, s.TLS)
+	if s.From == "" {
+		p.at("smtp.from", "missing: the sender of rmad's mail, such as \"Example RMA <rma@example.com>\"")
+	} else if _, err := mail.ParseAddress(s.From); err != nil {
+		p.at("smtp.from", "%q is not an email address: %v", s.From, err)
+	}
+}
+
+// checkServer checks an IMAP or SMTP server's address and TLS mode; plaintext is for loopback only.
+func checkServer(p *problems, path, addr, tlsMode string) {
+	host, err := splitHostPort(addr, true)
+	switch {
+	case addr == "":
+		p.at(path+".address", "missing: the server's host:port")
+		return
+	case err != nil:
+		p.at(path+".address", "%q: %v", addr, err)
+		return
+	}
+	if !oneOf(p, path+".tls", tlsMode, TLSImplicit, TLSStartTLS, TLSNone) {
+		return
+	}
+	if tlsMode == TLSNone && !isLoopback(host) {
+		p.at(path+".tls", "none sends the password in clear text: allowed only for a loopback address, not %s", host)
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// splitHostPort checks host:port (numeric port); needHost refuses ":8080".
+func splitHostPort(addr string, needHost bool) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return "", fmt.Errorf("want host:port (%s)", ae.Err)
+		}
+		return "", fmt.Errorf("want host:port")
+	}
+	if needHost && host == "" {
+		return "", fmt.Errorf("want host:port, the host is missing")
+	}
+	n := 0
+	if _, err := fmt.Sscanf(port, "%d", &n); err != nil || n < 1 || n > 65535 || fmt.Sprint(n) != port {
+		return "", fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return host, nil
+}
+
+func validateWebhooks(cfg *Config, p *problems) {
+	byEnv := map[string]int{}
+	for i := range cfg.Webhooks.Sources {
+		w := &cfg.Webhooks.Sources[i]
+		path := indexPath("webhooks.sources", i)
+		switch {
+		case w.Name == "":
+			p.at(path+".name", "missing: the name is the last part of the URL /webhooks/{name}")
+		case !nameRE.MatchString(w.Name):
+			p.at(path+".name", "%q: use letters, digits, '.', '_' and '-' only (it is part of a URL)", w.Name)
+		default:
+			if j, dup := byEnv[envName(w.Name)]; dup {
+				p.at(path+".name", "%q: webhooks.sources[%d] already has this name (names must differ in more than case and punctuation)", w.Name, j)
+			} else {
+				byEnv[envName(w.Name)] = i
+			}
+		}
+		if !oneOf(p, path+".kind", w.Kind, WebhookVendorStatus, WebhookSubmission) {
+			continue
+		}
+		if w.Kind == WebhookSubmission && len(w.StatusMap) > 0 {
+			p.at(path+".status_map", "only a vendor_status source maps statuses")
+		}
+		for _, vendor := range sortedKeys(w.StatusMap) {
+			st, err := rma.ParseStatus(w.StatusMap[vendor])
+			if err != nil {
+				p.at(childPath(path+".status_map", vendor), "%v", err)
+				continue
+			}
+			w.StatusMap[vendor] = string(st) // ParseStatus forgives case; later code need not
+		}
+	}
+}
+
+func validateSchedule(cfg *Config, p *problems) {
+	s := &cfg.Schedule
+	loc, err := time.LoadLocation(s.Timezone)
+	if err != nil {
+		p.at("schedule.timezone", "%q is not a time zone of the IANA database (such as Europe/Athens or UTC)", s.Timezone)
+	} else {
+		s.Location = loc
+	}
+	for _, c := range []struct{ key, spec string }{{"digest", s.Digest}, {"reminders", s.Reminders}} {
+		if strings.HasPrefix(c.spec, "TZ=") || strings.HasPrefix(c.spec, "CRON_TZ=") {
+			p.at("schedule."+c.key, "%q: set the zone with schedule.timezone, not in the spec", c.spec)
+			continue
+		}
+		if _, err := cron.ParseStandard(c.spec); err != nil {
+			p.at("schedule."+c.key, "%q is not a 5-field cron spec (minute hour day-of-month month day-of-week): %v", c.spec, err)
+		}
+	}
+}
+
+func validateRouting(cfg *Config, p *problems) {
+	r := &cfg.Routing
+	if checkHandling(p, "routing.default", r.Default) {
+		switch rma.Handling(r.Default) {
+		case rma.HandlingForward, rma.HandlingVendorDirect:
+			p.at("routing.default", "%s needs a brand's forward_to or portal: use in_house or vendor_ticket for the default", r.Default)
+		}
+	}
+	seen := map[string]string{}
+	for _, brand := range sortedKeys(r.Brands) {
+		b := r.Brands[brand]
+		path := childPath("routing.brands", brand)
+		if other, dup := seen[strings.ToLower(brand)]; dup {
+			p.at(path, "same brand as %q (brands match without regard to case)", other)
+		}
+		seen[strings.ToLower(brand)] = brand
+		if b.Handling == "" {
+			p.at(path+".handling", "missing: one of in_house, vendor_ticket, forward, vendor_direct")
+			continue
+		}
+		if !checkHandling(p, path+".handling", b.Handling) {
+			continue
+		}
+		// Each handling has the one thing the partner (or the vendor) must be pointed at.
+		need := map[rma.Handling]string{rma.HandlingVendorTicket: "helpdesk", rma.HandlingForward: "forward_to", rma.HandlingVendorDirect: "portal"}[rma.Handling(b.Handling)]
+		for _, f := range []struct{ key, value string }{{"helpdesk", b.Helpdesk}, {"forward_to", b.ForwardTo}, {"portal", b.Portal}} {
+			switch {
+			case f.key == need && f.value == "":
+				p.at(path+"."+f.key, "missing: handling %s needs it", b.Handling)
+			case f.key != need && f.value != "":
+				p.at(path+"."+f.key, "not used with handling %s", b.Handling)
+			case f.value == "":
+			case f.key == "forward_to":
+				if _, err := mail.ParseAddress(f.value); err != nil {
+					p.at(path+"."+f.key, "%q is not an email address: %v", f.value, err)
+				}
+			default:
+				if u, err := url.Parse(f.value); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+					p.at(path+"."+f.key, "%q is not an http(s) URL", f.value)
+				}
+			}
+		}
+	}
+}
+
+func checkHandling(p *problems, path, h string) bool {
+	if rma.ValidHandling(rma.Handling(h)) {
+		return true
+	}
+	p.at(path, "%q is not one of in_house, vendor_ticket, forward, vendor_direct", h)
+	return false
+}
+
+func validateServiceCenters(cfg *Config, p *problems) {
+	sc := &cfg.ServiceCenters
+	for _, country := range sortedKeys(sc.Centers) {
+		c := sc.Centers[country]
+		path := childPath("service_centers", country)
+		if !isCountry(country) {
+			p.at(path, "%q is not a two-letter ISO 3166 country code in capitals (such as GR, RO, FR)", country)
+		}
+		if c.Name == "" {
+			p.at(path+".name", "missing: the centre's name for the parcel label")
+		}
+		if c.Address == "" {
+			p.at(path+".address", "missing: the address partners ship to")
+		}
+	}
+	switch {
+	case sc.Default != "":
+		if _, ok := sc.Centers[sc.Default]; !ok {
+			p.at("service_centers.default", "%q has no entry in service_centers (have: %s)", sc.Default, strings.Join(sortedKeys(sc.Centers), ", "))
+		}
+	case len(sc.Centers) == 1:
+		sc.Default = sortedKeys(sc.Centers)[0] // the only centre serves everyone
+	case len(sc.Centers) > 1:
+		p.at("service_centers.default", "missing: name the country whose centre serves partners from countries without one")
+	case shipsToUs(&cfg.Routing):
+		p.at("service_centers", "missing: in_house and vendor_ticket items are shipped to a service centre; add at least one")
+	}
+}
+
+// shipsToUs reports whether any routing sends items to our own service centre.
+func shipsToUs(r *Routing) bool {
+	inHouse := func(h string) bool {
+		return h == string(rma.HandlingInHouse) || h == string(rma.HandlingVendorTicket)
+	}
+	if inHouse(r.Default) {
+		return true
+	}
+	for _, b := range r.Brands {
+		if inHouse(b.Handling) {
+			return true
+		}
+	}
+	return false
+}
+
+func isCountry(code string) bool {
+	if len(code) != 2 || strings.ToUpper(code) != code {
+		return false
+	}
+	r, err := language.ParseRegion(code)
+	return err == nil && r.IsCountry() && r.String() == code
+}
+
+var claimTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+func validateClaimTypes(cfg *Config, p *problems) {
+	if _, ok := cfg.ClaimTypes["defective"]; !ok {
+		p.at("claim_types", "defective is missing: it is the claim type of items that name none")
+	}
+	for _, name := range sortedKeys(cfg.ClaimTypes) {
+		ct := cfg.ClaimTypes[name]
+		path := childPath("claim_types", name)
+		if !claimTypeRE.MatchString(name) {
+			p.at(path, "%q: claim type names are lower case letters, digits and '_'", name)
+		}
+		for i, f := range ct.Requires {
+			if !slices.Contains(rma.Fields, f) {
+				p.at(indexPath(path+".requires", i), "%q is not an item field (fields: %s)", f, strings.Join(rma.Fields, ", "))
+			}
+		}
+		for i, b := range ct.Brands {
+			if strings.TrimSpace(b) == "" {
+				p.at(indexPath(path+".brands", i), "empty brand name")
+			}
+		}
+	}
+}
+
+func validatePolicy(cfg *Config, p *problems) {
+	pol := &cfg.Policy
+	for i, b := range pol.SerialRequiredBrands {
+		if strings.TrimSpace(b) == "" {
+			p.at(indexPath("policy.serial_required_brands", i), "empty brand name")
+		}
+	}
+	if pol.MinDescriptionChars < 0 {
+		p.at("policy.min_description_chars", "must not be negative, got %d", pol.MinDescriptionChars)
+	}
+	oneOf(p, "policy.out_of_warranty", pol.OutOfWarranty, OutOfWarrantyPaidRepair, OutOfWarrantyReject)
+	if pol.RestockingFeePercent < 0 || pol.RestockingFeePercent > 100 {
+		p.at("policy.restocking_fee_percent", "must be from 0 to 100, got %d", pol.RestockingFeePercent)
+	}
+	for _, d := range []struct {
+		key string
+		n   int
+	}{{"awaiting_goods_days", pol.AwaitingGoodsDays}, {"customer_delay_days", pol.CustomerDelayDays}, {"uncollected_days", pol.UncollectedDays}} {
+		if d.n < 1 {
+			p.at("policy."+d.key, "must be at least 1 day, got %d", d.n)
+		}
+	}
+}
+
+// oneOf reports whether value is allowed, recording a problem when it is not.
+func oneOf(p *problems, path, value string, allowed ...string) bool {
+	if slices.Contains(allowed, value) {
+		return true
+	}
+	p.at(path, "%q is not one of %s", value, strings.Join(allowed, ", "))
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
