@@ -1,0 +1,328 @@
+package mailbox
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// deliverError is a failure on the Sink or Cursor side: the IMAP connection is fine, the mails
+// concerned stay in the mailbox and the next sync offers them again.
+type deliverError struct{ err error }
+
+func (e *deliverError) Error() string { return e.err.Error() }
+func (e *deliverError) Unwrap() error { return e.err }
+
+// msgInfo is one mail found by a sync.
+type msgInfo struct {
+	uid  imap.UID
+	size int64
+}
+
+// batch is a run of mails fetched with one UID FETCH: either whole mails or, for mails over the
+// size limit, only their headers.
+type batch struct {
+	msgs     []msgInfo
+	tooLarge bool
+}
+
+// sync delivers and moves every undeleted mail in the selected mailbox. All of them, not only
+// those past the cursor: a mail delivered just before a crash (not yet moved) must be seen again.
+// \Deleted mails are skipped: someone deleted them, or our COPY fallback did after copying.
+func (w *Watcher) sync(ctx context.Context, c *imapclient.Client, uidValidity uint32) error {
+	name := w.cfg.Name
+	start := time.Now()
+	found, err := c.UIDSearch(&imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
+	if err != nil {
+		return fmt.Errorf("imap %s: search %s: %w", name, w.cfg.Mailbox, err)
+	}
+	uidSet, _ := found.All.(imap.UIDSet)
+	var msgs []msgInfo
+	if len(uidSet) > 0 {
+		// RFC822.SIZE first, so that a mail over the limit is never downloaded.
+		sizes, err := c.Fetch(uidSet, &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
+		if err != nil {
+			return fmt.Errorf("imap %s: fetch sizes in %s: %w", name, w.cfg.Mailbox, err)
+		}
+		for _, m := range sizes {
+			if m.UID != 0 { // a mail expunged meanwhile may answer without UID; skip it
+				msgs = append(msgs, msgInfo{uid: m.UID, size: m.RFC822Size})
+			}
+		}
+		slices.SortFunc(msgs, func(a, b msgInfo) int { return cmp.Compare(a.uid, b.uid) })
+	}
+
+	var stats syncStats
+	var firstErr error
+	for _, b := range w.plan(msgs) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		bs, err := w.processBatch(ctx, c, uidValidity, b)
+		stats.add(bs)
+		if err != nil {
+			if _, ok := err.(*deliverError); !ok {
+				return err
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			if bs.stopped {
+				break // the Sink is failing every mail: retry the rest later
+			}
+		}
+	}
+
+	now := time.Now()
+	w.update(func(s *State) {
+		s.Delivered += uint64(stats.delivered)
+		if firstErr == nil {
+			s.LastSync = now
+		}
+	})
+	ev := w.log.Debug()
+	if stats.delivered > 0 || stats.failed > 0 {
+		ev = w.log.Info()
+	}
+	ev.Int("found", len(msgs)).Int("delivered", stats.delivered).Int("rejected", stats.rejected).
+		Int("too_large", stats.tooLarge).Int("failed", stats.failed).Dur("took", now.Sub(start)).Msg("sync")
+	if firstErr == nil && w.afterSync != nil {
+		w.afterSync()
+	}
+	return firstErr
+}
+
+// plan cuts the mails into fetch batches bounded by bytes and count, in UID order, so that a
+// backlog is fetched in a few pipelined commands without holding it all in memory.
+func (w *Watcher) plan(msgs []msgInfo) []batch {
+	var out []batch
+	var cur batch
+	var bytes int64
+	flush := func() {
+		if len(cur.msgs) > 0 {
+			out = append(out, cur)
+		}
+		cur, bytes = batch{}, 0
+	}
+	for _, m := range msgs {
+		large := m.size > w.limits.MaxMessageBytes
+		if len(cur.msgs) > 0 && (large != cur.tooLarge || len(cur.msgs) >= w.batchCount ||
+			(!large && bytes+m.size > w.batchBytes)) {
+			flush()
+		}
+		cur.tooLarge = large
+		cur.msgs = append(cur.msgs, m)
+		if !large {
+			bytes += m.size
+		}
+	}
+	flush()
+	return out
+}
+
+type syncStats struct {
+	delivered, rejected, tooLarge, failed int
+	stopped                               bool
+}
+
+func (s *syncStats) add(o syncStats) {
+	s.delivered += o.delivered
+	s.rejected += o.rejected
+	s.tooLarge += o.tooLarge
+	s.failed += o.failed
+}
+
+// processBatch fetches one batch, delivers each mail, sets the cursor, then moves the delivered
+// mails. IMAP errors are returned as they are (the connection is suspect); Sink and Cursor errors
+// as *deliverError.
+func (w *Watcher) processBatch(ctx context.Context, c *imapclient.Client, uidValidity uint32, b batch) (syncStats, error) {
+	name := w.cfg.Name
+	var stats syncStats
+	sizes := make(map[imap.UID]int64, len(b.msgs))
+	var set imap.UIDSet
+	for _, m := range b.msgs {
+		sizes[m.uid] = m.size
+		set.AddNum(m.uid)
+	}
+	section := &imap.FetchItemBodySection{Peek: true} // BODY.PEEK[]: the raw mail, \Seen untouched
+	if b.tooLarge {
+		section.Specifier = imap.PartSpecifierHeader
+	}
+	fetch := c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
+	defer fetch.Close() // always drained, or the client stalls
+
+	var processed, rejected imap.UIDSet
+	var maxUID imap.UID
+	var firstErr error
+	failsInRow := 0
+	for {
+		msg := fetch.Next()
+		if msg == nil {
+			break
+		}
+		m, ok, err := w.readMessage(msg, b.tooLarge, sizes)
+		if err != nil {
+			return stats, fmt.Errorf("imap %s: fetch from %s: %w", name, w.cfg.Mailbox, err)
+		}
+		if !ok {
+			continue // no body: expunged meanwhile, or not asked for
+		}
+		m.UIDValidity = uidValidity
+		disp, err := w.sink.Deliver(ctx, m)
+		if err != nil {
+			stats.failed++
+			failsInRow++
+			if firstErr == nil {
+				firstErr = &deliverError{fmt.Errorf("imap %s: deliver uid %d: %w", name, m.UID, err)}
+			}
+			w.log.Warn().Err(err).Uint32("uid", m.UID).Msg("sink refused the mail; it stays in the mailbox")
+			if failsInRow >= consecutiveFailuresStop || ctx.Err() != nil {
+				stats.stopped = true
+				break
+			}
+			continue
+		}
+		failsInRow = 0
+		if m.TooLarge {
+			disp = Rejected
+			stats.tooLarge++
+		}
+		stats.delivered++
+		uid := imap.UID(m.UID)
+		maxUID = max(maxUID, uid)
+		if disp == Rejected {
+			stats.rejected++
+			rejected.AddNum(uid)
+		} else {
+			processed.AddNum(uid)
+		}
+		w.log.Debug().Uint32("uid", m.UID).Int64("size", m.Size).Bool("too_large", m.TooLarge).
+			Str("disposition", disp.String()).Msg("delivered")
+	}
+	if err := fetch.Close(); err != nil {
+		return stats, fmt.Errorf("imap %s: fetch from %s: %w", name, w.cfg.Mailbox, err)
+	}
+	if maxUID == 0 {
+		return stats, firstErr
+	}
+
+	// Cursor before MOVE: if it cannot be written, nothing moves and the mails come again.
+	if err := w.advanceCursor(ctx, uidValidity, uint32(maxUID)); err != nil {
+		return stats, &deliverError{fmt.Errorf("imap %s: set cursor: %w", name, err)}
+	}
+	if err := w.move(c, processed, w.cfg.ProcessedMailbox); err != nil {
+		return stats, err
+	}
+	if err := w.move(c, rejected, w.cfg.RejectedMailbox); err != nil {
+		return stats, err
+	}
+	return stats, firstErr
+}
+
+// readMessage turns one FETCH response into a Mail. ok is false when the body is missing.
+func (w *Watcher) readMessage(msg *imapclient.FetchMessageData, headerOnly bool, sizes map[imap.UID]int64) (m Mail, ok bool, err error) {
+	m.Mailbox = w.cfg.Name
+	var body []byte
+	var haveBody bool
+	for {
+		item := msg.Next()
+		if item == nil {
+			break
+		}
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			m.UID = uint32(it.UID)
+		case imapclient.FetchItemDataBodySection:
+			if it.Literal == nil {
+				continue
+			}
+			limit := w.limits.MaxMessageBytes
+			if headerOnly {
+				limit = maxHeaderBytes
+			}
+			// Read at most one byte past the limit: a server that understated RFC822.SIZE must
+			// not make us hold an oversized mail in memory (the rest is discarded by msg.Next).
+			body, err = io.ReadAll(io.LimitReader(it.Literal, limit+1))
+			if err != nil {
+				return m, false, err
+			}
+			haveBody = true
+		}
+	}
+	if !haveBody || m.UID == 0 {
+		return m, false, nil
+	}
+	size, known := sizes[imap.UID(m.UID)]
+	if !known {
+		return m, false, nil // a FETCH answer for a UID we did not ask for
+	}
+	m.Size = size
+	switch {
+	case headerOnly:
+		m.TooLarge = true
+		m.Header = headerOf(body)
+	case int64(len(body)) > w.limits.MaxMessageBytes:
+		m.TooLarge = true
+		m.Header = headerOf(body)
+		m.Size = max(m.Size, int64(len(body)))
+		w.log.Warn().Uint32("uid", m.UID).Int64("reported_size", size).
+			Msg("mail is larger than the server said; treated as too large")
+	default:
+		m.Raw = body
+		m.Header = headerOf(body)
+	}
+	return m, true, nil
+}
+
+// headerOf returns the header block of a raw mail, through the blank line that ends it (the
+// whole input when there is no body).
+func headerOf(raw []byte) []byte {
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		return raw[:i+4 : i+4]
+	}
+	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
+		return raw[:i+2 : i+2]
+	}
+	return raw[:len(raw):len(raw)]
+}
+
+func (w *Watcher) advanceCursor(ctx context.Context, uidValidity, uid uint32) error {
+	w.mu.Lock()
+	last, uv := w.state.LastUID, w.state.UIDValidity
+	w.mu.Unlock()
+	if uv == uidValidity && uid <= last {
+		return nil // a redelivery of an older mail: the cursor already covers it
+	}
+	if err := w.cur.SetCursor(ctx, w.cfg.Name, uidValidity, uid); err != nil {
+		return err
+	}
+	w.update(func(s *State) { s.UIDValidity, s.LastUID = uidValidity, uid })
+	return nil
+}
+
+// move moves uids to dest with UID MOVE, or UID COPY + UID STORE \Deleted + UID EXPUNGE when the
+// server has UIDPLUS but not MOVE (imapclient does that fallback; the strategy check keeps it
+// from ever using a plain EXPUNGE).
+func (w *Watcher) move(c *imapclient.Client, uids imap.UIDSet, dest string) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	caps := c.Caps()
+	if caps == nil { // the connection is gone, not a server without MOVE
+		return fmt.Errorf("imap %s: move to %s: %w", w.cfg.Name, dest, errClosed)
+	}
+	if _, err := moveStrategy(caps); err != nil {
+		return fmt.Errorf("imap %s: move to %s: %w", w.cfg.Name, dest, err)
+	}
+	if _, err := c.Move(uids, dest).Wait(); err != nil {
+		return fmt.Errorf("imap %s: move %s to %s: %w", w.cfg.Name, uids, dest, err)
+	}
+	return nil
+}
