@@ -285,10 +285,10 @@ func (w *Watcher) readMessage(msg *imapclient.FetchMessageData, headerOnly bool,
 // whole input when there is no body).
 func headerOf(raw []byte) []byte {
 	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
-		return raw[:i+4 : i+4]
+		return raw[: i+4 : i+4]
 	}
 	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
-		return raw[:i+2 : i+2]
+		return raw[: i+2 : i+2]
 	}
 	return raw[:len(raw):len(raw)]
 }
