@@ -131,7 +131,7 @@ func (ps *Partners) addNode(n *yaml.Node, errs *errList) {
 		case "vat":
 			p.VAT = scalar(v, k.Value, errs)
 		case "country":
-			p.Country = strings.ToUpper(scalar(v, k.Value, errs))
+			p.Country = scalar(v, k.Value, errs)
 		case "locale":
 			p.Locale = strings.ToLower(scalar(v, k.Value, errs))
 		case "return_address":
@@ -162,7 +162,9 @@ func (ps *Partners) addNode(n *yaml.Node, errs *errList) {
 		l, c := at("id")
 		errs.add(l, c, "id %q is already used by partner %q", p.ID, ps.list[j].Name)
 	}
-	if !isCountryCode(p.Country) {
+	if cc := strings.ToUpper(p.Country); isCountryCode(cc) {
+		p.Country = cc
+	} else {
 		l, c := at("country")
 		errs.add(l, c, "%s: country %q: want a two-letter country code (GR, RO, FR, ...)", label, p.Country)
 	}
