@@ -282,15 +282,16 @@ func (w *Watcher) readMessage(msg *imapclient.FetchMessageData, headerOnly bool,
 }
 
 // headerOf returns the header block of a raw mail, through the blank line that ends it (the
-// whole input when there is no body).
+// whole input when there is no body). Mail with bare LF line ends is handled too.
 func headerOf(raw []byte) []byte {
+	end := len(raw)
 	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
-		return raw[: i+4 : i+4]
+		end = i + 4
 	}
-	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
-		return raw[: i+2 : i+2]
+	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 && i+2 < end {
+		end = i + 2
 	}
-	return raw[:len(raw):len(raw)]
+	return raw[:end:end]
 }
 
 func (w *Watcher) advanceCursor(ctx context.Context, uidValidity, uid uint32) error {

@@ -542,6 +542,7 @@ func TestHeaderOf(t *testing.T) {
 	for in, want := range map[string]string{
 		"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\nmore": "A: 1\r\nB: 2\r\n\r\n",
 		"A: 1\nB: 2\n\nbody":                   "A: 1\nB: 2\n\n",
+		"A: 1\nB: 2\n\nbody\r\n\r\nmore":       "A: 1\nB: 2\n\n",
 		"A: 1\r\nB: 2\r\n":                     "A: 1\r\nB: 2\r\n",
 		"":                                     "",
 	} {

@@ -1,0 +1,216 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// positionalColumns is the column order of a CSV without a header row (SPEC §1.2).
+var positionalColumns = []string{"own_number", "ean", "serial", "purchase_date", "description", "expectation"}
+
+// ErrTooManyRows is returned (wrapped) by ReadCSV when a file has more item rows than allowed.
+var ErrTooManyRows = errors.New("more item rows than allowed")
+
+// CSV problem reasons (CSVError.Reason; Params["reason"] of a csv_invalid problem).
+const (
+	CSVReasonEmpty       = "empty"            // no item rows at all
+	CSVReasonSpreadsheet = "spreadsheet_file" // an Excel/ODS workbook named .csv
+	CSVReasonBinary      = "not_text"         // not text in any encoding we know
+	CSVReasonSyntax      = "syntax"           // the CSV reader gave up
+)
+
+// CSVError says why a CSV attachment could not be read at all.
+type CSVError struct {
+	Reason string // one of the CSVReason constants
+	Line   int    // 1-based line of a syntax error, else 0
+	Err    error  // the underlying error, if any
+}
+
+func (e *CSVError) Error() string {
+	msg := "csv " + e.Reason
+	if e.Line > 0 {
+		msg += fmt.Sprintf(" at line %d", e.Line)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *CSVError) Unwrap() error { return e.Err }
+
+// ReadCSV reads the items of a CSV attachment (SPEC §1.2): encoding and delimiter are detected,
+// a header row (column names in any of the four languages, any order) is used when present,
+// else the positional columns own_number, ean, serial, purchase_date, description,
+// expectation. Empty rows and columns are skipped. Values are kept as sent, trimmed; Line is the
+// 1-based position among the returned items.
+//
+// With maxRows > 0, reading stops after maxRows items and the error wraps ErrTooManyRows when
+// there are more. A file that cannot be read at all gives a *CSVError.
+func ReadCSV(data []byte, maxRows int) (items []rma.Item, delim rune, err error) {
+	t, err := readCSVTable(data, maxRows)
+	return t.items, t.delim, err
+}
+
+// csvTable is what readCSVTable learned about a file.
+type csvTable struct {
+	items    []rma.Item
+	delim    rune
+	encoding string
+	header   bool // a header row named the columns
+}
+
+func readCSVTable(data []byte, maxRows int) (csvTable, error) {
+	var t csvTable
+	if reason := binaryKind(data); reason != "" {
+		return t, &CSVError{Reason: reason}
+	}
+	text, enc := decodeText(data)
+	t.encoding = enc
+	if strings.IndexByte(text, 0) >= 0 {
+		return t, &CSVError{Reason: CSVReasonBinary}
+	}
+	t.delim = detectDelimiter(text)
+
+	r := csv.NewReader(strings.NewReader(text))
+	r.Comma = t.delim
+	r.LazyQuotes = true    // spreadsheets and hand edits leave stray quotes
+	r.FieldsPerRecord = -1 // trailing empty columns come and go
+	r.ReuseRecord = true
+
+	if maxRows > 0 {
+		t.items = make([]rma.Item, 0, min(maxRows, estimateRows(data)))
+	} else {
+		t.items = make([]rma.Item, 0, estimateRows(data))
+	}
+	columns := positionalColumns // field of each column; "" ignores the column
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			line := 0
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
+			return t, &CSVError{Reason: CSVReasonSyntax, Line: line, Err: err}
+		}
+		if blankRecord(rec) {
+			continue
+		}
+		if !t.header && len(t.items) < headerSearchRows {
+			// The header may sit below a title row or two: rows read before it were titles.
+			if h := headerColumns(rec); h != nil {
+				columns, t.header, t.items = h, true, t.items[:0]
+				continue
+			}
+		}
+		if maxRows > 0 && len(t.items) >= maxRows {
+			return t, fmt.Errorf("csv: more than %d item rows: %w", maxRows, ErrTooManyRows)
+		}
+		t.items = append(t.items, rowItem(rec, columns, len(t.items)+1))
+	}
+	if len(t.items) == 0 {
+		return t, &CSVError{Reason: CSVReasonEmpty}
+	}
+	return t, nil
+}
+
+// headerSearchRows is how many leading rows may be a title above the header.
+const headerSearchRows = 3
+
+// rowItem builds the item of one record.
+func rowItem(rec []string, columns []string, line int) rma.Item {
+	it := rma.Item{Line: line}
+	for i, v := range rec {
+		if i >= len(columns) {
+			break
+		}
+		if columns[i] == "" {
+			continue
+		}
+		v = cleanCell(v)
+		if v == "" {
+			continue
+		}
+		if columns[i] == "ean" {
+			// Excel's text marker: '5204001000013 keeps the leading zero and the digits.
+			v = strings.TrimPrefix(v, "'")
+		}
+		if it.Get(columns[i]) == "" {
+			it.Set(columns[i], v)
+		}
+	}
+	return it
+}
+
+// cleanCell trims a cell and unwraps Excel's ="..." text formula (used to keep digits as text).
+func cleanCell(v string) string {
+	v = cleanValue(v)
+	if len(v) >= 3 && v[0] == '=' && v[1] == '"' && v[len(v)-1] == '"' {
+		v = strings.TrimSpace(v[2 : len(v)-1])
+	}
+	return v
+}
+
+// headerColumns maps a header record to fields, or returns nil when the record is not a header:
+// a header names at least two fields, or names a field in every non-empty cell.
+func headerColumns(rec []string) []string {
+	cols := make([]string, len(rec))
+	known, nonEmpty := 0, 0
+	used := make(map[string]bool, len(rec))
+	for i, cell := range rec {
+		cell = cleanValue(cell)
+		if cell == "" {
+			continue
+		}
+		nonEmpty++
+		f, ok := fieldForLabel(cell)
+		if !ok {
+			continue
+		}
+		known++
+		if !used[f] { // the first column of a field wins
+			cols[i], used[f] = f, true
+		}
+	}
+	if known >= 2 || (known == 1 && known == nonEmpty) {
+		return cols
+	}
+	return nil
+}
+
+func blankRecord(rec []string) bool {
+	for _, v := range rec {
+		if cleanValue(v) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// estimateRows sizes the item slice once instead of growing it.
+func estimateRows(data []byte) int {
+	return min(bytes.Count(data, []byte{'\n'})+1, 1<<16)
+}
+
+// binaryKind recognises files that are not CSV text: spreadsheet workbooks named .csv, and
+// binary data (zero bytes where no UTF-16 text would have them).
+func binaryKind(data []byte) string {
+	switch {
+	case bytes.HasPrefix(data, []byte("PK\x03\x04")), // xlsx, ods
+		bytes.HasPrefix(data, []byte{0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1}): // xls
+		return CSVReasonSpreadsheet
+	case bytes.HasPrefix(data, []byte("%PDF-")):
+		return CSVReasonBinary
+	}
+	return ""
+}
