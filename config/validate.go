@@ -35,10 +35,11 @@ func validate(cfg *Config, p *problems) {
 	validateSchedule(cfg, p)
 	validateRouting(cfg, p)
 	validateServiceCenters(cfg, p)
-	for _, f := range []struct{ key, value string }{{"partners_file", cfg.PartnersFile}, {"catalog_file", cfg.CatalogFile}} {
-		if f.value == "" {
-			p.at(f.key, "missing: rmad needs this file (see SPEC §6)")
-		}
+	if cfg.PartnersFile == "" {
+		p.at("partners_file", "missing: the YAML file of registered partners")
+	}
+	if cfg.CatalogFile == "" {
+		p.at("catalog_file", "missing: the CSV file of products by EAN")
 	}
 	validateClaimTypes(cfg, p)
 	validatePolicy(cfg, p)
@@ -153,6 +154,7 @@ func validateSMTP(cfg *Config, p *problems) {
 
 // checkServer checks an IMAP or SMTP server's address and TLS mode; plaintext is for loopback only.
 func checkServer(p *problems, path, addr, tlsMode string) {
+	tlsOK := oneOf(p, path+".tls", tlsMode, TLSImplicit, TLSStartTLS, TLSNone)
 	host, err := splitHostPort(addr, true)
 	switch {
 	case addr == "":
@@ -162,10 +164,7 @@ func checkServer(p *problems, path, addr, tlsMode string) {
 		p.at(path+".address", "%q: %v", addr, err)
 		return
 	}
-	if !oneOf(p, path+".tls", tlsMode, TLSImplicit, TLSStartTLS, TLSNone) {
-		return
-	}
-	if tlsMode == TLSNone && !isLoopback(host) {
+	if tlsOK && tlsMode == TLSNone && !isLoopback(host) {
 		p.at(path+".tls", "none sends the password in clear text: allowed only for a loopback address, not %s", host)
 	}
 }

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// checkConfigFixture writes a config using the repo's sample data files and returns its path.
+func checkConfigFixture(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	data, err := filepath.Abs("../../testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer("DATA", data, "DIR", dir).Replace(body)
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const checkConfigBase = `imap:
+  - name: partners
+    address: imap.example.com:993
+    username: rma@example.com
+smtp: {address: smtp.example.com:587, from: rma@example.com}
+service_centers: {GR: {name: Service GR, address: "Street 1, Athens"}}
+partners_file: DATA/partners.yaml
+sales_file: DATA/sales.csv
+`
+
+func TestCheckConfig(t *testing.T) {
+	t.Setenv("RMAD_IMAP_PARTNERS_PASSWORD", "pw")
+	brokenCatalog := filepath.Join(t.TempDir(), "catalog.csv")
+	if err := os.WriteFile(brokenCatalog, []byte("ean,brand,model,warranty_months,fault_types,bulk\n5204001000013,TP-Link,Archer,many,,no\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		config     string // "" for a file that does not exist
+		args       []string
+		wantCode   int
+		wantOut    []string
+		wantErr    []string
+		useEnvPath bool // pass the path in $RMAD_CONFIG instead of --config
+	}{
+		{name: "valid", config: checkConfigBase + "catalog_file: DATA/catalog.csv\n", wantCode: 0,
+			wantOut: []string{"config OK: ", "mailboxes:", "partners (imap.example.com:993 INBOX, tls implicit, IDLE", "webhook sources: none",
+				"/testdata/partners.yaml (", " partners)", " products)", " records)"}},
+		{name: "path from RMAD_CONFIG", config: checkConfigBase + "catalog_file: DATA/catalog.csv\n", useEnvPath: true, wantCode: 0,
+			wantOut: []string{"config OK: "}},
+		{name: "config problems", config: checkConfigBase + "catalog_file: DATA/catalog.csv\nlog: {level: loud}\nlimits: {max_items: 5}\n", wantCode: 1,
+			wantErr: []string{`config.yaml:10: log.level: "loud" is not one of`, "config.yaml:11: limits.max_items: unknown key", ": 2 problems"}},
+		{name: "missing config", config: "", wantCode: 1,
+			wantErr: []string{"cannot read the configuration: no such file or directory", ": 1 problem"}},
+		{name: "broken data file", config: checkConfigBase + "catalog_file: " + brokenCatalog + "\n", wantCode: 1,
+			wantErr: []string{brokenCatalog + ":2", "config NOT OK: "}},
+		{name: "extra argument", config: checkConfigBase + "catalog_file: DATA/catalog.csv\n", args: []string{"extra"}, wantCode: 2,
+			wantErr: []string{"unexpected arguments: extra"}},
+		{name: "help", args: []string{"--help"}, wantCode: 0, wantErr: []string{"usage: rmad check-config"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "absent.yaml")
+			if c.config != "" {
+				path = checkConfigFixture(t, c.config)
+			}
+			args := []string{"check-config", "--config", path}
+			if c.useEnvPath {
+				t.Setenv("RMAD_CONFIG", path)
+				args = []string{"check-config"}
+			}
+			var out, errb bytes.Buffer
+			code := run(append(args, c.args...), &out, &errb)
+			if code != c.wantCode {
+				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.wantCode, &out, &errb)
+			}
+			for _, w := range c.wantOut {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, &out)
+				}
+			}
+			for _, w := range c.wantErr {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, &errb)
+				}
+			}
+			if strings.Contains(out.String()+errb.String(), "pw\n") {
+				t.Error("the password was printed")
+			}
+		})
+	}
+}
