@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/internal/testenv"
+)
+
+// BenchmarkCommit puts one-item commits on one connection next to the bare round trips they
+// stand on. A commit of a new submission is three round trips (classify, reserve, commit;
+// see the package comment), so its rate should stay within about a third to a quarter of the
+// single INCR+HSET pipeline, and near the three-round-trip figure. Run it with
+// `bash scripts/test.sh -run '^$' -bench Commit ./store/`.
+func BenchmarkCommit(b *testing.B) {
+	ctx := context.Background()
+	oneConn := func(b *testing.B) *redis.Client {
+		c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(b), PoolSize: 1})
+		b.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	rate := func(b *testing.B, what string) {
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), what+"/s")
+	}
+
+	b.Run("store-commit-one-item", func(b *testing.B) {
+		s := New(oneConn(b), testPrefix(b))
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			sub := mailSub("bench", fmt.Sprintf("bench%d@example.com", i), item(1, fmt.Sprintf("B%d", i), fmt.Sprintf("BS%d", i)))
+			out, err := s.Commit(ctx, sub, decide(sub.Items), testNow)
+			if err != nil || out.Decisions[0].Number == "" {
+				b.Fatal(out, err)
+			}
+		}
+		rate(b, "commits")
+	})
+	b.Run("store-replay", func(b *testing.B) {
+		s := New(oneConn(b), testPrefix(b))
+		sub := mailSub("bench", "replay@example.com", item(1, "R", "RS"))
+		if _, err := s.Commit(ctx, sub, decide(sub.Items), testNow); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for b.Loop() {
+			if out, err := s.Commit(ctx, sub, decide(sub.Items), testNow); err != nil || !out.Replay {
+				b.Fatal(out, err)
+			}
+		}
+		rate(b, "replays")
+	})
+	b.Run("bare-incr-hset-pipeline", func(b *testing.B) {
+		c := oneConn(b)
+		p := testPrefix(b)
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			pipe := c.Pipeline()
+			pipe.Incr(ctx, p+"seq")
+			pipe.HSet(ctx, fmt.Sprintf("%srma:%d", p, i), "ean", "5901234123457", "serial", "BS", "status", "awaiting_goods")
+			if _, err := pipe.Exec(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rate(b, "pipelines")
+	})
+	b.Run("bare-three-round-trips", func(b *testing.B) {
+		c := oneConn(b)
+		p := testPrefix(b)
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			if err := c.Get(ctx, p+"sub").Err(); err != nil && err != redis.Nil {
+				b.Fatal(err)
+			}
+			if err := c.Incr(ctx, p+"seq").Err(); err != nil {
+				b.Fatal(err)
+			}
+			if err := c.HSet(ctx, fmt.Sprintf("%srma:%d", p, i), "status", "awaiting_goods").Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rate(b, "triples")
+	})
+}

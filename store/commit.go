@@ -1,0 +1,435 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// Outcome is what a commit decided for a submission.
+type Outcome struct {
+	// Decisions are the input decisions with numbers: accepted items carry their new RMA number;
+	// items that repeat an existing claim have Result duplicate, the existing number and its
+	// handling. On a replay they are the decisions stored by the first commit.
+	Decisions []rma.Decision
+	// Replay is true when this very submission (same source key) was committed before, e.g. the
+	// worker crashed after committing and before acknowledging: send the same reply again.
+	Replay bool
+	// SubmissionKey identifies the submission's source (webhook id, or Message-ID and raw hash).
+	SubmissionKey string
+}
+
+// reservationTTL bounds how long reserved numbers wait for their commit. A retry after that
+// (a dead letter retried weeks later) reserves new numbers; the old ones are skipped once.
+const reservationTTL = 30 * 24 * time.Hour
+
+// maxCommitRounds bounds the classify-reserve-commit loop; each round that does not finish
+// means another commit changed the partner's dedupe keys in between.
+const maxCommitRounds = 8
+
+// SubmissionKey is the source key that makes a submission the same one: the webhook delivery id,
+// else the Message-ID together with the SHA-256 of the raw mail, else (no source at all) a
+// digest of the items.
+func SubmissionKey(sub rma.Submission) string {
+	src := sub.Source
+	switch {
+	case src.WebhookID != "":
+		return "webhook:" + src.WebhookID
+	case src.MessageID != "" || src.RawSHA256 != "":
+		ch := src.Channel
+		if ch == "" {
+			ch = "mail"
+		}
+		return ch + ":" + src.MessageID + "/" + src.RawSHA256
+	default:
+		b, _ := json.Marshal(sub.Items) // plain strings: cannot fail
+		h := sha256.Sum256(b)
+		return "content:" + hex.EncodeToString(h[:])
+	}
+}
+
+// storedOutcome is kept under the submission's key for replays.
+type storedOutcome struct {
+	Key       string         `json:"key"`
+	At        time.Time      `json:"at"`
+	Decisions []rma.Decision `json:"decisions"`
+}
+
+// candidate is an item that needs a number, unless it is a duplicate.
+type candidate struct {
+	idx       int // into decisions
+	own, ser  string
+	ownKeyIdx int
+	oserIdx   int
+}
+
+// Plan types are read by commitScript (cjson): KEYS indexes are 1-based, 0 means none.
+type luaItem struct {
+	Own  int    `json:"own"`
+	OSer int    `json:"oser"`
+	OwnV string `json:"ownv"`
+	SerV string `json:"serv"`
+}
+
+type luaWrite struct {
+	Rec    int      `json:"rec"`
+	Hist   int      `json:"hist"`
+	Own    int      `json:"own"`
+	SSet   int      `json:"sset"`
+	OSer   int      `json:"oser"`
+	Stat   int      `json:"stat"`
+	Num    string   `json:"num"`
+	Val    string   `json:"val"`
+	Event  string   `json:"event"`
+	Fields []string `json:"fields"`
+}
+
+type luaPlan struct {
+	Items  []luaItem  `json:"items"`
+	Expect []string   `json:"expect"`
+	Writes []luaWrite `json:"writes"`
+	Upd    int        `json:"upd"`
+	UpdMS  string     `json:"updms"`
+}
+
+// commitScript classifies a submission's candidate items against the partner's dedupe keys
+// (mode "classify", read only) or checks that the classification is unchanged and writes
+// everything (mode "commit"). KEYS[1] is the submission's stored outcome; ARGV: mode, plan,
+// outcome. A classification is ” (new), 'yyyy:n handling' (an existing RMA) or '@i' (the
+// same as candidate i of this submission).
+var commitScript = redis.NewScript(`
+local stored = redis.call('GET', KEYS[1])
+if stored then return {'replay', stored} end
+local plan = cjson.decode(ARGV[2])
+local cls = {}
+local seenOwn, seenSer = {}, {}
+for i, it in ipairs(plan.items) do
+  local c = ''
+  if it.own > 0 then c = redis.call('GET', KEYS[it.own]) or '' end
+  if c == '' and it.oser > 0 then c = redis.call('GET', KEYS[it.oser]) or '' end
+  if c == '' and it.ownv ~= '' and seenOwn[it.ownv] then c = '@' .. seenOwn[it.ownv] end
+  if c == '' and it.serv ~= '' and seenSer[it.serv] then c = '@' .. seenSer[it.serv] end
+  if c == '' then
+    if it.ownv ~= '' then seenOwn[it.ownv] = i end
+    if it.serv ~= '' then seenSer[it.serv] = i end
+  end
+  cls[i] = c
+end
+if ARGV[1] == 'classify' then
+  local out = {'classified'}
+  for i = 1, #cls do out[i + 1] = cls[i] end
+  return out
+end
+if #plan.expect ~= #cls then return {'changed'} end
+for i = 1, #cls do
+  if plan.expect[i] ~= cls[i] then return {'changed'} end
+end
+for _, w in ipairs(plan.writes) do
+  redis.call('HSET', KEYS[w.rec], unpack(w.fields))
+  redis.call('RPUSH', KEYS[w.hist], w.event)
+  if w.own > 0 then redis.call('SET', KEYS[w.own], w.val) end
+  if w.sset > 0 then redis.call('SADD', KEYS[w.sset], w.num) end
+  if w.oser > 0 then redis.call('SET', KEYS[w.oser], w.val) end
+  redis.call('SADD', KEYS[w.stat], w.num)
+  redis.call('ZADD', KEYS[plan.upd], plan.updms, w.num)
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return {'ok'}
+`)
+
+// reserveScript hands out numbers for a submission once: KEYS seq, reservation, owner,
+// partners; ARGV count, year, partner, ttl ms. It returns the reservation (at least count
+// "yyyy:n" entries), growing it only by what is missing.
+var reserveScript = redis.NewScript(`
+local have = redis.call('LRANGE', KEYS[2], 0, -1)
+local want = tonumber(ARGV[1])
+if #have < want then
+  local need = want - #have
+  local last = redis.call('INCRBY', KEYS[1], need)
+  for n = last - need + 1, last do
+    local nk = ARGV[2] .. ':' .. n
+    redis.call('RPUSH', KEYS[2], nk)
+    redis.call('HSET', KEYS[3], n, ARGV[3])
+    have[#have + 1] = nk
+  end
+  redis.call('SADD', KEYS[4], ARGV[3])
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return have
+`)
+
+// keyList collects a script's KEYS; add returns the key's 1-based index.
+type keyList struct {
+	keys []string
+	at   map[string]int
+}
+
+func (l *keyList) add(k string) int {
+	if i, ok := l.at[k]; ok {
+		return i
+	}
+	if l.at == nil {
+		l.at = map[string]int{}
+	}
+	l.keys = append(l.keys, k)
+	l.at[k] = len(l.keys)
+	return len(l.keys)
+}
+
+// Commit numbers and records a submission's decisions in one atomic step per partner (see the
+// package comment). Only items with d.NeedsNumber() get numbers and records; the others are
+// kept in the stored outcome as they are. Committing the same submission again returns the
+// first outcome with Replay set; an item that repeats a claim of an earlier submission (same
+// own number, or a serial with an open RMA of the partner) becomes a duplicate.
+func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.Decision, now time.Time) (Outcome, error) {
+	p := sub.PartnerID
+	if p == "" {
+		return Outcome{}, errors.New("store commit: submission has no partner")
+	}
+	key := SubmissionKey(sub)
+	subID := shortHash(p + "\n" + key)
+	now = now.UTC()
+
+	var cands []candidate
+	for i, d := range decisions {
+		if d.NeedsNumber() {
+			cands = append(cands, candidate{idx: i, own: normOwn(d.Item.OwnNumber), ser: normSerial(d.Item.Serial)})
+		}
+	}
+	var base keyList
+	base.add(s.k.sub(p, subID))
+	items := make([]luaItem, len(cands))
+	for i := range cands {
+		c := &cands[i]
+		if c.own != "" {
+			c.ownKeyIdx = base.add(s.k.own(p, c.own))
+		}
+		if c.ser != "" {
+			c.oserIdx = base.add(s.k.oserial(p, c.ser))
+		}
+		items[i] = luaItem{Own: c.ownKeyIdx, OSer: c.oserIdx, OwnV: c.own, SerV: c.ser}
+	}
+
+	for range maxCommitRounds {
+		cls := []string{}
+		if len(cands) > 0 {
+			plan, _ := json.Marshal(luaPlan{Items: items, Expect: []string{}, Writes: []luaWrite{}})
+			res, err := commitScript.Run(ctx, s.c, base.keys, "classify", plan, "").StringSlice()
+			if err != nil {
+				return Outcome{}, fmt.Errorf("store commit %s: classify: %w", key, err)
+			}
+			if res[0] == "replay" {
+				return replayOutcome(key, res)
+			}
+			cls = res[1:]
+			if len(cls) != len(cands) {
+				return Outcome{}, fmt.Errorf("store commit %s: classify returned %d results for %d items", key, len(cls), len(cands))
+			}
+		}
+		var nums []numberKey
+		if fresh := countEmpty(cls); fresh > 0 {
+			var err error
+			if nums, err = s.reserve(ctx, subID, p, fresh, now.Year()); err != nil {
+				return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
+			}
+		}
+		out, kl, plan, err := s.buildCommit(sub, key, decisions, cands, cls, nums, base, items, now)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
+		}
+		planJSON, err := json.Marshal(plan)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
+		}
+		stored, err := json.Marshal(storedOutcome{Key: key, At: now, Decisions: out.Decisions})
+		if err != nil {
+			return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
+		}
+		res, err := commitScript.Run(ctx, s.c, kl.keys, "commit", planJSON, stored).StringSlice()
+		if err != nil {
+			return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
+		}
+		switch res[0] {
+		case "ok":
+			return out, nil
+		case "replay":
+			return replayOutcome(key, res)
+		}
+		// "changed": another submission of this partner claimed a key in between; classify again.
+	}
+	return Outcome{}, fmt.Errorf("store commit %s: dedupe keys kept changing during %d attempts", key, maxCommitRounds)
+}
+
+func countEmpty(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		if s == "" {
+			n++
+		}
+	}
+	return n
+}
+
+func replayOutcome(key string, res []string) (Outcome, error) {
+	if len(res) < 2 {
+		return Outcome{}, fmt.Errorf("store commit %s: replay without stored outcome", key)
+	}
+	var so storedOutcome
+	if err := json.Unmarshal([]byte(res[1]), &so); err != nil {
+		return Outcome{}, fmt.Errorf("store commit %s: stored outcome: %w", key, err)
+	}
+	return Outcome{Decisions: so.Decisions, Replay: true, SubmissionKey: so.Key}, nil
+}
+
+// reserve returns count numbers for the submission; the same ones on every retry.
+func (s *Store) reserve(ctx context.Context, subID, partner string, count, year int) ([]numberKey, error) {
+	ks := []string{s.k.seq(year), s.k.reservation(subID), s.k.owner(year), s.k.partners()}
+	res, err := reserveScript.Run(ctx, s.c, ks, count, strconv.Itoa(year), partner, reservationTTL.Milliseconds()).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("reserve numbers: %w", err)
+	}
+	if len(res) < count {
+		return nil, fmt.Errorf("reserve numbers: got %d, want %d", len(res), count)
+	}
+	nums := make([]numberKey, count)
+	for i := range nums {
+		if nums[i], err = parseNumberKey(res[i]); err != nil {
+			return nil, fmt.Errorf("reserve numbers: %w", err)
+		}
+	}
+	return nums, nil
+}
+
+// buildCommit turns a classification and reserved numbers into the outcome and the commit plan.
+func (s *Store) buildCommit(sub rma.Submission, key string, decisions []rma.Decision, cands []candidate,
+	cls []string, nums []numberKey, base keyList, items []luaItem, now time.Time) (Outcome, keyList, luaPlan, error) {
+	p := sub.PartnerID
+	out := Outcome{Decisions: make([]rma.Decision, len(decisions)), SubmissionKey: key}
+	copy(out.Decisions, decisions)
+
+	kl := keyList{keys: append([]string(nil), base.keys...), at: map[string]int{}}
+	for k, v := range base.at {
+		kl.at[k] = v
+	}
+	plan := luaPlan{Items: items, Expect: cls, Writes: []luaWrite{}, UpdMS: strconv.FormatInt(now.UnixMilli(), 10)}
+	plan.Upd = kl.add(s.k.updated(p))
+	source, err := json.Marshal(sub.Source)
+	if err != nil {
+		return out, kl, plan, err
+	}
+
+	numOf := make([]string, len(cands)) // "yyyy:n handling" per candidate, for '@i' references
+	next := 0
+	for ci, c := range cands {
+		d := &out.Decisions[c.idx]
+		switch ref := cls[ci]; {
+		case ref == "":
+			nk := nums[next]
+			next++
+			d.Number = rma.Number{N: nk.N, Year: nk.Year}.String()
+			numOf[ci] = nk.String() + " " + string(d.Route.Handling)
+			w, err := s.recordWrite(&kl, sub, *d, nk, c, source, now)
+			if err != nil {
+				return out, kl, plan, err
+			}
+			w.Val = numOf[ci]
+			plan.Writes = append(plan.Writes, w)
+		case strings.HasPrefix(ref, "@"):
+			j, err := strconv.Atoi(ref[1:])
+			if err != nil || j < 1 || j > ci {
+				return out, kl, plan, fmt.Errorf("bad classification %q", ref)
+			}
+			numOf[ci] = numOf[j-1]
+			if err := markDuplicate(d, numOf[ci]); err != nil {
+				return out, kl, plan, err
+			}
+		default:
+			numOf[ci] = ref
+			if err := markDuplicate(d, ref); err != nil {
+				return out, kl, plan, err
+			}
+		}
+	}
+	return out, kl, plan, nil
+}
+
+// markDuplicate points a decision at the existing RMA "yyyy:n handling".
+func markDuplicate(d *rma.Decision, ref string) error {
+	numPart, handling, _ := strings.Cut(ref, " ")
+	nk, err := parseNumberKey(numPart)
+	if err != nil {
+		return err
+	}
+	d.Result = rma.ResultDuplicate
+	d.Number = rma.Number{N: nk.N, Year: nk.Year}.String()
+	if handling != "" {
+		d.Route.Handling = rma.Handling(handling)
+	}
+	return nil
+}
+
+// recordWrite is the plan entry that creates one record with its history and indexes.
+func (s *Store) recordWrite(kl *keyList, sub rma.Submission, d rma.Decision, nk numberKey, c candidate,
+	source []byte, now time.Time) (luaWrite, error) {
+	p := sub.PartnerID
+	st := rma.InitialStatus(d.Route.Handling)
+	dec, err := json.Marshal(d)
+	if err != nil {
+		return luaWrite{}, err
+	}
+	ev, err := json.Marshal(rma.Event{At: now, Status: st, Actor: "rmad", Extra: map[string]string{"source": describeSource(sub.Source)}})
+	if err != nil {
+		return luaWrite{}, err
+	}
+	ts := now.Format(time.RFC3339Nano)
+	src := sub.Source
+	w := luaWrite{
+		Rec:   kl.add(s.k.rec(p, nk)),
+		Hist:  kl.add(s.k.hist(p, nk)),
+		Stat:  kl.add(s.k.status(p, string(st))),
+		Num:   nk.String(),
+		Event: string(ev),
+		// The decision holds everything; the flat fields are for people reading Redis directly.
+		Fields: []string{
+			"number", d.Number, "partner", p, "status", string(st), "handling", string(d.Route.Handling),
+			"created_at", ts, "updated_at", ts,
+			"ean", d.Item.EAN, "serial", d.Item.Serial, "own_number", d.Item.OwnNumber,
+			"channel", src.Channel, "mailbox", src.Mailbox,
+			"uid_validity", strconv.FormatUint(uint64(src.UIDValidity), 10), "uid", strconv.FormatUint(uint64(src.UID), 10),
+			"message_id", src.MessageID, "webhook_id", src.WebhookID, "raw_sha256", src.RawSHA256,
+			"decision", string(dec), "source", string(source),
+		},
+	}
+	if c.own != "" {
+		w.Own = c.ownKeyIdx
+	}
+	if c.ser != "" {
+		w.SSet = kl.add(s.k.serial(p, c.ser))
+		if st.IsOpen() {
+			w.OSer = c.oserIdx
+		}
+	}
+	return w, nil
+}
+
+func describeSource(src rma.Source) string {
+	switch {
+	case src.WebhookID != "":
+		return "webhook " + src.WebhookID
+	case src.MessageID != "":
+		return "mail <" + src.MessageID + ">"
+	case src.Channel != "":
+		return src.Channel
+	}
+	return "submission"
+}

@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Once reports true the first time it is called for key within ttl (SET NX): rate limits,
+// "reply sent" markers, one cron run per schedule tick across instances.
+func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ok, err := s.c.SetNX(ctx, s.k.once(key), time.Now().UTC().Format(time.RFC3339), ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("once %s: %w", key, err)
+	}
+	return ok, nil
+}
+
+// Cursor returns a mailbox's UIDVALIDITY and the last UID fully handed to the inbox queue; both
+// are 0 for a mailbox never read.
+func (s *Store) Cursor(ctx context.Context, mailbox string) (uidValidity, lastUID uint32, err error) {
+	vals, err := s.c.HMGet(ctx, s.k.cursor(mailbox), "uid_validity", "last_uid").Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("cursor %s: %w", mailbox, err)
+	}
+	parse := func(v any) (uint32, error) {
+		str, ok := v.(string)
+		if !ok { // missing field
+			return 0, nil
+		}
+		n, err := strconv.ParseUint(str, 10, 32)
+		return uint32(n), err
+	}
+	if uidValidity, err = parse(vals[0]); err != nil {
+		return 0, 0, fmt.Errorf("cursor %s: uid_validity: %w", mailbox, err)
+	}
+	if lastUID, err = parse(vals[1]); err != nil {
+		return 0, 0, fmt.Errorf("cursor %s: last_uid: %w", mailbox, err)
+	}
+	return uidValidity, lastUID, nil
+}
+
+// SetCursor records a mailbox's UIDVALIDITY and last handled UID.
+func (s *Store) SetCursor(ctx context.Context, mailbox string, uidValidity, lastUID uint32) error {
+	err := s.c.HSet(ctx, s.k.cursor(mailbox), "uid_validity", uidValidity, "last_uid", lastUID).Err()
+	if err != nil {
+		return fmt.Errorf("set cursor %s: %w", mailbox, err)
+	}
+	return nil
+}
+
+// rememberScript stores a response unless one is stored: KEYS[1]; ARGV value, ttl ms.
+var rememberScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+`)
+
+// RememberResponse keeps the response to a webhook delivery id for ttl. The first call stores
+// status and body and reports seen false; later calls get the first response back with seen
+// true, so a replayed delivery is answered the same and never applied twice.
+func (s *Store) RememberResponse(ctx context.Context, key string, status int, body []byte, ttl time.Duration) (prevStatus int, prevBody []byte, seen bool, err error) {
+	val := strconv.Itoa(status) + "\n" + string(body)
+	prev, err := rememberScript.Run(ctx, s.c, []string{s.k.response(key)}, val, ttl.Milliseconds()).Text()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil, false, nil
+	}
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("remember response %s: %w", key, err)
+	}
+	code, rest, ok := strings.Cut(prev, "\n")
+	st, cerr := strconv.Atoi(code)
+	if !ok || cerr != nil {
+		return 0, nil, false, fmt.Errorf("remember response %s: stored value is malformed", key)
+	}
+	return st, []byte(rest), true, nil
+}

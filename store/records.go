@@ -1,0 +1,338 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// maxStatusRounds bounds SetStatus's compare-and-set loop against concurrent changes.
+const maxStatusRounds = 10
+
+// setStatusScript moves a record from one status to another if it is still in the first:
+// KEYS rec, hist, from-set, to-set, updated, open-serial (= rec when the item has no serial);
+// ARGV from, to, updated_at, updated ms, event, number key, closing, reopening, dedupe value.
+var setStatusScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return {'missing'} end
+if cur ~= ARGV[1] then return {'conflict', cur} end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated_at', ARGV[3])
+redis.call('SREM', KEYS[3], ARGV[6])
+redis.call('SADD', KEYS[4], ARGV[6])
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[6])
+redis.call('RPUSH', KEYS[2], ARGV[5])
+if KEYS[6] ~= KEYS[1] then
+  local v = redis.call('GET', KEYS[6])
+  if ARGV[7] == '1' and v and string.sub(v, 1, #ARGV[6] + 1) == ARGV[6] .. ' ' then
+    redis.call('DEL', KEYS[6])
+  elseif ARGV[8] == '1' and not v then
+    redis.call('SET', KEYS[6], ARGV[9])
+  end
+end
+return {'ok'}
+`)
+
+// Get returns the record of an RMA number (any accepted spelling), or ErrNotFound.
+func (s *Store) Get(ctx context.Context, number string) (rma.Record, error) {
+	n, err := rma.ParseNumber(number)
+	if err != nil {
+		return rma.Record{}, fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	nk := numberKey{Year: n.Year, N: n.N}
+	partner, err := s.c.HGet(ctx, s.k.owner(n.Year), strconv.Itoa(n.N)).Result()
+	if errors.Is(err, redis.Nil) {
+		return rma.Record{}, fmt.Errorf("%s: %w", n, ErrNotFound)
+	}
+	if err != nil {
+		return rma.Record{}, fmt.Errorf("get %s: %w", n, err)
+	}
+	recs, err := s.load(ctx, partner, []numberKey{nk})
+	if err != nil {
+		return rma.Record{}, err
+	}
+	if len(recs) == 0 {
+		// Reserved but never committed (the item turned out a duplicate).
+		return rma.Record{}, fmt.Errorf("%s: %w", n, ErrNotFound)
+	}
+	return recs[0], nil
+}
+
+// Lookup finds the RMAs a query names: an RMA number, a serial or the partner's own number.
+// With a partnerID only that partner's RMAs are returned; "" searches all partners (admin CLI).
+// Records come sorted by year and number.
+func (s *Store) Lookup(ctx context.Context, partnerID, query string) ([]rma.Record, error) {
+	query = strings.TrimSpace(query)
+	if query == "" {
+		return nil, nil
+	}
+	if rma.LooksLikeNumber(query) {
+		r, err := s.Get(ctx, query)
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if partnerID != "" && r.PartnerID != partnerID {
+			return nil, nil
+		}
+		return []rma.Record{r}, nil
+	}
+	partners, err := s.partnersFor(ctx, partnerID)
+	if err != nil {
+		return nil, err
+	}
+	own, ser := normOwn(query), normSerial(query)
+	type hits struct {
+		own *redis.StringCmd
+		ser *redis.StringSliceCmd
+	}
+	found := make([]hits, len(partners))
+	pipe := s.c.Pipeline()
+	for i, p := range partners {
+		found[i] = hits{own: pipe.Get(ctx, s.k.own(p, own)), ser: pipe.SMembers(ctx, s.k.serial(p, ser))}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("lookup %q: %w", query, err)
+	}
+	var out []rma.Record
+	for i, p := range partners {
+		nums := map[numberKey]bool{}
+		if v, err := found[i].own.Result(); err == nil {
+			numPart, _, _ := strings.Cut(v, " ")
+			if nk, err := parseNumberKey(numPart); err == nil {
+				nums[nk] = true
+			}
+		}
+		for _, m := range found[i].ser.Val() {
+			if nk, err := parseNumberKey(m); err == nil {
+				nums[nk] = true
+			}
+		}
+		recs, err := s.load(ctx, p, slices.Collect(maps.Keys(nums)))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+// SetStatus moves an RMA to a new status if the lifecycle allows it (else a
+// *rma.TransitionError) and adds the change to its history with actor, note and extra details
+// (vendor reference, tracking ...).
+func (s *Store) SetStatus(ctx context.Context, number string, to rma.Status, actor, note string,
+	extra map[string]string, now time.Time) (rma.Record, error) {
+	r, err := s.Get(ctx, number)
+	if err != nil {
+		return rma.Record{}, err
+	}
+	now = now.UTC()
+	for range maxStatusRounds {
+		if err := rma.CheckTransition(r.Status, to); err != nil {
+			return rma.Record{}, fmt.Errorf("%s: %w", r.Number, err)
+		}
+		n, _ := rma.ParseNumber(r.Number) // came from the store: well formed
+		nk := numberKey{Year: n.Year, N: n.N}
+		p := r.PartnerID
+		ev := rma.Event{At: now, Status: to, Actor: actor, Note: note, Extra: extra}
+		evJSON, err := json.Marshal(ev)
+		if err != nil {
+			return rma.Record{}, fmt.Errorf("set status %s: %w", r.Number, err)
+		}
+		rec := s.k.rec(p, nk)
+		oserial := rec
+		if ser := normSerial(r.Decision.Item.Serial); ser != "" {
+			oserial = s.k.oserial(p, ser)
+		}
+		closing := r.Status.IsOpen() && !to.IsOpen()
+		reopening := !r.Status.IsOpen() && to.IsOpen()
+		ks := []string{rec, s.k.hist(p, nk), s.k.status(p, string(r.Status)), s.k.status(p, string(to)), s.k.updated(p), oserial}
+		res, err := setStatusScript.Run(ctx, s.c, ks, string(r.Status), string(to), now.Format(time.RFC3339Nano),
+			now.UnixMilli(), evJSON, nk.String(), flag(closing), flag(reopening),
+			nk.String()+" "+string(r.Decision.Route.Handling)).StringSlice()
+		if err != nil {
+			return rma.Record{}, fmt.Errorf("set status %s: %w", r.Number, err)
+		}
+		switch res[0] {
+		case "ok":
+			r.Status = to
+			r.UpdatedAt = now
+			r.History = append(r.History, ev)
+			return r, nil
+		case "missing":
+			return rma.Record{}, fmt.Errorf("%s: %w", r.Number, ErrNotFound)
+		}
+		// "conflict": someone else changed the status first; judge the move from the new one.
+		if r, err = s.Get(ctx, r.Number); err != nil {
+			return rma.Record{}, err
+		}
+	}
+	return rma.Record{}, fmt.Errorf("set status %s: status kept changing during %d attempts", number, maxStatusRounds)
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// ChangedSince returns the partner's RMAs (all partners for "") whose status changed after
+// since, oldest change first: the digest's input.
+func (s *Store) ChangedSince(ctx context.Context, partnerID string, since time.Time) ([]rma.Record, error) {
+	partners, err := s.partnersFor(ctx, partnerID)
+	if err != nil {
+		return nil, err
+	}
+	var out []rma.Record
+	for _, p := range partners {
+		members, err := s.c.ZRangeByScore(ctx, s.k.updated(p), &redis.ZRangeBy{
+			Min: "(" + strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf",
+		}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("changed since for %s: %w", p, err)
+		}
+		recs, err := s.load(ctx, p, parseMembers(members))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	slices.SortStableFunc(out, func(a, b rma.Record) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
+	return out, nil
+}
+
+// ByStatus returns every RMA in a status, all partners, sorted by number: the reminders' input.
+func (s *Store) ByStatus(ctx context.Context, st rma.Status) ([]rma.Record, error) {
+	partners, err := s.partnersFor(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []rma.Record
+	for _, p := range partners {
+		members, err := s.c.SMembers(ctx, s.k.status(p, string(st))).Result()
+		if err != nil {
+			return nil, fmt.Errorf("by status %s for %s: %w", st, p, err)
+		}
+		recs, err := s.load(ctx, p, parseMembers(members))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+// Partners lists the partners that have at least one RMA.
+func (s *Store) Partners(ctx context.Context) ([]string, error) {
+	ps, err := s.c.SMembers(ctx, s.k.partners()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list partners: %w", err)
+	}
+	slices.Sort(ps)
+	return ps, nil
+}
+
+func (s *Store) partnersFor(ctx context.Context, partnerID string) ([]string, error) {
+	if partnerID != "" {
+		return []string{partnerID}, nil
+	}
+	return s.Partners(ctx)
+}
+
+func parseMembers(ms []string) []numberKey {
+	out := make([]numberKey, 0, len(ms))
+	for _, m := range ms {
+		if nk, err := parseNumberKey(m); err == nil {
+			out = append(out, nk)
+		}
+	}
+	return out
+}
+
+// loadBatch bounds one pipeline's size when many records are read at once.
+const loadBatch = 256
+
+// load reads records of one partner; numbers without a record are left out.
+func (s *Store) load(ctx context.Context, partner string, nums []numberKey) ([]rma.Record, error) {
+	out := make([]rma.Record, 0, len(nums))
+	for start := 0; start < len(nums); start += loadBatch {
+		batch := nums[start:min(start+loadBatch, len(nums))]
+		pipe := s.c.Pipeline()
+		hs := make([]*redis.MapStringStringCmd, len(batch))
+		ls := make([]*redis.StringSliceCmd, len(batch))
+		for i, nk := range batch {
+			hs[i] = pipe.HGetAll(ctx, s.k.rec(partner, nk))
+			ls[i] = pipe.LRange(ctx, s.k.hist(partner, nk), 0, -1)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("load records of %s: %w", partner, err)
+		}
+		for i, nk := range batch {
+			h := hs[i].Val()
+			if len(h) == 0 {
+				continue
+			}
+			r, err := decodeRecord(h, ls[i].Val())
+			if err != nil {
+				return nil, fmt.Errorf("record %s of %s: %w", nk, partner, err)
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func decodeRecord(h map[string]string, hist []string) (rma.Record, error) {
+	r := rma.Record{Number: h["number"], PartnerID: h["partner"], Status: rma.Status(h["status"])}
+	var err error
+	if r.CreatedAt, err = time.Parse(time.RFC3339Nano, h["created_at"]); err != nil {
+		return r, fmt.Errorf("created_at: %w", err)
+	}
+	if r.UpdatedAt, err = time.Parse(time.RFC3339Nano, h["updated_at"]); err != nil {
+		return r, fmt.Errorf("updated_at: %w", err)
+	}
+	if err := json.Unmarshal([]byte(h["decision"]), &r.Decision); err != nil {
+		return r, fmt.Errorf("decision: %w", err)
+	}
+	if err := json.Unmarshal([]byte(h["source"]), &r.Source); err != nil {
+		return r, fmt.Errorf("source: %w", err)
+	}
+	r.History = make([]rma.Event, 0, len(hist))
+	for _, e := range hist {
+		var ev rma.Event
+		if err := json.Unmarshal([]byte(e), &ev); err != nil {
+			return r, fmt.Errorf("history: %w", err)
+		}
+		r.History = append(r.History, ev)
+	}
+	return r, nil
+}
+
+func sortRecords(rs []rma.Record) {
+	key := func(r rma.Record) (int, int) {
+		n, _ := rma.ParseNumber(r.Number)
+		return n.Year, n.N
+	}
+	slices.SortFunc(rs, func(a, b rma.Record) int {
+		ay, an := key(a)
+		by, bn := key(b)
+		if ay != by {
+			return ay - by
+		}
+		return an - bn
+	})
+}

@@ -1,0 +1,242 @@
+// Package store keeps rmad's RMA records in Redis: numbering, deduplication, records with their
+// history and indexes, mailbox cursors, idempotency markers and leases.
+//
+// # Key layout and Redis Cluster
+//
+// Every key starts with redis.key_prefix (P below). Keys that one Lua script touches share a
+// hash tag, so the scripts also run on Redis Cluster:
+//
+//   - P{p:<partner>}:... holds everything of one partner: its submissions' stored outcomes
+//     (sub:<id>), its records (rma:<yyyy>:<n>) and their histories (hist:<yyyy>:<n>), the
+//     dedupe keys (own:<own number>, oserial:<serial> for the serial's open RMA) and the indexes
+//     (serial:<serial>, status:<status>, updated).
+//   - P{rma}:... holds what is global: the per-year counters (seq:<yyyy>), who owns a number
+//     (owner:<yyyy>), the partners that have records (partners) and the number reservations
+//     (res:<submission id>).
+//
+// A commit needs the global counter and the partner's keys, which live on two slots, so it is
+// three steps rather than one script:
+//
+//  1. classify (partner slot, read only): a stored outcome for the submission means a replay;
+//     otherwise each item that needs a number is new or a duplicate of an existing RMA.
+//  2. reserve (counter slot): as many numbers as there are new items, kept under the
+//     submission's id, so a retry of the same submission gets the same numbers back and a
+//     number is never taken twice for one item.
+//  3. commit (partner slot): checks that the classification still holds, then writes the
+//     records, their first history entries, indexes, dedupe keys and the submission's outcome
+//     in one atomic step. If a concurrent commit changed the picture, the steps are repeated.
+//
+// A number can only be skipped when another submission claims the same own number or serial
+// between steps 1 and 3; the item then turns out a duplicate and its reserved number stays
+// unused. A crash between the steps skips nothing: the retry finds its reservation.
+//
+// Statuses change through rma.CheckTransition with a compare-and-set script, so two writers
+// never both apply a change to the same old status.
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/config"
+)
+
+// ErrNotFound is returned for an RMA number that has no record.
+var ErrNotFound = errors.New("rma not found")
+
+// Connect opens the client that cfg describes: a Cluster (redis.cluster), a Sentinel-managed
+// master (redis.sentinel) or a single server (redis.url). With Cluster or Sentinel, redis.url
+// may still carry the username, database and TLS (rediss://); its host is then ignored. The
+// password comes from cfg.Password (password_file / RMAD_REDIS_PASSWORD) when set.
+func Connect(ctx context.Context, cfg config.Redis) (redis.UniversalClient, error) {
+	var base *redis.Options
+	if cfg.URL != "" {
+		o, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis.url: %w", err)
+		}
+		base = o
+	} else if cfg.Cluster == nil && cfg.Sentinel == nil {
+		return nil, errors.New("redis: set redis.url, redis.sentinel or redis.cluster")
+	} else {
+		base = &redis.Options{}
+	}
+	if pw := cfg.Password.Reveal(); pw != "" {
+		base.Password = pw
+	}
+
+	var c redis.UniversalClient
+	where := cfg.URL
+	switch {
+	case cfg.Cluster != nil:
+		if len(cfg.Cluster.Addresses) == 0 {
+			return nil, errors.New("redis.cluster.addresses is empty")
+		}
+		c = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:     cfg.Cluster.Addresses,
+			Username:  base.Username,
+			Password:  base.Password,
+			TLSConfig: base.TLSConfig,
+		})
+		where = "cluster " + strings.Join(cfg.Cluster.Addresses, ",")
+	case cfg.Sentinel != nil:
+		if cfg.Sentinel.Master == "" || len(cfg.Sentinel.Addresses) == 0 {
+			return nil, errors.New("redis.sentinel needs master and addresses")
+		}
+		c = redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:    cfg.Sentinel.Master,
+			SentinelAddrs: cfg.Sentinel.Addresses,
+			Username:      base.Username,
+			Password:      base.Password,
+			DB:            base.DB,
+			TLSConfig:     base.TLSConfig,
+		})
+		where = "sentinel " + cfg.Sentinel.Master + "@" + strings.Join(cfg.Sentinel.Addresses, ",")
+	default:
+		c = redis.NewClient(base)
+		where = base.Addr
+	}
+	if err := c.Ping(ctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("redis %s: %w", where, err)
+	}
+	return c, nil
+}
+
+// CheckPersistence refuses a Redis that does not write an append-only file, unless
+// allowVolatile: without AOF a Redis restart loses submissions that rmad already took out of
+// the mailbox. Where CONFIG is disabled (managed Redis), INFO persistence answers instead. On
+// Cluster every master is checked.
+func CheckPersistence(ctx context.Context, c redis.UniversalClient, allowVolatile bool) error {
+	if allowVolatile {
+		return nil
+	}
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+			return checkAOF(ctx, n, n.Options().Addr)
+		})
+	}
+	return checkAOF(ctx, c, "")
+}
+
+func checkAOF(ctx context.Context, c redis.Cmdable, node string) error {
+	on, err := aofEnabled(ctx, c)
+	if err != nil {
+		return err
+	}
+	if on {
+		return nil
+	}
+	if node != "" {
+		node = " " + node
+	}
+	return fmt.Errorf("redis%s has no AOF persistence, so a restart would lose queued mail and RMA numbers: "+
+		"enable it with `redis-cli CONFIG SET appendonly yes` followed by `redis-cli CONFIG REWRITE` "+
+		"(or `appendonly yes` in redis.conf), or set redis.allow_volatile: true to run without it (tests and demos only)", node)
+}
+
+func aofEnabled(ctx context.Context, c redis.Cmdable) (bool, error) {
+	m, cfgErr := c.ConfigGet(ctx, "appendonly").Result()
+	if cfgErr == nil {
+		if v, ok := m["appendonly"]; ok {
+			return strings.EqualFold(v, "yes"), nil
+		}
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	info, err := c.Info(ctx, "persistence").Result()
+	if err != nil {
+		return false, fmt.Errorf("redis persistence check: CONFIG GET appendonly: %v; INFO persistence: %w", cfgErr, err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "aof_enabled:"); ok {
+			return v == "1", nil
+		}
+	}
+	return false, fmt.Errorf("redis persistence check: INFO persistence has no aof_enabled line (CONFIG GET: %v)", cfgErr)
+}
+
+// Store is the RMA record store. It is safe for concurrent use.
+type Store struct {
+	c redis.UniversalClient
+	k keys
+}
+
+// New returns a store that keeps its keys under prefix (redis.key_prefix).
+func New(c redis.UniversalClient, prefix string) *Store {
+	return &Store{c: c, k: keys{prefix: prefix}}
+}
+
+// Client is the Redis client the store uses.
+func (s *Store) Client() redis.UniversalClient { return s.c }
+
+// keys builds every key name; see the package comment for the layout.
+type keys struct{ prefix string }
+
+const globalTag = "{rma}"
+
+// partner is the hash-tagged prefix of a partner's keys. An ID with braces would break the
+// tag, so such IDs are replaced by a digest.
+func (k keys) partner(id string) string {
+	if strings.ContainsAny(id, "{}") {
+		id = "h:" + shortHash(id)
+	}
+	return k.prefix + "{p:" + id + "}:"
+}
+
+func (k keys) sub(partner, subID string) string   { return k.partner(partner) + "sub:" + subID }
+func (k keys) own(partner, own string) string     { return k.partner(partner) + "own:" + own }
+func (k keys) oserial(partner, ser string) string { return k.partner(partner) + "oserial:" + ser }
+func (k keys) serial(partner, ser string) string  { return k.partner(partner) + "serial:" + ser }
+func (k keys) status(partner string, st string) string {
+	return k.partner(partner) + "status:" + st
+}
+func (k keys) updated(partner string) string { return k.partner(partner) + "updated" }
+func (k keys) rec(partner string, n numberKey) string {
+	return k.partner(partner) + "rma:" + n.String()
+}
+func (k keys) hist(partner string, n numberKey) string {
+	return k.partner(partner) + "hist:" + n.String()
+}
+
+func (k keys) seq(year int) string { return fmt.Sprintf("%s%s:seq:%04d", k.prefix, globalTag, year) }
+func (k keys) owner(year int) string {
+	return fmt.Sprintf("%s%s:owner:%04d", k.prefix, globalTag, year)
+}
+func (k keys) partners() string                { return k.prefix + globalTag + ":partners" }
+func (k keys) reservation(subID string) string { return k.prefix + globalTag + ":res:" + subID }
+
+func (k keys) once(key string) string       { return k.prefix + "once:" + key }
+func (k keys) cursor(mailbox string) string { return k.prefix + "cursor:" + mailbox }
+func (k keys) response(key string) string   { return k.prefix + "resp:" + key }
+func (k keys) lease(name string) string     { return k.prefix + "lease:" + name }
+
+// numberKey is the "yyyy:n" form of an RMA number used in key names and reservations.
+type numberKey struct{ Year, N int }
+
+func (n numberKey) String() string { return fmt.Sprintf("%04d:%d", n.Year, n.N) }
+
+func parseNumberKey(s string) (numberKey, error) {
+	var n numberKey
+	if _, err := fmt.Sscanf(s, "%d:%d", &n.Year, &n.N); err != nil {
+		return n, fmt.Errorf("bad number key %q: %w", s, err)
+	}
+	return n, nil
+}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:16])
+}
+
+// normOwn and normSerial make the dedupe and look-up keys forgiving of case and spacing.
+func normOwn(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), " ")) }
+
+func normSerial(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), "")) }
