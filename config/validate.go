@@ -3,12 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones work on hosts without /usr/share/zoneinfo
@@ -110,22 +110,11 @@ func checkAddrList(p *problems, path string, addrs []string) {
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 func validateIMAP(cfg *Config, p *problems) {
-	byEnv := map[string]int{}
+	names := map[string]string{}
 	for i := range cfg.IMAP {
 		m := &cfg.IMAP[i]
 		path := indexPath("imap", i)
-		switch {
-		case m.Name == "":
-			p.at(path+".name", "missing: each mailbox needs a name (used in logs, metrics and RMAD_IMAP_<NAME>_PASSWORD)")
-		case !nameRE.MatchString(m.Name):
-			p.at(path+".name", "%q: use letters, digits, '.', '_' and '-' only", m.Name)
-		default:
-			if j, dup := byEnv[envName(m.Name)]; dup {
-				p.at(path+".name", "%q: imap[%d] already has this name (names must differ in more than case and punctuation)", m.Name, j)
-			} else {
-				byEnv[envName(m.Name)] = i
-			}
-		}
+		checkName(p, path, m.Name, names, "each mailbox needs a name (used in logs, metrics and RMAD_IMAP_<NAME>_PASSWORD)")
 		checkServer(p, path, m.Address, m.TLS)
 		if m.Username == "" {
 			p.at(path+".username", "missing: the IMAP login name")
@@ -197,23 +186,30 @@ func splitHostPort(addr string, needHost bool) (string, error) {
 	return host, nil
 }
 
+// checkName checks the name of list entry path (an imap mailbox or a webhook source): set,
+// well-formed, and unique once turned into its environment variable part. seen maps those parts
+// to the entries that have them.
+func checkName(p *problems, path, name string, seen map[string]string, why string) {
+	switch {
+	case name == "":
+		p.at(path+".name", "missing: %s", why)
+	case !nameRE.MatchString(name):
+		p.at(path+".name", "%q: use letters, digits, '.', '_' and '-' only", name)
+	default:
+		if other, dup := seen[envName(name)]; dup {
+			p.at(path+".name", "%q: %s already has this name (names must differ in more than case and punctuation)", name, other)
+			return
+		}
+		seen[envName(name)] = path
+	}
+}
+
 func validateWebhooks(cfg *Config, p *problems) {
-	byEnv := map[string]int{}
+	names := map[string]string{}
 	for i := range cfg.Webhooks.Sources {
 		w := &cfg.Webhooks.Sources[i]
 		path := indexPath("webhooks.sources", i)
-		switch {
-		case w.Name == "":
-			p.at(path+".name", "missing: the name is the last part of the URL /webhooks/{name}")
-		case !nameRE.MatchString(w.Name):
-			p.at(path+".name", "%q: use letters, digits, '.', '_' and '-' only (it is part of a URL)", w.Name)
-		default:
-			if j, dup := byEnv[envName(w.Name)]; dup {
-				p.at(path+".name", "%q: webhooks.sources[%d] already has this name (names must differ in more than case and punctuation)", w.Name, j)
-			} else {
-				byEnv[envName(w.Name)] = i
-			}
-		}
+		checkName(p, path, w.Name, names, "the name is the last part of the URL /webhooks/{name}")
 		if !oneOf(p, path+".kind", w.Kind, WebhookVendorStatus, WebhookSubmission) {
 			continue
 		}
@@ -414,11 +410,4 @@ func oneOf(p *problems, path, value string, allowed ...string) bool {
 	return false
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
