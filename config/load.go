@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -141,5 +142,5 @@ func yamlSyntaxError(err error) (int, string) {
 		n, _ := strconv.Atoi(m[1])
 		return n, "YAML syntax: " + m[2]
 	}
-	return 0, "YAML syntax: " + err.Error()
+	return 0, "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")
 }

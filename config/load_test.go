@@ -546,3 +546,23 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// Odd files give problems, never a panic or a silent success.
+func TestOddFiles(t *testing.T) {
+	cases := []struct{ text, want string }{
+		{"", "cfg.yaml: smtp.address: missing"},
+		{"# only a comment\n", "cfg.yaml: smtp.address: missing"},
+		{"- a\n- b\n", "cfg.yaml:1: want a mapping of keys, got a list"},
+		{"just text\n", "cfg.yaml:1: want a mapping of keys, got a single value"},
+		{"imap: [1, 2]\n", "cfg.yaml:1: imap[0]: want a mapping of keys, got a single value"},
+		{"routing: {brands: {[a]: {handling: in_house}}}\n", "cfg.yaml:1: routing.brands: keys must be plain names, got a list"},
+		{"log: &l {level: debug}\nhttp: *l\n", "cfg.yaml:1: http.level: unknown key"},
+		{"\tlog: x\n", "cfg.yaml: YAML syntax: found character that cannot start any token"},
+	}
+	for _, c := range cases {
+		_, err := config.Parse([]byte(c.text), "cfg.yaml")
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("for %q\ngot  %v\nwant %s…", c.text, err, c.want)
+		}
+	}
+}

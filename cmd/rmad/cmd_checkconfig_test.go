@@ -96,3 +96,26 @@ func TestCheckConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestHelpAndVersion(t *testing.T) {
+	cases := []struct {
+		args    []string
+		code    int
+		wantOut string
+	}{
+		{[]string{"help"}, 0, "check-config"},
+		{[]string{"--help"}, 0, "version"},
+		{[]string{"help", "check-config"}, 0, "usage: rmad check-config [--config FILE]"},
+		{[]string{"version"}, 0, "rmad "},
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		if code := run(c.args, &out, &errb); code != c.code || !strings.Contains(out.String(), c.wantOut) {
+			t.Errorf("rmad %s: exit %d, stdout:\n%s\nwant exit %d and %q", strings.Join(c.args, " "), code, &out, c.code, c.wantOut)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"no-such-command"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `unknown command "no-such-command"`) {
+		t.Errorf("unknown command: exit %d, stderr:\n%s", code, &errb)
+	}
+}
