@@ -61,14 +61,12 @@ func validate(cfg *Config, p *problems) {
 
 func validateRedis(cfg *Config, p *problems) {
 	r := &cfg.Redis
-	modes := 0
-	for _, set := range []bool{p.set("redis.url"), r.Sentinel != nil, r.Cluster != nil} {
-		if set {
-			modes++
-		}
-	}
-	if modes > 1 {
-		p.at("redis", "set only one of url, sentinel and cluster")
+	// The problem goes on a key, not on redis, so that it does not hide the others of redis.
+	switch {
+	case p.set("redis.url") && (r.Sentinel != nil || r.Cluster != nil):
+		p.at("redis.url", "set only one of url, sentinel and cluster")
+	case r.Sentinel != nil && r.Cluster != nil:
+		p.at("redis.cluster", "set only one of url, sentinel and cluster")
 	}
 	if r.Sentinel != nil || r.Cluster != nil {
 		if !p.set("redis.url") {
@@ -356,7 +354,7 @@ var claimTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 func validateClaimTypes(cfg *Config, p *problems) {
 	if _, ok := cfg.ClaimTypes["defective"]; !ok {
-		p.at("claim_types", "defective is missing: it is the claim type of items that name none")
+		p.at("claim_types.defective", "missing: it is the claim type of items that name none")
 	}
 	for _, name := range sortedKeys(cfg.ClaimTypes) {
 		ct := cfg.ClaimTypes[name]
