@@ -28,8 +28,9 @@ const DefaultTolerance = 5 * time.Minute
 // SecretPrefix starts every Standard Webhooks secret; the rest is the base64 of the HMAC key.
 const SecretPrefix = "whsec_"
 
-// MinKeyBytes is the shortest HMAC key accepted: 128 bits. The standard's senders generate
-// 24 to 64 bytes; anything shorter is a configuration mistake, not a vendor's choice.
+// MinKeyBytes is the shortest HMAC key that is not warned about: 128 bits. The standard's
+// senders generate 24 to 64 bytes. Shorter keys still work (a vendor may have issued one), but
+// the server logs a warning.
 const MinKeyBytes = 16
 
 const (
@@ -101,8 +102,8 @@ func ParseSecret(s string) ([]byte, error) {
 		// Never put the secret itself into an error: errors end up in logs.
 		return nil, fmt.Errorf("webhook secret is not %s followed by standard base64", SecretPrefix)
 	}
-	if len(k) < MinKeyBytes {
-		return nil, fmt.Errorf("webhook secret key is %d bytes, want at least %d", len(k), MinKeyBytes)
+	if len(k) == 0 {
+		return nil, errors.New("empty webhook secret key")
 	}
 	return k, nil
 }
@@ -112,6 +113,16 @@ func NewSecret() string {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k) // crypto/rand.Read never fails on supported platforms
 	return SecretPrefix + base64.StdEncoding.EncodeToString(k)
+}
+
+func (v *Verifier) shortestKey() int {
+	n := -1
+	for _, k := range v.keys {
+		if n < 0 || len(k) < n {
+			n = len(k)
+		}
+	}
+	return n
 }
 
 // ReadHeaders checks the three headers and the timestamp window. It needs no body, so a

@@ -128,7 +128,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestParseSecret(t *testing.T) {
-	for _, s := range []string{"", "whsec_", "whsec_not base64!", "whsec_" + "c2hvcnQ=" /* "short" */} {
+	for _, s := range []string{"", "whsec_", "whsec_not base64!", "whsec_===="} {
 		if _, err := ParseSecret(s); err == nil {
 			t.Errorf("ParseSecret(%q) accepted", s)
 		} else if s != "" && strings.Contains(err.Error(), strings.TrimPrefix(s, "whsec_")) && len(s) > 6 {

@@ -1,0 +1,200 @@
+package webhook
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rmad/rmad/outbound"
+	"github.com/rmad/rmad/rma"
+)
+
+const (
+	maxTokenLen          = 512
+	maxQueryLen          = 200
+	maxIdempotencyKeyLen = 256
+)
+
+// partnerOf authenticates a partner API request by its bearer token: the SHA-256 of the token
+// is compared in constant time with the partners' api_token_sha256 (by Config.PartnerByToken).
+// Any failure is the same 401, so a caller learns nothing about which part was wrong.
+func (s *Server) partnerOf(r *http.Request) (rma.Partner, *answer) {
+	deny := func() (rma.Partner, *answer) {
+		a := pkUnauthorized.with("send Authorization: Bearer <token>, with the API token the distributor issued to you")
+		return rma.Partner{}, &a
+	}
+	scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > maxTokenLen || s.cfg.PartnerByToken == nil {
+		return deny()
+	}
+	sum := sha256.Sum256([]byte(token))
+	p, ok := s.cfg.PartnerByToken(hex.EncodeToString(sum[:]))
+	if !ok || p.ID == "" {
+		return deny()
+	}
+	return p, nil
+}
+
+func writeUnauthorized(w http.ResponseWriter, a answer) {
+	if a.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="rmad"`)
+	}
+	a.write(w)
+}
+
+// handleAPISubmission serves POST /api/v1/submissions: the body of a submission webhook, from a
+// partner identified by its token. A "partner" field, if given, must be that partner.
+// Resending the same request (same body, or the same Idempotency-Key header) is recognised by
+// the store and answered with the first RMA numbers (result duplicate for new claims that
+// repeat old ones, per SPEC §2.6).
+func (s *Server) handleAPISubmission(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	a, partner := s.apiSubmission(r)
+	s.logAPI(r, partner, a.status, start)
+	writeUnauthorized(w, a)
+}
+
+func (s *Server) apiSubmission(r *http.Request) (answer, string) {
+	p, bad := s.partnerOf(r)
+	if bad != nil {
+		return *bad, ""
+	}
+	if bad := checkJSONType(r); bad != nil {
+		return *bad, p.ID
+	}
+	key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
+	if key != "" && (len(key) > maxIdempotencyKeyLen || !visibleASCII(key)) {
+		return pkBadHeader.with(fmt.Sprintf("Idempotency-Key must be 1 to %d visible ASCII characters", maxIdempotencyKeyLen)), p.ID
+	}
+	body, bad := s.readBody(r, s.cfg.MaxBodyBytes)
+	if bad != nil {
+		return *bad, p.ID
+	}
+	var in submissionBody
+	if err := decodeStrict(body, &in, submissionFields); err != nil {
+		return pkMalformedJSON.with(err.Error()), p.ID
+	}
+	if id := strings.TrimSpace(in.Partner); id != "" && !strings.EqualFold(id, p.ID) {
+		return pkPartnerMismatch.with(fmt.Sprintf("the body names partner %q but the token is partner %s's; leave partner out or send your own id", clip(id, 64), p.ID)), p.ID
+	}
+	rawHash := sha256Hex(body)
+	src := rma.Source{Channel: "api", RawSHA256: rawHash, WebhookID: "api:" + rawHash}
+	if key != "" {
+		src.WebhookID = "api-key:" + key
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), processTimeout)
+	defer cancel()
+	return s.submit(ctx, r, in, p, src, "RMA request via API"), p.ID
+}
+
+// rmaView is one RMA as a partner sees it through the API.
+type rmaView struct {
+	RMANumber     string         `json:"rma_number"`
+	Status        rma.Status     `json:"status"`
+	StatusName    string         `json:"status_name"`
+	OwnNumber     string         `json:"own_number"`
+	EAN           string         `json:"ean"`
+	Serial        string         `json:"serial"`
+	Brand         string         `json:"brand,omitempty"`
+	Model         string         `json:"model,omitempty"`
+	Handling      rma.Handling   `json:"handling"`
+	Warranty      string         `json:"warranty"`
+	WarrantyUntil string         `json:"warranty_until,omitempty"`
+	CreatedAt     time.Time      `json:"created_at"`
+	UpdatedAt     time.Time      `json:"updated_at"`
+	History       []historyEntry `json:"history"`
+}
+
+// historyEntry shows a status change without rmad's internal details (delivery ids, sources).
+type historyEntry struct {
+	At              time.Time  `json:"at"`
+	Status          rma.Status `json:"status"`
+	Actor           string     `json:"actor"`
+	Note            string     `json:"note,omitempty"`
+	VendorReference string     `json:"vendor_reference,omitempty"`
+	Tracking        string     `json:"tracking,omitempty"`
+}
+
+type lookupAnswer struct {
+	Query string    `json:"query"`
+	RMAs  []rmaView `json:"rmas"`
+}
+
+// handleAPILookup serves GET /api/v1/rmas?q=QUERY: the partner's RMAs matching an RMA number,
+// a serial or the partner's own number; never another partner's.
+func (s *Server) handleAPILookup(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	a, partner := s.apiLookup(r)
+	s.logAPI(r, partner, a.status, start)
+	writeUnauthorized(w, a)
+}
+
+func (s *Server) apiLookup(r *http.Request) (answer, string) {
+	p, bad := s.partnerOf(r)
+	if bad != nil {
+		return *bad, ""
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if q == "" || len(q) > maxQueryLen {
+		return pkMissingQuery.with(fmt.Sprintf("give q=<RMA number, serial or your own number> (1 to %d characters)", maxQueryLen)), p.ID
+	}
+	if s.cfg.Store == nil {
+		return unavailable("the RMA store"), p.ID
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), processTimeout)
+	defer cancel()
+	recs, err := s.cfg.Store.Lookup(ctx, p.ID, q)
+	if err != nil {
+		s.log.Error().Err(err).Str("partner", p.ID).Msg("api lookup")
+		return pkInternal.with("the look-up failed; retry later"), p.ID
+	}
+	locale := answerLocale(r, p)
+	out := lookupAnswer{Query: q, RMAs: []rmaView{}}
+	for _, rec := range recs {
+		if rec.PartnerID != p.ID {
+			continue // the store already filters; a partner must never see another's RMA
+		}
+		out.RMAs = append(out.RMAs, viewOf(rec, locale))
+	}
+	return jsonAnswer(http.StatusOK, out), p.ID
+}
+
+func viewOf(rec rma.Record, locale string) rmaView {
+	d := rec.Decision
+	v := rmaView{
+		RMANumber: rec.Number, Status: rec.Status, StatusName: outbound.StatusName(locale, rec.Status),
+		OwnNumber: d.Item.OwnNumber, EAN: d.Item.EAN, Serial: d.Item.Serial,
+		Handling: d.Route.Handling, Warranty: string(d.Warranty.Status),
+		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, History: make([]historyEntry, 0, len(rec.History)),
+	}
+	if v.Warranty == "" {
+		v.Warranty = string(rma.WarrantyUnknown)
+	}
+	if d.Product != nil {
+		v.Brand, v.Model = d.Product.Brand, d.Product.Model
+	}
+	if !d.Warranty.Until.IsZero() {
+		v.WarrantyUntil = d.Warranty.Until.Format(time.DateOnly)
+	}
+	for _, ev := range rec.History {
+		v.History = append(v.History, historyEntry{At: ev.At, Status: ev.Status, Actor: ev.Actor, Note: ev.Note,
+			VendorReference: ev.Extra[extraVendorReference], Tracking: ev.Extra[extraTracking]})
+	}
+	return v
+}
+
+func (s *Server) logAPI(r *http.Request, partner string, status int, start time.Time) {
+	ev := s.log.Info()
+	if status >= 500 {
+		ev = s.log.Error()
+	} else if status >= 400 {
+		ev = s.log.Warn()
+	}
+	ev.Str("method", r.Method).Str("path", r.URL.Path).Str("partner", partner).Int("status", status).
+		Dur("took", time.Since(start)).Msg("api")
+}

@@ -1,0 +1,372 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/metrics"
+	"github.com/rmad/rmad/rma"
+)
+
+// Store is what the HTTP side needs of the RMA store (store.Store implements it).
+type Store interface {
+	Responses
+	Get(ctx context.Context, number string) (rma.Record, error)
+	Lookup(ctx context.Context, partnerID, query string) ([]rma.Record, error)
+	SetStatus(ctx context.Context, number string, to rma.Status, actor, note string, extra map[string]string, now time.Time) (rma.Record, error)
+}
+
+// Submitter runs a submission through the daemon's pipeline, the same one mail takes: rules
+// evaluate it, the store numbers, deduplicates and records it, and with notify the partner's
+// reply email is queued. It returns the decisions as stored (numbers set; on a replay of the
+// same delivery, the first decisions). It counts the submission in the metrics; the HTTP side
+// does not, so nothing is counted twice.
+type Submitter interface {
+	Submit(ctx context.Context, sub rma.Submission, notify bool) ([]rma.Decision, error)
+}
+
+// Defaults for Config.
+const (
+	DefaultMaxBodyBytes int64 = 10 << 20 // a submission with a few scanned invoices, base64-encoded
+	DefaultMaxItems           = 1000
+	vendorBodyBytes     int64 = 64 << 10 // a vendor status is a few hundred bytes
+	maxHeaderBytes            = 64 << 10
+	maxConcurrentBodies       = 16 // bodies buffered at once: bounds memory under a flood
+	healthTimeout             = 3 * time.Second
+	shutdownGrace             = 15 * time.Second
+)
+
+// Config is what New needs. Store, Submitter and the partner look-ups are required for the
+// routes that use them; a missing one makes those routes answer 503.
+type Config struct {
+	HTTP    config.HTTP
+	Sources []config.WebhookSource
+
+	Store     Store
+	Submitter Submitter
+	// PartnerByToken finds the partner whose api_token_sha256 is the given hex digest, comparing
+	// in constant time ((*rules.Partners).ByTokenSHA256 does).
+	PartnerByToken func(sha256hex string) (rma.Partner, bool)
+	// PartnerByID finds a partner by id ((*rules.Partners).ByID).
+	PartnerByID func(id string) (rma.Partner, bool)
+	// Health reports Redis and the mailbox watchers; nil means always healthy.
+	Health func(ctx context.Context) (ok bool, details map[string]any)
+
+	Metrics *metrics.Metrics // nil: a private one (GET /metrics still works)
+	Log     zerolog.Logger
+	Now     func() time.Time // nil: time.Now
+
+	MaxBodyBytes int64         // submission bodies; 0: DefaultMaxBodyBytes
+	MaxItems     int           // limits.max_items_per_submission; 0: DefaultMaxItems
+	Tolerance    time.Duration // webhook timestamp window; 0: DefaultTolerance
+}
+
+// Server is rmad's HTTP server.
+type Server struct {
+	cfg     Config
+	log     zerolog.Logger
+	sources map[string]*source
+	guard   guard
+	bodies  chan struct{}
+	handler http.Handler
+}
+
+// source is a configured webhook source, ready to verify.
+type source struct {
+	name     string
+	kind     string
+	verifier *Verifier
+	err      error                 // why the source cannot be used (logged at start)
+	status   map[string]rma.Status // vendor status → rmad status
+	fold     map[string]rma.Status // the same, case-folded, as a fallback
+}
+
+// New builds the server. A source with a configuration error is logged and its deliveries are
+// answered 500 "source misconfigured" (config.Load refuses such a configuration anyway).
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxItems <= 0 {
+		cfg.MaxItems = DefaultMaxItems
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Log.With().Str("component", "http").Logger(),
+		sources: map[string]*source{},
+		bodies:  make(chan struct{}, maxConcurrentBodies),
+		guard:   guard{r: cfg.Store, sleep: time.Sleep},
+	}
+	for _, sc := range cfg.Sources {
+		src := newSource(sc, cfg.Tolerance, cfg.Now)
+		if src.err != nil {
+			s.log.Error().Err(src.err).Str("source", sc.Name).Msg("webhook source unusable: its deliveries will be refused with 500")
+		} else if n := src.verifier.shortestKey(); n < MinKeyBytes {
+			s.log.Warn().Str("source", sc.Name).Int("key_bytes", n).
+				Msgf("webhook secret is short: use at least %d random bytes (openssl rand -base64 32)", MinKeyBytes)
+		}
+		s.sources[sc.Name] = src
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /webhooks/{source}", s.handleWebhook)
+	mux.HandleFunc("POST /api/v1/submissions", s.handleAPISubmission)
+	mux.HandleFunc("GET /api/v1/rmas", s.handleAPILookup)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	s.handler = s.recoverPanics(problemRouting(mux))
+	return s
+}
+
+func newSource(sc config.WebhookSource, tolerance time.Duration, now func() time.Time) *source {
+	src := &source{name: sc.Name, kind: sc.Kind, status: map[string]rma.Status{}, fold: map[string]rma.Status{}}
+	src.err = checkSource(sc)
+	if src.err != nil {
+		return src
+	}
+	secrets := make([]string, len(sc.Secrets))
+	for i, sec := range sc.Secrets {
+		secrets[i] = sec.Reveal()
+	}
+	src.verifier, src.err = NewVerifier(secrets, tolerance, now)
+	if src.err != nil {
+		src.err = fmt.Errorf("webhook source %q: %w", sc.Name, src.err)
+		return src
+	}
+	statusMap := sc.StatusMap
+	if len(statusMap) == 0 {
+		// No map: the vendor speaks rmad's own status names.
+		statusMap = map[string]string{}
+		for _, st := range rma.AllStatuses {
+			statusMap[string(st)] = string(st)
+		}
+	}
+	for vendor, ours := range statusMap {
+		st, _ := rma.ParseStatus(ours) // checked by checkSource
+		src.status[vendor] = st
+		src.fold[strings.ToLower(strings.TrimSpace(vendor))] = st
+	}
+	return src
+}
+
+// checkSource re-checks what the source's use here relies on. config.Load validates the same
+// and more with file:line; this only keeps a Config built in code from breaking keys or URLs.
+func checkSource(sc config.WebhookSource) error {
+	if sc.Name == "" || strings.ContainsAny(sc.Name, ":/?#%") || !visibleASCII(sc.Name) {
+		return fmt.Errorf("webhook source name %q: want letters, digits, '-', '_' or '.'", sc.Name)
+	}
+	if sc.Kind != config.WebhookVendorStatus && sc.Kind != config.WebhookSubmission {
+		return fmt.Errorf("webhook source %q: kind %q: want %s or %s", sc.Name, sc.Kind, config.WebhookVendorStatus, config.WebhookSubmission)
+	}
+	for vendor, ours := range sc.StatusMap {
+		if _, err := rma.ParseStatus(ours); err != nil {
+			return fmt.Errorf("webhook source %q: status_map %s: %w", sc.Name, vendor, err)
+		}
+	}
+	return nil
+}
+
+// Handler is the whole HTTP API (for httptest and for embedding).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ListenAndServe serves on cfg.HTTP.Listen until ctx ends, then shuts down gracefully: it stops
+// accepting, lets requests in flight finish for up to 15 s, then closes what is left.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	addr := s.cfg.HTTP.Listen
+	if addr == "" {
+		return errors.New("http.listen is empty")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is ListenAndServe on an open listener (tests use a loopback port chosen by the OS).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler: s.handler,
+		// Slow clients must not hold connections: the header within 10 s, a whole (large)
+		// submission within a minute.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      processTimeout + 30*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          nil, // net/http's own messages (TLS noise, bad requests) go to stderr
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info().Str("listen", ln.Addr().String()).Msg("http server listening")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("http requests still running after the grace period: closing them")
+		_ = srv.Close()
+	}
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", serr)
+	}
+	s.log.Info().Msg("http server stopped")
+	return nil
+}
+
+// recoverPanics turns a panic into a 500 problem: bad input must never take the daemon down.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error().Str("method", r.Method).Str("path", r.URL.Path).Interface("panic", v).Msg("http handler panicked")
+				pkInternal.with("the request could not be handled; it has been logged").write(w)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// problemRouting answers requests no route matches (404, 405) with problem+json rather than
+// ServeMux's text/plain.
+func problemRouting(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, pattern := mux.Handler(r); pattern == "" {
+			h.ServeHTTP(&routeMissWriter{ResponseWriter: w, r: r}, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// routeMissWriter replaces ServeMux's plain-text 404 and 405 with problems, keeping the
+// Allow header of a 405. Other statuses (redirects to a cleaned path) pass through.
+type routeMissWriter struct {
+	http.ResponseWriter
+	r       *http.Request
+	swapped bool
+}
+
+func (w *routeMissWriter) WriteHeader(code int) {
+	var a answer
+	switch code {
+	case http.StatusNotFound:
+		a = pkNotFound.with(fmt.Sprintf("no route for %s %s; the routes are POST /webhooks/{source}, POST /api/v1/submissions, GET /api/v1/rmas?q=, GET /healthz, GET /metrics", w.r.Method, w.r.URL.Path))
+	case http.StatusMethodNotAllowed:
+		a = pkMethod.with(fmt.Sprintf("%s is not allowed on %s; allowed: %s", w.r.Method, w.r.URL.Path, w.Header().Get("Allow")))
+	default:
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.swapped = true
+	w.Header().Del("Content-Type")
+	a.write(w.ResponseWriter)
+}
+
+func (w *routeMissWriter) Write(b []byte) (int, error) {
+	if w.swapped {
+		return len(b), nil // ServeMux's own text; the problem is already written
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// readBody reads a request body up to limit bytes. At most maxConcurrentBodies bodies are read
+// at once, so a flood of large requests cannot exhaust memory before signatures are checked.
+func (s *Server) readBody(r *http.Request, limit int64) ([]byte, *answer) {
+	if r.ContentLength > limit {
+		a := pkTooLarge.with(fmt.Sprintf("the body is %d bytes; the limit is %d bytes", r.ContentLength, limit))
+		return nil, &a
+	}
+	select {
+	case s.bodies <- struct{}{}:
+		defer func() { <-s.bodies }()
+	case <-r.Context().Done():
+		a := pkUnavailable.with("the request was cancelled while waiting to be read")
+		return nil, &a
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		a := pkBadBody.with("reading the body failed: " + err.Error())
+		return nil, &a
+	}
+	if int64(buf.Len()) > limit {
+		a := pkTooLarge.with(fmt.Sprintf("the body is larger than the limit of %d bytes", limit))
+		return nil, &a
+	}
+	return buf.Bytes(), nil
+}
+
+// checkJSONType accepts a JSON media type, or none (some senders leave it out).
+func checkJSONType(r *http.Request) *answer {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	a := pkMediaType.with(fmt.Sprintf("Content-Type %q: send the body as application/json", clip(ct, 80)))
+	return &a
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ok, details := true, map[string]any{}
+	if s.cfg.Health != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		ok, details = s.cfg.Health(ctx)
+		cancel()
+	}
+	if !ok {
+		a := problemAnswer(Problem{Type: problemTypePrefix + pkUnavailable.slug, Title: pkUnavailable.title,
+			Status: pkUnavailable.status, Detail: "a dependency is not healthy; see checks", Checks: details})
+		a.write(w)
+		return
+	}
+	jsonAnswer(http.StatusOK, map[string]any{"status": "ok", "checks": details}).write(w)
+}
+
+// unavailable answers for a route whose dependency was not wired in.
+func unavailable(what string) answer {
+	return pkUnavailable.with(what + " is not available on this instance")
+}
+
+// sortedKeys lists a map's keys in order, for stable messages.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
