@@ -16,7 +16,10 @@ import (
 // A value may continue on the following lines when its label line had none ("Description:"
 // then the text), and a description may wrap over several lines. Values are kept as sent,
 // trimmed; Line is left 0 for the caller to number.
-func ParseBodyForm(text string) []rma.Item {
+func ParseBodyForm(text string) []rma.Item { return parseBodyForm(text, 0) }
+
+// parseBodyForm stops after limit items (0: no limit), so a hostile body cannot make millions.
+func parseBodyForm(text string, limit int) []rma.Item {
 	lines := typedLines(splitLines(text))
 	var (
 		items  []rma.Item
@@ -33,6 +36,9 @@ func ParseBodyForm(text string) []rma.Item {
 		cur, fields, open = rma.Item{}, 0, ""
 	}
 	for _, line := range lines {
+		if limit > 0 && len(items) >= limit {
+			return items
+		}
 		t := cleanValue(line)
 		switch {
 		case t == "":

@@ -23,6 +23,7 @@ const (
 	CSVReasonSpreadsheet = "spreadsheet_file" // an Excel/ODS workbook named .csv
 	CSVReasonBinary      = "not_text"         // not text in any encoding we know
 	CSVReasonSyntax      = "syntax"           // the CSV reader gave up
+	CSVReasonDamaged     = "damaged"          // the attachment's transfer encoding is broken
 )
 
 // CSVError says why a CSV attachment could not be read at all.

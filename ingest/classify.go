@@ -1,0 +1,125 @@
+package ingest
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-message/mail"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// Locales replies can be written in (SPEC §3).
+var supportedLocales = map[string]bool{"en": true, "el": true, "ro": true, "fr": true}
+
+// DefaultLocale is used when nothing better is known.
+const DefaultLocale = "en"
+
+// classify decides the kind of a mail (SPEC §1.3, §1.4): automatic mail is ignored; then,
+// with require_dmarc_pass, mail without a trusted dmarc=pass is from an unknown sender; so is
+// mail from an address no partner has; a partner's mail is a command or a submission.
+func (p *Parser) classify(sub *rma.Submission, h mail.Header) {
+	if why := automaticReason(h, sub.From, p.OwnAddresses); why != "" {
+		sub.Kind, sub.Why = rma.KindIgnored, why
+		sub.Locale = guessLocale(h, sub)
+		return
+	}
+	if p.Security.RequireDMARCPass && !dmarcPass(h, p.Security.AuthservID) {
+		sub.Kind, sub.Why = rma.KindUnknownSender, WhyDMARCFail
+		sub.Locale = guessLocale(h, sub)
+		return
+	}
+	var partner rma.Partner
+	found := false
+	if p.Partners != nil {
+		partner, found = p.Partners.BySender(sub.From)
+	}
+	if !found {
+		sub.Kind, sub.Why = rma.KindUnknownSender, WhyNotRegistered
+		sub.Locale = guessLocale(h, sub)
+		return
+	}
+	sub.PartnerID = partner.ID
+	sub.Locale = DefaultLocale
+	if l := strings.ToLower(partner.Locale); supportedLocales[l] {
+		sub.Locale = l
+	}
+	if cmd, ok := ParseCommand(sub.Subject); ok {
+		sub.Kind, sub.Command = rma.KindCommand, cmd
+		return
+	}
+	sub.Kind = rma.KindSubmission
+}
+
+// fill sets the items and the whole-submission problems.
+func (p *Parser) fill(sub *rma.Submission, c *content, exceeded bool) {
+	sub.HasProof = c.proofFound()
+	sub.CSVDelimiter = c.csvDelim
+	maxItems := p.maxItems()
+	if exceeded {
+		// The mail was not read to its end: neither items nor attachments can be trusted.
+		sub.Items = nil
+		sub.Problems = []rma.Problem{rma.NewProblem(rma.CodeTooLarge, "",
+			"reason", "message_size", "limit", strconv.FormatInt(p.maxBytes(), 10))}
+		return
+	}
+	if sub.Kind != rma.KindSubmission {
+		return
+	}
+	items := c.bodyItems(maxItems + 1)
+	if len(items)+len(c.csv) > maxItems || c.tooManyItems {
+		// Nothing of an oversized submission is kept: the reply says to split it.
+		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeTooLarge, "",
+			"reason", "items", "limit", strconv.Itoa(maxItems)))
+	} else {
+		items = append(items, c.csv...)
+		for i := range items {
+			items[i].Line = i + 1
+		}
+		sub.Items = items
+	}
+	sub.Problems = append(sub.Problems, c.csvProblems...)
+	if len(sub.Items) == 0 && len(c.csvProblems) == 0 && c.spreadsheet != "" && !hasCode(sub.Problems, rma.CodeTooLarge) {
+		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeCSVInvalid, "",
+			"reason", CSVReasonSpreadsheet, "file", c.spreadsheet))
+	}
+	if !sub.HasProof {
+		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeProofMissing, ""))
+	}
+	if len(sub.Items) == 0 && len(sub.Problems) == 0 {
+		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeNoItems, ""))
+	}
+}
+
+func hasCode(ps []rma.Problem, code rma.Code) bool {
+	for _, p := range ps {
+		if p.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// localeByTLD guesses the language of a sender nobody registered from its domain.
+var localeByTLD = map[string]string{"gr": "el", "cy": "el", "ro": "ro", "md": "ro", "fr": "fr", "mc": "fr"}
+
+// guessLocale picks the language to answer a sender who is not a partner in: the mail's
+// Content-Language, the country of its domain, Greek letters in the subject; else English.
+func guessLocale(h mail.Header, sub *rma.Submission) string {
+	if l := strings.ToLower(headerToken(strings.ReplaceAll(h.Get("Content-Language"), ",", " "))); l != "" {
+		if base, _, _ := strings.Cut(l, "-"); supportedLocales[base] {
+			return base
+		}
+	}
+	if i := strings.LastIndexByte(sub.From, '.'); i >= 0 {
+		if l, ok := localeByTLD[sub.From[i+1:]]; ok {
+			return l
+		}
+	}
+	for _, r := range sub.Subject {
+		if isGreekLetter(r) {
+			return "el"
+		}
+	}
+	return DefaultLocale
+}

@@ -1,0 +1,314 @@
+package ingest
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // every declared charset, in bodies and headers
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/rma"
+)
+
+// Defaults when the configuration leaves a limit at 0 (config.sample.yaml's values).
+const (
+	DefaultMaxMessageBytes = 25 << 20
+	DefaultMaxItems        = 1000
+)
+
+// ChannelMail is the Source.Channel of mail submissions.
+const ChannelMail = "mail"
+
+// PartnerFinder finds the registered partner of a sender address, by address and then by domain.
+// *rules.Partners satisfies it.
+type PartnerFinder interface {
+	BySender(addr string) (rma.Partner, bool)
+}
+
+// Parser turns raw mail into submissions. Its fields are read-only while ParseMail runs, so one
+// Parser serves many goroutines.
+type Parser struct {
+	Partners PartnerFinder
+	Limits   config.Limits
+	Security config.Security
+	// OwnAddresses are our SMTP From and the mailbox user names: mail from them is our own
+	// come back, and is ignored (loop protection). "Name <addr>" or bare addresses.
+	OwnAddresses []string
+}
+
+// ParseMail reads one raw mail (RFC 5322) into a submission. It reads at most
+// limits.max_message_bytes (+1 to tell that a mail is larger): a larger mail gives a submission
+// whose Problems hold too_large and whose headers are still read, so it can be answered. The
+// error is non-nil only when not even the header can be read.
+func (p *Parser) ParseMail(r io.Reader) (rma.Submission, error) {
+	sum := sha256.New()
+	capped := &capReader{r: r, max: p.maxBytes()}
+	raw := io.TeeReader(capped, sum)
+	br := bufio.NewReader(raw)
+	skipMboxFromLine(br)
+
+	sub := rma.Submission{Source: rma.Source{Channel: ChannelMail}}
+	th, err := textproto.ReadHeader(br)
+	if err != nil && th.Len() == 0 {
+		_, _ = io.Copy(io.Discard, raw)
+		return sub, fmt.Errorf("ingest: reading mail header: %w", err)
+	}
+	h := mail.Header{Header: message.Header{Header: th}}
+	readHeader(&sub, h)
+
+	var c content
+	if err == nil {
+		// A broken header line ends the header early; the body after it is not trustworthy.
+		e, _ := message.New(message.Header{Header: th}, br) // unknown charsets are handled per part
+		c = p.readParts(mail.NewReader(e), capped)
+	}
+	// Hash the whole mail as read (up to the limit), not only the parts the parser looked at.
+	_, _ = io.Copy(io.Discard, raw)
+	sub.Source.RawSHA256 = hex.EncodeToString(sum.Sum(nil))
+	if sub.Source.MessageID == "" {
+		sub.Source.MessageID = syntheticMessageID(sub.Source.RawSHA256)
+	}
+
+	p.classify(&sub, h)
+	p.fill(&sub, &c, capped.exceeded)
+	return sub, nil
+}
+
+func (p *Parser) maxBytes() int64 {
+	if p.Limits.MaxMessageBytes > 0 {
+		return p.Limits.MaxMessageBytes
+	}
+	return DefaultMaxMessageBytes
+}
+
+func (p *Parser) maxItems() int {
+	if p.Limits.MaxItemsPerSubmission > 0 {
+		return p.Limits.MaxItemsPerSubmission
+	}
+	return DefaultMaxItems
+}
+
+// skipMboxFromLine drops the "From sender date" line an mbox export puts above a mail.
+func skipMboxFromLine(br *bufio.Reader) {
+	if b, err := br.Peek(5); err == nil && string(b) == "From " {
+		_, _ = br.ReadSlice('\n')
+	}
+}
+
+// syntheticMessageID stands in for a missing Message-ID: stable for the same bytes, so a mail
+// fetched twice is recognised as the same.
+func syntheticMessageID(rawSHA256 string) string {
+	return "sha256-" + rawSHA256[:32] + "@rmad.invalid"
+}
+
+// readHeader fills the fields that come from the top-level header.
+func readHeader(sub *rma.Submission, h mail.Header) {
+	sub.From, sub.FromName = fromAddress(h)
+	if s, err := h.Subject(); err == nil || s != "" {
+		sub.Subject = strings.TrimSpace(toUTF8(s))
+	}
+	if d, err := h.Date(); err == nil {
+		sub.Date = d
+	}
+	if id, err := h.MessageID(); err == nil {
+		sub.Source.MessageID = id
+	} else if v := strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>"); v != "" && !strings.ContainsAny(v, " \t<>") {
+		// Not RFC 5322 (no "@", say), but still the sender's identifier of this mail.
+		sub.Source.MessageID = v
+	}
+	if ids, _ := h.MsgIDList("In-Reply-To"); len(ids) > 0 {
+		sub.InReplyTo = ids[0]
+	}
+	sub.References, _ = h.MsgIDList("References")
+}
+
+// toUTF8 decodes raw 8-bit header text that no encoded word described.
+func toUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	t, _ := decodeText([]byte(s))
+	return t
+}
+
+// content is what the MIME parts of a mail gave.
+type content struct {
+	plain, html  []string
+	csv          []rma.Item
+	csvDelim     rune
+	csvProblems  []rma.Problem
+	tooManyItems bool
+	hasProof     bool
+	spreadsheet  string                  // name of a workbook attachment we cannot read
+	cidImages    map[string]int64        // Content-ID → size of images that may be decoration
+	partErr      error                   // why reading parts stopped early, if it did
+	cidOrder     []string                // Content-IDs in order, for a stable result
+}
+
+// maxParts bounds the parts looked at in one mail.
+const maxParts = 10000
+
+// decorationMaxBytes: an image referenced from the HTML body (cid:) and smaller than this is a
+// logo or icon of a signature, not a scanned invoice.
+const decorationMaxBytes = 16 << 10
+
+func (p *Parser) readParts(mr *mail.Reader, capped *capReader) content {
+	c := content{cidImages: map[string]int64{}}
+	for range maxParts {
+		part, err := mr.NextPart()
+		switch {
+		case err == io.EOF:
+			return c
+		case err != nil && message.IsUnknownEncoding(err):
+			continue // go-message moves on to the next part
+		case err != nil && !message.IsUnknownCharset(err):
+			c.partErr = err
+			return c
+		}
+		p.readPart(&c, part, message.IsUnknownCharset(err))
+		if capped.exceeded {
+			return c
+		}
+	}
+	return c
+}
+
+func (p *Parser) readPart(c *content, part *mail.Part, unknownCharset bool) {
+	info := classifyPart(part.Header)
+	limit := p.maxBytes()
+	switch info.kind {
+	case partPlain, partHTML:
+		b, _ := io.ReadAll(io.LimitReader(part.Body, limit))
+		text := string(b)
+		if unknownCharset || !utf8.Valid(b) {
+			text, _ = decodeText(b)
+		}
+		if info.kind == partPlain {
+			c.plain = append(c.plain, text)
+		} else {
+			c.html = append(c.html, text)
+		}
+	case partCSV, partMaybeTable:
+		b, err := io.ReadAll(io.LimitReader(part.Body, limit))
+		if err != nil {
+			if info.kind == partCSV {
+				c.csvProblems = append(c.csvProblems, csvProblem(info.filename, &CSVError{Reason: CSVReasonDamaged, Err: err}))
+			}
+			return
+		}
+		p.addCSV(c, info, b)
+	case partProof, partMaybeProof:
+		head := make([]byte, 512)
+		n, _ := io.ReadFull(part.Body, head)
+		rest, _ := io.Copy(io.Discard, part.Body)
+		size := int64(n) + rest
+		if size == 0 || (info.kind == partMaybeProof && !sniffProof(head[:n])) {
+			return
+		}
+		if info.contentID != "" && strings.HasPrefix(info.mediaType, "image/") && size < decorationMaxBytes {
+			if _, seen := c.cidImages[info.contentID]; !seen {
+				c.cidOrder = append(c.cidOrder, info.contentID)
+			}
+			c.cidImages[info.contentID] = size
+			return
+		}
+		c.hasProof = true
+	case partSpreadsheet:
+		if c.spreadsheet == "" {
+			c.spreadsheet = info.filename
+		}
+	}
+}
+
+// addCSV reads one CSV attachment's rows.
+func (p *Parser) addCSV(c *content, info partInfo, data []byte) {
+	left := p.maxItems() - len(c.csv)
+	if left <= 0 {
+		c.tooManyItems = true
+		return
+	}
+	t, err := readCSVTable(data, left)
+	if info.kind == partMaybeTable && (err != nil || !t.header) {
+		return // a .txt that is not an item table is just a text file
+	}
+	switch {
+	case errors.Is(err, ErrTooManyRows):
+		c.tooManyItems = true
+		return
+	case err != nil:
+		c.csvProblems = append(c.csvProblems, csvProblem(info.filename, err))
+		return
+	}
+	if c.csvDelim == 0 {
+		c.csvDelim = t.delim
+	}
+	c.csv = append(c.csv, t.items...)
+}
+
+// csvProblem is the csv_invalid problem of an unreadable attachment.
+func csvProblem(filename string, err error) rma.Problem {
+	reason, line := CSVReasonSyntax, 0
+	var ce *CSVError
+	if errors.As(err, &ce) {
+		reason, line = ce.Reason, ce.Line
+	}
+	params := []string{"reason", reason, "detail", err.Error()}
+	if filename != "" {
+		params = append(params, "file", filename)
+	}
+	if line > 0 {
+		params = append(params, "line", strconv.Itoa(line))
+	}
+	return rma.NewProblem(rma.CodeCSVInvalid, "", params...)
+}
+
+// bodyItems reads the body form: the plain text parts, or the HTML ones when there is no plain
+// text or it holds no form (a stub like "view this mail in HTML").
+func (c *content) bodyItems(limit int) []rma.Item {
+	var items []rma.Item
+	if len(c.plain) > 0 {
+		items = parseBodyForm(strings.Join(c.plain, "\n\n"), limit)
+	}
+	if len(items) == 0 && len(c.html) > 0 {
+		var b strings.Builder
+		for _, h := range c.html {
+			b.WriteString(HTMLToText(h))
+			b.WriteString("\n\n")
+		}
+		items = parseBodyForm(b.String(), limit)
+	}
+	return items
+}
+
+// proofFound reports a PDF or image attachment; small images that the HTML body shows inline
+// (cid:) are signature logos, larger ones or unreferenced ones count.
+func (c *content) proofFound() bool {
+	if c.hasProof {
+		return true
+	}
+	for _, id := range c.cidOrder {
+		if !c.referencedFromHTML(id) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *content) referencedFromHTML(cid string) bool {
+	for _, h := range c.html {
+		if strings.Contains(h, "cid:"+cid) {
+			return true
+		}
+	}
+	return false
+}
