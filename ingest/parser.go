@@ -149,10 +149,10 @@ type content struct {
 	csvProblems  []rma.Problem
 	tooManyItems bool
 	hasProof     bool
-	spreadsheet  string                  // name of a workbook attachment we cannot read
-	cidImages    map[string]int64        // Content-ID → size of images that may be decoration
-	partErr      error                   // why reading parts stopped early, if it did
-	cidOrder     []string                // Content-IDs in order, for a stable result
+	spreadsheet  string           // name of a workbook attachment we cannot read
+	cidImages    map[string]int64 // Content-ID → size of images that may be decoration
+	partErr      error            // why reading parts stopped early, if it did
+	cidOrder     []string         // Content-IDs in order, for a stable result
 }
 
 // maxParts bounds the parts looked at in one mail.
