@@ -2,7 +2,6 @@ package rules
 
 import (
 	"io"
-	"os"
 	"slices"
 	"strings"
 
@@ -22,12 +21,7 @@ const maxWarrantyMonths = 240
 
 // LoadCatalog reads a catalog file.
 func LoadCatalog(path string) (*Catalog, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ParseCatalog(f, path)
+	return openAndParse(path, ParseCatalog)
 }
 
 // ParseCatalog reads a catalog CSV with a header row; name is used in error messages. Every

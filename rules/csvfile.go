@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"unicode/utf8"
 )
@@ -73,6 +74,17 @@ func openCSV(r io.Reader, name string, required []string, optional ...string) (*
 		return nil, errs.err()
 	}
 	return t, nil
+}
+
+// openAndParse runs a parser on a file, naming the file by its path in errors.
+func openAndParse[T any](path string, parse func(io.Reader, string) (T, error)) (T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer f.Close()
+	return parse(f, path)
 }
 
 // row is one data row of a csvTable.

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/rmad/rmad/config"
@@ -23,33 +24,32 @@ func LoadData(cfg *config.Config) (*Data, error) {
 	if cfg == nil {
 		return nil, errors.New("rules: no configuration")
 	}
-	d := &Data{}
 	var errs []error
-	if cfg.PartnersFile == "" {
-		errs = append(errs, errors.New("partners_file is not set"))
-	} else if p, err := LoadPartners(resolve(cfg, cfg.PartnersFile)); err != nil {
-		errs = append(errs, err)
-	} else {
-		d.Partners = p
+	d := &Data{
+		Partners: load(cfg, cfg.PartnersFile, "partners_file", LoadPartners, &errs),
+		Catalog:  load(cfg, cfg.CatalogFile, "catalog_file", LoadCatalog, &errs),
+		Sales:    &Sales{bySerial: map[string]Sale{}, latest: map[purchaseKey]Sale{}},
 	}
-	if cfg.CatalogFile == "" {
-		errs = append(errs, errors.New("catalog_file is not set"))
-	} else if c, err := LoadCatalog(resolve(cfg, cfg.CatalogFile)); err != nil {
-		errs = append(errs, err)
-	} else {
-		d.Catalog = c
-	}
-	if cfg.SalesFile == "" {
-		d.Sales = &Sales{bySerial: map[string]Sale{}, latest: map[purchaseKey]Sale{}}
-	} else if s, err := LoadSales(resolve(cfg, cfg.SalesFile)); err != nil {
-		errs = append(errs, err)
-	} else {
-		d.Sales = s
+	if cfg.SalesFile != "" {
+		d.Sales = load(cfg, cfg.SalesFile, "sales_file", LoadSales, &errs)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// load reads one required data file, adding its problems to errs.
+func load[T any](cfg *config.Config, path, key string, read func(string) (*T, error), errs *[]error) *T {
+	if path == "" {
+		*errs = append(*errs, fmt.Errorf("%s is not set", key))
+		return nil
+	}
+	v, err := read(resolve(cfg, path))
+	if err != nil {
+		*errs = append(*errs, err)
+	}
+	return v
 }
 
 func resolve(cfg *config.Config, path string) string {

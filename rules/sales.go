@@ -2,7 +2,6 @@ package rules
 
 import (
 	"io"
-	"os"
 	"strings"
 	"time"
 )
@@ -30,12 +29,7 @@ var salesColumns = []string{"serial", "ean", "partner", "invoice_date", "invoice
 
 // LoadSales reads a sales file.
 func LoadSales(path string) (*Sales, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ParseSales(f, path)
+	return openAndParse(path, ParseSales)
 }
 
 // ParseSales reads a sales CSV with a header row (serial,ean,partner,invoice_date,invoice);
