@@ -1,0 +1,181 @@
+package outbound
+
+import (
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+
+	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/rma"
+)
+
+// WarrantyInfo is the outcome of a WARRANTY command: the partner's latest purchase of the EAN
+// and until when it is covered. Reason says why Status is unknown ("ean_invalid",
+// "ean_unknown", "no_purchase").
+type WarrantyInfo struct {
+	EAN, Serial string
+	Product     *rma.Product
+	Purchase    time.Time // invoice date of the latest purchase; zero when none
+	Until       time.Time // last covered day; zero when unknown
+	Status      rma.WarrantyStatus
+	Reason      string
+}
+
+// StatusAnswer answers "STATUS <query>" (SPEC §1.3) with the partner's matching RMAs: status
+// code beside its localised name, dates and history; or says plainly that nothing matched.
+func (c *Composer) StatusAnswer(sub rma.Submission, p rma.Partner, query string, recs []rma.Record, now time.Time) (Message, error) {
+	l := langOf(p.Locale, sub.Locale)
+	query = oneLine(query)
+	var b body
+	b.line(l.t("greeting"))
+	b.blank()
+	if len(recs) == 0 {
+		b.line(l.t("status.none", "query", query))
+	} else {
+		b.line(l.t("status.intro", "query", query))
+	}
+	for _, r := range recs {
+		b.blank()
+		c.writeRecord(&b, l, r)
+	}
+	b.blank()
+	c.footer(&b, l)
+	return c.answer(sub, p, l, "status", b.String(), now)
+}
+
+func (c *Composer) writeRecord(b *body, l lang, r rma.Record) {
+	const in = "  "
+	title := r.Number
+	if pn := productName(r.Decision); pn != "" {
+		title += " — " + pn
+	}
+	b.line(title)
+	var ids []string
+	for _, f := range []string{"own_number", "ean", "serial"} {
+		if v := strings.TrimSpace(r.Decision.Item.Get(f)); v != "" {
+			ids = append(ids, l.pair(l.field(f), v))
+		}
+	}
+	if len(ids) > 0 {
+		b.item(in, strings.Join(ids, " · "))
+	}
+	b.item(in, l.pair(l.t("status.label.status"), statusText(l, r.Status)))
+	dates := l.pair(l.t("status.label.created"), c.day(r.CreatedAt))
+	if !r.UpdatedAt.IsZero() {
+		dates += " · " + l.pair(l.t("status.label.updated"), c.day(r.UpdatedAt))
+	}
+	b.item(in, dates)
+	if len(r.History) == 0 {
+		return
+	}
+	b.item(in, l.t("status.label.history"))
+	for _, e := range r.History {
+		line := c.stamp(e.At) + "  " + statusText(l, e.Status)
+		if note := oneLine(e.Note); note != "" {
+			line += " — " + note
+		}
+		b.item(in+"- ", line)
+	}
+}
+
+// statusText is "awaiting_goods — Αναμονή παραλαβής": the code partners' tools know, and words.
+func statusText(l lang, s rma.Status) string {
+	return string(s) + " — " + StatusName(string(l), s)
+}
+
+// WarrantyAnswer answers "WARRANTY <ean> [serial]": covered until when (YYYY-MM-DD), from the
+// partner's latest purchase, or why it cannot be told.
+func (c *Composer) WarrantyAnswer(sub rma.Submission, p rma.Partner, w WarrantyInfo, now time.Time) (Message, error) {
+	l := langOf(p.Locale, sub.Locale)
+	product := "EAN " + w.EAN
+	if w.Product != nil {
+		if name := strings.TrimSpace(w.Product.Brand + " " + w.Product.Model); name != "" {
+			product = name + " (EAN " + w.EAN + ")"
+		}
+	}
+	args := []string{"product", product, "ean", w.EAN, "serial", strings.TrimSpace(w.Serial),
+		"until", day(w.Until), "purchase", day(w.Purchase)}
+	var b body
+	b.line(l.t("greeting"))
+	b.blank()
+	switch {
+	case w.Status == rma.WarrantyIn && !w.Until.IsZero():
+		b.line(l.t("warranty.covered", args...))
+	case w.Status == rma.WarrantyExpired && !w.Until.IsZero():
+		b.line(l.t("warranty.expired", args...))
+		if c.Policy.OutOfWarranty == config.OutOfWarrantyReject {
+			b.line(l.t("warranty.expired_reject"))
+		} else {
+			b.line(l.t("warranty.expired_paid"))
+		}
+	default:
+		b.line(l.t("warranty.unknown", args...))
+		key := "warranty.reason." + strings.TrimSpace(w.Reason)
+		if !l.has(key) {
+			key = "warranty.reason.other"
+		}
+		b.line(l.t(key, args...))
+	}
+	b.blank()
+	c.footer(&b, l)
+	return c.answer(sub, p, l, "warranty", b.String(), now)
+}
+
+// answer wraps a command answer: to the sender, threaded, auto-replied.
+func (c *Composer) answer(sub rma.Submission, p rma.Partner, l lang, kind, text string, now time.Time) (Message, error) {
+	to, err := recipient(sub, p)
+	if err != nil {
+		return Message{}, err
+	}
+	inReplyTo, refs := threading(sub)
+	return c.build(draft{
+		kind:       kind,
+		seed:       sourceKey(sub),
+		to:         []*mail.Address{to},
+		subject:    replySubject(sub.Subject, nil),
+		locale:     string(l),
+		auto:       autoReplied,
+		inReplyTo:  inReplyTo,
+		references: refs,
+		body:       text,
+	}, now)
+}
+
+// RegistrationHint answers an unknown sender (SPEC §1.4) with how to register, in all four
+// languages since nothing tells which one the sender reads; English first. The once-per-24h
+// limit is the caller's.
+func (c *Composer) RegistrationHint(sub rma.Submission, now time.Time) (Message, error) {
+	to, err := recipient(sub, rma.Partner{})
+	if err != nil {
+		return Message{}, err
+	}
+	var b body
+	for i, loc := range Locales {
+		l := lang(loc)
+		if i > 0 {
+			b.blank()
+			b.line("— " + l.t("language.name") + " —")
+		}
+		b.line(l.t("greeting"))
+		b.blank()
+		b.line(l.t("hint.body", "from", to.Address, "staff", c.StaffAddr))
+	}
+	b.blank()
+	b.line(lang(fallbackLocale).t("signoff", "from", c.fromName()))
+	b.blank()
+	b.b.WriteString("-- \n")
+	b.line(lang(fallbackLocale).t("automatic"))
+	inReplyTo, refs := threading(sub)
+	return c.build(draft{
+		kind:       "hint",
+		seed:       sourceKey(sub),
+		to:         []*mail.Address{to},
+		subject:    replySubject(sub.Subject, nil),
+		locale:     strings.Join(Locales, ", "),
+		auto:       autoReplied,
+		inReplyTo:  inReplyTo,
+		references: refs,
+		body:       b.String(),
+	}, now)
+}

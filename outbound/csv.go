@@ -1,0 +1,148 @@
+package outbound
+
+import (
+	"bytes"
+	"encoding/csv"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// ResultsHeader is the header row of rma-results.csv (SPEC §3); partners' tools rely on it.
+var ResultsHeader = []string{"line", "own_number", "ean", "serial", "result", "rma_number", "handling", "warranty", "codes", "message"}
+
+// ClaimsHeader is the header row of the CSV a forwarded claim carries to the manufacturer.
+var ClaimsHeader = []string{"rma_number", "brand", "model", "ean", "serial", "purchase_date", "warranty_until", "claim_type", "fault_type", "quantity", "description"}
+
+// ResultsCSV is rma-results.csv: UTF-8, a header row, one row per decision, delimited by delim
+// (the partner's own CSV delimiter; ',' when 0 or unusable). message is the item's problems
+// and notes in the partner's language, on one line.
+func ResultsCSV(ds []rma.Decision, locale string, delim rune) []byte {
+	l := langOf(locale)
+	rows := make([][]string, 0, len(ds))
+	for i, d := range ds {
+		handling := string(d.Route.Handling)
+		if d.Result == rma.ResultRejected {
+			handling = "" // SPEC §3: empty when rejected, whatever rules left in Route
+		}
+		warranty := string(d.Warranty.Status)
+		if warranty == "" {
+			warranty = string(rma.WarrantyUnknown)
+		}
+		codes := make([]string, 0, len(d.Problems))
+		for _, c := range d.Codes() {
+			codes = append(codes, string(c))
+		}
+		rows = append(rows, []string{
+			strconv.Itoa(lineOf(d, i)), d.Item.OwnNumber, d.Item.EAN, d.Item.Serial, string(d.Result),
+			d.Number, handling, warranty, strings.Join(codes, "|"), oneLine(itemMessage(l, d)),
+		})
+	}
+	return writeCSV(ResultsHeader, rows, delim)
+}
+
+// itemMessage is what the message column says about one item: why it was rejected, where it
+// went, and any warning.
+func itemMessage(l lang, d rma.Decision) string {
+	var parts []string
+	switch d.Result {
+	case rma.ResultDuplicate:
+		parts = append(parts, l.t("csv.duplicate", "number", d.Number))
+	case rma.ResultRedirected:
+		parts = append(parts, l.t("csv.redirected", "brand", brandOf(d), "portal", d.Route.Portal))
+	}
+	for _, p := range d.Problems {
+		parts = append(parts, describe(l, enrich(p, d)))
+	}
+	for _, n := range d.Notes {
+		parts = append(parts, describeNote(l, n))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// writeCSV writes a header and rows, neutralising every cell against formula injection.
+func writeCSV(header []string, rows [][]string, delim rune) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Comma = csvDelimiter(delim)
+	_ = w.Write(header) // a bytes.Buffer does not fail; errors surface in w.Error below
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = Neutralize(c)
+		}
+		_ = w.Write(cells)
+	}
+	w.Flush()
+	if w.Error() != nil {
+		// Only an invalid delimiter can fail; csvDelimiter already refused those.
+		return nil
+	}
+	return b.Bytes()
+}
+
+// csvDelimiter keeps the partner's delimiter when encoding/csv can write it.
+func csvDelimiter(r rune) rune {
+	switch {
+	case r == 0, r == '"', r == '\r', r == '\n', r == utf8.RuneError, !utf8.ValidRune(r):
+		return ','
+	}
+	return r
+}
+
+// Neutralize defuses a spreadsheet formula: a cell beginning with = + - @ (or a tab or carriage
+// return, which some spreadsheets skip before evaluating) gets a leading apostrophe, so it is
+// shown as text instead of being run (OWASP "CSV injection").
+func Neutralize(cell string) string {
+	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return "'" + cell
+	}
+	return cell
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func lineOf(d rma.Decision, i int) int {
+	switch {
+	case d.Line > 0:
+		return d.Line
+	case d.Item.Line > 0:
+		return d.Item.Line
+	}
+	return i + 1
+}
+
+func brandOf(d rma.Decision) string {
+	if d.Product != nil {
+		return d.Product.Brand
+	}
+	return ""
+}
+
+// enrich fills parameters a problem's message needs from its decision, for rules that left them
+// out: the brand, and the helpdesk of a vendor_ticket brand.
+func enrich(p rma.Problem, d rma.Decision) rma.Problem {
+	add := map[string]string{}
+	if p.Params["brand"] == "" && brandOf(d) != "" {
+		add["brand"] = brandOf(d)
+	}
+	if p.Code == rma.CodeVendorTicketRequired && p.Params["helpdesk"] == "" && d.Route.Helpdesk != "" {
+		add["helpdesk"] = d.Route.Helpdesk
+	}
+	if len(add) == 0 {
+		return p
+	}
+	params := make(map[string]string, len(p.Params)+len(add))
+	for k, v := range p.Params {
+		params[k] = v
+	}
+	for k, v := range add {
+		params[k] = v
+	}
+	p.Params = params
+	return p
+}
