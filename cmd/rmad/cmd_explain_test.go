@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// explainConfig writes a config with config.sample.yaml's routing and the fixtures' data files.
+func explainConfig(t *testing.T) string {
+	t.Helper()
+	t.Setenv("RMAD_IMAP_PARTNERS_PASSWORD", "pw")
+	data, err := filepath.Abs("../../testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.ReplaceAll(`imap:
+  - name: partners
+    address: imap.example.com:993
+    username: rma@distributor.example
+smtp: {address: smtp.example.com:587, from: "Example Distribution RMA <rma@distributor.example>"}
+service_centers: {GR: {name: Service GR, address: "Street 1, Athens"}, default: GR}
+partners_file: DATA/partners.yaml
+catalog_file: DATA/catalog.csv
+sales_file: DATA/sales.csv
+routing:
+  default: in_house
+  brands:
+    Grandstream: {handling: vendor_ticket, helpdesk: "https://helpdesk.grandstream.com/"}
+    DJI:         {handling: forward, forward_to: "rma@dji.example"}
+    EcoFlow:     {handling: forward, forward_to: "service@ecoflow.example"}
+    Ubiquiti:    {handling: vendor_direct, portal: "https://rma.ui.com/"}
+`, "DATA", data)
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func fixNow(t *testing.T) {
+	old := explainNow
+	explainNow = func() time.Time { return time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC) }
+	t.Cleanup(func() { explainNow = old })
+}
+
+// TestExplainJSONFixtures checks --json against the fixtures' expected outcomes: the keys of
+// SPEC §9, kinds, and every row (a duplicate is accepted here: only the store knows).
+func TestExplainJSONFixtures(t *testing.T) {
+	fixNow(t)
+	cfg := explainConfig(t)
+	files, _ := filepath.Glob("../../testdata/mails/*.eml")
+	var out, errb bytes.Buffer
+	code := run(append([]string{"explain", "--json", "--config", cfg}, files...), &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, &errb)
+	}
+	var got []map[string]json.RawMessage
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("not a JSON array: %v\n%s", err, &out)
+	}
+	raw, err := os.ReadFile("../../testdata/expected.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var expected map[string]struct {
+		Reply string `json:"reply"`
+		Rows  []struct {
+			Line     int      `json:"line"`
+			Result   string   `json:"result"`
+			Codes    []string `json:"codes"`
+			Handling string   `json:"handling"`
+			Warranty string   `json:"warranty"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal(raw, &expected); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(files) {
+		t.Fatalf("%d objects for %d files", len(got), len(files))
+	}
+	kinds := map[string]string{"results": "submission", "registration": "unknown_sender", "none": "ignored", "status": "command", "warranty": "command"}
+	for i, obj := range got {
+		for _, key := range []string{"file", "message_id", "kind", "partner", "rows"} {
+			if _, ok := obj[key]; !ok {
+				t.Errorf("object %d lacks %q", i, key)
+			}
+		}
+		var file, kind string
+		_ = json.Unmarshal(obj["file"], &file)
+		_ = json.Unmarshal(obj["kind"], &kind)
+		exp := expected[filepath.Base(file)]
+		if file != files[i] || kind != kinds[exp.Reply] {
+			t.Errorf("object %d: file %q kind %q, want %q %q", i, file, kind, files[i], kinds[exp.Reply])
+			continue
+		}
+		var rows []struct {
+			Line     int      `json:"line"`
+			Result   string   `json:"result"`
+			Codes    []string `json:"codes"`
+			Handling string   `json:"handling"`
+			Warranty string   `json:"warranty"`
+			Message  string   `json:"message"`
+		}
+		if err := json.Unmarshal(obj["rows"], &rows); err != nil || rows == nil {
+			t.Errorf("%s: rows %s: %v", file, obj["rows"], err)
+			continue
+		}
+		if len(rows) != len(exp.Rows) {
+			t.Errorf("%s: %d rows, want %d", file, len(rows), len(exp.Rows))
+			continue
+		}
+		for j, r := range rows {
+			w := exp.Rows[j]
+			if w.Result == "duplicate" {
+				w.Result = "accepted"
+			}
+			if r.Line != w.Line || r.Result != w.Result || !slices.Equal(r.Codes, w.Codes) ||
+				(w.Handling != "" && r.Handling != w.Handling) || (w.Warranty != "" && r.Warranty != w.Warranty) || r.Message == "" {
+				t.Errorf("%s row %d: %+v, want %+v", file, j, r, w)
+			}
+		}
+	}
+}
+
+func TestExplain(t *testing.T) {
+	fixNow(t)
+	cfg := explainConfig(t)
+	mail := func(name string) string { return "../../testdata/mails/" + name }
+	missing := filepath.Join(t.TempDir(), "absent.eml")
+	cases := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  []string
+		wantErr  []string
+	}{
+		{name: "text for people", args: []string{mail("13-ro-scientific-ean.eml"), mail("10-auto-reply.eml"), mail("09-unknown-sender.eml"), mail("20-warranty-command.eml")},
+			wantOut: []string{"13-ro-scientific-ean.eml", "partner:    P-RO-002 (Nova IT SRL)", "line 1: rejected", "[ean_invalid]",
+				`ean: "5.90123E+12" is a number a spreadsheet wrote in scientific notation`, "format the EAN column as text",
+				"ignored (auto_submitted)", "rmad never answers", "unknown sender (not_registered)", "registration hint",
+				"QNAP TS-264 covered until 2028-06-15"}},
+		{name: "rejected and accepted reasons", args: []string{mail("04-en-grandstream-no-ticket.eml"), mail("15-out-of-warranty.eml"), mail("08-no-proof.eml")},
+			wantOut: []string{"https://helpdesk.grandstream.com/", "warranty expired since 2023-01-15", "paid repair",
+				"whole submission: proof_missing", "attach the invoice"}},
+		{name: "unreadable file", args: []string{"--json", missing, mail("01-gr-body-router.eml")}, wantCode: 1,
+			wantOut: []string{`"error": "open ` + missing, `"message_id": "pub-1-a1@alfa-computers.gr"`}},
+		{name: "unreadable file as text", args: []string{missing}, wantCode: 1, wantOut: []string{"error: open "}},
+		{name: "no files", args: nil, wantCode: 2, wantErr: []string{"name at least one mail file"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(append([]string{"explain", "--config", cfg}, c.args...), &out, &errb)
+			if code != c.wantCode {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.wantCode, &out, &errb)
+			}
+			for _, w := range c.wantOut {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, &out)
+				}
+			}
+			for _, w := range c.wantErr {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, &errb)
+				}
+			}
+		})
+	}
+}
+
+func TestExplainBadConfig(t *testing.T) {
+	var out, errb bytes.Buffer
+	path := filepath.Join(t.TempDir(), "none.yaml")
+	if code := run([]string{"explain", "--config", path, "../../testdata/mails/01-gr-body-router.eml"}, &out, &errb); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(errb.String(), "cannot read the configuration") {
+		t.Errorf("stderr:\n%s", &errb)
+	}
+}
