@@ -1,0 +1,366 @@
+// Package queue is rmad's work queue on Redis Streams: the inbox (raw mail and webhook
+// submissions) and the outbox (replies to send).
+//
+// A Queue is one stream with one consumer group and a dead-letter stream. Every rmad instance
+// runs a consumer in the group, so the instances share the work. An entry is acknowledged and
+// deleted only after its handler succeeded, so the stream holds exactly the work not yet done.
+//
+//   - At start a consumer first takes up its own pending entries (left by a crash), then new ones.
+//   - An entry whose consumer went quiet for longer than the visibility timeout is reclaimed
+//     (XAUTOCLAIM) by another consumer. A consumer keeps the entries it holds fresh (every
+//     third of the timeout) so slow handlers and waiting retries are not taken from it.
+//   - A failed attempt stays pending and is tried again after an exponential backoff with
+//     jitter. Attempts are counted in Redis before the handler runs, so a message that crashes
+//     the process also runs out of attempts.
+//   - After MaxAttempts, or at once for an error wrapping ErrPermanent, the entry moves to the
+//     dead-letter stream with its last error; Retry puts it back.
+//   - A lost consumer group (NOGROUP: Redis lost its data) is created again from the start of
+//     the stream, which then holds only unfinished work.
+//
+// The attempt counters live in a hash that shares the stream's hash slot, so acknowledging is
+// one MULTI on Redis Cluster too. The dead-letter stream is another key (its name is fixed as
+// <prefix>dead:<stream>); moving an entry there writes the dead letter first and then
+// acknowledges, so a crash in between can only deliver the entry once more.
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+// ErrPermanent marks a handler error that no retry can fix (wrap it: fmt.Errorf("...: %w",
+// queue.ErrPermanent)); the entry goes to the dead letters at once.
+var ErrPermanent = errors.New("permanent failure")
+
+// ErrNotFound is returned by Retry for an unknown dead-letter id.
+var ErrNotFound = errors.New("dead letter not found")
+
+// Stream names of rmad's two queues (before the key prefix).
+const (
+	Inbox  = "inbox"
+	Outbox = "outbox"
+)
+
+// Options configure a Queue. Zero values take the defaults in brackets.
+type Options struct {
+	Stream   string // stream name without prefix: Inbox or Outbox
+	Group    string // consumer group ["rmad"]
+	Consumer string // this consumer's name, stable across restarts of one instance [host-pid]
+	// Block is how long one read waits for new entries; reads repeat until the context ends,
+	// because cancelling a context does not interrupt a blocked read. [1s]
+	Block time.Duration
+	// VisibilityTimeout is how long an entry may go without a sign of life from its consumer
+	// before another consumer takes it over. [1m]
+	VisibilityTimeout time.Duration
+	MaxAttempts       int           // attempts before an entry is dead [8]
+	BaseBackoff       time.Duration // wait after the first failure, doubled each time [1s]
+	MaxBackoff        time.Duration // longest wait between attempts [5m]
+	Concurrency       int           // handlers running at once [1]
+	// ShutdownGrace is how long running handlers may finish after Run's context ends before
+	// their own context is cancelled. [0: cancelled at once]
+	ShutdownGrace time.Duration
+	Log           zerolog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Group == "" {
+		o.Group = "rmad"
+	}
+	if o.Consumer == "" {
+		host, _ := os.Hostname()
+		o.Consumer = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if o.Block <= 0 {
+		o.Block = time.Second
+	}
+	if o.VisibilityTimeout <= 0 {
+		o.VisibilityTimeout = time.Minute
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
+	}
+	if o.BaseBackoff <= 0 {
+		o.BaseBackoff = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 5 * time.Minute
+	}
+	if o.MaxBackoff < o.BaseBackoff {
+		o.MaxBackoff = o.BaseBackoff
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1
+	}
+}
+
+// Queue is one stream, its consumer group and its dead-letter stream.
+type Queue struct {
+	c      redis.UniversalClient
+	opt    Options
+	stream string // <prefix><name>
+	meta   string // attempt counters, errors and due times, on the stream's slot
+	dead   string // <prefix>dead:<name>
+	log    zerolog.Logger
+}
+
+// New returns the queue opt.Stream under prefix (redis.key_prefix).
+func New(c redis.UniversalClient, prefix string, opt Options) *Queue {
+	opt.defaults()
+	stream := prefix + opt.Stream
+	dead := prefix + "dead:" + opt.Stream
+	return &Queue{
+		c: c, opt: opt, stream: stream, dead: dead,
+		meta: sibling(stream, ":meta"),
+		log:  opt.Log.With().Str("component", "queue").Str("stream", opt.Stream).Logger(),
+	}
+}
+
+// Name is the stream's name without prefix.
+func (q *Queue) Name() string { return q.opt.Stream }
+
+// sibling names a key on the same Cluster slot as key.
+func sibling(key, suffix string) string {
+	if open := strings.IndexByte(key, '{'); open >= 0 {
+		if end := strings.IndexByte(key[open+1:], '}'); end > 0 {
+			return key + suffix // key's own hash tag decides
+		}
+		return key + suffix // no valid tag: cannot be pinned, fine on a single Redis
+	}
+	return key + suffix + "{" + key + "}"
+}
+
+// Entry fields in the stream.
+const (
+	fieldPayload = "payload"
+	fieldAttrs   = "attrs"
+	fieldAdded   = "added"
+)
+
+// Add appends a message; payload may be large (a raw mail of up to 25 MiB).
+func (q *Queue) Add(ctx context.Context, payload []byte, attrs map[string]string) (string, error) {
+	values := []any{fieldPayload, payload, fieldAdded, time.Now().UnixMilli()}
+	if len(attrs) > 0 {
+		a, err := json.Marshal(attrs)
+		if err != nil {
+			return "", fmt.Errorf("queue %s: attrs: %w", q.opt.Stream, err)
+		}
+		values = append(values, fieldAttrs, a)
+	}
+	id, err := q.c.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: values}).Result()
+	if err != nil {
+		return "", fmt.Errorf("queue %s: add: %w", q.opt.Stream, err)
+	}
+	return id, nil
+}
+
+// Depth is the number of messages not yet done: waiting, in progress or waiting for a retry.
+// Acknowledged entries are deleted, so this is the stream's length.
+func (q *Queue) Depth(ctx context.Context) (int64, error) {
+	n, err := q.c.XLen(ctx, q.stream).Result()
+	if err != nil {
+		return 0, fmt.Errorf("queue %s: depth: %w", q.opt.Stream, err)
+	}
+	return n, nil
+}
+
+// Message is one queued item as a handler gets it.
+type Message struct {
+	ID      string
+	Payload []byte
+	Attrs   map[string]string
+	Attempt int // 1 for the first attempt
+}
+
+func decodeMessage(x redis.XMessage) (Message, error) {
+	m := Message{ID: x.ID}
+	p, ok := x.Values[fieldPayload].(string)
+	if !ok {
+		return m, fmt.Errorf("entry %s has no payload", x.ID)
+	}
+	m.Payload = []byte(p)
+	if a, ok := x.Values[fieldAttrs].(string); ok && a != "" {
+		if err := json.Unmarshal([]byte(a), &m.Attrs); err != nil {
+			return m, fmt.Errorf("entry %s: attrs: %w", x.ID, err)
+		}
+	}
+	return m, nil
+}
+
+// ensureGroup creates the consumer group (and the stream) if missing. It starts at the
+// beginning: the stream holds only unfinished work, and entries added before any consumer ran
+// must not be skipped.
+func (q *Queue) ensureGroup(ctx context.Context) error {
+	err := q.c.XGroupCreateMkStream(ctx, q.stream, q.opt.Group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("queue %s: create group %s: %w", q.opt.Stream, q.opt.Group, err)
+	}
+	return nil
+}
+
+func isNoGroup(err error) bool { return err != nil && strings.Contains(err.Error(), "NOGROUP") }
+
+// Meta hash fields of one entry.
+func fAttempts(id string) string { return id + ":n" }
+func fError(id string) string    { return id + ":err" }
+func fDue(id string) string      { return id + ":due" }
+func fFailed(id string) string   { return id + ":at" }
+
+// ack finishes an entry: acknowledged, deleted from the stream, counters gone.
+func (q *Queue) ack(ctx context.Context, id string) error {
+	pipe := q.c.TxPipeline()
+	pipe.XAck(ctx, q.stream, q.opt.Group, id)
+	pipe.XDel(ctx, q.stream, id)
+	pipe.HDel(ctx, q.meta, fAttempts(id), fError(id), fDue(id), fFailed(id))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("queue %s: ack %s: %w", q.opt.Stream, id, err)
+	}
+	return nil
+}
+
+// backoff is the wait before the attempt after attempt: exponential, capped, with jitter
+// (half fixed, half random) so entries that failed together do not retry together.
+func (q *Queue) backoff(attempt int) time.Duration {
+	d := q.opt.MaxBackoff
+	if attempt <= 30 {
+		if e := q.opt.BaseBackoff << (attempt - 1); e > 0 && e < d {
+			d = e
+		}
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// DeadLetter is a message that ran out of attempts or failed permanently.
+type DeadLetter struct {
+	ID        string            `json:"id"`        // in the dead-letter stream
+	Stream    string            `json:"stream"`    // the queue it came from (inbox, outbox)
+	OriginID  string            `json:"origin_id"` // its id there
+	Attrs     map[string]string `json:"attrs,omitempty"`
+	Size      int               `json:"size"` // payload bytes
+	Attempts  int               `json:"attempts"`
+	LastError string            `json:"last_error"`
+	At        time.Time         `json:"at"` // when it was given up
+}
+
+// deadScript files a dead letter once: KEYS dead stream, payload key; ARGV payload, then the
+// entry's field/value pairs. A second call for the same entry (a crash before the ack) adds
+// nothing.
+var deadScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+return 1
+`)
+
+// deadPayload keeps a dead letter's payload apart from its entry, so listing dead letters
+// does not read megabytes of mail.
+func (q *Queue) deadPayload(originID string) string { return sibling(q.dead, ":payload:"+originID) }
+
+func (q *Queue) toDeadLetters(ctx context.Context, m Message, attempts int, lastErr string) error {
+	attrs, _ := json.Marshal(m.Attrs) // map[string]string cannot fail
+	now := time.Now().UTC()
+	err := deadScript.Run(ctx, q.c, []string{q.dead, q.deadPayload(m.ID)}, m.Payload,
+		"origin_id", m.ID, "stream", q.opt.Stream, "attrs", attrs, "size", len(m.Payload),
+		"attempts", attempts, "error", lastErr, "at", now.Format(time.RFC3339Nano)).Err()
+	if err != nil {
+		return fmt.Errorf("queue %s: dead letter %s: %w", q.opt.Stream, m.ID, err)
+	}
+	if err := q.ack(ctx, m.ID); err != nil {
+		return err
+	}
+	q.log.Warn().Str("id", m.ID).Int("attempts", attempts).Str("error", lastErr).Msg("moved to dead letters")
+	return nil
+}
+
+// DeadLetters lists up to count dead letters (all for count <= 0), oldest first.
+func (q *Queue) DeadLetters(ctx context.Context, count int64) ([]DeadLetter, error) {
+	var xs []redis.XMessage
+	var err error
+	if count > 0 {
+		xs, err = q.c.XRangeN(ctx, q.dead, "-", "+", count).Result()
+	} else {
+		xs, err = q.c.XRange(ctx, q.dead, "-", "+").Result()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue %s: dead letters: %w", q.opt.Stream, err)
+	}
+	out := make([]DeadLetter, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, decodeDeadLetter(x))
+	}
+	return out, nil
+}
+
+func decodeDeadLetter(x redis.XMessage) DeadLetter {
+	str := func(k string) string { s, _ := x.Values[k].(string); return s }
+	d := DeadLetter{ID: x.ID, Stream: str("stream"), OriginID: str("origin_id"), LastError: str("error")}
+	d.Size, _ = strconv.Atoi(str("size"))
+	d.Attempts, _ = strconv.Atoi(str("attempts"))
+	d.At, _ = time.Parse(time.RFC3339Nano, str("at"))
+	if a := str("attrs"); a != "" && a != "null" {
+		_ = json.Unmarshal([]byte(a), &d.Attrs) // written by us; a bad value only loses attrs
+	}
+	return d
+}
+
+// Retry puts a dead letter back on its queue as a new message with fresh attempts.
+func (q *Queue) Retry(ctx context.Context, id string) error {
+	xs, err := q.c.XRange(ctx, q.dead, id, id).Result()
+	if err != nil {
+		return fmt.Errorf("queue %s: retry %s: %w", q.opt.Stream, id, err)
+	}
+	if len(xs) == 0 {
+		return fmt.Errorf("queue %s: %s: %w", q.opt.Stream, id, ErrNotFound)
+	}
+	d := decodeDeadLetter(xs[0])
+	pkey := q.deadPayload(d.OriginID)
+	payload, err := q.c.Get(ctx, pkey).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("queue %s: retry %s: its payload is gone", q.opt.Stream, id)
+	}
+	if err != nil {
+		return fmt.Errorf("queue %s: retry %s: %w", q.opt.Stream, id, err)
+	}
+	newID, err := q.Add(ctx, payload, d.Attrs)
+	if err != nil {
+		return err
+	}
+	pipe := q.c.TxPipeline()
+	pipe.XDel(ctx, q.dead, id)
+	pipe.Del(ctx, pkey)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("queue %s: retry %s: requeued as %s, but removing the dead letter failed: %w", q.opt.Stream, id, newID, err)
+	}
+	q.log.Info().Str("dead_id", id).Str("id", newID).Msg("dead letter requeued")
+	return nil
+}
+
+// RetryAll puts every dead letter back; it returns how many were requeued.
+func (q *Queue) RetryAll(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		batch, err := q.DeadLetters(ctx, 100)
+		if err != nil {
+			return n, err
+		}
+		if len(batch) == 0 {
+			return n, nil
+		}
+		for _, d := range batch {
+			if err := q.Retry(ctx, d.ID); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+}

@@ -1,0 +1,548 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Handler handles one message. Returning nil acknowledges it; an error makes the attempt
+// failed (retried later with backoff), or final when it wraps ErrPermanent.
+type Handler func(ctx context.Context, m Message) error
+
+// touchScript refreshes the idle time of the entries this consumer still holds and returns
+// their ids; entries another consumer has taken over are left alone. KEYS[1] stream; ARGV
+// group, consumer, ids...
+var touchScript = redis.NewScript(`
+local mine = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    mine[#mine + 1] = ARGV[i]
+  end
+end
+return mine
+`)
+
+// runner is one Run: the entries this consumer holds and the handlers in flight.
+type runner struct {
+	q     *Queue
+	h     Handler
+	hctx  context.Context // handlers' context: outlives Run's by ShutdownGrace
+	slots chan struct{}
+	wg    sync.WaitGroup
+
+	mu    sync.Mutex
+	owned map[string]time.Time // held entries: zero time = in flight, else due time of the retry
+
+	rescan      atomic.Bool // read own pending entries (at start, after errors that may have lost track)
+	rescanReset atomic.Bool // ... from the first one
+}
+
+// requestRescan makes the loop read this consumer's pending entries again from the start.
+func (r *runner) requestRescan() {
+	r.rescanReset.Store(true)
+	r.rescan.Store(true)
+}
+
+// Run consumes the queue until ctx ends: own pending entries first, then reclaimed and new
+// ones, with retries and dead letters as the package comment describes. It returns nil after
+// ctx ended and the running handlers returned.
+func (q *Queue) Run(ctx context.Context, h Handler) error {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stopGrace := context.AfterFunc(ctx, func() {
+		if q.opt.ShutdownGrace <= 0 {
+			cancel()
+			return
+		}
+		t := time.AfterFunc(q.opt.ShutdownGrace, cancel)
+		<-hctx.Done()
+		t.Stop()
+	})
+	defer stopGrace()
+
+	r := &runner{q: q, h: h, hctx: hctx, slots: make(chan struct{}, q.opt.Concurrency), owned: map[string]time.Time{}}
+	for range q.opt.Concurrency {
+		r.slots <- struct{}{}
+	}
+	r.rescan.Store(true)
+	touchDone := make(chan struct{})
+	go func() {
+		defer close(touchDone)
+		r.touchLoop(ctx)
+	}()
+	q.log.Info().Str("consumer", q.opt.Consumer).Int("concurrency", q.opt.Concurrency).Msg("consuming")
+	r.loop(ctx)
+	r.wg.Wait()
+	<-touchDone
+	q.log.Info().Msg("stopped")
+	return nil
+}
+
+func (r *runner) loop(ctx context.Context) {
+	q := r.q
+	groupReady := false
+	pendingFrom := "0"
+	reclaimFrom := "0-0"
+	var nextReclaim time.Time
+	failures := 0
+	for ctx.Err() == nil {
+		if !groupReady {
+			if err := q.ensureGroup(ctx); err != nil {
+				r.pause(ctx, &failures, err)
+				continue
+			}
+			groupReady = true
+		}
+		n := r.acquire(ctx)
+		if n == 0 {
+			return
+		}
+		msgs, err := r.fetch(ctx, n, &pendingFrom, &reclaimFrom, &nextReclaim)
+		for range n - len(msgs) {
+			r.slots <- struct{}{}
+		}
+		for _, m := range msgs {
+			r.wg.Add(1)
+			go r.handle(m)
+		}
+		if err != nil {
+			if isNoGroup(err) {
+				q.log.Warn().Msg("consumer group lost (NOGROUP): creating it again")
+				groupReady = false
+				r.forgetDelayed()
+				continue
+			}
+			if ctx.Err() == nil {
+				r.pause(ctx, &failures, err)
+			}
+			continue
+		}
+		failures = 0
+	}
+}
+
+// pause waits after a Redis error, longer each time in a row, up to 5 s.
+func (r *runner) pause(ctx context.Context, failures *int, err error) {
+	*failures++
+	d := min(time.Duration(*failures)*200*time.Millisecond, 5*time.Second)
+	r.q.log.Error().Err(err).Dur("retry_in", d).Msg("redis error")
+	r.requestRescan()
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// acquire waits for a free handler slot and takes every free one; 0 when ctx ended.
+func (r *runner) acquire(ctx context.Context) int {
+	select {
+	case <-ctx.Done():
+		return 0
+	case <-r.slots:
+	}
+	n := 1
+	for {
+		select {
+		case <-r.slots:
+			n++
+		default:
+			return n
+		}
+	}
+}
+
+// fetch finds up to n messages to handle, in order: retries that are due, own pending entries
+// (after a start or an error), entries reclaimed from quiet consumers, new entries.
+func (r *runner) fetch(ctx context.Context, n int, pendingFrom, reclaimFrom *string, nextReclaim *time.Time) ([]Message, error) {
+	q := r.q
+	msgs, err := r.dueRetries(ctx, n)
+	if err != nil || len(msgs) == n {
+		return msgs, err
+	}
+	if r.rescanReset.Swap(false) {
+		*pendingFrom = "0"
+	}
+	if r.rescan.Load() {
+		xs, err := r.readGroup(ctx, *pendingFrom, n-len(msgs), -1)
+		if err != nil {
+			return msgs, err
+		}
+		if len(xs) == 0 {
+			r.rescan.Store(false)
+			*pendingFrom = "0"
+		} else {
+			*pendingFrom = xs[len(xs)-1].ID
+			got, err := r.admit(ctx, xs)
+			return append(msgs, got...), err
+		}
+	}
+	if time.Now().After(*nextReclaim) {
+		xs, next, err := q.c.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: q.stream, Group: q.opt.Group, Consumer: q.opt.Consumer,
+			MinIdle: q.opt.VisibilityTimeout, Start: *reclaimFrom, Count: int64(n - len(msgs)),
+		}).Result()
+		if err != nil {
+			return msgs, err
+		}
+		*reclaimFrom = next
+		if next == "0-0" || next == "" {
+			*nextReclaim = time.Now().Add(r.reclaimEvery())
+		}
+		if len(xs) > 0 {
+			q.log.Info().Int("count", len(xs)).Msg("reclaimed entries of a quiet consumer")
+			got, err := r.admit(ctx, xs)
+			return append(msgs, got...), err
+		}
+	}
+	if len(msgs) > 0 {
+		return msgs, nil
+	}
+	block := q.opt.Block
+	if wait := r.untilNextDue(); wait < block {
+		block = max(wait, time.Millisecond)
+	}
+	if wait := time.Until(*nextReclaim); wait < block {
+		block = max(wait, time.Millisecond)
+	}
+	xs, err := r.readGroup(ctx, ">", n, block)
+	if err != nil {
+		return nil, err
+	}
+	return r.admit(ctx, xs)
+}
+
+func (r *runner) reclaimEvery() time.Duration {
+	return min(max(r.q.opt.VisibilityTimeout/4, 100*time.Millisecond), 15*time.Second)
+}
+
+// readGroup reads this consumer's entries from id ("0": own pending; ">": new ones).
+// block < 0 means no BLOCK argument.
+func (r *runner) readGroup(ctx context.Context, id string, count int, block time.Duration) ([]redis.XMessage, error) {
+	q := r.q
+	res, err := q.c.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: q.opt.Group, Consumer: q.opt.Consumer, Streams: []string{q.stream, id},
+		Count: int64(count), Block: block,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var xs []redis.XMessage
+	for _, s := range res {
+		xs = append(xs, s.Messages...)
+	}
+	return xs, nil
+}
+
+// admit sorts read entries: those this Run already holds are skipped, deleted ones are
+// cleaned up, retries not yet due wait, the rest are returned for handling (and held).
+func (r *runner) admit(ctx context.Context, xs []redis.XMessage) ([]Message, error) {
+	q := r.q
+	r.mu.Lock()
+	fresh := xs[:0:0]
+	for _, x := range xs {
+		if _, held := r.owned[x.ID]; !held {
+			fresh = append(fresh, x)
+		}
+	}
+	r.mu.Unlock()
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	fields := make([]string, len(fresh))
+	for i, x := range fresh {
+		fields[i] = fDue(x.ID)
+	}
+	dues, err := q.c.HMGet(ctx, q.meta, fields...).Result()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var msgs []Message
+	for i, x := range fresh {
+		if x.Values == nil { // deleted from the stream while pending (XDEL by hand)
+			if err := q.ack(ctx, x.ID); err != nil {
+				return msgs, err
+			}
+			continue
+		}
+		m, derr := decodeMessage(x)
+		due := parseMillis(dues[i])
+		r.mu.Lock()
+		if derr == nil && due.After(now) {
+			r.owned[x.ID] = due
+			r.mu.Unlock()
+			continue
+		}
+		r.owned[x.ID] = time.Time{}
+		r.mu.Unlock()
+		if derr != nil {
+			// Not ours to understand: keep it for a person rather than retrying it forever.
+			err := q.toDeadLetters(ctx, m, 0, derr.Error())
+			r.release(x.ID)
+			if err != nil {
+				return msgs, err
+			}
+			continue
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+func parseMillis(v any) time.Time {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}
+	}
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// dueRetries takes back up to n held entries whose backoff is over, if they are still ours.
+func (r *runner) dueRetries(ctx context.Context, n int) ([]Message, error) {
+	now := time.Now()
+	var ids []string
+	r.mu.Lock()
+	for id, due := range r.owned {
+		if !due.IsZero() && !due.After(now) {
+			ids = append(ids, id)
+			r.owned[id] = time.Time{} // in flight from here on
+			if len(ids) == n {
+				break
+			}
+		}
+	}
+	r.mu.Unlock()
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	mine, err := r.touch(ctx, ids)
+	if err != nil {
+		for _, id := range ids {
+			r.release(id)
+		}
+		return nil, err
+	}
+	var msgs []Message
+	for _, id := range ids {
+		if !mine[id] {
+			r.release(id) // another consumer took it over
+			continue
+		}
+		xs, err := r.q.c.XRange(ctx, r.q.stream, id, id).Result()
+		if err != nil {
+			for _, m := range msgs {
+				r.release(m.ID)
+			}
+			r.release(id)
+			return nil, err
+		}
+		if len(xs) == 0 {
+			r.release(id)
+			if err := r.q.ack(ctx, id); err != nil {
+				return msgs, err
+			}
+			continue
+		}
+		m, derr := decodeMessage(xs[0])
+		if derr != nil {
+			r.release(id)
+			continue // admit dead-letters it when the pending scan meets it again
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+func (r *runner) untilNextDue() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := time.Duration(1<<63 - 1)
+	for _, due := range r.owned {
+		if !due.IsZero() {
+			next = min(next, time.Until(due))
+		}
+	}
+	return next
+}
+
+// release forgets an entry this Run held (handled, dead, or taken over by another consumer).
+func (r *runner) release(id string) {
+	r.mu.Lock()
+	delete(r.owned, id)
+	r.mu.Unlock()
+}
+
+// forgetDelayed drops waiting retries after the group was lost: they come back as new entries.
+func (r *runner) forgetDelayed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, due := range r.owned {
+		if !due.IsZero() {
+			delete(r.owned, id)
+		}
+	}
+}
+
+// touch refreshes entries this consumer holds and reports which are still its own.
+func (r *runner) touch(ctx context.Context, ids []string) (map[string]bool, error) {
+	q := r.q
+	args := make([]any, 0, len(ids)+2)
+	args = append(args, q.opt.Group, q.opt.Consumer)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	mine, err := touchScript.Run(ctx, q.c, []string{q.stream}, args...).StringSlice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("touch: %w", err)
+	}
+	out := make(map[string]bool, len(mine))
+	for _, id := range mine {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// touchLoop keeps held entries (running handlers, waiting retries) from being reclaimed.
+func (r *runner) touchLoop(ctx context.Context) {
+	t := time.NewTicker(max(r.q.opt.VisibilityTimeout/3, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		ids := make([]string, 0, len(r.owned))
+		for id := range r.owned {
+			ids = append(ids, id)
+		}
+		r.mu.Unlock()
+		if len(ids) == 0 {
+			continue
+		}
+		mine, err := r.touch(ctx, ids)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.q.log.Warn().Err(err).Msg("could not refresh held entries")
+			}
+			continue
+		}
+		for _, id := range ids {
+			if mine[id] {
+				continue
+			}
+			r.mu.Lock()
+			due, held := r.owned[id]
+			if held && !due.IsZero() {
+				delete(r.owned, id) // a waiting retry another consumer took over: its job now
+			}
+			r.mu.Unlock()
+			if held && due.IsZero() {
+				r.q.log.Warn().Str("id", id).Msg("entry taken over by another consumer while its handler runs")
+			}
+		}
+	}
+}
+
+// handle runs one attempt of a message and settles it: ack, retry later, or dead letter.
+func (r *runner) handle(m Message) {
+	q := r.q
+	defer r.wg.Done()
+	defer func() { r.slots <- struct{}{} }()
+	// Settling must not be cut short by shutdown: it is a few quick commands.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(r.hctx), 10*time.Second)
+	defer cancel()
+	log := q.log.With().Str("id", m.ID).Logger()
+
+	attempt, err := q.c.HIncrBy(sctx, q.meta, fAttempts(m.ID), 1).Result()
+	if err != nil {
+		log.Error().Err(err).Msg("count attempt")
+		r.forget(m.ID)
+		return
+	}
+	m.Attempt = int(attempt)
+	if m.Attempt > q.opt.MaxAttempts {
+		// Earlier attempts never settled: the process died in the handler each time.
+		last, _ := q.c.HGet(sctx, q.meta, fError(m.ID)).Result()
+		if last == "" {
+			last = "the worker stopped while handling it"
+		}
+		r.settleDead(sctx, m, m.Attempt-1, last)
+		return
+	}
+
+	herr := r.call(m)
+	switch {
+	case herr == nil:
+		if err := q.ack(sctx, m.ID); err != nil {
+			log.Error().Err(err).Msg("ack failed; the entry will be handled again")
+			r.forget(m.ID)
+			return
+		}
+		r.release(m.ID)
+	case r.hctx.Err() != nil:
+		// Shutdown interrupted the handler: not the message's fault, so not counted.
+		if err := q.c.HIncrBy(sctx, q.meta, fAttempts(m.ID), -1).Err(); err != nil {
+			log.Warn().Err(err).Msg("uncount interrupted attempt")
+		}
+		r.release(m.ID)
+	case errors.Is(herr, ErrPermanent) || m.Attempt >= q.opt.MaxAttempts:
+		r.settleDead(sctx, m, m.Attempt, herr.Error())
+	default:
+		wait := q.backoff(m.Attempt)
+		due := time.Now().Add(wait)
+		err := q.c.HSet(sctx, q.meta, fError(m.ID), herr.Error(), fDue(m.ID), due.UnixMilli(),
+			fFailed(m.ID), time.Now().UTC().Format(time.RFC3339)).Err()
+		if err != nil {
+			log.Error().Err(err).Msg("record failure")
+		}
+		r.mu.Lock()
+		r.owned[m.ID] = due
+		r.mu.Unlock()
+		log.Warn().Err(herr).Int("attempt", m.Attempt).Dur("retry_in", wait).Msg("attempt failed")
+	}
+}
+
+func (r *runner) settleDead(ctx context.Context, m Message, attempts int, lastErr string) {
+	if err := r.q.toDeadLetters(ctx, m, attempts, lastErr); err != nil {
+		r.q.log.Error().Err(err).Str("id", m.ID).Msg("could not move to dead letters; will try again")
+		r.forget(m.ID)
+		return
+	}
+	r.release(m.ID)
+}
+
+// forget drops an entry whose state could not be written; the pending scan finds it again.
+func (r *runner) forget(id string) {
+	r.release(id)
+	r.requestRescan()
+}
+
+// call runs the handler; a panic is a failed attempt, not a crashed daemon.
+func (r *runner) call(m Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v", p)
+			r.q.log.Error().Str("id", m.ID).Str("stack", string(debug.Stack())).Msg("handler panicked")
+		}
+	}()
+	return r.h(r.hctx, m)
+}
