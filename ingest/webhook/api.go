@@ -87,9 +87,13 @@ func (s *Server) apiSubmission(r *http.Request) (answer, string) {
 	if key != "" {
 		src.WebhookID = "api-key:" + key
 	}
+	sub, bad := s.buildSubmission(in, p, src, "RMA request via API")
+	if bad != nil {
+		return *bad, p.ID
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), processTimeout)
 	defer cancel()
-	return s.submit(ctx, r, in, p, src, "RMA request via API"), p.ID
+	return s.runSubmission(ctx, sub, in.Notify, answerLocale(r, p)), p.ID
 }
 
 // rmaView is one RMA as a partner sees it through the API.

@@ -67,10 +67,6 @@ type answer struct {
 	ctype      string
 	body       []byte
 	retryAfter int // seconds; 0 for none
-	// transient marks a refusal that depends on the receiver's configuration or data (a vendor
-	// status not in status_map yet, a partner not registered yet): it is not remembered, so the
-	// sender's retries succeed once the admin has fixed it.
-	transient bool
 }
 
 func (k problemKind) with(detail string) answer {

@@ -23,7 +23,7 @@ const (
 	// The store cannot delete it early, so after a failed (5xx) attempt the sender's retries
 	// are answered 409 "in progress" until it lapses — retryable, like the 5xx itself.
 	lockTTL = 60 * time.Second
-	// probeTTL is the life of the placeholder a probe leaves behind (see guard.reserve).
+	// probeTTL is the life of the placeholder a probe leaves behind (see guard.recall).
 	probeTTL = time.Millisecond
 	// processTimeout bounds the work for one request.
 	processTimeout = 30 * time.Second
@@ -32,25 +32,17 @@ const (
 // probeStatus marks a probe placeholder; real answers are HTTP statuses, never 0.
 const probeStatus = 0
 
-type reserveState int
-
-const (
-	reserved reserveState = iota // the caller owns the delivery: apply it, then complete
-	done                         // answered before: send the remembered answer
-	busy                         // a duplicate is being applied right now
-)
-
 // guard makes "apply, then remember the answer" safe against duplicates with the store's
 // set-once memory, in two keys:
 //
 //   - the answer key ("webhook:<source>:<id>") holds the final answer for ReplayTTL;
 //   - the lock key ("webhook-lock:<source>:<id>") marks a delivery in progress for lockTTL.
 //
-// reserve first reads the answer key. A set-once store cannot read without writing, so the
-// read is a write of a placeholder that lives one millisecond: if an answer is there it comes
-// back, and otherwise nothing lasting was written. Then it takes the lock; whoever holds it
-// applies the delivery, and complete stores the answer (waiting out a concurrent probe's
-// placeholder). Duplicates that arrive meanwhile find the lock and get 409 "in progress".
+// recall reads the answer key. A set-once store cannot read without writing, so the read is a
+// write of a placeholder that lives one millisecond: if an answer is there it comes back, and
+// otherwise nothing lasting was written. Then lock takes the lock; whoever holds it applies the
+// delivery, and complete stores the answer (waiting out a concurrent probe's placeholder).
+// Duplicates that arrive meanwhile find the lock and get 409 "in progress".
 //
 // A lock can lapse after a crash, and then a retry applies again. That is safe because applying
 // is itself idempotent by the delivery id (the store replays a committed submission; a vendor
@@ -64,24 +56,30 @@ type guard struct {
 func answerKey(source, id string) string { return "webhook:" + source + ":" + id }
 func lockKey(source, id string) string   { return "webhook-lock:" + source + ":" + id }
 
-func (g guard) reserve(ctx context.Context, source, id string) (reserveState, answer, error) {
+// recall returns the remembered answer of a delivery, if there is one.
+func (g guard) recall(ctx context.Context, source, id string) (answer, bool, error) {
 	st, body, seen, err := g.r.RememberResponse(ctx, answerKey(source, id), probeStatus, nil, probeTTL)
 	if err != nil {
-		return 0, answer{}, fmt.Errorf("delivery %s/%s: read answer: %w", source, id, err)
+		return answer{}, false, fmt.Errorf("delivery %s/%s: read answer: %w", source, id, err)
 	}
 	if seen && st != probeStatus {
-		return done, replayed(st, body), nil
+		return replayed(st, body), true, nil
 	}
-	_, _, seen, err = g.r.RememberResponse(ctx, lockKey(source, id), probeStatus, nil, lockTTL)
+	return answer{}, false, nil
+}
+
+// lock marks a delivery in progress; false (with the 409 to send) when it already is.
+func (g guard) lock(ctx context.Context, source, id string) (answer, bool, error) {
+	_, _, seen, err := g.r.RememberResponse(ctx, lockKey(source, id), probeStatus, nil, lockTTL)
 	if err != nil {
-		return 0, answer{}, fmt.Errorf("delivery %s/%s: lock: %w", source, id, err)
+		return answer{}, false, fmt.Errorf("delivery %s/%s: lock: %w", source, id, err)
 	}
 	if seen {
 		a := pkInProgress.with(fmt.Sprintf("delivery %s is being processed right now; retry it in a few seconds and you will get its answer", id))
 		a.retryAfter = 5
-		return busy, a, nil
+		return a, false, nil
 	}
-	return reserved, answer{}, nil
+	return answer{}, true, nil
 }
 
 // complete remembers a's answer and returns what to send: a, or the answer stored first if a

@@ -67,45 +67,44 @@ type problemRow struct {
 	Message string   `json:"message"`
 }
 
-// webhookSubmission handles a delivery of a source of kind submission.
-func (s *Server) webhookSubmission(ctx context.Context, src *source, d Delivery, body []byte, r *http.Request) answer {
+// prepareWebhookSubmission checks a delivery of a source of kind submission; apply runs it
+// through the pipeline.
+func (s *Server) prepareWebhookSubmission(src *source, d Delivery, body []byte, r *http.Request) (func(context.Context) answer, *answer) {
+	refuse := func(a answer) (func(context.Context) answer, *answer) { return nil, &a }
 	var in submissionBody
 	if err := decodeStrict(body, &in, submissionFields); err != nil {
-		return pkMalformedJSON.with(err.Error())
+		return refuse(pkMalformedJSON.with(err.Error()))
 	}
 	id := strings.TrimSpace(in.Partner)
 	if id == "" {
-		return pkInvalidField.with("partner is required: the partner id the distributor registered (e.g. P-GR-001)")
+		return refuse(pkInvalidField.with("partner is required: the partner id the distributor registered (e.g. P-GR-001)"))
 	}
 	if s.cfg.PartnerByID == nil {
-		return unavailable("the partner list")
+		return refuse(unavailable("the partner list"))
 	}
 	p, ok := s.cfg.PartnerByID(id)
 	if !ok {
-		a := pkUnknownPartner.with(fmt.Sprintf("partner %q is not registered with the distributor", clip(id, 64)))
-		a.transient = true // registered later (partners file reload), a retry succeeds
-		return a
+		return refuse(pkUnknownPartner.with(fmt.Sprintf("partner %q is not registered with the distributor", clip(id, 64))))
 	}
-	src0 := rma.Source{Channel: "webhook", WebhookID: src.name + ":" + d.ID, RawSHA256: sha256Hex(body)}
-	return s.submit(ctx, r, in, p, src0, "RMA request via "+src.name)
+	origin := rma.Source{Channel: "webhook", WebhookID: src.name + ":" + d.ID, RawSHA256: sha256Hex(body)}
+	sub, bad := s.buildSubmission(in, p, origin, "RMA request via "+src.name)
+	if bad != nil {
+		return nil, bad
+	}
+	locale := answerLocale(r, p)
+	return func(ctx context.Context) answer { return s.runSubmission(ctx, sub, in.Notify, locale) }, nil
 }
 
-// submit turns a decoded body into a submission, runs it through the pipeline and describes
-// the decisions.
-func (s *Server) submit(ctx context.Context, r *http.Request, in submissionBody, p rma.Partner, src rma.Source, subject string) answer {
+// runSubmission runs a submission through the pipeline and describes the decisions.
+func (s *Server) runSubmission(ctx context.Context, sub rma.Submission, notify bool, locale string) answer {
 	if s.cfg.Submitter == nil {
 		return unavailable("the submission pipeline")
 	}
-	sub, bad := s.buildSubmission(in, p, src, subject)
-	if bad != nil {
-		return *bad
-	}
-	ds, err := s.cfg.Submitter.Submit(ctx, sub, in.Notify)
+	ds, err := s.cfg.Submitter.Submit(ctx, sub, notify)
 	if err != nil {
-		s.log.Error().Err(err).Str("partner", p.ID).Str("channel", src.Channel).Msg("submission failed")
+		s.log.Error().Err(err).Str("partner", sub.PartnerID).Str("channel", sub.Source.Channel).Msg("submission failed")
 		return pkInternal.with("the submission could not be processed; retry later (a retry is recognised and never creates a second RMA)")
 	}
-	locale := answerLocale(r, p)
 	out := submissionAnswer{Results: resultRows(ds, locale)}
 	for _, pr := range sub.Problems {
 		out.Problems = append(out.Problems, problemRow{Code: pr.Code, Message: outbound.Describe(locale, pr)})

@@ -74,25 +74,38 @@ func (s *Server) webhook(r *http.Request, src *source, name string) (answer, str
 
 	ctx, cancel := context.WithTimeout(r.Context(), processTimeout)
 	defer cancel()
-	state, prev, err := s.guard.reserve(ctx, name, d.ID)
-	if err != nil {
+	memoryDown := func(err error) (answer, string) {
 		s.log.Error().Err(err).Str("source", name).Msg("webhook delivery memory unavailable")
 		a := pkUnavailable.with("the receiver cannot check for duplicate deliveries right now; retry later")
 		a.retryAfter = 30
 		return a, d.ID
 	}
-	if state != reserved {
+	if prev, ok, err := s.guard.recall(ctx, name, d.ID); err != nil {
+		return memoryDown(err)
+	} else if ok {
 		return prev, d.ID
 	}
 
-	var a answer
-	switch src.kind {
-	case config.WebhookVendorStatus:
-		a = s.vendorStatus(ctx, src, d, body)
-	default:
-		a = s.webhookSubmission(ctx, src, d, body, r)
+	// Checks that need no state come before the lock and are not remembered: they answer the
+	// same for the same body anyway, and those that depend on configuration (a status_map
+	// entry, a registered partner) then succeed on the sender's retry once the admin fixed it.
+	var apply func(context.Context) answer
+	var refused *answer
+	if src.kind == config.WebhookVendorStatus {
+		apply, refused = s.prepareVendorStatus(src, d, body)
+	} else {
+		apply, refused = s.prepareWebhookSubmission(src, d, body, r)
 	}
-	if a.status >= 500 || a.transient {
+	if refused != nil {
+		return *refused, d.ID
+	}
+	if busy, ok, err := s.guard.lock(ctx, name, d.ID); err != nil {
+		return memoryDown(err)
+	} else if !ok {
+		return busy, d.ID
+	}
+	a := apply(ctx)
+	if a.status >= 500 {
 		return a, d.ID // not remembered: a retry may succeed
 	}
 	final, err := s.guard.complete(ctx, name, d.ID, a)
@@ -152,42 +165,63 @@ const (
 	extraVendorStatus    = "vendor_status"
 )
 
-// vendorStatus applies a vendor's status update to a forwarded RMA. It is idempotent by the
-// delivery: the history entry it writes carries the webhook id, and a delivery already in the
-// history is answered from it without a second change.
-func (s *Server) vendorStatus(ctx context.Context, src *source, d Delivery, body []byte) answer {
+// prepareVendorStatus checks a vendor status delivery without touching the store; apply then
+// applies it to a forwarded RMA. Applying is idempotent by the delivery: the history entry it
+// writes carries the webhook id, and a delivery already in the history is answered from it
+// without a second change.
+func (s *Server) prepareVendorStatus(src *source, d Delivery, body []byte) (func(context.Context) answer, *answer) {
+	refuse := func(a answer) (func(context.Context) answer, *answer) { return nil, &a }
 	var in vendorStatusBody
 	if err := decodeStrict(body, &in, vendorStatusFields); err != nil {
-		return pkMalformedJSON.with(err.Error())
+		return refuse(pkMalformedJSON.with(err.Error()))
 	}
 	in.RMANumber = strings.TrimSpace(in.RMANumber)
 	in.Status = strings.TrimSpace(in.Status)
 	switch {
 	case in.RMANumber == "":
-		return pkInvalidField.with("rma_number is required: the RMA number rmad gave the claim, e.g. RMA/17/SR/2026")
+		return refuse(pkInvalidField.with("rma_number is required: the RMA number rmad gave the claim, e.g. RMA/17/SR/2026"))
 	case in.Status == "":
-		return pkInvalidField.with("status is required: one of " + strings.Join(sortedKeys(src.status), ", "))
+		return refuse(pkInvalidField.with("status is required: one of " + strings.Join(sortedKeys(src.status), ", ")))
 	case len(in.Note) > maxVendorNote:
-		return pkInvalidField.with(fmt.Sprintf("note is %d bytes; at most %d", len(in.Note), maxVendorNote))
+		return refuse(pkInvalidField.with(fmt.Sprintf("note is %d bytes; at most %d", len(in.Note), maxVendorNote)))
 	case len(in.VendorReference) > maxVendorShort || len(in.Tracking) > maxVendorShort:
-		return pkInvalidField.with(fmt.Sprintf("vendor_reference and tracking are at most %d bytes each", maxVendorShort))
+		return refuse(pkInvalidField.with(fmt.Sprintf("vendor_reference and tracking are at most %d bytes each", maxVendorShort)))
 	}
 	num, err := rma.ParseNumber(in.RMANumber)
 	if err != nil {
-		return pkInvalidField.with(fmt.Sprintf("rma_number %q is not an RMA number of the form RMA/<n>/SR/<yyyy>", clip(in.RMANumber, 64)))
+		return refuse(pkInvalidField.with(fmt.Sprintf("rma_number %q is not an RMA number of the form RMA/<n>/SR/<yyyy>", clip(in.RMANumber, 64))))
 	}
 	to, ok := src.status[in.Status]
 	if !ok {
 		to, ok = src.fold[strings.ToLower(in.Status)]
 	}
 	if !ok {
-		a := pkUnmappedStatus.with(fmt.Sprintf("status %q is not mapped for source %q; known statuses: %s (ask the receiver's admin to add it to status_map)",
-			clip(in.Status, 64), src.name, strings.Join(sortedKeys(src.status), ", ")))
-		a.transient = true
-		return a
+		return refuse(pkUnmappedStatus.with(fmt.Sprintf("status %q is not mapped for source %q; known statuses: %s (ask the receiver's admin to add it to status_map)",
+			clip(in.Status, 64), src.name, strings.Join(sortedKeys(src.status), ", "))))
 	}
+	extra := map[string]string{extraWebhookID: src.name + ":" + d.ID, extraVendorStatus: in.Status}
+	if v := strings.TrimSpace(in.VendorReference); v != "" {
+		extra[extraVendorReference] = v
+	}
+	if v := strings.TrimSpace(in.Tracking); v != "" {
+		extra[extraTracking] = v
+	}
+	ch := statusChange{number: num.String(), to: to, vendorStatus: in.Status, actor: "vendor:" + src.name,
+		note: strings.TrimSpace(in.Note), extra: extra}
+	return func(ctx context.Context) answer { return s.applyVendorStatus(ctx, ch) }, nil
+}
 
-	number := num.String()
+// statusChange is a checked vendor status delivery.
+type statusChange struct {
+	number       string
+	to           rma.Status
+	vendorStatus string
+	actor, note  string
+	extra        map[string]string // with extraWebhookID
+}
+
+func (s *Server) applyVendorStatus(ctx context.Context, ch statusChange) answer {
+	number, deliveryID := ch.number, ch.extra[extraWebhookID]
 	rec, err := s.cfg.Store.Get(ctx, number)
 	if errors.Is(err, store.ErrNotFound) {
 		return pkUnknownRMA.with(fmt.Sprintf("no RMA %s exists; check the rma_number of the forwarded claim", number))
@@ -200,18 +234,10 @@ func (s *Server) vendorStatus(ctx context.Context, src *source, d Delivery, body
 		return pkNotForwarded.with(fmt.Sprintf("RMA %s is handled %s by the distributor, not forwarded to a vendor; vendors may only update forwarded RMAs",
 			number, rec.Decision.Route.Handling))
 	}
-	deliveryID := src.name + ":" + d.ID
 	if i := eventOf(rec, deliveryID); i >= 0 {
 		return vendorAnswer(rec, i)
 	}
-	extra := map[string]string{extraWebhookID: deliveryID, extraVendorStatus: in.Status}
-	if v := strings.TrimSpace(in.VendorReference); v != "" {
-		extra[extraVendorReference] = v
-	}
-	if v := strings.TrimSpace(in.Tracking); v != "" {
-		extra[extraTracking] = v
-	}
-	updated, err := s.cfg.Store.SetStatus(ctx, number, to, "vendor:"+src.name, strings.TrimSpace(in.Note), extra, s.cfg.Now())
+	updated, err := s.cfg.Store.SetStatus(ctx, number, ch.to, ch.actor, ch.note, ch.extra, s.cfg.Now())
 	var te *rma.TransitionError
 	switch {
 	case errors.As(err, &te):
@@ -221,7 +247,7 @@ func (s *Server) vendorStatus(ctx context.Context, src *source, d Delivery, body
 				return vendorAnswer(again, i)
 			}
 		}
-		return pkIllegalTransition.with(fmt.Sprintf("RMA %s: vendor status %q means %s, but %s", number, clip(in.Status, 64), to, te.Error()))
+		return pkIllegalTransition.with(fmt.Sprintf("RMA %s: vendor status %q means %s, but %s", number, clip(ch.vendorStatus, 64), ch.to, te.Error()))
 	case errors.Is(err, store.ErrNotFound):
 		return pkUnknownRMA.with(fmt.Sprintf("no RMA %s exists; check the rma_number of the forwarded claim", number))
 	case err != nil:
