@@ -301,7 +301,8 @@ func TestLeases(t *testing.T) {
 	ctx := context.Background()
 	a := NewLeases(s.c, s.k.prefix, "instance-a")
 	b := NewLeases(s.c, s.k.prefix, "instance-b")
-	la, ok, err := a.TryAcquire(ctx, "imap:partners", 300*time.Millisecond)
+	// Generous ttl: the machine is shared and the race detector slows renewals down.
+	la, ok, err := a.TryAcquire(ctx, "imap:partners", 900*time.Millisecond)
 	if err != nil || !ok {
 		t.Fatalf("acquire: %v %v", ok, err)
 	}
@@ -309,7 +310,7 @@ func TestLeases(t *testing.T) {
 		t.Fatalf("second instance got a held lease: %v %v", ok, err)
 	}
 	// Renewal keeps it well past its ttl.
-	time.Sleep(time.Second)
+	time.Sleep(2 * time.Second)
 	select {
 	case <-la.Lost():
 		t.Fatal("lease lost while renewed")
