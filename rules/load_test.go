@@ -224,6 +224,8 @@ func TestPartnersBySender(t *testing.T) {
 		{"giorgos@alfa-computers.gr", "P-GR-001"}, // by domain
 		{"\"Γιώργος\" <Giorgos@ALFA-COMPUTERS.gr>", "P-GR-001"},
 		{"rma@nova-it.ro", "P-RO-002"},
+		{"Nova IT S.R.L. <rma@nova-it.ro>", "P-RO-002"}, // unquoted dots: net/mail refuses the name
+		{"Nova <rma@nova-it.ro", "P-RO-002"},
 		{"Nova IT <RMA@nova-it.ro>", "P-RO-002"},
 		{"office@nova-it.ro", ""}, // Nova lists an address, not its domain
 		{"x@mail.alfa-computers.gr", ""},

@@ -284,8 +284,9 @@ func (ps *Partners) BySender(addr string) (rma.Partner, bool) {
 	a := strings.TrimSpace(addr)
 	if parsed, err := mail.ParseAddress(a); err == nil {
 		a = parsed.Address
-	} else {
-		a = strings.Trim(a, "<>")
+	} else if lt := strings.LastIndexByte(a, '<'); lt >= 0 {
+		// A display name net/mail refuses (unquoted specials): the part in <> is the address.
+		a = strings.TrimSuffix(a[lt+1:], ">")
 	}
 	a = strings.ToLower(a)
 	if i, ok := ps.byEmail[a]; ok {
