@@ -33,7 +33,7 @@ func detectDelimiter(text string) rune {
 	if bestHeader != 0 {
 		return bestHeader
 	}
-	best, bestScore := ',', -1
+	best, bestScore := ',', 0
 	for _, d := range csvDelimiters {
 		if s := delimiterScore(records, d); s > bestScore {
 			best, bestScore = d, s

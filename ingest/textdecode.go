@@ -16,7 +16,8 @@ const (
 	EncUTF8        = "utf-8"
 	EncUTF8BOM     = "utf-8-bom"
 	EncUTF16       = "utf-16" // with BOM
-	EncUTF16LE     = "utf-16le"
+	EncUTF16LE     = "utf-16le" // without BOM
+	EncUTF16BE     = "utf-16be" // without BOM
 	EncWindows1253 = "windows-1253"
 	EncISO8859_7   = "iso-8859-7"
 	EncWindows1250 = "windows-1250"
@@ -56,10 +57,12 @@ func decodeText(data []byte) (string, string) {
 		return string(data[3:]), EncUTF8BOM
 	case bytes.HasPrefix(data, []byte{0xff, 0xfe}), bytes.HasPrefix(data, []byte{0xfe, 0xff}):
 		return transformString(xunicode.BOMOverride(encoding.Nop.NewDecoder()), data), EncUTF16
+	case looksUTF16(data, 1):
+		return transformString(xunicode.UTF16(xunicode.LittleEndian, xunicode.IgnoreBOM).NewDecoder(), data), EncUTF16LE
+	case looksUTF16(data, 0):
+		return transformString(xunicode.UTF16(xunicode.BigEndian, xunicode.IgnoreBOM).NewDecoder(), data), EncUTF16BE
 	case utf8.Valid(data):
 		return string(data), EncUTF8
-	case looksUTF16LE(data):
-		return transformString(xunicode.UTF16(xunicode.LittleEndian, xunicode.IgnoreBOM).NewDecoder(), data), EncUTF16LE
 	}
 	c := guessLegacy(data[:min(len(data), sniffBytes)])
 	return transformString(c.enc.NewDecoder(), data), c.name
@@ -74,23 +77,26 @@ func transformString(t transform.Transformer, data []byte) string {
 	return string(out)
 }
 
-// looksUTF16LE: ASCII-range text in UTF-16LE has a zero in most odd positions.
-func looksUTF16LE(data []byte) bool {
+// looksUTF16 recognises UTF-16 without a BOM: digits, delimiters and Latin letters put a zero
+// high byte (at odd offsets for little endian, high = 1; even ones for big endian, high = 0)
+// in a good part of the characters, and the low bytes are almost never zero. Text in UTF-8
+// or a code page has no zero bytes at all.
+func looksUTF16(data []byte, high int) bool {
 	n := min(len(data), 4096) &^ 1
 	if n < 4 {
 		return false
 	}
-	oddZero, evenZero := 0, 0
+	highZero, lowZero := 0, 0
 	for i := 0; i < n; i += 2 {
-		if data[i] == 0 {
-			evenZero++
+		if data[i+high] == 0 {
+			highZero++
 		}
-		if data[i+1] == 0 {
-			oddZero++
+		if data[i+1-high] == 0 {
+			lowZero++
 		}
 	}
 	pairs := n / 2
-	return oddZero*2 >= pairs && evenZero*10 < pairs
+	return highZero*10 >= pairs*3 && lowZero*20 < pairs
 }
 
 // guessLegacy picks the code page under which sample reads most like real text.
