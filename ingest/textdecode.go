@@ -15,7 +15,7 @@ import (
 const (
 	EncUTF8        = "utf-8"
 	EncUTF8BOM     = "utf-8-bom"
-	EncUTF16       = "utf-16" // with BOM
+	EncUTF16       = "utf-16"   // with BOM
 	EncUTF16LE     = "utf-16le" // without BOM
 	EncUTF16BE     = "utf-16be" // without BOM
 	EncWindows1253 = "windows-1253"
