@@ -323,7 +323,7 @@ func answerLocale(r *http.Request, p rma.Partner) string {
 		}
 		return 0
 	})
-	if false && len(tags) > 0 {
+	if len(tags) > 0 {
 		return tags[0].lang
 	}
 	return outbound.NormalizeLocale(p.Locale)
