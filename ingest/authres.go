@@ -49,7 +49,7 @@ func resultOf(statements []string, method string) string {
 }
 
 // eqSpaces joins "dmarc = pass" (CFWS is allowed around "=").
-var eqSpaces = strings.NewReplacer(" =", "=", "= ", "=", "\t=", "=", "=\t", "=")
+var eqSpaces = strings.NewReplacer(" = ", "=", " =", "=", "= ", "=", "\t=", "=", "=\t", "=")
 
 // stripComments removes (possibly nested) RFC 5322 comments.
 func stripComments(v string) string {

@@ -15,6 +15,7 @@ type capReader struct {
 	max      int64
 	n        int64
 	exceeded bool
+	err      error // the source's first error other than EOF: the mail was not read whole
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
@@ -26,6 +27,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 		p = p[:left]
 	}
 	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
+	}
 	c.n += int64(n)
 	if c.n > c.max {
 		c.exceeded = true

@@ -49,7 +49,8 @@ type Parser struct {
 // ParseMail reads one raw mail (RFC 5322) into a submission. It reads at most
 // limits.max_message_bytes (+1 to tell that a mail is larger): a larger mail gives a submission
 // whose Problems hold too_large and whose headers are still read, so it can be answered. The
-// error is non-nil only when not even the header can be read.
+// error is non-nil only when not even the header can be read, or when reading r failed (a mail
+// read in part must not be answered: the caller retries).
 func (p *Parser) ParseMail(r io.Reader) (rma.Submission, error) {
 	sum := sha256.New()
 	capped := &capReader{r: r, max: p.maxBytes()}
@@ -74,6 +75,9 @@ func (p *Parser) ParseMail(r io.Reader) (rma.Submission, error) {
 	}
 	// Hash the whole mail as read (up to the limit), not only the parts the parser looked at.
 	_, _ = io.Copy(io.Discard, raw)
+	if capped.err != nil {
+		return sub, fmt.Errorf("ingest: reading mail: %w", capped.err)
+	}
 	sub.Source.RawSHA256 = hex.EncodeToString(sum.Sum(nil))
 	if sub.Source.MessageID == "" {
 		sub.Source.MessageID = syntheticMessageID(sub.Source.RawSHA256)

@@ -120,7 +120,7 @@ func TestVendorStatusRefusals(t *testing.T) {
 	}
 }
 
-func mustSign(t *testing.T, secret, id string, at time.Time, body []byte) string {
+func mustSign(t testing.TB, secret, id string, at time.Time, body []byte) string {
 	t.Helper()
 	s, err := Sign(secret, id, at, body)
 	if err != nil {

@@ -1,0 +1,229 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// Speed goals on the project's 2-core machine, with Redis on loopback (AOF on). A vendor's
+// status feed is bursty but small: a few per second on a busy day. The goals leave a wide
+// margin and catch a regression by an order of magnitude (a lock held too long, a round trip
+// per history entry ...).
+const (
+	goalDeliveriesPerSec = 500                   // parallel, closed loop
+	goalP99AtRate        = 50 * time.Millisecond // open loop at benchRate
+	benchRate            = 200                   // deliveries per second
+	benchRateCount       = 400                   // 2 s at benchRate
+)
+
+// BenchmarkVendorStatus measures signed vendor-status deliveries end to end over loopback HTTP:
+// verification, the delivery memory, reading the RMA and the status change in Redis, each
+// delivery moving another forwarded RMA to received. "bare" is a net/http handler that reads
+// the body and answers fixed JSON, on the same machine: the floor set by HTTP itself.
+//
+// Run it without the race detector, against a private Redis:
+//
+//	bash -c '. scripts/services.sh; d=$(mktemp -d); trap "stop_services; rm -rf $d" EXIT; start_redis $d;
+//	  RMAD_TEST_REDIS=127.0.0.1:$REDIS_PORT go test -run "^$" -bench VendorStatus -benchtime 2000x ./ingest/webhook/'
+func BenchmarkVendorStatus(b *testing.B) {
+	for _, kind := range []string{"rmad", "bare"} {
+		b.Run(kind+"/serial", func(b *testing.B) {
+			url, reqs := benchSetup(b, kind, b.N)
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				t0 := time.Now()
+				send(b, client, url, reqs[i])
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			report(b, b.N, lat)
+		})
+		b.Run(kind+"/parallel", func(b *testing.B) {
+			url, reqs := benchSetup(b, kind, b.N)
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			var next atomic.Int64
+			var mu sync.Mutex
+			lat := make([]time.Duration, 0, b.N)
+			b.SetParallelism(4) // more requests in flight than cores, as from several vendors
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				var mine []time.Duration
+				for pb.Next() {
+					i := next.Add(1) - 1
+					t0 := time.Now()
+					send(b, client, url, reqs[i])
+					mine = append(mine, time.Since(t0))
+				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			})
+			b.StopTimer()
+			perSec := report(b, b.N, lat)
+			if kind == "rmad" && b.N >= 1000 && perSec < goalDeliveriesPerSec {
+				b.Errorf("%.0f deliveries/s, goal %d", perSec, goalDeliveriesPerSec)
+			}
+		})
+		b.Run(fmt.Sprintf("%s/rate=%d", kind, benchRate), func(b *testing.B) {
+			// A fixed workload, whatever b.N: the framework runs it once (it takes over 1 s).
+			url, reqs := benchSetup(b, kind, benchRateCount)
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			lat := make([]time.Duration, benchRateCount)
+			interval := time.Second / benchRate
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for i := range benchRateCount {
+				due := start.Add(time.Duration(i) * interval)
+				time.Sleep(time.Until(due))
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					send(b, client, url, reqs[i])
+					lat[i] = time.Since(due) // from when it was due: no coordinated omission
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			report(b, benchRateCount, lat)
+			b.ReportMetric(0, "ns/op") // meaningless for a fixed-rate run
+			if p99 := percentile(lat, 0.99); kind == "rmad" && p99 > goalP99AtRate {
+				b.Errorf("p99 %s at %d/s, goal %s", p99, benchRate, goalP99AtRate)
+			}
+		})
+	}
+}
+
+type benchReq struct {
+	id   string
+	sig  string
+	ts   string
+	body []byte
+}
+
+// benchSetup starts a loopback server and signs n deliveries, each for its own forwarded RMA.
+func benchSetup(b *testing.B, kind string, n int) (string, []benchReq) {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+	var h http.Handler
+	var e *env
+	if kind == "bare" {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"rma_number":"RMA/1/SR/2026","status":"received","previous_status":"forwarded_to_vendor","updated_at":"2026-06-01T09:30:00Z"}` + "\n"))
+		})
+		e = &env{t: b, now: testNow, secrets: map[string][]string{"dji": {NewSecret()}}}
+	} else {
+		e = newEnv(b)
+		h = e.h
+	}
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+
+	numbers := make([]string, n)
+	if kind == "rmad" {
+		numbers = e.forwardedRMAs(n)
+	} else {
+		for i := range numbers {
+			numbers[i] = rma.Number{N: i + 1, Year: 2026}.String()
+		}
+	}
+	secret := e.secrets["dji"][len(e.secrets["dji"])-1]
+	reqs := make([]benchReq, n)
+	for i, num := range numbers {
+		body := vendorBody(b, num, "RECEIVED")
+		id := fmt.Sprintf("msg_bench_%d", i)
+		reqs[i] = benchReq{id: id, sig: mustSign(b, secret, id, e.now, body), ts: fmt.Sprint(e.now.Unix()), body: body}
+	}
+	return srv.URL + "/webhooks/dji", reqs
+}
+
+func send(b *testing.B, client *http.Client, url string, d benchReq) {
+	r, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(d.body))
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set(HeaderID, d.id)
+	r.Header.Set(HeaderTimestamp, d.ts)
+	r.Header.Set(HeaderSignature, d.sig)
+	resp, err := client.Do(r)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Errorf("delivery %s: %d %s", d.id, resp.StatusCode, body)
+	}
+}
+
+// report adds deliveries/s and latency percentiles; it returns deliveries/s.
+func report(b *testing.B, n int, lat []time.Duration) float64 {
+	perSec := float64(n) / b.Elapsed().Seconds()
+	b.ReportMetric(perSec, "deliveries/s")
+	b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	return perSec
+}
+
+func percentile(lat []time.Duration, q float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*q))]
+}
+
+// forwardedRMAs creates n forwarded (DJI) RMAs for P-GR-001, in submissions of up to 500 items.
+func (e *env) forwardedRMAs(n int) []string {
+	e.t.Helper()
+	p, _ := e.partners.ByID("P-GR-001")
+	run := randomHex(4)
+	var out []string
+	for len(out) < n {
+		k := min(500, n-len(out))
+		var in submissionBody
+		items := make([]any, k)
+		for i := range items {
+			items[i] = djiItem(fmt.Sprintf("BENCH-%s-%d", run, len(out)+i))
+		}
+		if err := json.Unmarshal(mustJSON(e.t, map[string]any{"items": items, "attachments": []any{pdfProof}}), &in); err != nil {
+			e.t.Fatal(err)
+		}
+		sub, bad := e.srv.buildSubmission(in, p, rma.Source{Channel: "api", WebhookID: "bench:" + randomHex(8)}, "bench")
+		if bad != nil {
+			e.t.Fatalf("%s", bad.body)
+		}
+		ds, err := e.pipe.Submit(context.Background(), sub, false)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.Number == "" || d.Route.Handling != rma.HandlingForward {
+				e.t.Fatalf("bench RMA not forwarded: %+v", d)
+			}
+			out = append(out, d.Number)
+		}
+	}
+	return out
+}
