@@ -20,6 +20,10 @@ type WarrantyInfo struct {
 	Until       time.Time // last covered day; zero when unknown
 	Status      rma.WarrantyStatus
 	Reason      string
+	// Problem, when set, says exactly what is wrong with the EAN (Reason "ean_invalid").
+	Problem *rma.Problem
+	// Notes explain why a given serial was not used (not sold to this partner, another product).
+	Notes []rma.Note
 }
 
 // StatusAnswer answers "STATUS <query>" (SPEC §1.3) with the partner's matching RMAs: status
@@ -112,10 +116,17 @@ func (c *Composer) WarrantyAnswer(sub rma.Submission, p rma.Partner, w WarrantyI
 	default:
 		b.line(l.t("warranty.unknown", args...))
 		key := "warranty.reason." + strings.TrimSpace(w.Reason)
-		if !l.has(key) {
-			key = "warranty.reason.other"
+		switch {
+		case w.Problem != nil:
+			b.line(describe(l, *w.Problem))
+		case l.has(key):
+			b.line(l.t(key, args...))
+		default:
+			b.line(l.t("warranty.reason.other", args...))
 		}
-		b.line(l.t(key, args...))
+	}
+	for _, n := range w.Notes {
+		b.line(l.t("reply.item.note", "text", describeNote(l, n)))
 	}
 	b.blank()
 	c.footer(&b, l)

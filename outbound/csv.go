@@ -59,7 +59,13 @@ func itemMessage(l lang, d rma.Decision) string {
 	for _, n := range d.Notes {
 		parts = append(parts, describeNote(l, n))
 	}
-	return strings.Join(parts, "; ")
+	// Each part is a sentence; end those without a stop so they read as one line of prose.
+	for i, s := range parts {
+		if s = strings.TrimSpace(s); s != "" && !strings.ContainsRune(".!?;", rune(s[len(s)-1])) {
+			parts[i] = s + "."
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // writeCSV writes a header and rows, neutralising every cell against formula injection.

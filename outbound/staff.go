@@ -2,7 +2,10 @@ package outbound
 
 import (
 	"embed"
+	"errors"
 	"fmt"
+	"io/fs"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,14 +23,34 @@ import (
 //go:embed templates/*.tmpl
 var templateFiles embed.FS
 
-var templates, templateErr = template.New("outbound").ParseFS(templateFiles, "templates/*.tmpl")
+// templates holds one set per file: the files share block names, so one set would let the
+// last file's "subject" replace the others'.
+var templates, templateErr = loadTemplates()
+
+func loadTemplates() (map[string]*template.Template, error) {
+	names, err := fs.Glob(templateFiles, "templates/*.tmpl")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*template.Template, len(names))
+	var errs []error
+	for _, n := range names {
+		t, err := template.New(path.Base(n)).Option("missingkey=error").ParseFS(templateFiles, n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out[path.Base(n)] = t
+	}
+	return out, errors.Join(errs...)
+}
 
 // render executes one template file's subject and body blocks.
 func render(name string, data any) (subject, text string, err error) {
 	if templateErr != nil {
 		return "", "", fmt.Errorf("outbound: templates: %w", templateErr)
 	}
-	t := templates.Lookup(name)
+	t := templates[name]
 	if t == nil {
 		return "", "", fmt.Errorf("outbound: template %s missing", name)
 	}
@@ -39,6 +62,19 @@ func render(name string, data any) (subject, text string, err error) {
 		return "", "", fmt.Errorf("outbound: template %s body: %w", name, err)
 	}
 	return oneLine(s.String()), b.String(), nil
+}
+
+// staffView is what templates/staff.tmpl reads.
+type staffView struct {
+	Partner                         rma.Partner
+	From, Subject, Received, Source string
+	Items                           []itemView
+}
+
+// forwardView is what templates/forward.tmpl reads.
+type forwardView struct {
+	Brand, Distributor, File, Staff string
+	Items                           []itemView
 }
 
 // itemView is one item as staff and manufacturers read it.
@@ -122,13 +158,13 @@ func (c *Composer) StaffCopy(sub rma.Submission, p rma.Partner, ds []rma.Decisio
 	if received.IsZero() {
 		received = now
 	}
-	subject, text, err := render("staff.tmpl", map[string]any{
-		"Partner":  p,
-		"From":     sub.From,
-		"Subject":  oneLine(sub.Subject),
-		"Received": c.stamp(received),
-		"Source":   sourceText(sub.Source),
-		"Items":    items,
+	subject, text, err := render("staff.tmpl", staffView{
+		Partner:  p,
+		From:     sub.From,
+		Subject:  oneLine(sub.Subject),
+		Received: c.stamp(received),
+		Source:   sourceText(sub.Source),
+		Items:    items,
 	})
 	if err != nil {
 		return Message{}, false, err
@@ -197,12 +233,12 @@ func (c *Composer) Forward(sub rma.Submission, p rma.Partner, ds []rma.Decision,
 			rows = append(rows, []string{v.Number, brandOf(d), model, v.EAN, v.Serial, v.Purchase,
 				v.WarrantyUntil, v.ClaimType, v.FaultType, qty, v.Description})
 		}
-		subject, text, err := render("forward.tmpl", map[string]any{
-			"Brand":       brand,
-			"Distributor": c.fromName(),
-			"Items":       items,
-			"File":        ClaimsFilename,
-			"Staff":       c.StaffAddr,
+		subject, text, err := render("forward.tmpl", forwardView{
+			Brand:       brand,
+			Distributor: c.fromName(),
+			Items:       items,
+			File:        ClaimsFilename,
+			Staff:       c.StaffAddr,
 		})
 		if err != nil {
 			return nil, err
