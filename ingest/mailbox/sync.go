@@ -61,7 +61,6 @@ func (w *Watcher) sync(ctx context.Context, c *imapclient.Client, uidValidity ui
 
 	var stats syncStats
 	var firstErr error
-	println("search+sizes", time.Since(start).String())
 	for _, b := range w.plan(msgs) {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -156,8 +155,6 @@ func (w *Watcher) processBatch(ctx context.Context, c *imapclient.Client, uidVal
 	if b.tooLarge {
 		section.Specifier = imap.PartSpecifierHeader
 	}
-	tf := time.Now()
-	defer func() { println("batch total", time.Since(tf).String()) }()
 	fetch := c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
 	defer fetch.Close() // always drained, or the client stalls
 
@@ -212,8 +209,6 @@ func (w *Watcher) processBatch(ctx context.Context, c *imapclient.Client, uidVal
 	if err := fetch.Close(); err != nil {
 		return stats, fmt.Errorf("imap %s: fetch from %s: %w", name, w.cfg.Mailbox, err)
 	}
-	t0 := time.Now()
-	defer func() { println("batch move", time.Since(t0).String()) }()
 	if maxUID == 0 {
 		return stats, firstErr
 	}
