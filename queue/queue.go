@@ -17,6 +17,8 @@
 //   - A lost consumer group (NOGROUP: Redis lost its data) is created again from the start of
 //     the stream, which then holds only unfinished work.
 //
+// It needs Redis 6.2 or later (XAUTOCLAIM).
+//
 // The attempt counters live in a hash that shares the stream's hash slot, so acknowledging is
 // one MULTI on Redis Cluster too. The dead-letter stream is another key (its name is fixed as
 // <prefix>dead:<stream>); moving an entry there writes the dead letter first and then

@@ -57,6 +57,9 @@ func (r *runner) requestRescan() {
 // ones, with retries and dead letters as the package comment describes. It returns nil after
 // ctx ended and the running handlers returned.
 func (q *Queue) Run(ctx context.Context, h Handler) error {
+	if q.opt.Stream == "" || h == nil {
+		return errors.New("queue: Run needs Options.Stream and a handler")
+	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stopGrace := context.AfterFunc(ctx, func() {

@@ -11,10 +11,14 @@ import (
 )
 
 // BenchmarkCommit puts one-item commits on one connection next to the bare round trips they
-// stand on. A commit of a new submission is three round trips (classify, reserve, commit;
-// see the package comment), so its rate should stay within about a third to a quarter of the
-// single INCR+HSET pipeline, and near the three-round-trip figure. Run it with
-// `bash scripts/test.sh -run '^$' -bench Commit ./store/`.
+// stand on. A commit of a new submission is three script calls (classify, reserve, commit; see
+// the package comment), so it cannot beat three sequential round trips; the scripts' own work
+// (about 30 µs each on the server) and JSON on the client come on top. Measured on the 2-core
+// dev machine without -race: about 2,500-3,300 commits/s against about 31,000 INCR+HSET
+// pipelines/s and 13,000 three-round-trip sequences/s; a replay (one call) about 17,000/s.
+// The goal is at least 1,000 commits/s on one connection — far above a distributor's daily
+// volume — and the benchmark fails below a quarter of that (the margin absorbs -race and a
+// busy machine). Run it with `bash scripts/test.sh -run '^$' -bench Commit ./store/`.
 func BenchmarkCommit(b *testing.B) {
 	ctx := context.Background()
 	oneConn := func(b *testing.B) *redis.Client {
@@ -37,6 +41,9 @@ func BenchmarkCommit(b *testing.B) {
 			}
 		}
 		rate(b, "commits")
+		if r := float64(b.N) / b.Elapsed().Seconds(); b.N >= 100 && r < 250 {
+			b.Errorf("%.0f commits/s: below the goal's floor of 250/s", r)
+		}
 	})
 	b.Run("store-replay", func(b *testing.B) {
 		s := New(oneConn(b), testPrefix(b))

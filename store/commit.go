@@ -190,7 +190,8 @@ func (l *keyList) add(k string) int {
 // package comment). Only items with d.NeedsNumber() get numbers and records; the others are
 // kept in the stored outcome as they are. Committing the same submission again returns the
 // first outcome with Replay set; an item that repeats a claim of an earlier submission (same
-// own number, or a serial with an open RMA of the partner) becomes a duplicate.
+// own number, or a serial with an open RMA of the partner) becomes a duplicate. The numbers'
+// year is now's year in now's location: pass now in the service's time zone.
 func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.Decision, now time.Time) (Outcome, error) {
 	p := sub.PartnerID
 	if p == "" {
@@ -198,6 +199,7 @@ func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.
 	}
 	key := SubmissionKey(sub)
 	subID := shortHash(p + "\n" + key)
+	year := now.Year() // in the caller's time zone: the service desk's new year, not UTC's
 	now = now.UTC()
 
 	var cands []candidate
@@ -239,7 +241,7 @@ func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.
 		var nums []numberKey
 		if fresh := countEmpty(cls); fresh > 0 {
 			var err error
-			if nums, err = s.reserve(ctx, subID, p, fresh, now.Year()); err != nil {
+			if nums, err = s.reserve(ctx, subID, p, fresh, year); err != nil {
 				return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
 			}
 		}

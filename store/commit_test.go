@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rmad/rmad/rma"
 )
@@ -277,5 +278,30 @@ func TestCommitConcurrentClaimsOfOneOwnNumber(t *testing.T) {
 	recs, err := s.Lookup(ctx, "gr-net", "same-own")
 	if err != nil || len(recs) != 1 || recs[0].Number != number {
 		t.Fatalf("lookup: %+v %v", recs, err)
+	}
+}
+
+// The number's year is the service's, not UTC's: just after midnight in Athens on New Year's
+// Day the count starts again at 1.
+func TestCommitYearInCallersTimeZone(t *testing.T) {
+	s := newTestStore(t)
+	athens, err := time.LoadLocation("Europe/Athens")
+	if err != nil {
+		t.Skip("no tzdata:", err)
+	}
+	ctx := context.Background()
+	old := mailSub("gr-net", "y1@example.com", item(1, "Y1", "SY1"))
+	if o, err := s.Commit(ctx, old, decide(old.Items), time.Date(2026, 12, 31, 21, 0, 0, 0, time.UTC).In(athens)); err != nil || o.Decisions[0].Number != "RMA/1/SR/2026" {
+		t.Fatalf("%+v %v", o.Decisions, err)
+	}
+	sub := mailSub("gr-net", "y2@example.com", item(1, "Y2", "SY2"))
+	now := time.Date(2026, 12, 31, 23, 30, 0, 0, time.UTC).In(athens) // 01:30 on 1 January in Athens
+	o, err := s.Commit(ctx, sub, decide(sub.Items), now)
+	if err != nil || o.Decisions[0].Number != "RMA/1/SR/2027" {
+		t.Fatalf("%+v %v", o.Decisions, err)
+	}
+	r, err := s.Get(ctx, "RMA/1/SR/2027")
+	if err != nil || !r.CreatedAt.Equal(now) {
+		t.Fatalf("%+v %v", r, err)
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -224,11 +225,13 @@ type numberKey struct{ Year, N int }
 func (n numberKey) String() string { return fmt.Sprintf("%04d:%d", n.Year, n.N) }
 
 func parseNumberKey(s string) (numberKey, error) {
-	var n numberKey
-	if _, err := fmt.Sscanf(s, "%d:%d", &n.Year, &n.N); err != nil {
-		return n, fmt.Errorf("bad number key %q: %w", s, err)
+	y, n, ok := strings.Cut(s, ":")
+	year, err1 := strconv.Atoi(y)
+	num, err2 := strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil {
+		return numberKey{}, fmt.Errorf("bad number key %q", s)
 	}
-	return n, nil
+	return numberKey{Year: year, N: num}, nil
 }
 
 func shortHash(s string) string {
