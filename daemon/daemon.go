@@ -1,0 +1,280 @@
+// Package daemon wires rmad's stages together and runs them: mailbox watchers and the HTTP
+// server take work in, inbox workers decide and record, the outbox courier delivers. It owns the
+// lifecycle: start-up checks, reload on SIGHUP, and a two-phase shutdown (stop taking work, then
+// give in-flight work a grace period).
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/ingest"
+	"github.com/rmad/rmad/ingest/mailbox"
+	"github.com/rmad/rmad/metrics"
+	"github.com/rmad/rmad/outbound"
+	"github.com/rmad/rmad/queue"
+	"github.com/rmad/rmad/rma"
+	"github.com/rmad/rmad/rules"
+	"github.com/rmad/rmad/store"
+)
+
+// Options tune a Daemon; the zero value is what `rmad run` uses.
+type Options struct {
+	Now      func() time.Time // clock (tests); default time.Now
+	Consumer string           // consumer name in the stream groups; default host-pid
+	Grace    time.Duration    // how long in-flight work may finish after a stop; default 20s
+	Workers  int              // inbox workers; default 4
+	// Ready is called once every component has started (sd_notify READY).
+	Ready func()
+}
+
+// Daemon is one running rmad instance.
+type Daemon struct {
+	cfg      *config.Config
+	log      zerolog.Logger
+	opt      Options
+	rdb      redis.UniversalClient
+	store    *store.Store
+	inbox    *queue.Queue
+	outbox   *queue.Queue
+	engine   *rules.Engine
+	pipe     *pipeline
+	courier  *courier
+	watchers []*mailbox.Watcher
+	metrics  *metrics.Metrics
+	parser   *ingest.Parser
+}
+
+// New connects to Redis, checks it persists, loads the data files and builds every stage.
+func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Options) (*Daemon, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Consumer == "" {
+		host, _ := os.Hostname()
+		opt.Consumer = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if opt.Grace <= 0 {
+		opt.Grace = 20 * time.Second
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = 4
+	}
+	rdb, err := store.Connect(ctx, cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.CheckPersistence(ctx, rdb, cfg.Redis.AllowVolatile); err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	data, err := rules.LoadData(cfg)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, opt: opt, rdb: rdb, metrics: metrics.New()}
+	d.engine = rules.NewEngine(cfg, data)
+	prefix := cfg.Redis.KeyPrefix
+	d.store = store.New(rdb, prefix)
+	qlog := log.With().Str("component", "queue").Logger()
+	d.inbox = queue.New(rdb, prefix, queue.Options{Stream: "inbox", Group: "workers", Consumer: opt.Consumer,
+		Concurrency: opt.Workers, ShutdownGrace: opt.Grace, Log: qlog.With().Str("queue", "inbox").Logger()})
+	d.outbox = queue.New(rdb, prefix, queue.Options{Stream: "outbox", Group: "couriers", Consumer: opt.Consumer,
+		Concurrency: 2, ShutdownGrace: opt.Grace, Log: qlog.With().Str("queue", "outbox").Logger()})
+	d.parser = &ingest.Parser{Partners: partnerFinder{d.engine}, Limits: cfg.Limits, Security: cfg.Security,
+		OwnAddresses: ownAddresses(cfg)}
+	d.pipe = &pipeline{
+		parser:   d.parser,
+		engine:   d.engine,
+		store:    d.store,
+		composer: &outbound.Composer{From: cfg.SMTP.From, Centers: cfg.ServiceCenters, Policy: cfg.Policy, StaffAddr: cfg.Notify.Staff},
+		outbox:   d.outbox,
+		metrics:  d.metrics,
+		replyTo:  cfg.Security.ReplyToUnknown(),
+		now:      opt.Now,
+		log:      log.With().Str("component", "worker").Logger(),
+	}
+	d.courier = &courier{
+		smtp:    outbound.NewSender(cfg.SMTP, log.With().Str("component", "smtp").Logger()),
+		store:   d.store,
+		metrics: d.metrics,
+		now:     opt.Now,
+		log:     log.With().Str("component", "smtp").Logger(),
+	}
+	sink := &mailSink{parser: d.parser, inbox: d.inbox, now: opt.Now}
+	locks := &leaseLocker{leases: d.store.Leases(), log: log}
+	for _, mb := range cfg.IMAP {
+		wlog := log.With().Str("component", "imap").Str("mailbox", mb.Name).Logger()
+		d.watchers = append(d.watchers, mailbox.New(mb, cfg.Limits, sink, d.store, locks, wlog))
+	}
+	return d, nil
+}
+
+// Store gives the CLI and tests the daemon's record store.
+func (d *Daemon) Store() *store.Store { return d.store }
+
+// Metrics gives the HTTP server the daemon's registry.
+func (d *Daemon) Metrics() *metrics.Metrics { return d.metrics }
+
+// Reload re-reads partners, catalog and sales. A broken file keeps the old data and says why.
+func (d *Daemon) Reload() error {
+	data, err := rules.LoadData(d.cfg)
+	if err != nil {
+		d.log.Error().Err(err).Str("component", "reload").Msg("data files not reloaded; the previous data stays in use")
+		return err
+	}
+	d.engine.SetData(data)
+	d.log.Info().Str("component", "reload").Msg("partners, catalog and sales reloaded")
+	return nil
+}
+
+// Run runs every stage until ctx ends, then stops taking new work and lets in-flight work finish
+// within the grace period. It returns the first component failure, or nil on a clean stop.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.rdb.Close()
+	intake, stopIntake := context.WithCancel(context.WithoutCancel(ctx))
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	defer stopIntake()
+
+	errs := make(chan error, 8)
+	var intakeWG, workWG sync.WaitGroup
+	start := func(wg *sync.WaitGroup, name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	start(&workWG, "inbox", func() error { return d.inbox.Run(work, d.pipe.handleInbox) })
+	start(&workWG, "outbox", func() error { return d.outbox.Run(work, d.courier.handle) })
+	for i, w := range d.watchers {
+		start(&intakeWG, "imap "+d.cfg.IMAP[i].Name, func() error { return w.Run(intake) })
+	}
+	if d.opt.Ready != nil {
+		d.opt.Ready()
+	}
+	d.log.Info().Int("mailboxes", len(d.watchers)).Str("consumer", d.opt.Consumer).Msg("rmad running")
+
+	var failure error
+	select {
+	case <-ctx.Done():
+	case failure = <-errs:
+		d.log.Error().Err(failure).Msg("component failed; stopping")
+	}
+	// Phase 1: take no new work.
+	stopIntake()
+	intakeWG.Wait()
+	// Phase 2: the queues stop reading and give in-flight work the grace period; what is cut off
+	// is retried after a restart.
+	stopWork()
+	workWG.Wait()
+	d.log.Info().Msg("rmad stopped")
+	return failure
+}
+
+// partnerFinder looks partners up in the engine's current data, so a reload is seen at once.
+type partnerFinder struct{ engine *rules.Engine }
+
+func (p partnerFinder) BySender(addr string) (rma.Partner, bool) {
+	return p.engine.Data().Partners.BySender(addr)
+}
+
+// ownAddresses are rmad's own senders: mail from them is never answered (loop protection).
+func ownAddresses(cfg *config.Config) []string {
+	var out []string
+	if cfg.SMTP.From != "" {
+		out = append(out, cfg.SMTP.From)
+	}
+	if cfg.SMTP.Username != "" {
+		out = append(out, cfg.SMTP.Username)
+	}
+	for _, m := range cfg.IMAP {
+		out = append(out, m.Username)
+	}
+	return out
+}
+
+// mailSink puts fetched mail durably into the inbox stream and tells the watcher where the mail
+// goes: partner mail to processed, automatic mail and unknown senders to rejected.
+type mailSink struct {
+	parser *ingest.Parser
+	inbox  *queue.Queue
+	now    func() time.Time
+}
+
+func (s *mailSink) Deliver(ctx context.Context, m mailbox.Mail) (mailbox.Disposition, error) {
+	attrs := map[string]string{
+		attrMailbox:     m.Mailbox,
+		attrUIDValidity: strconv.FormatUint(uint64(m.UIDValidity), 10),
+		attrUID:         strconv.FormatUint(uint64(m.UID), 10),
+		attrEnqueued:    strconv.FormatInt(s.now().UnixNano(), 10),
+	}
+	payload := m.Raw
+	disp := mailbox.Processed
+	if m.TooLarge {
+		payload, attrs[attrTooLarge], disp = m.Header, "1", mailbox.Rejected
+	} else if sub, err := s.parser.ParseMail(bytes.NewReader(m.Raw)); err != nil ||
+		sub.Kind == rma.KindIgnored || sub.Kind == rma.KindUnknownSender {
+		disp = mailbox.Rejected
+	}
+	if _, err := s.inbox.Add(ctx, payload, attrs); err != nil {
+		return disp, fmt.Errorf("enqueue uid %d: %w", m.UID, err)
+	}
+	return disp, nil
+}
+
+// leaseLocker gives each mailbox watcher a Redis lease, so one instance at a time reads a mailbox.
+type leaseLocker struct {
+	leases *store.Leases
+	log    zerolog.Logger
+}
+
+const mailboxLeaseTTL = 30 * time.Second
+
+func (l *leaseLocker) Lock(ctx context.Context, name string) (<-chan struct{}, func(), error) {
+	waiting := false
+	for {
+		lease, ok, err := l.leases.TryAcquire(ctx, "imap:"+name, mailboxLeaseTTL)
+		if err != nil {
+			l.log.Warn().Err(err).Str("mailbox", name).Msg("lease: redis error; retrying")
+		} else if ok {
+			return lease.Lost(), func() { _ = lease.Release(context.WithoutCancel(ctx)) }, nil
+		} else if !waiting {
+			waiting = true
+			l.log.Info().Str("mailbox", name).Msg("another instance reads this mailbox; standing by")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(time.Second + time.Duration(time.Now().UnixNano()%500)*time.Millisecond):
+		}
+	}
+}
+
+// Pending counts the entries waiting or in flight in the inbox and outbox streams: zero means
+// every mail taken in so far has been decided and answered.
+func (d *Daemon) Pending(ctx context.Context) (int64, error) {
+	var total int64
+	for _, q := range []*queue.Queue{d.inbox, d.outbox} {
+		n, err := q.Depth(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("queue depth: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}

@@ -1,0 +1,246 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rmad/rmad/ingest"
+	"github.com/rmad/rmad/metrics"
+	"github.com/rmad/rmad/outbound"
+	"github.com/rmad/rmad/queue"
+	"github.com/rmad/rmad/rma"
+	"github.com/rmad/rmad/rules"
+	"github.com/rmad/rmad/store"
+)
+
+// Attributes of an inbox entry; the raw mail is the payload.
+const (
+	attrMailbox     = "mailbox"
+	attrUIDValidity = "uidvalidity"
+	attrUID         = "uid"
+	attrTooLarge    = "too_large" // payload is only the header block
+	attrEnqueued    = "enqueued"  // unix nanoseconds, for the reply latency metric
+)
+
+// unknownSenderWindow is how often one unknown address may get the registration hint (SPEC §1.4).
+const unknownSenderWindow = 24 * time.Hour
+
+// pipeline is the inbox stage: parse → rules → store → compose replies → outbox. It is shared by
+// the mail worker and the HTTP submission path so both decide exactly alike.
+type pipeline struct {
+	parser   *ingest.Parser
+	engine   *rules.Engine
+	store    *store.Store
+	composer *outbound.Composer
+	outbox   *queue.Queue
+	metrics  *metrics.Metrics
+	replyTo  bool // security.unknown_sender_reply
+	now      func() time.Time
+	log      zerolog.Logger
+}
+
+// handleInbox processes one inbox entry. Every step is idempotent, so a retry after a crash
+// (before the ack) changes nothing twice: the store recognises the submission and returns the
+// original decisions, and replies keep their Message-ID, which the outbox sends once.
+func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
+	sub, err := p.parser.ParseMail(bytes.NewReader(m.Payload))
+	if err != nil {
+		// Not even headers: nobody to answer. Permanent, so it is kept as a dead letter for a person.
+		return fmt.Errorf("inbox %s: unreadable mail: %v: %w", m.ID, err, queue.ErrPermanent)
+	}
+	sub.Source.Mailbox = m.Attrs[attrMailbox]
+	if v, err := strconv.ParseUint(m.Attrs[attrUIDValidity], 10, 32); err == nil {
+		sub.Source.UIDValidity = uint32(v)
+	}
+	if v, err := strconv.ParseUint(m.Attrs[attrUID], 10, 32); err == nil {
+		sub.Source.UID = uint32(v)
+	}
+	if m.Attrs[attrTooLarge] == "1" && !hasCode(sub.Problems, rma.CodeTooLarge) {
+		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeTooLarge, ""))
+	}
+	log := p.log.With().Str("message_id", sub.Source.MessageID).Str("partner", sub.PartnerID).Logger()
+	enqueued := m.Attrs[attrEnqueued]
+
+	switch sub.Kind {
+	case rma.KindIgnored:
+		log.Info().Str("why", sub.Why).Msg("automatic mail ignored")
+		p.count(sub, nil)
+		return nil
+	case rma.KindUnknownSender:
+		p.count(sub, nil)
+		if !p.replyTo {
+			log.Info().Str("from", sub.From).Msg("unknown sender, not answered (security.unknown_sender_reply is off)")
+			return nil
+		}
+		first, err := p.store.Once(ctx, "hint:"+sub.From, unknownSenderWindow)
+		if err != nil {
+			return fmt.Errorf("inbox %s: unknown-sender rate limit: %w", m.ID, err)
+		}
+		if !first {
+			log.Info().Str("from", sub.From).Msg("unknown sender already told how to register within 24h")
+			return nil
+		}
+		msg, err := p.composer.RegistrationHint(sub, p.now())
+		if err != nil {
+			return fmt.Errorf("inbox %s: compose registration hint: %w", m.ID, err)
+		}
+		log.Info().Str("from", sub.From).Msg("unknown sender: registration hint")
+		return p.send(ctx, msg, enqueued)
+	case rma.KindCommand:
+		p.count(sub, nil)
+		return p.answerCommand(ctx, sub, enqueued, log)
+	}
+
+	ds, _, err := p.submit(ctx, sub, enqueued)
+	if err != nil {
+		return fmt.Errorf("inbox %s: %w", m.ID, err)
+	}
+	log.Info().Int("items", len(ds)).Str("numbers", numbers(ds)).Msg("submission answered")
+	return nil
+}
+
+// submit decides, records and answers one submission; it returns the decisions as stored.
+func (p *pipeline) submit(ctx context.Context, sub rma.Submission, enqueued string) ([]rma.Decision, rma.Partner, error) {
+	partner, ok := p.engine.Data().Partners.ByID(sub.PartnerID)
+	if !ok {
+		return nil, partner, fmt.Errorf("partner %q is not registered: %w", sub.PartnerID, queue.ErrPermanent)
+	}
+	now := p.now()
+	ds := p.engine.Evaluate(sub, now)
+	out, err := p.store.Commit(ctx, sub, ds, now)
+	if err != nil {
+		return nil, partner, fmt.Errorf("commit: %w", err)
+	}
+	if !out.Replay {
+		p.count(sub, out.Decisions)
+	}
+	reply, err := p.composer.Reply(sub, partner, out.Decisions, now)
+	if err != nil {
+		return nil, partner, fmt.Errorf("compose reply: %w", err)
+	}
+	msgs := []outbound.Message{reply}
+	if staff, ok, err := p.composer.StaffCopy(sub, partner, out.Decisions, now); err != nil {
+		return nil, partner, fmt.Errorf("compose staff copy: %w", err)
+	} else if ok {
+		msgs = append(msgs, staff)
+	}
+	fwd, err := p.composer.Forward(sub, partner, out.Decisions, now)
+	if err != nil {
+		return nil, partner, fmt.Errorf("compose forward: %w", err)
+	}
+	msgs = append(msgs, fwd...)
+	for i, msg := range msgs {
+		e := enqueued
+		if i > 0 {
+			e = "" // the latency metric is about the partner's reply
+		}
+		if err := p.send(ctx, msg, e); err != nil {
+			return nil, partner, err
+		}
+	}
+	return out.Decisions, partner, nil
+}
+
+func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueued string, log zerolog.Logger) error {
+	partner, ok := p.engine.Data().Partners.ByID(sub.PartnerID)
+	if !ok || sub.Command == nil {
+		return fmt.Errorf("command from %q without partner: %w", sub.From, queue.ErrPermanent)
+	}
+	now := p.now()
+	var msg outbound.Message
+	var err error
+	switch sub.Command.Name {
+	case rma.CommandStatus:
+		recs, lerr := p.store.Lookup(ctx, partner.ID, sub.Command.Query)
+		if lerr != nil {
+			return fmt.Errorf("status %q: %w", sub.Command.Query, lerr)
+		}
+		msg, err = p.composer.StatusAnswer(sub, partner, sub.Command.Query, recs, now)
+		log.Info().Str("query", sub.Command.Query).Int("matches", len(recs)).Msg("status command answered")
+	case rma.CommandWarranty:
+		w := p.engine.Warranty(partner.ID, sub.Command.EAN, sub.Command.Serial, now)
+		msg, err = p.composer.WarrantyAnswer(sub, partner, warrantyInfo(w), now)
+		log.Info().Str("ean", sub.Command.EAN).Str("warranty", string(w.Warranty.Status)).Msg("warranty command answered")
+	default:
+		return fmt.Errorf("unknown command %q: %w", sub.Command.Name, queue.ErrPermanent)
+	}
+	if err != nil {
+		return fmt.Errorf("compose %s answer: %w", sub.Command.Name, err)
+	}
+	return p.send(ctx, msg, enqueued)
+}
+
+// outboxJob is an outbox entry: a composed message and when its trigger arrived.
+type outboxJob struct {
+	Message  outbound.Message `json:"message"`
+	Enqueued string           `json:"enqueued,omitempty"`
+}
+
+func (p *pipeline) send(ctx context.Context, msg outbound.Message, enqueued string) error {
+	b, err := json.Marshal(outboxJob{Message: msg, Enqueued: enqueued})
+	if err != nil {
+		return fmt.Errorf("outbox %s: encode: %w", msg.ID, err)
+	}
+	if _, err := p.outbox.Add(ctx, b, map[string]string{"message_id": msg.ID}); err != nil {
+		return fmt.Errorf("outbox %s: %w", msg.ID, err)
+	}
+	return nil
+}
+
+func (p *pipeline) count(sub rma.Submission, ds []rma.Decision) {
+	if p.metrics == nil {
+		return
+	}
+	result := string(sub.Kind)
+	if sub.Kind == rma.KindSubmission {
+		result = "answered"
+	}
+	p.metrics.Submissions.WithLabelValues(string(sub.Kind), result).Inc()
+	for _, d := range ds {
+		p.metrics.Items.WithLabelValues(string(d.Result)).Inc()
+		for _, pr := range d.Problems {
+			p.metrics.ItemCodes.WithLabelValues(string(pr.Code)).Inc()
+		}
+	}
+}
+
+func hasCode(ps []rma.Problem, c rma.Code) bool {
+	for _, p := range ps {
+		if p.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+func numbers(ds []rma.Decision) string {
+	var b bytes.Buffer
+	for _, d := range ds {
+		if d.Number == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(d.Number)
+	}
+	return b.String()
+}
+
+// warrantyInfo turns the rules' warranty answer into what the WARRANTY reply shows.
+func warrantyInfo(w rules.WarrantyAnswer) outbound.WarrantyInfo {
+	info := outbound.WarrantyInfo{
+		EAN: w.EAN, Serial: w.Serial, Product: w.Product, Until: w.Warranty.Until,
+		Status: w.Warranty.Status, Reason: w.Reason, Problem: w.Problem, Notes: w.Notes,
+	}
+	if w.Sale != nil {
+		info.Purchase = w.Sale.InvoiceDate
+	}
+	return info
+}
