@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -18,43 +19,86 @@ const (
 	// ReplayTTL is how long a delivery's answer is kept. Standard Webhooks senders retry for
 	// about a day and a half; a week covers manual redeliveries from a vendor's dashboard too.
 	ReplayTTL = 7 * 24 * time.Hour
-	// lockTTL is how long a delivery is "in progress" for concurrent duplicates. It is longer
-	// than a handler may run (processTimeout), so the lock cannot lapse under a live handler.
-	// The store cannot delete it early, so after a failed (5xx) attempt the sender's retries
-	// are answered 409 "in progress" until it lapses — retryable, like the 5xx itself.
-	lockTTL = 60 * time.Second
+	// lockTTL keeps a delivery's locks as long as its answer, so that a first attempt can trust
+	// a free lock to mean "never seen" without reading the answer first.
+	lockTTL = ReplayTTL + time.Hour
+	// staleAfter is when a lock whose holder left no answer (it failed with a 5xx, or the
+	// process died) may be taken over by a retry. It is longer than a handler may run
+	// (processTimeout), so a live holder is never overtaken.
+	staleAfter = 2 * processTimeout
+	// maxGenerations bounds the takeovers of one delivery (a sender retries about ten times).
+	maxGenerations = 64
 	// probeTTL is the life of the placeholder a probe leaves behind (see guard.recall).
 	probeTTL = time.Millisecond
 	// processTimeout bounds the work for one request.
 	processTimeout = 30 * time.Second
 )
 
-// probeStatus marks a probe placeholder; real answers are HTTP statuses, never 0.
+// probeStatus marks a probe placeholder and a lock; real answers are HTTP statuses, never 0.
 const probeStatus = 0
 
 // guard makes "apply, then remember the answer" safe against duplicates with the store's
-// set-once memory, in two keys:
+// set-once memory (RememberResponse):
 //
 //   - the answer key ("webhook:<source>:<id>") holds the final answer for ReplayTTL;
-//   - the lock key ("webhook-lock:<source>:<id>") marks a delivery in progress for lockTTL.
+//   - lock keys ("webhook-lock:<source>:<n>:<id>", n = 0, 1, ...) each hold the time an
+//     attempt took the delivery.
 //
-// recall reads the answer key. A set-once store cannot read without writing, so the read is a
-// write of a placeholder that lives one millisecond: if an answer is there it comes back, and
-// otherwise nothing lasting was written. Then lock takes the lock; whoever holds it applies the
-// delivery, and complete stores the answer (waiting out a concurrent probe's placeholder).
-// Duplicates that arrive meanwhile find the lock and get 409 "in progress".
+// An attempt takes lock 0. If it was free, the delivery was never seen: apply it and store the
+// answer. If it was taken, read the answer: there is one → send it again; there is none and
+// the lock is recent → another attempt is applying it right now: 409 "in progress, retry";
+// the lock is stale (its holder failed or died) → try lock n+1.
 //
-// A lock can lapse after a crash, and then a retry applies again. That is safe because applying
-// is itself idempotent by the delivery id (the store replays a committed submission; a vendor
-// status already in an RMA's history is not applied twice), and complete keeps the first
-// answer stored, so the answer stays the same too.
+// Reading an answer from a set-once store is a write of a placeholder that lives one
+// millisecond: if an answer is there it comes back, and otherwise nothing lasting was
+// written. complete waits out such a placeholder of a concurrent reader.
+//
+// A takeover may apply a delivery that its failed holder had applied already. That is safe
+// because applying is idempotent by the delivery id (the store replays a committed submission;
+// a vendor status already in an RMA's history is not applied twice), and complete keeps the
+// first answer stored, so the answer stays the same too.
 type guard struct {
 	r     Responses
 	sleep func(time.Duration)
+	now   func() time.Time // wall clock for lock ages (not the injectable request clock)
 }
 
 func answerKey(source, id string) string { return "webhook:" + source + ":" + id }
-func lockKey(source, id string) string   { return "webhook-lock:" + source + ":" + id }
+
+// lockKey puts n before the id, which may contain anything visible: keys cannot collide.
+func lockKey(source, id string, n int) string {
+	return "webhook-lock:" + source + ":" + strconv.Itoa(n) + ":" + id
+}
+
+// acquire returns owned true when the caller may apply the delivery; otherwise the answer to
+// send (the remembered one, or 409 in progress).
+func (g guard) acquire(ctx context.Context, source, id string) (answer, bool, error) {
+	for n := range maxGenerations {
+		now := g.now()
+		_, took, seen, err := g.r.RememberResponse(ctx, lockKey(source, id, n), probeStatus,
+			[]byte(strconv.FormatInt(now.UnixMilli(), 10)), lockTTL)
+		if err != nil {
+			return answer{}, false, fmt.Errorf("delivery %s/%s: lock: %w", source, id, err)
+		}
+		if !seen {
+			return answer{}, true, nil
+		}
+		if prev, ok, err := g.recall(ctx, source, id); err != nil || ok {
+			return prev, false, err
+		}
+		ms, err := strconv.ParseInt(string(took), 10, 64)
+		if err == nil && now.Sub(time.UnixMilli(ms)) < staleAfter {
+			return g.busy(id), false, nil
+		}
+	}
+	return g.busy(id), false, fmt.Errorf("delivery %s/%s: %d failed attempts", source, id, maxGenerations)
+}
+
+func (g guard) busy(id string) answer {
+	a := pkInProgress.with(fmt.Sprintf("delivery %s is being processed right now; retry it in a few seconds and you will get its answer", id))
+	a.retryAfter = 5
+	return a
+}
 
 // recall returns the remembered answer of a delivery, if there is one.
 func (g guard) recall(ctx context.Context, source, id string) (answer, bool, error) {
@@ -68,22 +112,8 @@ func (g guard) recall(ctx context.Context, source, id string) (answer, bool, err
 	return answer{}, false, nil
 }
 
-// lock marks a delivery in progress; false (with the 409 to send) when it already is.
-func (g guard) lock(ctx context.Context, source, id string) (answer, bool, error) {
-	_, _, seen, err := g.r.RememberResponse(ctx, lockKey(source, id), probeStatus, nil, lockTTL)
-	if err != nil {
-		return answer{}, false, fmt.Errorf("delivery %s/%s: lock: %w", source, id, err)
-	}
-	if seen {
-		a := pkInProgress.with(fmt.Sprintf("delivery %s is being processed right now; retry it in a few seconds and you will get its answer", id))
-		a.retryAfter = 5
-		return a, false, nil
-	}
-	return answer{}, true, nil
-}
-
 // complete remembers a's answer and returns what to send: a, or the answer stored first if a
-// lapsed lock let two attempts run.
+// takeover let two attempts run.
 func (g guard) complete(ctx context.Context, source, id string, a answer) (answer, error) {
 	const attempts = 50 // × 2 ms: a probe placeholder lives 1 ms
 	for range attempts {

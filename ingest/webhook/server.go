@@ -113,7 +113,7 @@ func New(cfg Config) *Server {
 		log:     cfg.Log.With().Str("component", "http").Logger(),
 		sources: map[string]*source{},
 		bodies:  make(chan struct{}, maxConcurrentBodies),
-		guard:   guard{r: cfg.Store, sleep: time.Sleep},
+		guard:   guard{r: cfg.Store, sleep: time.Sleep, now: time.Now},
 	}
 	for _, sc := range cfg.Sources {
 		src := newSource(sc, cfg.Tolerance, cfg.Now)

@@ -80,15 +80,10 @@ func (s *Server) webhook(r *http.Request, src *source, name string) (answer, str
 		a.retryAfter = 30
 		return a, d.ID
 	}
-	if prev, ok, err := s.guard.recall(ctx, name, d.ID); err != nil {
-		return memoryDown(err)
-	} else if ok {
-		return prev, d.ID
-	}
-
-	// Checks that need no state come before the lock and are not remembered: they answer the
-	// same for the same body anyway, and those that depend on configuration (a status_map
-	// entry, a registered partner) then succeed on the sender's retry once the admin fixed it.
+	// Checks that need no state come before the delivery memory and are not remembered: they
+	// answer the same for the same body anyway, and those that depend on configuration (a
+	// status_map entry, a registered partner) then succeed on the sender's retry once the
+	// admin fixed it.
 	var apply func(context.Context) answer
 	var refused *answer
 	if src.kind == config.WebhookVendorStatus {
@@ -99,10 +94,10 @@ func (s *Server) webhook(r *http.Request, src *source, name string) (answer, str
 	if refused != nil {
 		return *refused, d.ID
 	}
-	if busy, ok, err := s.guard.lock(ctx, name, d.ID); err != nil {
+	if prev, owned, err := s.guard.acquire(ctx, name, d.ID); err != nil {
 		return memoryDown(err)
-	} else if !ok {
-		return busy, d.ID
+	} else if !owned {
+		return prev, d.ID
 	}
 	a := apply(ctx)
 	if a.status >= 500 {
@@ -110,8 +105,8 @@ func (s *Server) webhook(r *http.Request, src *source, name string) (answer, str
 	}
 	final, err := s.guard.complete(ctx, name, d.ID, a)
 	if err != nil {
-		// Applied but not remembered: a retry applies again, which the idempotent apply turns
-		// into the same answer.
+		// Applied but not remembered: a retry takes the delivery over once the lock is stale and
+		// applies again, which the idempotent apply turns into the same answer.
 		s.log.Error().Err(err).Str("source", name).Str("webhook_id", d.ID).Msg("webhook answer not remembered")
 	}
 	return final, d.ID
