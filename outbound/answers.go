@@ -4,8 +4,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/mail"
-
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/rma"
 )
@@ -45,7 +43,7 @@ func (c *Composer) StatusAnswer(sub rma.Submission, p rma.Partner, query string,
 	}
 	b.blank()
 	c.footer(&b, l)
-	return c.answer(sub, p, l, "status", b.String(), now)
+	return c.answer(sub, p, string(l), "status", b.String(), now)
 }
 
 func (c *Composer) writeRecord(b *body, l lang, r rma.Record) {
@@ -130,27 +128,16 @@ func (c *Composer) WarrantyAnswer(sub rma.Submission, p rma.Partner, w WarrantyI
 	}
 	b.blank()
 	c.footer(&b, l)
-	return c.answer(sub, p, l, "warranty", b.String(), now)
+	return c.answer(sub, p, string(l), "warranty", b.String(), now)
 }
 
-// answer wraps a command answer: to the sender, threaded, auto-replied.
-func (c *Composer) answer(sub rma.Submission, p rma.Partner, l lang, kind, text string, now time.Time) (Message, error) {
+// answer wraps a command answer or hint: to the sender, threaded, auto-replied.
+func (c *Composer) answer(sub rma.Submission, p rma.Partner, locale, kind, text string, now time.Time) (Message, error) {
 	to, err := recipient(sub, p)
 	if err != nil {
 		return Message{}, err
 	}
-	inReplyTo, refs := threading(sub)
-	return c.build(draft{
-		kind:       kind,
-		seed:       sourceKey(sub),
-		to:         []*mail.Address{to},
-		subject:    replySubject(sub.Subject, nil),
-		locale:     string(l),
-		auto:       autoReplied,
-		inReplyTo:  inReplyTo,
-		references: refs,
-		body:       text,
-	}, now)
+	return c.build(autoReply(sub, to, kind, locale, replySubject(sub.Subject, nil), text), now)
 }
 
 // RegistrationHint answers an unknown sender (SPEC §1.4) with how to register, in all four
@@ -173,20 +160,6 @@ func (c *Composer) RegistrationHint(sub rma.Submission, now time.Time) (Message,
 		b.line(l.t("hint.body", "from", to.Address, "staff", c.StaffAddr))
 	}
 	b.blank()
-	b.line(lang(fallbackLocale).t("signoff", "from", c.fromName()))
-	b.blank()
-	b.b.WriteString("-- \n")
-	b.line(lang(fallbackLocale).t("automatic"))
-	inReplyTo, refs := threading(sub)
-	return c.build(draft{
-		kind:       "hint",
-		seed:       sourceKey(sub),
-		to:         []*mail.Address{to},
-		subject:    replySubject(sub.Subject, nil),
-		locale:     strings.Join(Locales, ", "),
-		auto:       autoReplied,
-		inReplyTo:  inReplyTo,
-		references: refs,
-		body:       b.String(),
-	}, now)
+	c.signature(&b, fallbackLocale)
+	return c.answer(sub, rma.Partner{}, strings.Join(Locales, ", "), "hint", b.String(), now)
 }

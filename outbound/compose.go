@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/mail"
-
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/rma"
 )
@@ -86,20 +84,9 @@ func (c *Composer) Reply(sub rma.Submission, p rma.Partner, ds []rma.Decision, n
 			numbers = append(numbers, d.Number)
 		}
 	}
-	inReplyTo, refs := threading(sub)
-	return c.build(draft{
-		kind:       "reply",
-		seed:       sourceKey(sub),
-		to:         []*mail.Address{to},
-		subject:    replySubject(sub.Subject, numbers),
-		locale:     string(l),
-		auto:       autoReplied,
-		inReplyTo:  inReplyTo,
-		references: refs,
-		body:       b.String(),
-		files: []file{{name: ResultsFilename, contentType: "text/csv",
-			data: ResultsCSV(ds, string(l), sub.CSVDelimiter)}},
-	}, now)
+	d := autoReply(sub, to, "reply", string(l), replySubject(sub.Subject, numbers), b.String())
+	d.files = []file{{name: ResultsFilename, contentType: "text/csv", data: ResultsCSV(ds, string(l), sub.CSVDelimiter)}}
+	return c.build(d, now)
 }
 
 // tally is the one-line count of results: "Accepted: 2 · Rejected: 1".
@@ -292,6 +279,10 @@ func writeDirect(b *body, l lang, ds []rma.Decision) {
 func (c *Composer) footer(b *body, l lang) {
 	b.line(l.t("help.commands"))
 	b.blank()
+	c.signature(b, l)
+}
+
+func (c *Composer) signature(b *body, l lang) {
 	b.line(l.t("signoff", "from", c.fromName()))
 	b.blank()
 	b.b.WriteString("-- \n") // the signature separator keeps its space (RFC 3676)

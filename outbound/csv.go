@@ -16,12 +16,25 @@ var ResultsHeader = []string{"line", "own_number", "ean", "serial", "result", "r
 // ClaimsHeader is the header row of the CSV a forwarded claim carries to the manufacturer.
 var ClaimsHeader = []string{"rma_number", "brand", "model", "ean", "serial", "purchase_date", "warranty_until", "claim_type", "fault_type", "quantity", "description"}
 
-// ResultsCSV is rma-results.csv: UTF-8, a header row, one row per decision, delimited by delim
-// (the partner's own CSV delimiter; ',' when 0 or unusable). message is the item's problems
-// and notes in the partner's language, on one line.
-func ResultsCSV(ds []rma.Decision, locale string, delim rune) []byte {
+// ResultRow is one item's row of rma-results.csv before it becomes CSV: the webhook API and
+// explain report these same values. Message is not neutralised (only the CSV needs that).
+type ResultRow struct {
+	Line      int        `json:"line"`
+	OwnNumber string     `json:"own_number"`
+	EAN       string     `json:"ean"`
+	Serial    string     `json:"serial"`
+	Result    rma.Result `json:"result"`
+	RMANumber string     `json:"rma_number"`
+	Handling  string     `json:"handling"` // empty when rejected
+	Warranty  string     `json:"warranty"`
+	Codes     []string   `json:"codes"`
+	Message   string     `json:"message"` // problems and notes in the partner's language, one line
+}
+
+// ResultRows are the rows of rma-results.csv, one per decision, in the partner's language.
+func ResultRows(ds []rma.Decision, locale string) []ResultRow {
 	l := langOf(locale)
-	rows := make([][]string, 0, len(ds))
+	rows := make([]ResultRow, 0, len(ds))
 	for i, d := range ds {
 		handling := string(d.Route.Handling)
 		if d.Result == rma.ResultRejected {
@@ -35,10 +48,23 @@ func ResultsCSV(ds []rma.Decision, locale string, delim rune) []byte {
 		for _, c := range d.Codes() {
 			codes = append(codes, string(c))
 		}
-		rows = append(rows, []string{
-			strconv.Itoa(lineOf(d, i)), d.Item.OwnNumber, d.Item.EAN, d.Item.Serial, string(d.Result),
-			d.Number, handling, warranty, strings.Join(codes, "|"), oneLine(itemMessage(l, d)),
+		rows = append(rows, ResultRow{
+			Line: lineOf(d, i), OwnNumber: d.Item.OwnNumber, EAN: d.Item.EAN, Serial: d.Item.Serial,
+			Result: d.Result, RMANumber: d.Number, Handling: handling, Warranty: warranty,
+			Codes: codes, Message: oneLine(itemMessage(l, d)),
 		})
+	}
+	return rows
+}
+
+// ResultsCSV is rma-results.csv: UTF-8, a header row, one row per decision, delimited by delim
+// (the partner's own CSV delimiter; ',' when 0 or unusable). message is the item's problems
+// and notes in the partner's language, on one line.
+func ResultsCSV(ds []rma.Decision, locale string, delim rune) []byte {
+	rows := make([][]string, 0, len(ds))
+	for _, r := range ResultRows(ds, locale) {
+		rows = append(rows, []string{strconv.Itoa(r.Line), r.OwnNumber, r.EAN, r.Serial, string(r.Result),
+			r.RMANumber, r.Handling, r.Warranty, strings.Join(r.Codes, "|"), r.Message})
 	}
 	return writeCSV(ResultsHeader, rows, delim)
 }
@@ -132,23 +158,15 @@ func brandOf(d rma.Decision) string {
 // enrich fills parameters a problem's message needs from its decision, for rules that left them
 // out: the brand, and the helpdesk of a vendor_ticket brand.
 func enrich(p rma.Problem, d rma.Decision) rma.Problem {
-	add := map[string]string{}
+	var add []string
 	if p.Params["brand"] == "" && brandOf(d) != "" {
-		add["brand"] = brandOf(d)
+		add = append(add, "brand", brandOf(d))
 	}
 	if p.Code == rma.CodeVendorTicketRequired && p.Params["helpdesk"] == "" && d.Route.Helpdesk != "" {
-		add["helpdesk"] = d.Route.Helpdesk
+		add = append(add, "helpdesk", d.Route.Helpdesk)
 	}
-	if len(add) == 0 {
-		return p
+	if len(add) > 0 {
+		p.Params = withParams(p.Params, add...)
 	}
-	params := make(map[string]string, len(p.Params)+len(add))
-	for k, v := range p.Params {
-		params[k] = v
-	}
-	for k, v := range add {
-		params[k] = v
-	}
-	p.Params = params
 	return p
 }

@@ -114,3 +114,22 @@ func TestNeutralize(t *testing.T) {
 		}
 	}
 }
+
+// ResultRows carry the CSV's values, unneutralised, for the webhook API and explain.
+func TestResultRows(t *testing.T) {
+	d := rejected(2, nil, rma.Item{EAN: "-5", OwnNumber: "=X"}, rma.NewProblem(rma.CodeEANInvalid, "ean", "value", "-5", "reason", "not_digits"))
+	d.Route.Handling = rma.HandlingInHouse
+	rows := ResultRows([]rma.Decision{d}, "fr")
+	if len(rows) != 1 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	r := rows[0]
+	if r.Line != 2 || r.OwnNumber != "=X" || r.EAN != "-5" || r.Result != rma.ResultRejected || r.Handling != "" ||
+		r.Warranty != "unknown" || strings.Join(r.Codes, "|") != "ean_invalid" || !strings.HasPrefix(r.Message, "Code EAN : « -5 »") {
+		t.Errorf("row = %+v", r)
+	}
+	csvRow := readCSV(t, ResultsCSV([]rma.Decision{d}, "fr", ','), ',')[1]
+	if csvRow[1] != "'=X" || csvRow[2] != "'-5" || csvRow[9] != r.Message {
+		t.Errorf("CSV %q and row %+v disagree", csvRow, r)
+	}
+}

@@ -103,11 +103,7 @@ func (l lang) has(key string) bool {
 // t renders a phrase with key/value parameters. A missing phrase renders as its key, so a gap in a
 // catalog shows up in the mail instead of an empty line; the tests keep catalogs complete.
 func (l lang) t(key string, kv ...string) string {
-	data := make(map[string]string, len(kv)/2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		data[kv[i]] = kv[i+1]
-	}
-	return l.render(key, data)
+	return l.render(key, withParams(nil, kv...))
 }
 
 func (l lang) render(key string, data map[string]string) string {
@@ -146,11 +142,7 @@ func Describe(locale string, p rma.Problem) string {
 }
 
 func describe(l lang, p rma.Problem) string {
-	data := make(map[string]string, len(p.Params)+2)
-	for k, v := range p.Params {
-		data[k] = v
-	}
-	data["code"] = string(p.Code)
+	data := withParams(p.Params, "code", string(p.Code))
 	// Lists travel |-joined; people read them comma-separated.
 	for _, k := range []string{"allowed", "brands"} {
 		if v := data[k]; v != "" {
@@ -179,11 +171,7 @@ func DescribeNote(locale string, n rma.Note) string {
 }
 
 func describeNote(l lang, n rma.Note) string {
-	data := make(map[string]string, len(n.Params)+1)
-	for k, v := range n.Params {
-		data[k] = v
-	}
-	data["key"] = string(n.Key)
+	data := withParams(n.Params, "key", string(n.Key))
 	if key := "note." + string(n.Key); l.has(key) {
 		return l.render(key, data)
 	}
@@ -208,6 +196,18 @@ func catalogKeys(locale string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// withParams copies params (callers' maps stay untouched) and sets key/value pairs on the copy.
+func withParams(params map[string]string, kv ...string) map[string]string {
+	out := make(map[string]string, len(params)+len(kv)/2)
+	for k, v := range params {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
 }
 
 func splitList(s string) []string {

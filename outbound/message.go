@@ -259,6 +259,22 @@ func replySubject(orig string, numbers []string) string {
 	return s
 }
 
+// autoReply is the draft of an answer to sub: to its sender, threaded, auto-replied.
+func autoReply(sub rma.Submission, to *mail.Address, kind, locale, subject, body string) draft {
+	inReplyTo, refs := threading(sub)
+	return draft{
+		kind:       kind,
+		seed:       sourceKey(sub),
+		to:         []*mail.Address{to},
+		subject:    subject,
+		locale:     locale,
+		auto:       autoReplied,
+		inReplyTo:  inReplyTo,
+		references: refs,
+		body:       body,
+	}
+}
+
 // recipient is the address an answer to sub goes to: the sender, else the partner's first
 // registered address (submissions by webhook carry no sender).
 func recipient(sub rma.Submission, p rma.Partner) (*mail.Address, error) {

@@ -36,9 +36,9 @@ type Sender struct {
 	LocalName string
 }
 
-// NewSender returns a Sender for smtp settings.
+// NewSender returns a Sender for smtp settings; log is the caller's component logger.
 func NewSender(cfg config.SMTP, log zerolog.Logger) *Sender {
-	return &Sender{cfg: cfg, log: log.With().Str("component", "smtp").Logger()}
+	return &Sender{cfg: cfg, log: log}
 }
 
 // permanentError marks a failure that retrying the same message cannot fix.
