@@ -333,6 +333,10 @@ func TestSendFailures(t *testing.T) {
 			tls: config.TLSNone, user: "rma", pass: "wrong", permanent: false, wantText: "auth"},
 		{name: "login required but no username configured is temporary", be: &recorder{user: "rma", pass: "x"},
 			tls: config.TLSNone, permanent: false, wantText: "MAIL FROM"},
+		{name: "username set, server offers no AUTH", be: &recorder{}, tls: config.TLSNone, user: "rma", pass: "x",
+			permanent: false, wantText: "offers no AUTH"},
+		{name: "server offers only CRAM-MD5", be: &recorder{user: "rma", pass: "x", mechs: []string{"CRAM-MD5"}}, tls: config.TLSNone,
+			user: "rma", pass: "x", permanent: false, wantText: "PLAIN and LOGIN"},
 		{name: "starttls wanted, server has none", be: &recorder{}, server: plainServer, tls: config.TLSStartTLS,
 			permanent: false, wantText: "STARTTLS"},
 		{name: "unknown tls mode", be: &recorder{}, tls: "sometimes", permanent: false, wantText: "smtp.tls"},
@@ -491,6 +495,10 @@ func TestIsPermanentWrapped(t *testing.T) {
 	wrapped := errors.Join(errors.New("outbox 1-0"), base)
 	if !IsPermanent(wrapped) {
 		t.Error("IsPermanent must see through wrapping")
+	}
+	var se *smtp.SMTPError
+	if !errors.As(wrapped, &se) || se.Code != 550 {
+		t.Error("the server's reply must stay reachable through a permanent error")
 	}
 	for _, code := range []int{421, 450, 451, 452, 530, 535} {
 		if IsPermanent(envelopeError("RCPT TO:<a@b>", &smtp.SMTPError{Code: code})) {
