@@ -95,7 +95,7 @@ func (s *memServer) start() *memServer {
 	s.ln = &trackListener{Listener: ln, conns: map[*trackConn]struct{}{}}
 	opts := &imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return s.mem.NewSession(), nil, nil
+			return pollingIdle{s.mem.NewSession().(imapserver.SessionIMAP4rev2)}, nil, nil
 		},
 		Caps:         s.caps,
 		InsecureAuth: true,
@@ -164,6 +164,29 @@ func (s *memServer) count(mbox string) int {
 		return -1
 	}
 	return int(*st.NumMessages)
+}
+
+// pollingIdle is imapmemserver's session with an IDLE that also re-checks the mailbox every
+// 10 ms. The memserver's own IDLE reports only changes made after IDLE began: a mail appended
+// between the end of the previous command and the start of IDLE would stay unannounced until the
+// next change. Real servers report pending changes when IDLE starts (Dovecot syncs there, and
+// re-checks every mailbox_idle_check_interval); without this, tests that append while the
+// watcher cycles between sync and IDLE would hang now and then on the server, not the watcher.
+type pollingIdle struct{ imapserver.SessionIMAP4rev2 }
+
+func (s pollingIdle) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := s.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-stop:
+			return nil
+		case <-tick.C:
+		}
+	}
 }
 
 type literal struct {

@@ -577,3 +577,28 @@ func TestPlan(t *testing.T) {
 		t.Errorf("plan = %s, want %s", g, want)
 	}
 }
+
+func TestBackoffJitter(t *testing.T) {
+	b := backoff{min: 100 * time.Millisecond, max: time.Second}
+	steps := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i, step := range steps {
+		step *= time.Millisecond
+		d := b.next()
+		if d < step/2 || d > step {
+			t.Errorf("wait %d = %v, want within [%v, %v]", i, d, step/2, step)
+		}
+	}
+	b.reset()
+	if d := b.next(); d > 100*time.Millisecond {
+		t.Errorf("after reset: %v", d)
+	}
+	// Jitter: many draws at one step are not all the same.
+	seen := map[time.Duration]bool{}
+	for range 20 {
+		b := backoff{min: time.Second, max: time.Second}
+		seen[b.next()] = true
+	}
+	if len(seen) < 2 {
+		t.Error("no jitter")
+	}
+}
