@@ -71,7 +71,8 @@ type Options struct {
 	// ShutdownGrace is how long running handlers may finish after Run's context ends before
 	// their own context is cancelled. [0: cancelled at once]
 	ShutdownGrace time.Duration
-	Log           zerolog.Logger
+	// Log is the caller's component logger (component=queue); entries add stream=<Stream>.
+	Log zerolog.Logger
 }
 
 func (o *Options) defaults() {
@@ -123,7 +124,7 @@ func New(c redis.UniversalClient, prefix string, opt Options) *Queue {
 	return &Queue{
 		c: c, opt: opt, stream: stream, dead: dead,
 		meta: sibling(stream, ":meta"),
-		log:  opt.Log.With().Str("component", "queue").Str("stream", opt.Stream).Logger(),
+		log:  opt.Log.With().Str("stream", opt.Stream).Logger(),
 	}
 }
 

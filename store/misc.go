@@ -21,6 +21,24 @@ func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, 
 	return ok, nil
 }
 
+// Mark sets the marker key for ttl, whether or not it was set: a "sent" marker written after
+// the work is done. It shares Once's markers.
+func (s *Store) Mark(ctx context.Context, key string, ttl time.Duration) error {
+	if err := s.c.Set(ctx, s.k.once(key), time.Now().UTC().Format(time.RFC3339), ttl).Err(); err != nil {
+		return fmt.Errorf("mark %s: %w", key, err)
+	}
+	return nil
+}
+
+// Marked reports whether the marker key is set (by Mark or Once) and not expired.
+func (s *Store) Marked(ctx context.Context, key string) (bool, error) {
+	n, err := s.c.Exists(ctx, s.k.once(key)).Result()
+	if err != nil {
+		return false, fmt.Errorf("marked %s: %w", key, err)
+	}
+	return n == 1, nil
+}
+
 // Cursor returns a mailbox's UIDVALIDITY and the last UID fully handed to the inbox queue; both
 // are 0 for a mailbox never read.
 func (s *Store) Cursor(ctx context.Context, mailbox string) (uidValidity, lastUID uint32, err error) {

@@ -255,7 +255,7 @@ func TestChangedSinceAndByStatus(t *testing.T) {
 	}
 }
 
-func TestOnceCursorRememberResponse(t *testing.T) {
+func TestMarkersCursorRememberResponse(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
 	first, err := s.Once(ctx, "reply:abc", time.Minute)
@@ -272,6 +272,22 @@ func TestOnceCursorRememberResponse(t *testing.T) {
 	time.Sleep(120 * time.Millisecond)
 	if ok, _ := s.Once(ctx, "short", 50*time.Millisecond); !ok {
 		t.Fatal("once did not expire")
+	}
+
+	if m, err := s.Marked(ctx, "reply:abc"); err != nil || !m {
+		t.Fatalf("Once's key not marked: %v %v", m, err)
+	}
+	if m, _ := s.Marked(ctx, "sent:<x@rmad>"); m {
+		t.Fatal("marked before Mark")
+	}
+	if err := s.Mark(ctx, "sent:<x@rmad>", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := s.Marked(ctx, "sent:<x@rmad>"); !m {
+		t.Fatal("not marked after Mark")
+	}
+	if ok, _ := s.Once(ctx, "sent:<x@rmad>", time.Minute); ok {
+		t.Fatal("Once ignored Mark's marker")
 	}
 
 	v, u, err := s.Cursor(ctx, "partners")
