@@ -40,25 +40,32 @@ func (s *Server) partnerOf(r *http.Request) (rma.Partner, *answer) {
 	return p, nil
 }
 
-func writeUnauthorized(w http.ResponseWriter, a answer) {
-	if a.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="rmad"`)
+// apiHandler serves a partner API route: it logs the answer with the partner (when known) and
+// adds the Bearer challenge to a 401.
+func (s *Server) apiHandler(serve func(*http.Request) (answer, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		a, partner := serve(r)
+		ev := s.log.Info()
+		if a.status >= 500 {
+			ev = s.log.Error()
+		} else if a.status >= 400 {
+			ev = s.log.Warn()
+		}
+		ev.Str("method", r.Method).Str("path", r.URL.Path).Str("partner", partner).Int("status", a.status).
+			Dur("took", time.Since(start)).Msg("api")
+		if a.status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rmad"`)
+		}
+		a.write(w)
 	}
-	a.write(w)
 }
 
-// handleAPISubmission serves POST /api/v1/submissions: the body of a submission webhook, from a
+// apiSubmission serves POST /api/v1/submissions: the body of a submission webhook, from a
 // partner identified by its token. A "partner" field, if given, must be that partner.
 // Resending the same request (same body, or the same Idempotency-Key header) is recognised by
 // the store and answered with the first RMA numbers (result duplicate for new claims that
 // repeat old ones, per SPEC §2.6).
-func (s *Server) handleAPISubmission(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	a, partner := s.apiSubmission(r)
-	s.logAPI(r, partner, a.status, start)
-	writeUnauthorized(w, a)
-}
-
 func (s *Server) apiSubmission(r *http.Request) (answer, string) {
 	p, bad := s.partnerOf(r)
 	if bad != nil {
@@ -129,15 +136,8 @@ type lookupAnswer struct {
 	RMAs  []rmaView `json:"rmas"`
 }
 
-// handleAPILookup serves GET /api/v1/rmas?q=QUERY: the partner's RMAs matching an RMA number,
-// a serial or the partner's own number; never another partner's.
-func (s *Server) handleAPILookup(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	a, partner := s.apiLookup(r)
-	s.logAPI(r, partner, a.status, start)
-	writeUnauthorized(w, a)
-}
-
+// apiLookup serves GET /api/v1/rmas?q=QUERY: the partner's RMAs matching an RMA number, a
+// serial or the partner's own number; never another partner's.
 func (s *Server) apiLookup(r *http.Request) (answer, string) {
 	p, bad := s.partnerOf(r)
 	if bad != nil {
@@ -190,15 +190,4 @@ func viewOf(rec rma.Record, locale string) rmaView {
 			VendorReference: ev.Extra[extraVendorReference], Tracking: ev.Extra[extraTracking]})
 	}
 	return v
-}
-
-func (s *Server) logAPI(r *http.Request, partner string, status int, start time.Time) {
-	ev := s.log.Info()
-	if status >= 500 {
-		ev = s.log.Error()
-	} else if status >= 400 {
-		ev = s.log.Warn()
-	}
-	ev.Str("method", r.Method).Str("path", r.URL.Path).Str("partner", partner).Int("status", status).
-		Dur("took", time.Since(start)).Msg("api")
 }

@@ -128,8 +128,8 @@ func New(cfg Config) *Server {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /webhooks/{source}", s.handleWebhook)
-	mux.HandleFunc("POST /api/v1/submissions", s.handleAPISubmission)
-	mux.HandleFunc("GET /api/v1/rmas", s.handleAPILookup)
+	mux.Handle("POST /api/v1/submissions", s.apiHandler(s.apiSubmission))
+	mux.Handle("GET /api/v1/rmas", s.apiHandler(s.apiLookup))
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	s.handler = s.recoverPanics(problemRouting(mux))

@@ -231,63 +231,56 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// resultRows are the rows of rma-results.csv as JSON. The message column is taken from
-// outbound.ResultsCSV itself, so the API and the reply's attachment always say the same.
+// resultRows are the rows of rma-results.csv as JSON, read back out of outbound.ResultsCSV
+// itself, so the API and the reply's attachment can never say different things. Only the
+// partner's own values (own_number, ean, serial) come from the decisions, as sent: the CSV
+// neutralises spreadsheet formulas in them, which JSON does not need.
 func resultRows(ds []rma.Decision, locale string) []resultRow {
-	msgs := csvMessages(ds, locale)
 	rows := make([]resultRow, len(ds))
 	for i, d := range ds {
-		handling := string(d.Route.Handling)
-		if d.Result == rma.ResultRejected {
-			handling = ""
+		rows[i] = resultRow{Line: i + 1, OwnNumber: d.Item.OwnNumber, EAN: d.Item.EAN, Serial: d.Item.Serial,
+			Result: d.Result, RMANumber: d.Number, Codes: []string{}}
+	}
+	if len(ds) == 0 {
+		return rows
+	}
+	recs, err := csv.NewReader(bytes.NewReader(outbound.ResultsCSV(ds, locale, ','))).ReadAll()
+	if err != nil || len(recs) != len(ds)+1 {
+		return rows // cannot happen with ','; the rows above still name each item
+	}
+	col := map[string]int{}
+	for i, name := range recs[0] {
+		col[name] = i
+	}
+	cell := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return unneutralize(rec[i])
 		}
-		warranty := string(d.Warranty.Status)
-		if warranty == "" {
-			warranty = string(rma.WarrantyUnknown)
+		return ""
+	}
+	for i, rec := range recs[1:] {
+		r := &rows[i]
+		if n, err := strconv.Atoi(cell(rec, "line")); err == nil {
+			r.Line = n
 		}
-		codes := make([]string, 0, len(d.Problems))
-		for _, c := range d.Codes() {
-			codes = append(codes, string(c))
+		r.Result = rma.Result(cell(rec, "result"))
+		r.RMANumber = cell(rec, "rma_number")
+		r.Handling = cell(rec, "handling")
+		r.Warranty = cell(rec, "warranty")
+		if c := cell(rec, "codes"); c != "" {
+			r.Codes = strings.Split(c, "|")
 		}
-		line := d.Line
-		if line == 0 {
-			line = d.Item.Line
-		}
-		rows[i] = resultRow{Line: line, OwnNumber: d.Item.OwnNumber, EAN: d.Item.EAN, Serial: d.Item.Serial,
-			Result: d.Result, RMANumber: d.Number, Handling: handling, Warranty: warranty, Codes: codes}
-		if i < len(msgs) {
-			rows[i].Message = msgs[i]
-		}
+		r.Message = cell(rec, "message")
 	}
 	return rows
 }
 
-// csvMessages reads the message column back out of rma-results.csv, undoing the spreadsheet
-// neutralisation (a leading apostrophe before = + - @), which JSON does not need.
-func csvMessages(ds []rma.Decision, locale string) []string {
-	if len(ds) == 0 {
-		return nil
+// unneutralize undoes outbound.Neutralize: the apostrophe before a leading = + - @ (or tab, CR).
+func unneutralize(cell string) string {
+	if len(cell) > 1 && cell[0] == '\'' && strings.ContainsRune("=+-@\t\r", rune(cell[1])) {
+		return cell[1:]
 	}
-	recs, err := csv.NewReader(bytes.NewReader(outbound.ResultsCSV(ds, locale, ','))).ReadAll()
-	if err != nil || len(recs) != len(ds)+1 {
-		return nil
-	}
-	col := slices.Index(outbound.ResultsHeader, "message")
-	if col < 0 {
-		return nil
-	}
-	out := make([]string, len(ds))
-	for i, rec := range recs[1:] {
-		if col >= len(rec) {
-			continue
-		}
-		m := rec[col]
-		if len(m) > 1 && m[0] == '\'' && strings.ContainsRune("=+-@\t\r", rune(m[1])) {
-			m = m[1:]
-		}
-		out[i] = m
-	}
-	return out
+	return cell
 }
 
 // answerLocale is the language of messages in an answer: the first of en, el, ro, fr that
