@@ -95,16 +95,16 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	d.parser = &ingest.Parser{Partners: partnerFinder{d.engine}, Limits: cfg.Limits, Security: cfg.Security,
 		OwnAddresses: ownAddresses(cfg)}
 	d.pipe = &pipeline{
-		parser:   d.parser,
-		engine:   d.engine,
-		store:    d.store,
+		parser: d.parser,
+		engine: d.engine,
+		store:  d.store,
 		composer: &outbound.Composer{From: cfg.SMTP.From, Centers: cfg.ServiceCenters, Policy: cfg.Policy,
 			StaffAddr: cfg.Notify.Staff, Location: cfg.Schedule.Location},
-		outbox:   d.outbox,
-		metrics:  d.metrics,
-		replyTo:  cfg.Security.ReplyToUnknown(),
-		now:      opt.Now,
-		log:      log.With().Str("component", "worker").Logger(),
+		outbox:  d.outbox,
+		metrics: d.metrics,
+		replyTo: cfg.Security.ReplyToUnknown(),
+		now:     opt.Now,
+		log:     log.With().Str("component", "worker").Logger(),
 	}
 	d.courier = &courier{
 		smtp:    outbound.NewSender(cfg.SMTP, log.With().Str("component", "smtp").Logger()),
