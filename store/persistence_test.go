@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/rma"
@@ -192,3 +194,22 @@ func TestCommitSurvivesRedisKillAndAOFRestart(t *testing.T) {
 		t.Fatalf("counter at %d after %d accepted items", next, accepted)
 	}
 }
+
+func TestLogRedisTo(t *testing.T) {
+	var buf bytes.Buffer
+	LogRedisTo(zerolog.New(&buf).With().Str("component", "redis").Logger())
+	defer redis.SetLogger(discardLogger{})
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer c.Close()
+	for i := 0; i < 12 && buf.Len() == 0; i++ { // until the pool complains about failed dials
+		_ = c.Ping(context.Background()).Err()
+	}
+	if !strings.Contains(buf.String(), `"component":"redis"`) || !strings.Contains(buf.String(), `"level":"warn"`) {
+		t.Fatalf("go-redis messages not in the zerolog output: %q", buf.String())
+	}
+}
+
+// discardLogger keeps the remaining tests' expected connection failures out of the output.
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}

@@ -44,6 +44,7 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
 )
@@ -243,3 +244,14 @@ func shortHash(s string) string {
 func normOwn(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), " ")) }
 
 func normSerial(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), "")) }
+
+// LogRedisTo sends go-redis's own messages (connection pool trouble, failed dials) to l as
+// warnings instead of its plain lines on stderr. It sets a process-wide logger: call it once
+// at start-up.
+func LogRedisTo(l zerolog.Logger) { redis.SetLogger(redisLogger{l}) }
+
+type redisLogger struct{ l zerolog.Logger }
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
+	r.l.Warn().Msgf(format, v...)
+}
