@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -88,13 +89,7 @@ func startPrivateRedis(t testing.TB, dir string, args ...string) *privateRedis {
 	if os.Getenv("RMAD_TEST_REDIS_SERVER") == "" {
 		t.Fatal("RMAD_TEST_REDIS_SERVER is not set: run the tests with `make test` (scripts/test.sh)")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	r := &privateRedis{t: t, dir: dir, port: port, args: args}
+	r := &privateRedis{t: t, dir: dir, port: freePortPair(t), args: args}
 	r.start()
 	t.Cleanup(r.kill)
 	return r
@@ -134,4 +129,25 @@ func (r *privateRedis) kill() {
 		_ = r.cmd.Wait()
 		r.cmd = nil
 	}
+}
+
+// freePortPair finds a loopback port p with p+10000 free too (a cluster node's bus port).
+func freePortPair(t testing.TB) int {
+	t.Helper()
+	for range 200 {
+		p := 20000 + mrand.IntN(30000)
+		a, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		b, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+10000))
+		_ = a.Close()
+		if err != nil {
+			continue
+		}
+		_ = b.Close()
+		return p
+	}
+	t.Fatal("no free port pair")
+	return 0
 }
