@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/ingest"
 	"github.com/rmad/rmad/ingest/mailbox"
+	"github.com/rmad/rmad/ingest/webhook"
 	"github.com/rmad/rmad/metrics"
 	"github.com/rmad/rmad/outbound"
 	"github.com/rmad/rmad/queue"
@@ -53,6 +55,7 @@ type Daemon struct {
 	watchers []*mailbox.Watcher
 	metrics  *metrics.Metrics
 	parser   *ingest.Parser
+	http     *webhook.Server
 }
 
 // New connects to Redis, checks it persists, loads the data files and builds every stage.
@@ -119,8 +122,24 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		wlog := log.With().Str("component", "imap").Str("mailbox", mb.Name).Logger()
 		d.watchers = append(d.watchers, mailbox.New(mb, cfg.Limits, sink, d.store, locks, wlog))
 	}
+	d.http = webhook.New(webhook.Config{
+		HTTP:           cfg.HTTP,
+		Sources:        cfg.Webhooks.Sources,
+		Store:          d.store,
+		Submitter:      d.pipe,
+		PartnerByToken: func(h string) (rma.Partner, bool) { return d.engine.Data().Partners.ByTokenSHA256(h) },
+		PartnerByID:    func(id string) (rma.Partner, bool) { return d.engine.Data().Partners.ByID(id) },
+		Health:         d.health,
+		Metrics:        d.metrics,
+		Log:            log,
+		Now:            opt.Now,
+		MaxItems:       cfg.Limits.MaxItemsPerSubmission,
+	})
 	return d, nil
 }
+
+// Handler is the HTTP API (for tests; Run serves it on http.listen).
+func (d *Daemon) Handler() http.Handler { return d.http.Handler() }
 
 // Store gives the CLI and tests the daemon's record store.
 func (d *Daemon) Store() *store.Store { return d.store }
@@ -165,6 +184,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for i, w := range d.watchers {
 		start(&intakeWG, "imap "+d.cfg.IMAP[i].Name, func() error { return w.Run(intake) })
 	}
+	if d.cfg.HTTP.Listen != "" {
+		start(&intakeWG, "http", func() error { return d.http.ListenAndServe(intake) })
+	}
+	start(&intakeWG, "metrics", func() error { return d.refreshGauges(intake) })
 	if d.opt.Ready != nil {
 		d.opt.Ready()
 	}

@@ -97,7 +97,7 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 		return p.answerCommand(ctx, sub, enqueued, log)
 	}
 
-	ds, _, err := p.submit(ctx, sub, enqueued)
+	ds, err := p.submit(ctx, sub, enqueued, true)
 	if err != nil {
 		return fmt.Errorf("inbox %s: %w", m.ID, err)
 	}
@@ -105,46 +105,54 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 	return nil
 }
 
-// submit decides, records and answers one submission; it returns the decisions as stored.
-func (p *pipeline) submit(ctx context.Context, sub rma.Submission, enqueued string) ([]rma.Decision, rma.Partner, error) {
+// submit decides, records and answers one submission; it returns the decisions as stored. The
+// partner's reply is mailed when notify is set (always for mail; on request for webhooks); staff
+// copies and claims forwarded to manufacturers are part of the processing and always go.
+func (p *pipeline) submit(ctx context.Context, sub rma.Submission, enqueued string, notify bool) ([]rma.Decision, error) {
 	partner, ok := p.engine.Data().Partners.ByID(sub.PartnerID)
 	if !ok {
-		return nil, partner, fmt.Errorf("partner %q is not registered: %w", sub.PartnerID, queue.ErrPermanent)
+		return nil, fmt.Errorf("partner %q is not registered: %w", sub.PartnerID, queue.ErrPermanent)
 	}
 	now := p.now()
 	ds := p.engine.Evaluate(sub, now)
 	out, err := p.store.Commit(ctx, sub, ds, now)
 	if err != nil {
-		return nil, partner, fmt.Errorf("commit: %w", err)
+		return nil, fmt.Errorf("commit: %w", err)
 	}
 	if !out.Replay {
 		p.count(sub, out.Decisions)
 	}
-	reply, err := p.composer.Reply(sub, partner, out.Decisions, now)
-	if err != nil {
-		return nil, partner, fmt.Errorf("compose reply: %w", err)
+	if notify {
+		reply, err := p.composer.Reply(sub, partner, out.Decisions, now)
+		if err != nil {
+			return nil, fmt.Errorf("compose reply: %w", err)
+		}
+		if err := p.send(ctx, reply, enqueued); err != nil {
+			return nil, err
+		}
 	}
-	msgs := []outbound.Message{reply}
+	var msgs []outbound.Message
 	if staff, ok, err := p.composer.StaffCopy(sub, partner, out.Decisions, now); err != nil {
-		return nil, partner, fmt.Errorf("compose staff copy: %w", err)
+		return nil, fmt.Errorf("compose staff copy: %w", err)
 	} else if ok {
 		msgs = append(msgs, staff)
 	}
 	fwd, err := p.composer.Forward(sub, partner, out.Decisions, now)
 	if err != nil {
-		return nil, partner, fmt.Errorf("compose forward: %w", err)
+		return nil, fmt.Errorf("compose forward: %w", err)
 	}
-	msgs = append(msgs, fwd...)
-	for i, msg := range msgs {
-		e := enqueued
-		if i > 0 {
-			e = "" // the latency metric is about the partner's reply
-		}
-		if err := p.send(ctx, msg, e); err != nil {
-			return nil, partner, err
+	for _, msg := range append(msgs, fwd...) {
+		// No trigger time: the latency metric is about the partner's reply.
+		if err := p.send(ctx, msg, ""); err != nil {
+			return nil, err
 		}
 	}
-	return out.Decisions, partner, nil
+	return out.Decisions, nil
+}
+
+// Submit is the HTTP side's way into the pipeline (webhook and partner API submissions).
+func (p *pipeline) Submit(ctx context.Context, sub rma.Submission, notify bool) ([]rma.Decision, error) {
+	return p.submit(ctx, sub, strconv.FormatInt(p.now().UnixNano(), 10), notify)
 }
 
 func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueued string, log zerolog.Logger) error {

@@ -222,7 +222,7 @@ func Run(ctx context.Context, opt Options) error {
 		return err
 	}
 	sort.Strings(names)
-	fmt.Fprintf(out, "rmad demo: %d sample mails → IMAP %s (user %s), replies → %s\n\n", len(names), e.IMAP.Addr, opt.Mailbox, e.SMTP.Dir)
+	fmt.Fprintf(out, "rmad demo: %d sample mails → IMAP %s (user %s), replies → %s\n\n", len(names), e.IMAP.Addr, e.IMAP.User, e.SMTP.Dir)
 	for _, n := range names {
 		raw, err := rmad.Samples.ReadFile(n)
 		if err != nil {
@@ -239,7 +239,7 @@ func Run(ctx context.Context, opt Options) error {
 		return nil
 	}
 	fmt.Fprintf(out, "\nrmad keeps running; send more mail with any client:\n  IMAP  %s  user %s  password %s  (tls: none, loopback)\n  SMTP  %s  (the sink that receives rmad's replies)\n  HTTP  http://%s/healthz  /metrics  /webhooks/{source}  /api/v1/...\n  Redis %s\nCtrl-C to stop.\n",
-		e.IMAP.Addr, opt.Mailbox, opt.Password, e.SMTP.Addr, e.HTTP, redisOf(e))
+		e.IMAP.Addr, e.IMAP.User, e.IMAP.Password, e.SMTP.Addr, e.HTTP, redisOf(e))
 	<-ctx.Done()
 	return nil
 }

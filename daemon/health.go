@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"context"
+	"time"
+)
+
+// health answers GET /healthz: Redis reachable, and each mailbox watcher's state.
+func (d *Daemon) health(ctx context.Context) (bool, map[string]any) {
+	ok := true
+	details := map[string]any{}
+	if err := d.rdb.Ping(ctx).Err(); err != nil {
+		ok = false
+		details["redis"] = "unreachable: " + err.Error()
+	} else {
+		details["redis"] = "ok"
+	}
+	boxes := map[string]any{}
+	for _, w := range d.watchers {
+		st := w.State()
+		state := "standby" // another instance holds the mailbox's lease
+		switch {
+		case st.Leased && st.Connected && st.Idle:
+			state = "idle"
+		case st.Leased && st.Connected:
+			state = "connected"
+		case st.Leased:
+			state = "reconnecting"
+			ok = false
+		}
+		b := map[string]any{"state": state, "delivered": st.Delivered}
+		if !st.LastSync.IsZero() {
+			b["last_sync"] = st.LastSync.UTC().Format(time.RFC3339)
+		}
+		if st.LastError != "" && st.LastErrorAt.After(st.LastSync) {
+			b["last_error"] = st.LastError
+		}
+		boxes[st.Mailbox] = b
+	}
+	details["mailboxes"] = boxes
+	return ok, details
+}
+
+// gaugeInterval is how often queue depths, dead letters and mailbox syncs are read into metrics.
+const gaugeInterval = 5 * time.Second
+
+// refreshGauges keeps the metrics that are read from state (rather than counted) current.
+func (d *Daemon) refreshGauges(ctx context.Context) error {
+	t := time.NewTicker(gaugeInterval)
+	defer t.Stop()
+	for {
+		for name, q := range map[string]interface {
+			Depth(context.Context) (int64, error)
+			DeadLetterCount(context.Context) (int64, error)
+		}{"inbox": d.inbox, "outbox": d.outbox} {
+			if n, err := q.Depth(ctx); err == nil {
+				d.metrics.QueueDepth.WithLabelValues(name).Set(float64(n))
+			}
+			if n, err := q.DeadLetterCount(ctx); err == nil {
+				d.metrics.DeadLetters.WithLabelValues(name).Set(float64(n))
+			}
+		}
+		for _, w := range d.watchers {
+			if st := w.State(); !st.LastSync.IsZero() {
+				d.metrics.IMAPLastSync.WithLabelValues(st.Mailbox).Set(float64(st.LastSync.Unix()))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
