@@ -72,11 +72,7 @@ func (p *Parser) fill(sub *rma.Submission, c *content, exceeded bool) {
 		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeTooLarge, "",
 			"reason", "items", "limit", strconv.Itoa(maxItems)))
 	} else {
-		items = append(items, c.csv...)
-		for i := range items {
-			items[i].Line = i + 1
-		}
-		sub.Items = items
+		sub.Items = joinItems(items, c.csv)
 	}
 	sub.Problems = append(sub.Problems, c.csvProblems...)
 	if len(sub.Items) == 0 && len(c.csvProblems) == 0 && c.spreadsheet != "" && !hasCode(sub.Problems, rma.CodeTooLarge) {
@@ -89,6 +85,23 @@ func (p *Parser) fill(sub *rma.Submission, c *content, exceeded bool) {
 	if len(sub.Items) == 0 && len(sub.Problems) == 0 {
 		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeNoItems, ""))
 	}
+}
+
+// joinItems puts body items before CSV rows and numbers them (SPEC §3: line is the position in
+// the submission). The CSV's slice is reused when there are no body items.
+func joinItems(body, csv []rma.Item) []rma.Item {
+	all := csv
+	if len(body) > 0 {
+		all = make([]rma.Item, 0, len(body)+len(csv))
+		all = append(append(all, body...), csv...)
+	}
+	for i := range all {
+		all[i].Line = i + 1
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	return all
 }
 
 func hasCode(ps []rma.Problem, code rma.Code) bool {

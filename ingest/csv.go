@@ -72,14 +72,16 @@ func readCSVTable(data []byte, maxRows int) (csvTable, error) {
 	if reason := binaryKind(data); reason != "" {
 		return t, &CSVError{Reason: reason}
 	}
-	text, enc := decodeText(data)
+	text, enc := decodeBytes(data)
 	t.encoding = enc
-	if strings.IndexByte(text, 0) >= 0 {
+	if bytes.IndexByte(text, 0) >= 0 {
 		return t, &CSVError{Reason: CSVReasonBinary}
 	}
-	t.delim = detectDelimiter(text)
+	t.delim = detectDelimiter(string(text[:min(len(text), delimSniffBytes)]))
 
-	r := csv.NewReader(strings.NewReader(text))
+	// Most files have no odd spaces at all: then cells are only trimmed (the hot path).
+	odd := hasOddSpaces(text)
+	r := csv.NewReader(bytes.NewReader(text))
 	r.Comma = t.delim
 	r.LazyQuotes = true    // spreadsheets and hand edits leave stray quotes
 	r.FieldsPerRecord = -1 // trailing empty columns come and go
@@ -104,7 +106,7 @@ func readCSVTable(data []byte, maxRows int) (csvTable, error) {
 			}
 			return t, &CSVError{Reason: CSVReasonSyntax, Line: line, Err: err}
 		}
-		if blankRecord(rec) {
+		if blankRecord(rec, odd) {
 			continue
 		}
 		if !t.header && len(t.items) < headerSearchRows {
@@ -117,7 +119,8 @@ func readCSVTable(data []byte, maxRows int) (csvTable, error) {
 		if maxRows > 0 && len(t.items) >= maxRows {
 			return t, fmt.Errorf("csv: more than %d item rows: %w", maxRows, ErrTooManyRows)
 		}
-		t.items = append(t.items, rowItem(rec, columns, len(t.items)+1))
+		t.items = append(t.items, rma.Item{Line: len(t.items) + 1})
+		fillItem(&t.items[len(t.items)-1], rec, columns, odd)
 	}
 	if len(t.items) == 0 {
 		return t, &CSVError{Reason: CSVReasonEmpty}
@@ -125,12 +128,15 @@ func readCSVTable(data []byte, maxRows int) (csvTable, error) {
 	return t, nil
 }
 
+// delimSniffBytes is how much of a file delimiter detection reads.
+const delimSniffBytes = 64 << 10
+
 // headerSearchRows is how many leading rows may be a title above the header.
 const headerSearchRows = 3
 
-// rowItem builds the item of one record.
-func rowItem(rec []string, columns []string, line int) rma.Item {
-	it := rma.Item{Line: line}
+// fillItem sets the fields of one record; odd says the file has non-breaking or invisible
+// spaces to normalise.
+func fillItem(it *rma.Item, rec []string, columns []string, odd bool) {
 	for i, v := range rec {
 		if i >= len(columns) {
 			break
@@ -138,7 +144,7 @@ func rowItem(rec []string, columns []string, line int) rma.Item {
 		if columns[i] == "" {
 			continue
 		}
-		v = cleanCell(v)
+		v = cleanCell(v, odd)
 		if v == "" {
 			continue
 		}
@@ -150,12 +156,15 @@ func rowItem(rec []string, columns []string, line int) rma.Item {
 			it.Set(columns[i], v)
 		}
 	}
-	return it
 }
 
 // cleanCell trims a cell and unwraps Excel's ="..." text formula (used to keep digits as text).
-func cleanCell(v string) string {
-	v = cleanValue(v)
+func cleanCell(v string, odd bool) string {
+	if odd {
+		v = cleanValue(v)
+	} else {
+		v = strings.TrimSpace(v)
+	}
 	if len(v) >= 3 && v[0] == '=' && v[1] == '"' && v[len(v)-1] == '"' {
 		v = strings.TrimSpace(v[2 : len(v)-1])
 	}
@@ -189,13 +198,24 @@ func headerColumns(rec []string) []string {
 	return nil
 }
 
-func blankRecord(rec []string) bool {
+func blankRecord(rec []string, odd bool) bool {
 	for _, v := range rec {
-		if cleanValue(v) != "" {
+		if strings.TrimSpace(v) != "" && (!odd || cleanValue(v) != "") {
 			return false
 		}
 	}
 	return true
+}
+
+// hasOddSpaces reports whether text may hold a character cleanValue replaces (see
+// needsSpaceReplace), with one fast scan per lead byte.
+func hasOddSpaces(text []byte) bool {
+	for _, b := range []byte{0xc2, 0xe2, 0xe3, 0xef} {
+		if bytes.IndexByte(text, b) >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // estimateRows sizes the item slice once instead of growing it.

@@ -104,11 +104,12 @@ func cleanValue(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// needsSpaceReplace is a cheap pre-check: all replaced characters are multi-byte, and most
-// values are ASCII.
+// needsSpaceReplace is a cheap pre-check: every replaced character is UTF-8 led by one of
+// these bytes, which Greek, Romanian and French letters never use.
 func needsSpaceReplace(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] >= 0xc2 {
+		switch s[i] {
+		case 0xc2, 0xe2, 0xe3, 0xef:
 			return true
 		}
 	}

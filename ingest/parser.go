@@ -256,7 +256,11 @@ func (p *Parser) addCSV(c *content, info partInfo, data []byte) {
 	if c.csvDelim == 0 {
 		c.csvDelim = t.delim
 	}
-	c.csv = append(c.csv, t.items...)
+	if c.csv == nil {
+		c.csv = t.items // no copy of a large file's items
+	} else {
+		c.csv = append(c.csv, t.items...)
+	}
 }
 
 // csvProblem is the csv_invalid problem of an unreadable attachment.

@@ -52,29 +52,35 @@ const sniffBytes = 64 << 10
 // recognised by its zero bytes; else the Greek, Central European and Western code pages are
 // tried and the one that gives the most plausible letters wins. It reports the encoding.
 func decodeText(data []byte) (string, string) {
-	switch {
-	case bytes.HasPrefix(data, []byte{0xef, 0xbb, 0xbf}):
-		return string(data[3:]), EncUTF8BOM
-	case bytes.HasPrefix(data, []byte{0xff, 0xfe}), bytes.HasPrefix(data, []byte{0xfe, 0xff}):
-		return transformString(xunicode.BOMOverride(encoding.Nop.NewDecoder()), data), EncUTF16
-	case looksUTF16(data, 1):
-		return transformString(xunicode.UTF16(xunicode.LittleEndian, xunicode.IgnoreBOM).NewDecoder(), data), EncUTF16LE
-	case looksUTF16(data, 0):
-		return transformString(xunicode.UTF16(xunicode.BigEndian, xunicode.IgnoreBOM).NewDecoder(), data), EncUTF16BE
-	case utf8.Valid(data):
-		return string(data), EncUTF8
-	}
-	c := guessLegacy(data[:min(len(data), sniffBytes)])
-	return transformString(c.enc.NewDecoder(), data), c.name
+	b, enc := decodeBytes(data)
+	return string(b), enc
 }
 
-func transformString(t transform.Transformer, data []byte) string {
+// decodeBytes is decodeText without the copy into a string: UTF-8 input comes back as is.
+func decodeBytes(data []byte) ([]byte, string) {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xef, 0xbb, 0xbf}):
+		return data[3:], EncUTF8BOM
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}), bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		return transformBytes(xunicode.BOMOverride(encoding.Nop.NewDecoder()), data), EncUTF16
+	case looksUTF16(data, 1):
+		return transformBytes(xunicode.UTF16(xunicode.LittleEndian, xunicode.IgnoreBOM).NewDecoder(), data), EncUTF16LE
+	case looksUTF16(data, 0):
+		return transformBytes(xunicode.UTF16(xunicode.BigEndian, xunicode.IgnoreBOM).NewDecoder(), data), EncUTF16BE
+	case utf8.Valid(data):
+		return data, EncUTF8
+	}
+	c := guessLegacy(data[:min(len(data), sniffBytes)])
+	return transformBytes(c.enc.NewDecoder(), data), c.name
+}
+
+func transformBytes(t transform.Transformer, data []byte) []byte {
 	out, _, err := transform.Bytes(t, data)
 	if err != nil {
 		// The decoders used here replace bad input rather than fail; keep the bytes if one does.
-		return string(data)
+		return data
 	}
-	return string(out)
+	return out
 }
 
 // looksUTF16 recognises UTF-16 without a BOM: digits, delimiters and Latin letters put a zero

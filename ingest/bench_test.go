@@ -1,0 +1,125 @@
+package ingest_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/rmad/rmad/ingest"
+)
+
+const benchRows = 10000
+
+// benchCSV is a 10,000-row partner CSV as spreadsheets write it: header, ';', CRLF, dates with
+// dots, descriptions with commas, valid EANs from the fixture catalog.
+func benchCSV() []byte {
+	eans := []string{"5204001000013", "4712633000024", "6940735000095", "5099206000070"}
+	var b bytes.Buffer
+	b.WriteString("own_number;ean;serial;purchase_date;description;expectation\r\n")
+	for i := range benchRows {
+		fmt.Fprintf(&b, "NOVA-%05d;%s;SN-%06d;%02d.%02d.2026;Nu pornește, LED-ul de stare clipește roșu (unit %d);înlocuire\r\n",
+			i, eans[i%len(eans)], i, i%28+1, i%10+1, i)
+	}
+	return b.Bytes()
+}
+
+// benchMail carries benchCSV as a base64 attachment next to an invoice.
+func benchMail(data []byte) []byte {
+	enc := base64.StdEncoding.EncodeToString(data)
+	var b strings.Builder
+	b.WriteString("From: Nova IT <rma@nova-it.ro>\r\nTo: rma@distributor.example\r\nSubject: RMA\r\nMessage-ID: <bench@nova-it.ro>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nCSV atașat.\r\n" +
+		"--B\r\nContent-Type: text/csv\r\nContent-Disposition: attachment; filename=\"rma.csv\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"f.pdf\"\r\n\r\n%PDF-1.4\r\n--B--\r\n")
+	return []byte(b.String())
+}
+
+func reportRows(b *testing.B) {
+	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkPlainCSV is the yardstick: encoding/csv reading the same bytes, nothing else.
+func BenchmarkPlainCSV(b *testing.B) {
+	data := benchCSV()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := csv.NewReader(bytes.NewReader(data))
+		r.Comma = ';'
+		r.ReuseRecord = true
+		n := 0
+		for {
+			_, err := r.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != benchRows+1 {
+			b.Fatalf("%d records", n)
+		}
+	}
+	reportRows(b)
+}
+
+// BenchmarkReadCSV is ingest's CSV reader alone: encoding and delimiter detection, header
+// matching, items. Goal: at least half of BenchmarkPlainCSV's rows/s.
+func BenchmarkReadCSV(b *testing.B) {
+	data := benchCSV()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		items, _, err := ingest.ReadCSV(data, benchRows)
+		if err != nil || len(items) != benchRows {
+			b.Fatalf("%d items, %v", len(items), err)
+		}
+	}
+	reportRows(b)
+}
+
+// BenchmarkParseMailCSV is the mail path: MIME, base64, CSV, items.
+func BenchmarkParseMailCSV(b *testing.B) {
+	raw := benchMail(benchCSV())
+	p := newPipeline(b)
+	p.parser.Limits.MaxItemsPerSubmission = benchRows
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		sub, err := p.parser.ParseMail(bytes.NewReader(raw))
+		if err != nil || len(sub.Items) != benchRows {
+			b.Fatalf("%d items, %v, %v", len(sub.Items), sub.Problems, err)
+		}
+	}
+	reportRows(b)
+}
+
+// BenchmarkParseMailAndRules is parse + rules of the 10,000-row attachment, as the worker does
+// before the store.
+func BenchmarkParseMailAndRules(b *testing.B) {
+	raw := benchMail(benchCSV())
+	p := newPipeline(b)
+	p.parser.Limits.MaxItemsPerSubmission = benchRows
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		sub, err := p.parser.ParseMail(bytes.NewReader(raw))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d := p.engine.Evaluate(sub, fixtureNow); len(d) != benchRows {
+			b.Fatalf("%d decisions", len(d))
+		}
+	}
+	reportRows(b)
+}
