@@ -255,6 +255,9 @@ func TestRetryWithBackoffThenDeadLetterAndRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n, err := q.DeadLetterCount(ctx); err != nil || n != 3 {
+		t.Fatalf("dead letter count %d %v", n, err)
+	}
 	byOrigin := map[string]DeadLetter{}
 	for _, d := range dls {
 		byOrigin[d.OriginID] = d
