@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -102,10 +103,17 @@ func (p *Parser) maxItems() int {
 	return DefaultMaxItems
 }
 
-// skipMboxFromLine drops the "From sender date" line an mbox export puts above a mail.
+// skipMboxFromLine drops the "From sender date" line an mbox export puts above a mail (and not
+// a "From : x" header written with a space before its colon).
 func skipMboxFromLine(br *bufio.Reader) {
-	if b, err := br.Peek(5); err == nil && string(b) == "From " {
-		_, _ = br.ReadSlice('\n')
+	b, _ := br.Peek(64)
+	if !bytes.HasPrefix(b, []byte("From ")) || bytes.HasPrefix(bytes.TrimLeft(b[5:], " \t"), []byte(":")) {
+		return
+	}
+	for {
+		if _, err := br.ReadSlice('\n'); err != bufio.ErrBufferFull {
+			return
+		}
 	}
 }
 

@@ -431,6 +431,12 @@ func TestParseMailOddInput(t *testing.T) {
 			t.Errorf("kind %q items %d", sub.Kind, len(sub.Items))
 		}
 	})
+	t.Run("From header with a space before its colon is no mbox line", func(t *testing.T) {
+		sub := parse(t, p, replaceHeader(headers(), "From", "From : Cyprus Net <returns@cyprusnet.example>")+"\nEAN: 1\n")
+		if sub.From != "returns@cyprusnet.example" {
+			t.Errorf("from %q", sub.From)
+		}
+	})
 	t.Run("no header at all", func(t *testing.T) {
 		if _, err := p.ParseMail(strings.NewReader(" leading space is no header\n\nbody")); err == nil {
 			t.Error("want an error")

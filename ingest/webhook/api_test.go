@@ -227,9 +227,16 @@ func TestServeAndShutdown(t *testing.T) {
 	}()
 	<-started
 	cancel() // shutdown begins while /healthz is running
-	time.Sleep(50 * time.Millisecond)
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
-		t.Error("still accepting connections during shutdown")
+	// The listener closes at once (polled: the shutdown runs on another goroutine).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting connections during shutdown")
+		}
 	}
 	close(release)
 	if code := <-inflight; code != http.StatusOK {
