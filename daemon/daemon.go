@@ -61,7 +61,12 @@ type Daemon struct {
 // New connects to Redis, checks it persists, loads the data files and builds every stage.
 func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Options) (*Daemon, error) {
 	if opt.Now == nil {
-		opt.Now = time.Now
+		// The RMA year and "today" are the distributor's, not the server's UTC.
+		loc := cfg.Schedule.Location
+		if loc == nil {
+			loc = time.Local
+		}
+		opt.Now = func() time.Time { return time.Now().In(loc) }
 	}
 	if opt.Consumer == "" {
 		host, _ := os.Hostname()
