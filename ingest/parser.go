@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -87,6 +88,16 @@ func (p *Parser) ParseMail(r io.Reader) (rma.Submission, error) {
 	p.classify(&sub, h)
 	p.fill(&sub, &c, capped.exceeded)
 	return sub, nil
+}
+
+// OwnAddresses lists a configuration's own addresses for Parser.OwnAddresses: the SMTP From
+// and user name and every mailbox user name (those that are addresses).
+func OwnAddresses(cfg *config.Config) []string {
+	own := []string{cfg.SMTP.From, cfg.SMTP.Username}
+	for _, m := range cfg.IMAP {
+		own = append(own, m.Username)
+	}
+	return slices.DeleteFunc(own, func(s string) bool { return !strings.Contains(s, "@") })
 }
 
 func (p *Parser) maxBytes() int64 {

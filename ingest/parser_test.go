@@ -467,3 +467,11 @@ func TestParseMailOddInput(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, fmt.Errorf("disk on fire") }
+
+func TestOwnAddresses(t *testing.T) {
+	cfg := &config.Config{SMTP: config.SMTP{From: "RMA <rma@d.example>", Username: "smtp-user"},
+		IMAP: []config.Mailbox{{Username: "box@d.example"}, {Username: "plainuser"}}}
+	if got := strings.Join(OwnAddresses(cfg), ","); got != "RMA <rma@d.example>,box@d.example" {
+		t.Errorf("OwnAddresses = %q", got)
+	}
+}

@@ -85,7 +85,7 @@ func runExplain(env *cliEnv, args []string) int {
 		return reportProblems(env.stderr, env.configPath, err)
 	}
 	ex := &explainer{
-		parser: &ingest.Parser{Partners: data.Partners, Limits: cfg.Limits, Security: cfg.Security, OwnAddresses: ownAddresses(cfg)},
+		parser: &ingest.Parser{Partners: data.Partners, Limits: cfg.Limits, Security: cfg.Security, OwnAddresses: ingest.OwnAddresses(cfg)},
 		engine: rules.NewEngine(cfg, data),
 		data:   data,
 		cfg:    cfg,
@@ -130,16 +130,6 @@ func sepLine(i int) string {
 		return ""
 	}
 	return "\n"
-}
-
-// ownAddresses are the addresses whose mail is our own (loop protection): the SMTP From and
-// the mailbox user names.
-func ownAddresses(cfg *config.Config) []string {
-	own := []string{cfg.SMTP.From, cfg.SMTP.Username}
-	for _, m := range cfg.IMAP {
-		own = append(own, m.Username)
-	}
-	return slices.DeleteFunc(own, func(s string) bool { return !strings.Contains(s, "@") })
 }
 
 type explainer struct {
