@@ -128,7 +128,7 @@ func isSeparatorLine(t string) bool {
 // stimă,"); such a line ends a wrapped description. Stems match any word they begin, words
 // only whole.
 var (
-	closingStems = []string{"thank", "ευχαριστ", "multum", "cordialement", "salutation"}
+	closingStems = []string{"thank", "ευχαριστ", "χαιρετ", "multum", "cordialement", "salutation"}
 	closingWords = []string{
 		"regards", "best regards", "kind regards", "best", "cheers", "br", "sent from",
 		"φιλικα", "με εκτιμηση", "με τιμη", "σταλθηκε απο",

@@ -77,7 +77,11 @@ func readCSVTable(data []byte, maxRows int) (csvTable, error) {
 	if bytes.IndexByte(text, 0) >= 0 {
 		return t, &CSVError{Reason: CSVReasonBinary}
 	}
-	t.delim = detectDelimiter(string(text[:min(len(text), delimSniffBytes)]))
+	if d, rest, ok := excelSepLine(text); ok {
+		t.delim, text = d, rest
+	} else {
+		t.delim = detectDelimiter(string(text[:min(len(text), delimSniffBytes)]))
+	}
 
 	// Most files have no odd spaces at all: then cells are only trimmed (the hot path).
 	odd := hasOddSpaces(text)
@@ -130,6 +134,20 @@ func readCSVTable(data []byte, maxRows int) (csvTable, error) {
 
 // delimSniffBytes is how much of a file delimiter detection reads.
 const delimSniffBytes = 64 << 10
+
+// excelSepLine reads the "sep=;" line Excel writes (and honours) above a CSV.
+func excelSepLine(text []byte) (rune, []byte, bool) {
+	if !bytes.HasPrefix(text, []byte("sep=")) || len(text) < 5 {
+		return 0, text, false
+	}
+	d := rune(text[4])
+	rest := text[5:]
+	rest = bytes.TrimPrefix(rest, []byte("\r"))
+	if !strings.ContainsRune("\t;,|", d) || !(len(rest) == 0 || rest[0] == '\n') {
+		return 0, text, false
+	}
+	return d, bytes.TrimPrefix(rest, []byte("\n")), true
+}
 
 // headerSearchRows is how many leading rows may be a title above the header.
 const headerSearchRows = 3

@@ -156,6 +156,8 @@ func TestReadCSV(t *testing.T) {
 		{"excel text markers", "ean,serial\n'5204001000013,=\"0012\"\n", "ean=5204001000013; serial=0012", ','},
 		{"nbsp and spaces trimmed", "ean;serial\n\u00a05204001000013 ; S \n", "ean=5204001000013; serial=S", ';'},
 		{"header only names one column", "EAN\n1\n2\n", "ean=1 | ean=2", ','},
+		{"excel sep line", "sep=|\r\nean|description\r\n1|a; b, c\r\n", "ean=1; description=a; b, c", '|'},
+		{"not a sep line", "sep=x;ean;serial\nN;1;S\n", "ean=1; serial=S", ';'},
 		{"duplicate header: first column wins", "EAN,Serial,S/N\n1,A,B\n", "ean=1; serial=A", ','},
 	}
 	for _, c := range cases {
