@@ -475,3 +475,11 @@ func TestOwnAddresses(t *testing.T) {
 		t.Errorf("OwnAddresses = %q", got)
 	}
 }
+
+func TestParseMailRawEightBitSubject(t *testing.T) {
+	subj, _ := charmap.Windows1253.NewEncoder().String("Αίτηση RMA")
+	sub := parse(t, testParser(), replaceHeader(headers(), "Subject", "Subject: "+subj)+"\nEAN: 1\n")
+	if sub.Subject != "Αίτηση RMA" {
+		t.Errorf("subject %q", sub.Subject)
+	}
+}
