@@ -251,3 +251,28 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Fatal("Serve did not return after shutdown")
 	}
 }
+
+// Large bodies wait for one of a few slots; small ones never do.
+func TestLargeBodySlots(t *testing.T) {
+	e := newEnv(t)
+	e.srv.bodyWait = 50 * time.Millisecond
+	for range maxConcurrentBodies { // every slot busy with a slow upload
+		e.srv.bodies <- struct{}{}
+	}
+	large := mustJSON(t, map[string]any{"partner": "P-GR-001", "items": []any{tplinkItem("L1")},
+		"attachments": []any{pdfProof, map[string]any{"filename": "scan.png", "content_base64": strings.Repeat("QUJD", int(smallBody)/4)}}})
+	w := e.deliver(delivery{source: "portal", id: "evt_large", body: large})
+	wantProblem(t, w, http.StatusServiceUnavailable, "unavailable")
+	if w.Header().Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	num := e.newRMA("P-GR-001", djiItem("SN-SLOT"))
+	wantJSON(t, e.deliver(delivery{source: "dji", id: "msg_small", body: vendorBody(t, num, "RECEIVED")}), http.StatusOK, &vendorStatusAnswer{})
+
+	<-e.srv.bodies // one upload finished
+	var got submissionAnswer
+	wantJSON(t, e.deliver(delivery{source: "portal", id: "evt_large", body: large}), http.StatusOK, &got)
+	if len(got.Results) != 1 || got.Results[0].Result != rma.ResultAccepted {
+		t.Fatalf("large submission: %+v", got)
+	}
+}

@@ -43,7 +43,9 @@ const (
 	DefaultMaxItems           = 1000
 	vendorBodyBytes     int64 = 64 << 10 // a vendor status is a few hundred bytes
 	maxHeaderBytes            = 64 << 10
-	maxConcurrentBodies       = 16 // bodies buffered at once: bounds memory under a flood
+	maxConcurrentBodies       = 16               // large bodies read at once: bounds memory under a flood
+	smallBody           int64 = 64 << 10         // bodies up to this size are read without a slot
+	defaultBodyWait           = 10 * time.Second // for a slot to read a large body
 	healthTimeout             = 3 * time.Second
 	shutdownGrace             = 15 * time.Second
 )
@@ -75,12 +77,13 @@ type Config struct {
 
 // Server is rmad's HTTP server.
 type Server struct {
-	cfg     Config
-	log     zerolog.Logger
-	sources map[string]*source
-	guard   guard
-	bodies  chan struct{}
-	handler http.Handler
+	cfg      Config
+	log      zerolog.Logger
+	sources  map[string]*source
+	guard    guard
+	bodies   chan struct{}
+	bodyWait time.Duration
+	handler  http.Handler
 }
 
 // source is a configured webhook source, ready to verify.
@@ -109,11 +112,12 @@ func New(cfg Config) *Server {
 		cfg.MaxItems = DefaultMaxItems
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Log.With().Str("component", "http").Logger(),
-		sources: map[string]*source{},
-		bodies:  make(chan struct{}, maxConcurrentBodies),
-		guard:   guard{r: cfg.Store, sleep: time.Sleep, now: time.Now},
+		cfg:      cfg,
+		log:      cfg.Log.With().Str("component", "http").Logger(),
+		sources:  map[string]*source{},
+		bodies:   make(chan struct{}, maxConcurrentBodies),
+		bodyWait: defaultBodyWait,
+		guard:    guard{r: cfg.Store, sleep: time.Sleep, now: time.Now},
 	}
 	for _, sc := range cfg.Sources {
 		src := newSource(sc, cfg.Tolerance, cfg.Now)
@@ -296,25 +300,37 @@ func (w *routeMissWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// readBody reads a request body up to limit bytes. At most maxConcurrentBodies bodies are read
-// at once, so a flood of large requests cannot exhaust memory before signatures are checked.
+// readBody reads a request body up to limit bytes. Bodies beyond smallBody bytes are read in
+// at most maxConcurrentBodies requests at once, so a flood of large bodies cannot exhaust
+// memory before their signatures are checked; small bodies (vendor statuses, most
+// submissions) never wait for that, so slow large uploads cannot hold them up.
 func (s *Server) readBody(r *http.Request, limit int64) ([]byte, *answer) {
 	if r.ContentLength > limit {
 		a := pkTooLarge.with(fmt.Sprintf("the body is %d bytes; the limit is %d bytes", r.ContentLength, limit))
 		return nil, &a
 	}
-	select {
-	case s.bodies <- struct{}{}:
-		defer func() { <-s.bodies }()
-	case <-r.Context().Done():
-		a := pkUnavailable.with("the request was cancelled while waiting to be read")
-		return nil, &a
-	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		buf.Grow(int(min(r.ContentLength, smallBody)))
 	}
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	body := io.LimitReader(r.Body, limit+1)
+	_, err := buf.ReadFrom(io.LimitReader(body, smallBody))
+	if err == nil && int64(buf.Len()) == smallBody {
+		wait := time.NewTimer(s.bodyWait)
+		select {
+		case s.bodies <- struct{}{}:
+			wait.Stop()
+			_, err = buf.ReadFrom(body)
+			<-s.bodies
+		case <-wait.C:
+			a := pkUnavailable.with("too many large requests are being received right now; retry in a minute")
+			a.retryAfter = 60
+			return nil, &a
+		case <-r.Context().Done():
+			a := pkUnavailable.with("the request was cancelled while waiting to be read")
+			return nil, &a
+		}
+	}
 	if err != nil {
 		a := pkBadBody.with("reading the body failed: " + err.Error())
 		return nil, &a
