@@ -28,7 +28,8 @@
 // 409 rather than 403 because it is the RMA's state, not the sender's rights, that refuses),
 // or a duplicate being processed right now (with Retry-After); 413 body too large (64 KiB for
 // vendor status, Config.MaxBodyBytes for submissions); 415 not JSON; 422 invalid field,
-// unmapped vendor status, unknown partner.
+// unmapped vendor status, unknown partner; 503 (with Retry-After) when Redis is unreachable or
+// too many large bodies arrive at once.
 //
 // Messages in submission answers and status names in look-ups are in the language that
 // Accept-Language asks for (en, el, ro, fr), else the partner's locale — the same words as
