@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -42,24 +41,11 @@ var submissionFields = []string{"partner", "items", "attachments", "notify"}
 const maxAttachments = 20
 
 // submissionAnswer is the answer to a submission: one row per item with the columns of
-// rma-results.csv (SPEC §3), and the problems of the whole submission (proof_missing,
-// no_items, too_large) that rejected every row.
+// rma-results.csv (SPEC §3; outbound makes both, so they always agree), and the problems of
+// the whole submission (proof_missing, no_items, too_large) that rejected every row.
 type submissionAnswer struct {
-	Results  []resultRow  `json:"results"`
-	Problems []problemRow `json:"problems,omitempty"`
-}
-
-type resultRow struct {
-	Line      int        `json:"line"`
-	OwnNumber string     `json:"own_number"`
-	EAN       string     `json:"ean"`
-	Serial    string     `json:"serial"`
-	Result    rma.Result `json:"result"`
-	RMANumber string     `json:"rma_number"`
-	Handling  string     `json:"handling"`
-	Warranty  string     `json:"warranty"`
-	Codes     []string   `json:"codes"`
-	Message   string     `json:"message"`
+	Results  []outbound.ResultRow `json:"results"`
+	Problems []problemRow         `json:"problems,omitempty"`
 }
 
 type problemRow struct {
@@ -105,7 +91,7 @@ func (s *Server) runSubmission(ctx context.Context, sub rma.Submission, notify b
 		s.log.Error().Err(err).Str("partner", sub.PartnerID).Str("channel", sub.Source.Channel).Msg("submission failed")
 		return pkInternal.with("the submission could not be processed; retry later (a retry is recognised and never creates a second RMA)")
 	}
-	out := submissionAnswer{Results: resultRows(ds, locale)}
+	out := submissionAnswer{Results: outbound.ResultRows(ds, locale)}
 	for _, pr := range sub.Problems {
 		out.Problems = append(out.Problems, problemRow{Code: pr.Code, Message: outbound.Describe(locale, pr)})
 	}
@@ -229,58 +215,6 @@ func proofType(mt string) bool {
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-// resultRows are the rows of rma-results.csv as JSON, read back out of outbound.ResultsCSV
-// itself, so the API and the reply's attachment can never say different things. Only the
-// partner's own values (own_number, ean, serial) come from the decisions, as sent: the CSV
-// neutralises spreadsheet formulas in them, which JSON does not need.
-func resultRows(ds []rma.Decision, locale string) []resultRow {
-	rows := make([]resultRow, len(ds))
-	for i, d := range ds {
-		rows[i] = resultRow{Line: i + 1, OwnNumber: d.Item.OwnNumber, EAN: d.Item.EAN, Serial: d.Item.Serial,
-			Result: d.Result, RMANumber: d.Number, Codes: []string{}}
-	}
-	if len(ds) == 0 {
-		return rows
-	}
-	recs, err := csv.NewReader(bytes.NewReader(outbound.ResultsCSV(ds, locale, ','))).ReadAll()
-	if err != nil || len(recs) != len(ds)+1 {
-		return rows // cannot happen with ','; the rows above still name each item
-	}
-	col := map[string]int{}
-	for i, name := range recs[0] {
-		col[name] = i
-	}
-	cell := func(rec []string, name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return unneutralize(rec[i])
-		}
-		return ""
-	}
-	for i, rec := range recs[1:] {
-		r := &rows[i]
-		if n, err := strconv.Atoi(cell(rec, "line")); err == nil {
-			r.Line = n
-		}
-		r.Result = rma.Result(cell(rec, "result"))
-		r.RMANumber = cell(rec, "rma_number")
-		r.Handling = cell(rec, "handling")
-		r.Warranty = cell(rec, "warranty")
-		if c := cell(rec, "codes"); c != "" {
-			r.Codes = strings.Split(c, "|")
-		}
-		r.Message = cell(rec, "message")
-	}
-	return rows
-}
-
-// unneutralize undoes outbound.Neutralize: the apostrophe before a leading = + - @ (or tab, CR).
-func unneutralize(cell string) string {
-	if len(cell) > 1 && cell[0] == '\'' && strings.ContainsRune("=+-@\t\r", rune(cell[1])) {
-		return cell[1:]
-	}
-	return cell
 }
 
 // answerLocale is the language of messages in an answer: the first of en, el, ro, fr that

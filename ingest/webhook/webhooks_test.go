@@ -486,34 +486,3 @@ func TestDecodeStrictMessages(t *testing.T) {
 		t.Errorf("whitespace around the object: %v", err)
 	}
 }
-
-func TestResultRowsFollowTheCSV(t *testing.T) {
-	ds := []rma.Decision{
-		{Line: 3, Item: rma.Item{OwnNumber: "=HYPERLINK(\"x\")", EAN: "-5", Serial: "@S"}, Result: rma.ResultRejected,
-			Route:    rma.Route{Handling: rma.HandlingInHouse}, // rules may leave it; the CSV empties it
-			Problems: []rma.Problem{{Code: rma.CodeEANInvalid, Field: "ean"}, {Code: rma.CodeDateInvalid, Field: "purchase_date"}}},
-		{Line: 4, Item: rma.Item{EAN: eanDJI}, Result: rma.ResultAccepted, Number: "RMA/9/SR/2026",
-			Route: rma.Route{Handling: rma.HandlingForward}, Warranty: rma.Warranty{Status: rma.WarrantyIn}},
-	}
-	rows := resultRows(ds, "en")
-	want := []resultRow{
-		{Line: 3, OwnNumber: "=HYPERLINK(\"x\")", EAN: "-5", Serial: "@S", Result: "rejected", Handling: "", Warranty: "unknown",
-			Codes: []string{"ean_invalid", "date_invalid"}},
-		{Line: 4, EAN: eanDJI, Result: "accepted", RMANumber: "RMA/9/SR/2026", Handling: "forward", Warranty: "in_warranty", Codes: []string{}},
-	}
-	for i := range want {
-		if rows[i].Message == "" && i == 0 {
-			t.Errorf("row %d has no message", i)
-		}
-		rows[i].Message = ""
-		if !reflect.DeepEqual(rows[i], want[i]) {
-			t.Errorf("row %d\n got %+v\nwant %+v", i, rows[i], want[i])
-		}
-	}
-	if got := unneutralize("'=1+1"); got != "=1+1" {
-		t.Errorf("unneutralize = %q", got)
-	}
-	if got := unneutralize("'quoted"); got != "'quoted" {
-		t.Errorf("unneutralize touched a plain apostrophe: %q", got)
-	}
-}
