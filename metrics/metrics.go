@@ -65,43 +65,21 @@ var ReplyLatencyBuckets = []float64{0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5,
 func New() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
-		Submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "submissions_total",
-			Help: "Processed inputs by kind (submission, command, ignored, unknown_sender) and result (ok or the whole-submission problem code).",
-		}, []string{"kind", "result"}),
-		Items: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "items_total",
-			Help: "Decided items by result (accepted, rejected, redirected, duplicate).",
-		}, []string{"result"}),
-		ItemCodes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "item_problems_total",
-			Help: "Item problems by code.",
-		}, []string{"code"}),
-		WebhookRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "webhook_requests_total",
-			Help: "Answered webhook requests by source and HTTP status code.",
-		}, []string{"source", "status"}),
-		QueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "queue_depth",
-			Help: "Entries waiting in each queue.",
-		}, []string{"queue"}),
-		DeadLetters: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "dead_letters",
-			Help: "Entries in each dead-letter stream.",
-		}, []string{"queue"}),
+		Submissions: counterVec("submissions_total",
+			"Processed inputs by kind (submission, command, ignored, unknown_sender) and result (ok or the whole-submission problem code).",
+			"kind", "result"),
+		Items:           counterVec("items_total", "Decided items by result (accepted, rejected, redirected, duplicate).", "result"),
+		ItemCodes:       counterVec("item_problems_total", "Item problems by code.", "code"),
+		WebhookRequests: counterVec("webhook_requests_total", "Answered webhook requests by source and HTTP status code.", "source", "status"),
+		QueueDepth:      gaugeVec("queue_depth", "Entries waiting in each queue.", "queue"),
+		DeadLetters:     gaugeVec("dead_letters", "Entries in each dead-letter stream.", "queue"),
 		ReplyLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "reply_latency_seconds",
 			Help:    "Time from receipt of a submission to its reply being sent.",
 			Buckets: ReplyLatencyBuckets,
 		}),
-		IMAPLastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "imap_last_sync_timestamp_seconds",
-			Help: "Unix time of each mailbox's last successful IMAP sync.",
-		}, []string{"mailbox"}),
-		MailsProcessed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "mails_processed_total",
-			Help: "Mails by mailbox and disposition.",
-		}, []string{"mailbox", "disposition"}),
+		IMAPLastSync:   gaugeVec("imap_last_sync_timestamp_seconds", "Unix time of each mailbox's last successful IMAP sync.", "mailbox"),
+		MailsProcessed: counterVec("mails_processed_total", "Mails by mailbox and disposition.", "mailbox", "disposition"),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -118,6 +96,14 @@ func New() *Metrics {
 		m.ItemCodes.WithLabelValues(string(c))
 	}
 	return m
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+}
+
+func gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, labels)
 }
 
 // refreshTimeout bounds Refresh so a slow Redis cannot hang a scrape.
