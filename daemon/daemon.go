@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	d.outbox = queue.New(rdb, prefix, queue.Options{Stream: "outbox", Group: "couriers", Consumer: opt.Consumer,
 		Concurrency: 2, ShutdownGrace: opt.Grace, Log: qlog.With().Str("queue", "outbox").Logger()})
 	d.parser = &ingest.Parser{Partners: partnerFinder{d.engine}, Limits: cfg.Limits, Security: cfg.Security,
-		OwnAddresses: ownAddresses(cfg)}
+		OwnAddresses: ingest.OwnAddresses(cfg)}
 	d.pipe = &pipeline{
 		parser: d.parser,
 		engine: d.engine,
@@ -220,21 +220,6 @@ type partnerFinder struct{ engine *rules.Engine }
 
 func (p partnerFinder) BySender(addr string) (rma.Partner, bool) {
 	return p.engine.Data().Partners.BySender(addr)
-}
-
-// ownAddresses are rmad's own senders: mail from them is never answered (loop protection).
-func ownAddresses(cfg *config.Config) []string {
-	var out []string
-	if cfg.SMTP.From != "" {
-		out = append(out, cfg.SMTP.From)
-	}
-	if cfg.SMTP.Username != "" {
-		out = append(out, cfg.SMTP.Username)
-	}
-	for _, m := range cfg.IMAP {
-		out = append(out, m.Username)
-	}
-	return out
 }
 
 // mailSink puts fetched mail durably into the inbox stream and tells the watcher where the mail
