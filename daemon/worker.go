@@ -61,8 +61,11 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 	if v, err := strconv.ParseUint(m.Attrs[attrUID], 10, 32); err == nil {
 		sub.Source.UID = uint32(v)
 	}
-	if m.Attrs[attrTooLarge] == "1" && !hasCode(sub.Problems, rma.CodeTooLarge) {
-		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeTooLarge, ""))
+	if m.Attrs[attrTooLarge] == "1" && sub.Kind == rma.KindSubmission {
+		// Only the header was fetched: the missing body is not the partner's mistake, its size is.
+		sub.Items = nil
+		sub.Problems = []rma.Problem{rma.NewProblem(rma.CodeTooLarge, "", "reason", "message_size",
+			"limit", strconv.FormatInt(p.parser.Limits.MaxMessageBytes, 10))}
 	}
 	log := p.log.With().Str("message_id", sub.Source.MessageID).Str("partner", sub.PartnerID).Logger()
 	enqueued := m.Attrs[attrEnqueued]
@@ -218,14 +221,6 @@ func (p *pipeline) count(sub rma.Submission, ds []rma.Decision) {
 	}
 }
 
-func hasCode(ps []rma.Problem, c rma.Code) bool {
-	for _, p := range ps {
-		if p.Code == c {
-			return true
-		}
-	}
-	return false
-}
 
 func numbers(ds []rma.Decision) string {
 	var b bytes.Buffer
