@@ -221,7 +221,6 @@ func (p *pipeline) count(sub rma.Submission, ds []rma.Decision) {
 	}
 }
 
-
 func numbers(ds []rma.Decision) string {
 	var b bytes.Buffer
 	for _, d := range ds {
