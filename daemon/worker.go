@@ -73,10 +73,10 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 	switch sub.Kind {
 	case rma.KindIgnored:
 		log.Info().Str("why", sub.Why).Msg("automatic mail ignored")
-		p.count(sub, nil)
+		p.metrics.ObserveSubmission(sub, nil)
 		return nil
 	case rma.KindUnknownSender:
-		p.count(sub, nil)
+		p.metrics.ObserveSubmission(sub, nil)
 		if !p.replyTo {
 			log.Info().Str("from", sub.From).Msg("unknown sender, not answered (security.unknown_sender_reply is off)")
 			return nil
@@ -96,7 +96,7 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 		log.Info().Str("from", sub.From).Msg("unknown sender: registration hint")
 		return p.send(ctx, msg, enqueued)
 	case rma.KindCommand:
-		p.count(sub, nil)
+		p.metrics.ObserveSubmission(sub, nil)
 		return p.answerCommand(ctx, sub, enqueued, log)
 	}
 
@@ -123,7 +123,7 @@ func (p *pipeline) submit(ctx context.Context, sub rma.Submission, enqueued stri
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	if !out.Replay {
-		p.count(sub, out.Decisions)
+		p.metrics.ObserveSubmission(sub, out.Decisions)
 	}
 	if notify {
 		reply, err := p.composer.Reply(sub, partner, out.Decisions, now)
@@ -204,22 +204,6 @@ func (p *pipeline) send(ctx context.Context, msg outbound.Message, enqueued stri
 	return nil
 }
 
-func (p *pipeline) count(sub rma.Submission, ds []rma.Decision) {
-	if p.metrics == nil {
-		return
-	}
-	result := string(sub.Kind)
-	if sub.Kind == rma.KindSubmission {
-		result = "answered"
-	}
-	p.metrics.Submissions.WithLabelValues(string(sub.Kind), result).Inc()
-	for _, d := range ds {
-		p.metrics.Items.WithLabelValues(string(d.Result)).Inc()
-		for _, pr := range d.Problems {
-			p.metrics.ItemCodes.WithLabelValues(string(pr.Code)).Inc()
-		}
-	}
-}
 
 func numbers(ds []rma.Decision) string {
 	var b bytes.Buffer
