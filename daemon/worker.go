@@ -204,7 +204,6 @@ func (p *pipeline) send(ctx context.Context, msg outbound.Message, enqueued stri
 	return nil
 }
 
-
 func numbers(ds []rma.Decision) string {
 	var b bytes.Buffer
 	for _, d := range ds {
