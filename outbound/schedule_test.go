@@ -1,0 +1,205 @@
+package outbound
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/rs/zerolog"
+)
+
+func TestLastTick(t *testing.T) {
+	digest, err := cron.ParseStandard("0 8 * * 1-5") // config.sample.yaml's digest
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(d, hm string, sec, ms int) time.Time {
+		tt, err := time.ParseInLocation("2006-01-02 15:04", d+" "+hm, athens)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tt.Add(time.Duration(sec)*time.Second + time.Duration(ms)*time.Millisecond)
+	}
+	cases := []struct {
+		name      string
+		now, want time.Time
+	}{
+		{"on time", at("2026-03-23", "08:00", 0, 3), at("2026-03-23", "08:00", 0, 0)},
+		{"late by minutes", at("2026-03-23", "08:03", 17, 0), at("2026-03-23", "08:00", 0, 0)},
+		{"late by an hour", at("2026-03-23", "09:30", 0, 0), at("2026-03-23", "08:00", 0, 0)},
+		{"no tick nearby: its own minute", at("2026-03-23", "14:07", 42, 0), at("2026-03-23", "14:07", 0, 0)},
+		{"weekend", at("2026-03-28", "08:00", 5, 0), at("2026-03-28", "08:00", 0, 0)},
+	}
+	for _, c := range cases {
+		if got := LastTick(digest, c.now); !got.Equal(c.want) {
+			t.Errorf("%s: LastTick(%v) = %v, want %v", c.name, c.now, got, c.want)
+		}
+	}
+}
+
+// The chain recovers a panic inside the skip wrapper, so the job keeps running afterwards;
+// turned around (Recover outside), one panic disables the job for good — the trap DESIGN.md
+// warns about.
+func TestJobChainOrder(t *testing.T) {
+	var log bytes.Buffer
+	cl := cronLogger{zerolog.New(&log)}
+	runs := 0
+	job := cron.FuncJob(func() {
+		runs++
+		if runs == 1 {
+			panic("boom")
+		}
+	})
+	wrapped := cron.NewChain(JobChain(cl)...).Then(job)
+	wrapped.Run() // panics, recovered
+	wrapped.Run()
+	if runs != 2 {
+		t.Fatalf("after a panic the job ran %d times in all, want 2", runs)
+	}
+	if !strings.Contains(log.String(), "panicked") || !strings.Contains(log.String(), "boom") {
+		t.Fatalf("panic not logged: %s", log.String())
+	}
+
+	runs = 0
+	wrong := cron.NewChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)).Then(job)
+	wrong.Run()
+	wrong.Run()
+	if runs != 1 {
+		t.Fatalf("reversed chain: %d runs; the trap is gone? (want 1: the second run skipped forever)", runs)
+	}
+}
+
+func TestJobChainSkipsWhileRunning(t *testing.T) {
+	var log bytes.Buffer
+	cl := cronLogger{zerolog.New(&log)}
+	started, release := make(chan struct{}), make(chan struct{})
+	var runs atomic.Int32
+	wrapped := cron.NewChain(JobChain(cl)...).Then(cron.FuncJob(func() {
+		if runs.Add(1) == 1 {
+			close(started)
+			<-release
+		}
+	}))
+	done := make(chan struct{})
+	go func() { wrapped.Run(); close(done) }()
+	<-started
+	wrapped.Run() // the first run is still going: skipped at once
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("%d runs while the first was running", n)
+	}
+	close(release)
+	<-done
+	wrapped.Run()
+	if n := runs.Load(); n != 2 {
+		t.Fatalf("%d runs after the first ended, want 2", n)
+	}
+	if !strings.Contains(log.String(), "skipped") {
+		t.Fatalf("skip not logged: %s", log.String())
+	}
+}
+
+func TestScheduler(t *testing.T) {
+	var log syncBuf
+	clock := time.Date(2026, 3, 23, 6, 0, 0, 0, time.UTC) // Monday 08:00 in Athens
+	s := NewScheduler(athens, func() time.Time { return clock }, zerolog.New(&log))
+	type call struct {
+		name string
+		tick time.Time
+	}
+	calls := make(chan call, 4)
+	block := make(chan struct{})
+	if err := s.Add("digest", "0 8 * * 1-5", func(ctx context.Context, tick time.Time) error {
+		calls <- call{"digest", tick}
+		<-block
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add("reminders", "30 8 * * *", func(ctx context.Context, tick time.Time) error {
+		calls <- call{"reminders", tick}
+		return errors.New("redis went away")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add("digest", "* * * * *", nil); err == nil {
+		t.Fatal("a job name added twice")
+	}
+	if err := s.Add("bad", "0 8 * *", nil); err == nil {
+		t.Fatal("a 4-field spec was accepted")
+	}
+	// Next fire times are in schedule.timezone.
+	sunday := time.Date(2026, 3, 22, 12, 0, 0, 0, time.UTC)
+	if next, _ := s.Next("digest", sunday); !next.Equal(clock) || next.Location() != athens {
+		t.Fatalf("digest after Sunday noon: %v, want Monday 08:00 Athens", next)
+	}
+	if next, _ := s.Next("reminders", sunday); !next.Equal(time.Date(2026, 3, 23, 6, 30, 0, 0, time.UTC)) {
+		t.Fatalf("reminders next %v", next)
+	}
+
+	if s.Trigger("digest") {
+		t.Fatal("Trigger before Start")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Start(ctx)
+	// A triggered run goes through the chain with the tick of the controllable clock.
+	if !s.Trigger("digest") {
+		t.Fatal("Trigger failed")
+	}
+	if c := <-calls; c.name != "digest" || !c.tick.Equal(clock) || c.tick.Location() != athens {
+		t.Fatalf("call %+v", c)
+	}
+	s.Trigger("digest") // still running: skipped by the chain
+	if !s.Trigger("reminders") {
+		t.Fatal("Trigger reminders failed")
+	}
+	if c := <-calls; c.name != "reminders" || !c.tick.Equal(clock) {
+		// At 08:00 the reminders' latest tick (08:30 yesterday) is more than two hours back,
+		// so the run is its own tick: 08:00.
+		t.Fatalf("call %+v", c)
+	}
+	close(block)
+	if s.Trigger("nope") {
+		t.Fatal("unknown job triggered")
+	}
+	s.Stop()
+	s.Wait()
+	if s.Trigger("digest") {
+		t.Fatal("Trigger after Stop")
+	}
+	select {
+	case c := <-calls:
+		t.Fatalf("unexpected run %+v: the second digest trigger should have been skipped", c)
+	default:
+	}
+	out := log.String()
+	for _, want := range []string{`"component":"schedule"`, "schedule started", "skipped", "redis went away", `"job":"reminders"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for the scheduler's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
