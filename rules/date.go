@@ -2,8 +2,6 @@ package rules
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -17,14 +15,6 @@ const (
 
 // DateFormats lists the accepted shapes, for messages.
 const DateFormats = "YYYY-MM-DD, DD.MM.YYYY, DD/MM/YYYY, DD-MM-YYYY"
-
-var (
-	isoDateRe = regexp.MustCompile(`^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$`)
-	// Day first, as everywhere the partners are (SPEC §1.2); one separator kind per date.
-	dmyDateRe = regexp.MustCompile(`^([0-9]{1,2})([./-])([0-9]{1,2})([./-])([0-9]{4})$`)
-	// Spreadsheets sometimes append a midnight time to a date cell.
-	timeSuffixRe = regexp.MustCompile(`[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$`)
-)
 
 // DateError says why ParseDate refused a value.
 type DateError struct {
@@ -51,18 +41,10 @@ func ParseDate(s string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, &DateError{Value: s, Reason: DateReasonMissing}
 	}
-	v = strings.TrimSpace(timeSuffixRe.ReplaceAllString(v, ""))
-	var ys, ms, ds string
-	if m := isoDateRe.FindStringSubmatch(v); m != nil {
-		ys, ms, ds = m[1], m[2], m[3]
-	} else if m := dmyDateRe.FindStringSubmatch(v); m != nil && m[2] == m[4] {
-		ds, ms, ys = m[1], m[3], m[5]
-	} else {
+	y, mo, d, ok := scanDate(strings.TrimSpace(trimTimeOfDay(v)))
+	if !ok {
 		return time.Time{}, &DateError{Value: strings.TrimSpace(s), Reason: DateReasonFormat}
 	}
-	y, _ := strconv.Atoi(ys)
-	mo, _ := strconv.Atoi(ms)
-	d, _ := strconv.Atoi(ds)
 	t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC)
 	// time.Date normalises 31.02 into March: a changed day or month means no such date.
 	if t.Year() != y || t.Month() != time.Month(mo) || t.Day() != d {
@@ -70,6 +52,107 @@ func ParseDate(s string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// The scanners below replace regular expressions: ParseDate runs for every item of a
+// submission, and a CSV may have thousands of rows. They accept exactly what these did:
+//
+//	time of day:  [ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$
+//	ISO:          ^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$
+//	day first:    ^([0-9]{1,2})([./-])([0-9]{1,2})([./-])([0-9]{4})$, both separators alike
+//
+// rules/scan_test.go keeps the expressions and checks the scanners against them.
+
+// trimTimeOfDay removes a time of day (" 00:00", "T00:00:00") that spreadsheets sometimes
+// append to a date cell; v is returned unchanged when it ends in none.
+func trimTimeOfDay(v string) string {
+	if n := len(v); n >= 3 && v[n-3] == ':' && trailingDigits(v, 2) == 2 {
+		if date, ok := cutHourMinute(v[:n-3]); ok { // with seconds
+			return date
+		}
+	}
+	if date, ok := cutHourMinute(v); ok {
+		return date
+	}
+	return v
+}
+
+// cutHourMinute removes "[ T]H:MM" or "[ T]HH:MM" from the end of v.
+func cutHourMinute(v string) (string, bool) {
+	n := len(v)
+	if n < 5 || v[n-3] != ':' || trailingDigits(v, 2) != 2 {
+		return v, false
+	}
+	h := trailingDigits(v[:n-3], 2)
+	if h == 0 || n-3-h < 1 {
+		return v, false
+	}
+	if c := v[n-4-h]; c != ' ' && c != 'T' {
+		return v, false
+	}
+	return v[:n-4-h], true
+}
+
+// trailingDigits counts the ASCII digits at the end of s, up to max.
+func trailingDigits(s string, max int) int {
+	n := 0
+	for n < max && n < len(s) && isDigit(s[len(s)-1-n]) {
+		n++
+	}
+	return n
+}
+
+// scanDate reads the ISO (year first) or the day-first shape; ok is false for anything else.
+func scanDate(v string) (y, m, d int, ok bool) {
+	if y, m, d, ok := scanISODate(v); ok {
+		return y, m, d, true
+	}
+	d, rest, ok := digits(v, 1, 2)
+	if !ok || rest == "" || !isDateSep(rest[0]) {
+		return 0, 0, 0, false
+	}
+	sep := rest[0]
+	m, rest, ok = digits(rest[1:], 1, 2)
+	if !ok || rest == "" || rest[0] != sep {
+		return 0, 0, 0, false
+	}
+	y, rest, ok = digits(rest[1:], 4, 4)
+	if !ok || rest != "" {
+		return 0, 0, 0, false
+	}
+	return y, m, d, true
+}
+
+// scanISODate reads YYYY-M-D (one or two digits for month and day).
+func scanISODate(v string) (y, m, d int, ok bool) {
+	y, rest, ok := digits(v, 4, 4)
+	if !ok || rest == "" || rest[0] != '-' {
+		return 0, 0, 0, false
+	}
+	m, rest, ok = digits(rest[1:], 1, 2)
+	if !ok || rest == "" || rest[0] != '-' {
+		return 0, 0, 0, false
+	}
+	d, rest, ok = digits(rest[1:], 1, 2)
+	if !ok || rest != "" {
+		return 0, 0, 0, false
+	}
+	return y, m, d, true
+}
+
+// digits reads min to max leading ASCII digits of s as a number and returns what follows
+// them. Like the expressions' greedy [0-9]{1,2}, it takes every digit there is, up to max.
+func digits(s string, min, max int) (n int, rest string, ok bool) {
+	i := 0
+	for i < max && i < len(s) && isDigit(s[i]) {
+		n = n*10 + int(s[i]-'0')
+		i++
+	}
+	return n, s[i:], i >= min
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isDateSep(c byte) bool { return c == '.' || c == '/' || c == '-' }
 
 // civilDate is the calendar day of t in its own location, as midnight UTC, so that it compares
 // with dates from ParseDate.

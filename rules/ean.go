@@ -2,7 +2,6 @@ package rules
 
 import (
 	"math/big"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -24,10 +23,6 @@ const (
 	eanScientificExpandedMaxLen = 20
 )
 
-// scientificRe matches what a spreadsheet shows for a long number in a "General" column:
-// 5.90123E+12, or 5,90123E+12 in locales with a decimal comma.
-var scientificRe = regexp.MustCompile(`^[0-9]+(?:[.,][0-9]+)?[eE]\+?[0-9]+$`)
-
 // CheckEAN checks an EAN/GTIN-13 (SPEC §1): 13 digits with a valid GS1 check digit. It returns
 // nil when s is valid, else an ean_invalid problem whose Params say why: "value", "reason"
 // (missing, scientific_notation, length, not_digits, check_digit) and, where it helps the
@@ -40,9 +35,11 @@ func CheckEAN(s string) *rma.Problem {
 		return &p
 	}
 	switch {
+	case len(s) == eanLength && allDigits(s):
+		// The usual case; it skips the other shapes' checks.
 	case s == "":
 		return bad(EANReasonMissing)
-	case scientificRe.MatchString(s):
+	case isScientific(s):
 		// The spreadsheet kept only a few significant digits: the real EAN cannot be recovered.
 		if x := expandScientific(s); x != "" {
 			return bad(EANReasonScientific, "expanded", x)
@@ -65,6 +62,22 @@ func CheckEAN(s string) *rma.Problem {
 		return bad(EANReasonCheckDigit, "expected_check", string(want))
 	}
 	return nil
+}
+
+// isScientific recognises what a spreadsheet shows for a long number in a "General" column:
+// 5.90123E+12, or 5,90123E+12 in locales with a decimal comma. It accepts what the expression
+// ^[0-9]+([.,][0-9]+)?[eE]\+?[0-9]+$ did (a scanner, because CheckEAN runs for every item).
+func isScientific(s string) bool {
+	e := strings.IndexAny(s, "eE")
+	if e < 0 {
+		return false
+	}
+	mant, exp := s[:e], s[e+1:]
+	whole, frac, hasFrac := strings.Cut(mant, ".")
+	if !hasFrac {
+		whole, frac, hasFrac = strings.Cut(mant, ",")
+	}
+	return allDigits(whole) && (!hasFrac || allDigits(frac)) && allDigits(strings.TrimPrefix(exp, "+"))
 }
 
 // ValidEAN reports whether s (trimmed) is a valid EAN-13.

@@ -43,9 +43,10 @@ type Engine struct {
 }
 
 type claimRule struct {
-	name     string
-	brands   []string // empty: every brand
-	requires []string // item field names
+	name      string
+	brands    []string // empty: every brand
+	brandKeys []string // brandKey of each of brands
+	requires  []string // item field names
 }
 
 // NewEngine builds an engine from the configuration's routing, claim_types, policy and
@@ -82,7 +83,11 @@ func NewEngine(cfg *config.Config, data *Data) *Engine {
 	names := make([]string, 0, len(cts))
 	for name, ct := range cts {
 		k := claimKey(name)
-		e.claimTypes[k] = claimRule{name: k, brands: ct.Brands, requires: ct.Requires}
+		rule := claimRule{name: k, brands: ct.Brands, requires: ct.Requires}
+		for _, b := range ct.Brands {
+			rule.brandKeys = append(rule.brandKeys, brandKey(b))
+		}
+		e.claimTypes[k] = rule
 		names = append(names, k)
 	}
 	slices.Sort(names)
@@ -118,7 +123,11 @@ func (e *Engine) Data() *Data { return e.data.Load() }
 // Route is where items of a brand go (brand compared without case): its routing entry, else
 // routing.default.
 func (e *Engine) Route(brand string) rma.Route {
-	if r, ok := e.routes[brandKey(brand)]; ok {
+	return e.routeByKey(brandKey(brand))
+}
+
+func (e *Engine) routeByKey(key string) rma.Route {
+	if r, ok := e.routes[key]; ok {
 		return r
 	}
 	return e.defaultRoute
@@ -147,13 +156,35 @@ func brandKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 // claimKey normalises a claim type as partners type it: "Fast refund", "fast-refund" and
 // "FAST_REFUND" are all fast_refund.
 func claimKey(s string) string {
+	if isNormalKey(s, '_') {
+		return s // the common case, without allocating
+	}
 	s = strings.ToLower(strings.TrimSpace(s))
-	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '-' || r == '_' || r == '\t' }), "_")
+	return strings.Join(strings.FieldsFunc(s, isKeySeparator), "_")
 }
 
 // faultKey normalises a fault type for comparison: case and spacing do not matter, nor do
 // underscores or dashes in place of spaces ("Gimbal_Error" is "gimbal error").
 func faultKey(s string) string {
+	if isNormalKey(s, ' ') {
+		return s
+	}
 	s = strings.ToLower(s)
-	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '-' || r == '_' || r == '\t' }), " ")
+	return strings.Join(strings.FieldsFunc(s, isKeySeparator), " ")
+}
+
+func isKeySeparator(r rune) bool { return r == ' ' || r == '-' || r == '_' || r == '\t' }
+
+// isNormalKey reports whether claimKey or faultKey (joining with sep) would return s as it is:
+// lower-case ASCII letters and digits in words joined by single seps.
+func isNormalKey(s string, sep byte) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == sep && i > 0 && i < len(s)-1 && s[i-1] != sep:
+		default:
+			return false
+		}
+	}
+	return true
 }

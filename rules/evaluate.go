@@ -2,10 +2,11 @@ package rules
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+	"unicode"
 
 	"github.com/rmad/rmad/rma"
 )
@@ -19,24 +20,66 @@ const isoDate = "2006-01-02"
 // listed with the item's own. The result is never ResultDuplicate: that is the store's to say.
 // now is the moment of evaluation; dates compare with its calendar day in the configured
 // schedule time zone.
+//
+// Decisions of one call whose items have the same EAN share one *rma.Product: treat it as
+// read-only.
 func (e *Engine) Evaluate(sub rma.Submission, now time.Time) []rma.Decision {
 	data := e.Data() // one snapshot for the whole submission, even if a reload happens meanwhile
 	today := e.today(now)
-	out := make([]rma.Decision, 0, len(sub.Items))
-	for _, it := range sub.Items {
-		out = append(out, e.decide(data, sub, it, today))
+	out := make([]rma.Decision, len(sub.Items))
+	products := productCache{e: e, data: data}
+	for i := range sub.Items {
+		e.decide(decision{&out[i]}, data, &sub, &sub.Items[i], today, &products)
 	}
 	return out
 }
 
-// decision collects the problems and notes of one item.
+// productCache holds what an Evaluate call learned about each EAN's product, so that a CSV of
+// thousands of rows with a few products looks each up, copies it and normalises its brand
+// once, not once per row.
+type productCache struct {
+	e     *Engine
+	data  *Data
+	byEAN map[string]*productInfo // nil entry: not in the catalog
+}
+
+// productInfo is a catalog product with the engine's policy for it.
+type productInfo struct {
+	prod           *rma.Product
+	brandKey       string
+	route          rma.Route
+	serialRequired bool
+	faultKeys      []string // faultKey of each of prod.FaultTypes
+}
+
+// product looks a (trimmed, valid) EAN up in the catalog.
+func (c *productCache) product(ean string) (*productInfo, bool) {
+	if info, ok := c.byEAN[ean]; ok {
+		return info, info != nil
+	}
+	var info *productInfo
+	if prod, ok := c.data.Catalog.Product(ean); ok {
+		bk := brandKey(prod.Brand)
+		info = &productInfo{prod: &prod, brandKey: bk, route: c.e.routeByKey(bk), serialRequired: c.e.serialBrands[bk]}
+		for _, ft := range prod.FaultTypes {
+			info.faultKeys = append(info.faultKeys, faultKey(ft))
+		}
+	}
+	if c.byEAN == nil {
+		c.byEAN = map[string]*productInfo{}
+	}
+	c.byEAN[ean] = info
+	return info, info != nil
+}
+
+// decision collects the problems and notes of one item, in place in Evaluate's result.
 type decision struct {
-	rma.Decision
+	*rma.Decision
 }
 
 // problem adds a problem unless the same code for the same field is already there (a parser's
 // problem and ours, or a field required by both a claim type and a brand).
-func (d *decision) problem(p rma.Problem) {
+func (d decision) problem(p rma.Problem) {
 	for _, q := range d.Problems {
 		if q.Code == p.Code && q.Field == p.Field {
 			return
@@ -45,8 +88,8 @@ func (d *decision) problem(p rma.Problem) {
 	d.Problems = append(d.Problems, p)
 }
 
-func (d *decision) note(key rma.NoteKey, params ...string) {
-	n := rma.Note{Key: key, Params: map[string]string{}}
+func (d decision) note(key rma.NoteKey, params ...string) {
+	n := rma.Note{Key: key, Params: make(map[string]string, len(params)/2)}
 	for i := 0; i+1 < len(params); i += 2 {
 		n.Params[params[i]] = params[i+1]
 	}
@@ -54,7 +97,7 @@ func (d *decision) note(key rma.NoteKey, params ...string) {
 }
 
 // flagged reports whether a problem about field is already there.
-func (d *decision) flagged(field string) bool {
+func (d decision) flagged(field string) bool {
 	for _, p := range d.Problems {
 		if p.Field == field {
 			return true
@@ -63,8 +106,9 @@ func (d *decision) flagged(field string) bool {
 	return false
 }
 
-func (e *Engine) decide(data *Data, sub rma.Submission, it rma.Item, today time.Time) rma.Decision {
-	d := &decision{rma.Decision{Line: it.Line, Item: it, Warranty: rma.Warranty{Status: rma.WarrantyUnknown}}}
+// decide fills d (a zero Decision) for one item.
+func (e *Engine) decide(d decision, data *Data, sub *rma.Submission, it *rma.Item, today time.Time, products *productCache) {
+	*d.Decision = rma.Decision{Line: it.Line, Item: *it, Warranty: rma.Warranty{Status: rma.WarrantyUnknown}}
 	for _, p := range sub.Problems {
 		d.problem(p)
 	}
@@ -75,11 +119,12 @@ func (e *Engine) decide(data *Data, sub rma.Submission, it rma.Item, today time.
 	// Product. An EAN the parser already flagged (5.9E+12 from a spreadsheet) is not checked
 	// again, and an invalid EAN is not also unknown.
 	ean := strings.TrimSpace(it.EAN)
+	var info *productInfo
 	if !d.flagged("ean") {
 		if p := CheckEAN(ean); p != nil {
 			d.problem(*p)
-		} else if prod, ok := data.Catalog.Product(ean); ok {
-			d.Product = &prod
+		} else if pi, ok := products.product(ean); ok {
+			info, d.Product = pi, pi.prod
 		} else {
 			d.problem(rma.NewProblem(rma.CodeEANUnknown, "ean", "value", ean))
 		}
@@ -104,7 +149,7 @@ func (e *Engine) decide(data *Data, sub rma.Submission, it rma.Item, today time.
 			sale, saleUsable = s, true
 		}
 	}
-	if prod != nil && serial == "" && e.serialBrands[brandKey(prod.Brand)] {
+	if prod != nil && serial == "" && info.serialRequired {
 		d.problem(rma.NewProblem(rma.CodeSerialRequired, "serial", "brand", prod.Brand))
 	}
 
@@ -118,12 +163,13 @@ func (e *Engine) decide(data *Data, sub rma.Submission, it rma.Item, today time.
 		d.problem(rma.NewProblem(rma.CodeDateInvalid, "purchase_date", "value", "", "reason", DateReasonMissing, "formats", DateFormats))
 	default:
 		t, err := ParseDate(ds)
-		var de *DateError
 		switch {
-		case errors.As(err, &de):
-			d.problem(rma.NewProblem(rma.CodeDateInvalid, "purchase_date", "value", ds, "reason", de.Reason, "formats", DateFormats))
 		case err != nil:
-			d.problem(rma.NewProblem(rma.CodeDateInvalid, "purchase_date", "value", ds, "reason", DateReasonFormat, "formats", DateFormats))
+			reason := DateReasonFormat
+			if de := (*DateError)(nil); errors.As(err, &de) {
+				reason = de.Reason
+			}
+			d.problem(rma.NewProblem(rma.CodeDateInvalid, "purchase_date", "value", ds, "reason", reason, "formats", DateFormats))
 		case t.After(today):
 			d.Purchase = t
 			d.problem(rma.NewProblem(rma.CodeDateInFuture, "purchase_date", "value", ds, "today", today.Format(isoDate)))
@@ -136,7 +182,7 @@ func (e *Engine) decide(data *Data, sub rma.Submission, it rma.Item, today time.
 	}
 
 	// Description: spaces do not count.
-	if n := utf8.RuneCountInString(strings.Join(strings.Fields(it.Description), " ")); n < e.minDesc {
+	if n := descriptionLen(it.Description); n < e.minDesc {
 		d.problem(rma.NewProblem(rma.CodeDescriptionMissing, "description", "min", strconv.Itoa(e.minDesc)))
 	}
 
@@ -149,7 +195,7 @@ func (e *Engine) decide(data *Data, sub rma.Submission, it rma.Item, today time.
 		d.problem(rma.NewProblem(rma.CodeClaimTypeInvalid, "claim_type", "value", strings.TrimSpace(it.ClaimType), "allowed", e.claimNames))
 	} else {
 		d.ClaimType = rule.name
-		if prod != nil && len(rule.brands) > 0 && !containsFold(rule.brands, prod.Brand) {
+		if prod != nil && len(rule.brands) > 0 && !slices.Contains(rule.brandKeys, info.brandKey) {
 			d.problem(rma.NewProblem(rma.CodeClaimTypeNotAllowed, "claim_type", "value", rule.name, "brand", prod.Brand, "brands", strings.Join(rule.brands, "|")))
 		}
 		for _, f := range rule.requires {
@@ -181,19 +227,18 @@ func (e *Engine) decide(data *Data, sub rma.Submission, it rma.Item, today time.
 
 	// Fault type, from the product's list when it has one.
 	if prod != nil && len(prod.FaultTypes) > 0 {
-		allowed := strings.Join(prod.FaultTypes, "|")
 		switch ft := strings.TrimSpace(it.FaultType); {
 		case ft == "":
-			d.problem(rma.NewProblem(rma.CodeFaultTypeRequired, "fault_type", "allowed", allowed))
-		case !containsFunc(prod.FaultTypes, ft, faultKey):
-			d.problem(rma.NewProblem(rma.CodeFaultTypeInvalid, "fault_type", "value", ft, "allowed", allowed))
+			d.problem(rma.NewProblem(rma.CodeFaultTypeRequired, "fault_type", "allowed", strings.Join(prod.FaultTypes, "|")))
+		case !slices.Contains(info.faultKeys, faultKey(ft)):
+			d.problem(rma.NewProblem(rma.CodeFaultTypeInvalid, "fault_type", "value", ft, "allowed", strings.Join(prod.FaultTypes, "|")))
 		}
 	}
 
 	// Routing.
 	var route rma.Route
 	if prod != nil {
-		route = e.Route(prod.Brand)
+		route = info.route
 		if route.Handling == rma.HandlingVendorTicket && strings.TrimSpace(it.VendorTicket) == "" {
 			d.problem(rma.NewProblem(rma.CodeVendorTicketRequired, "vendor_ticket", "brand", prod.Brand, "helpdesk", route.Helpdesk))
 		}
@@ -224,19 +269,23 @@ func (e *Engine) decide(data *Data, sub rma.Submission, it rma.Item, today time.
 	default:
 		d.Result, d.Route = rma.ResultAccepted, route
 	}
-	return d.Decision
 }
 
-func containsFold(list []string, s string) bool {
-	return containsFunc(list, s, brandKey)
-}
-
-func containsFunc(list []string, s string, key func(string) string) bool {
-	k := key(s)
-	for _, v := range list {
-		if key(v) == k {
-			return true
+// descriptionLen is the length in characters of s with surrounding space removed and every run
+// of space inside counted as one: utf8.RuneCountInString(strings.Join(strings.Fields(s), " "))
+// without building that string.
+func descriptionLen(s string) int {
+	n, words, inWord := 0, 0, false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			inWord = false
+			continue
 		}
+		if !inWord {
+			inWord = true
+			words++
+		}
+		n++
 	}
-	return false
+	return n + max(words-1, 0)
 }

@@ -31,7 +31,12 @@ var ibanLengths = map[string]int{
 
 // NormalizeIBAN removes spaces and upper-cases: the electronic form of an IBAN.
 func NormalizeIBAN(s string) string {
-	return strings.ToUpper(strings.Join(strings.Fields(s), ""))
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') {
+			return strings.ToUpper(strings.Join(strings.Fields(s), ""))
+		}
+	}
+	return s // already electronic: no need to build a copy
 }
 
 // CheckIBAN checks an IBAN (spaces allowed, any case): known country, the country's length,
@@ -72,12 +77,14 @@ func CheckIBAN(s string) *rma.Problem {
 // the remainder mod 97, digit by digit so no big numbers are needed.
 func ibanMod97(v string) int {
 	r := 0
-	for _, c := range v[4:] + v[:4] {
-		if c >= 'A' && c <= 'Z' {
-			n := int(c-'A') + 10
-			r = (r*100 + n) % 97
-		} else {
-			r = (r*10 + int(c-'0')) % 97
+	for _, part := range [2]string{v[4:], v[:4]} { // v[4:] + v[:4] without building it
+		for _, c := range part {
+			if c >= 'A' && c <= 'Z' {
+				n := int(c-'A') + 10
+				r = (r*100 + n) % 97
+			} else {
+				r = (r*10 + int(c-'0')) % 97
+			}
 		}
 	}
 	return r
