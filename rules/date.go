@@ -163,9 +163,29 @@ func civilDate(t time.Time) time.Time {
 
 // AddMonths adds calendar months to a date, keeping the day of month where it exists and
 // otherwise taking the month's last day (2024-01-31 + 1 month = 2024-02-29, not March 2).
+// The month arithmetic is done on numbers, so that it costs one time.Date per item.
 func AddMonths(t time.Time, months int) time.Time {
 	y, m, d := t.Date()
-	first := time.Date(y, m+time.Month(months), 1, 0, 0, 0, 0, t.Location())
-	last := first.AddDate(0, 1, -1).Day()
-	return time.Date(first.Year(), first.Month(), min(d, last), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+	mi := int(m) - 1 + months // months since January of year y
+	y += mi / 12
+	if mi %= 12; mi < 0 {
+		y, mi = y-1, mi+12
+	}
+	month := time.Month(mi + 1)
+	hh, mm, ss := t.Clock()
+	return time.Date(y, month, min(d, daysIn(y, month)), hh, mm, ss, t.Nanosecond(), t.Location())
+}
+
+// daysIn is the number of days of a month of the (proleptic Gregorian) calendar.
+func daysIn(y int, m time.Month) int {
+	switch m {
+	case time.February:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }

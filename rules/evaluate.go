@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/rmad/rmad/rma"
 )
@@ -182,7 +183,7 @@ func (e *Engine) decide(d decision, data *Data, sub *rma.Submission, it *rma.Ite
 	}
 
 	// Description: spaces do not count.
-	if n := descriptionLen(it.Description); n < e.minDesc {
+	if descriptionShorter(it.Description, e.minDesc) {
 		d.problem(rma.NewProblem(rma.CodeDescriptionMissing, "description", "min", strconv.Itoa(e.minDesc)))
 	}
 
@@ -271,21 +272,27 @@ func (e *Engine) decide(d decision, data *Data, sub *rma.Submission, it *rma.Ite
 	}
 }
 
-// descriptionLen is the length in characters of s with surrounding space removed and every run
-// of space inside counted as one: utf8.RuneCountInString(strings.Join(strings.Fields(s), " "))
-// without building that string.
-func descriptionLen(s string) int {
-	n, words, inWord := 0, 0, false
-	for _, r := range s {
+// descriptionShorter reports whether s has fewer than min characters once surrounding space is
+// removed and every run of space inside counts as one, that is whether
+// utf8.RuneCountInString(strings.Join(strings.Fields(s), " ")) < min, without building that
+// string and without reading further than needed.
+func descriptionShorter(s string, min int) bool {
+	n, inWord := 0, false
+	for i := 0; i < len(s) && n < min; {
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
+		i += size
 		if unicode.IsSpace(r) {
 			inWord = false
 			continue
 		}
-		if !inWord {
-			inWord = true
-			words++
+		if !inWord && n > 0 {
+			n++ // the one space between two words
 		}
+		inWord = true
 		n++
 	}
-	return n + max(words-1, 0)
+	return n < min
 }

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-// The hand-written scanners of ParseDate, CheckEAN, claimKey, faultKey, descriptionLen and
+// The hand-written scanners of ParseDate, CheckEAN, claimKey, faultKey, descriptionShorter and
 // NormalizeIBAN replaced regular expressions and allocating one-liners (they run for every
 // item of a submission). These tests hold them to the originals, kept here as references.
 
@@ -80,8 +80,10 @@ func checkScanners(t *testing.T, s string) {
 	if got, want := faultKey(s), refFaultKey(s); got != want {
 		t.Errorf("faultKey(%q) = %q; reference %q", s, got, want)
 	}
-	if got, want := descriptionLen(s), refDescriptionLen(s); got != want {
-		t.Errorf("descriptionLen(%q) = %d; reference %d", s, got, want)
+	for min := range 20 {
+		if got, want := descriptionShorter(s, min), refDescriptionLen(s) < min; got != want {
+			t.Errorf("descriptionShorter(%q, %d) = %v; reference %v", s, min, got, want)
+		}
 	}
 	if got, want := NormalizeIBAN(s), refNormalizeIBAN(s); got != want {
 		t.Errorf("NormalizeIBAN(%q) = %q; reference %q", s, got, want)
@@ -152,4 +154,28 @@ func FuzzScannersMatchReferences(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) { checkScanners(t, s) })
+}
+
+// refAddMonths is AddMonths as it was written with time.Time's own arithmetic.
+func refAddMonths(t time.Time, months int) time.Time {
+	y, m, d := t.Date()
+	first := time.Date(y, m+time.Month(months), 1, 0, 0, 0, 0, t.Location())
+	last := first.AddDate(0, 1, -1).Day()
+	return time.Date(first.Year(), first.Month(), min(d, last), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+}
+
+func TestAddMonthsMatchesReference(t *testing.T) {
+	athens, err := time.LoadLocation("Europe/Athens")
+	if err != nil {
+		athens = time.FixedZone("EET", 2*3600)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		loc := []*time.Location{time.UTC, athens}[rng.IntN(2)]
+		from := time.Date(rng.IntN(2400)-200, time.Month(1+rng.IntN(12)), 1+rng.IntN(31), rng.IntN(24), rng.IntN(60), rng.IntN(60), rng.IntN(1e9), loc)
+		months := rng.IntN(400) - 100
+		if got, want := AddMonths(from, months), refAddMonths(from, months); !got.Equal(want) || got.Location() != want.Location() {
+			t.Fatalf("AddMonths(%v, %d) = %v; reference %v", from, months, got, want)
+		}
+	}
 }
