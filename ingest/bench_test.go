@@ -95,6 +95,24 @@ func BenchmarkParseMailCSV(b *testing.B) { benchParse(b, false) }
 // before the store.
 func BenchmarkParseMailAndRules(b *testing.B) { benchParse(b, true) }
 
+// BenchmarkRules is the rules half of BenchmarkParseMailAndRules alone: Evaluate of the parsed
+// 10,000-row submission.
+func BenchmarkRules(b *testing.B) {
+	p := newPipeline(b)
+	p.parser.Limits.MaxItemsPerSubmission = benchRows
+	sub, err := p.parser.ParseMail(bytes.NewReader(benchMail(benchCSV())))
+	if err != nil || len(sub.Items) != benchRows {
+		b.Fatalf("%d items, %v, %v", len(sub.Items), sub.Problems, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := p.engine.Evaluate(sub, fixtureNow); len(d) != benchRows {
+			b.Fatalf("%d decisions", len(d))
+		}
+	}
+	reportRows(b)
+}
+
 func benchParse(b *testing.B, withRules bool) {
 	raw := benchMail(benchCSV())
 	p := newPipeline(b)

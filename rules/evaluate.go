@@ -35,13 +35,13 @@ func (e *Engine) Evaluate(sub rma.Submission, now time.Time) []rma.Decision {
 	return out
 }
 
-// productCache holds what an Evaluate call learned about each EAN's product, so that a CSV of
-// thousands of rows with a few products looks each up, copies it and normalises its brand
-// once, not once per row.
+// productCache holds what an Evaluate call learned about each valid EAN, so that a CSV of
+// thousands of rows with a few products checks each EAN, looks it up, copies the product and
+// normalises its brand once, not once per row.
 type productCache struct {
 	e     *Engine
 	data  *Data
-	byEAN map[string]*productInfo // nil entry: not in the catalog
+	byEAN map[string]*productInfo // valid EANs only; nil entry: not in the catalog
 }
 
 // productInfo is a catalog product with the engine's policy for it.
@@ -53,10 +53,14 @@ type productInfo struct {
 	faultKeys      []string // faultKey of each of prod.FaultTypes
 }
 
-// product looks a (trimmed, valid) EAN up in the catalog.
-func (c *productCache) product(ean string) (*productInfo, bool) {
+// lookup checks a (trimmed) EAN and finds its product. It returns CheckEAN's problem for an
+// invalid EAN, else the product's info, nil when the catalog does not know the EAN.
+func (c *productCache) lookup(ean string) (*productInfo, *rma.Problem) {
 	if info, ok := c.byEAN[ean]; ok {
-		return info, info != nil
+		return info, nil
+	}
+	if p := CheckEAN(ean); p != nil {
+		return nil, p // not cached: every problem gets Params of its own
 	}
 	var info *productInfo
 	if prod, ok := c.data.Catalog.Product(ean); ok {
@@ -70,7 +74,7 @@ func (c *productCache) product(ean string) (*productInfo, bool) {
 		c.byEAN = map[string]*productInfo{}
 	}
 	c.byEAN[ean] = info
-	return info, info != nil
+	return info, nil
 }
 
 // decision collects the problems and notes of one item, in place in Evaluate's result.
@@ -122,11 +126,12 @@ func (e *Engine) decide(d decision, data *Data, sub *rma.Submission, it *rma.Ite
 	ean := strings.TrimSpace(it.EAN)
 	var info *productInfo
 	if !d.flagged("ean") {
-		if p := CheckEAN(ean); p != nil {
+		switch pi, p := products.lookup(ean); {
+		case p != nil:
 			d.problem(*p)
-		} else if pi, ok := products.product(ean); ok {
+		case pi != nil:
 			info, d.Product = pi, pi.prod
-		} else {
+		default:
 			d.problem(rma.NewProblem(rma.CodeEANUnknown, "ean", "value", ean))
 		}
 	}
