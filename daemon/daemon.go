@@ -36,8 +36,10 @@ type Options struct {
 	Consumer string           // consumer name in the stream groups; default host-pid
 	Grace    time.Duration    // how long in-flight work may finish after a stop; default 20s
 	Workers  int              // inbox workers; default 4
-	// Ready is called once every component has started (sd_notify READY).
+	// Ready is called once every component has started and Redis answers (sd_notify READY).
 	Ready func()
+	// Stopping is called when Run begins to stop (sd_notify STOPPING).
+	Stopping func()
 }
 
 // Daemon is one running rmad instance.
@@ -56,6 +58,8 @@ type Daemon struct {
 	metrics  *metrics.Metrics
 	parser   *ingest.Parser
 	http     *webhook.Server
+	sched    *schedule // digests and reminders (schedule.go)
+	live     liveness  // running components, for the watchdog (watchdog.go)
 }
 
 // New connects to Redis, checks it persists, loads the data files and builds every stage.
@@ -140,6 +144,10 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		Now:            opt.Now,
 		MaxItems:       cfg.Limits.MaxItemsPerSubmission,
 	})
+	if d.sched, err = newSchedule(d); err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -179,6 +187,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			d.live.enter(name)
+			defer d.live.leave(name)
 			if err := f(); err != nil && !errors.Is(err, context.Canceled) {
 				errs <- fmt.Errorf("%s: %w", name, err)
 			}
@@ -193,7 +203,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		start(&intakeWG, "http", func() error { return d.http.ListenAndServe(intake) })
 	}
 	start(&intakeWG, "metrics", func() error { return d.refreshGauges(intake) })
-	if d.opt.Ready != nil {
+	d.sched.start(work) // the jobs may finish their run after intake stops
+	start(&intakeWG, "schedule", func() error { <-intake.Done(); d.sched.stop(); return nil })
+	start(&workWG, "watchdog", func() error { return d.watchdog(work) })
+	if d.opt.Ready != nil && d.waitRedis(ctx) {
 		d.opt.Ready()
 	}
 	d.log.Info().Int("mailboxes", len(d.watchers)).Str("consumer", d.opt.Consumer).Msg("rmad running")
@@ -204,6 +217,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case failure = <-errs:
 		d.log.Error().Err(failure).Msg("component failed; stopping")
 	}
+	if d.opt.Stopping != nil {
+		d.opt.Stopping()
+	}
 	// Phase 1: take no new work.
 	stopIntake()
 	intakeWG.Wait()
@@ -211,6 +227,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// is retried after a restart.
 	stopWork()
 	workWG.Wait()
+	d.sched.wait()
 	d.log.Info().Msg("rmad stopped")
 	return failure
 }

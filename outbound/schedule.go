@@ -32,7 +32,7 @@ type Scheduler struct {
 	ctx     context.Context // the jobs' context, from Start
 	started bool
 	stopped context.Context // done when cron's running jobs have returned
-	extra   sync.WaitGroup  // runs started by Trigger
+	extra   sync.WaitGroup  // runs started by RunAt
 }
 
 type scheduledJob struct {
@@ -40,7 +40,6 @@ type scheduledJob struct {
 	sched      cron.Schedule
 	job        Job
 	id         cron.EntryID
-	wrapped    cron.Job // the job behind the chain, as cron runs it
 }
 
 // NewScheduler returns a scheduler in loc (nil: UTC) that reads the time from now (nil:
@@ -82,7 +81,6 @@ func (s *Scheduler) Add(name, spec string, job Job) error {
 	}
 	j := &scheduledJob{name: name, spec: spec, sched: sched, job: job}
 	j.id = s.cron.Schedule(sched, cron.FuncJob(func() { s.fire(j) }))
-	j.wrapped = s.cron.Entry(j.id).WrappedJob
 	s.jobs[name] = j
 	return nil
 }
@@ -125,20 +123,23 @@ func (s *Scheduler) Wait() {
 	s.extra.Wait()
 }
 
-// Trigger runs the named job now, in the background and through the same chain as a scheduled
-// run (so it is skipped while a run of the job is in progress): for a run to be caught up after
-// a restart. It reports false for an unknown job or a stopped scheduler.
-func (s *Scheduler) Trigger(name string) bool {
+// RunAt runs the named job for tick in the background, for a run that has to be caught up after
+// a restart. It is wrapped in Recover, like scheduled runs, but not in SkipIfStillRunning,
+// whose state belongs to cron's own runs: jobs must make concurrent runs of one tick safe
+// themselves (rmad's take a lease per run). It reports false for an unknown job or a scheduler
+// that is not running.
+func (s *Scheduler) RunAt(name string, tick time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j := s.jobs[name]
 	if j == nil || !s.started || s.stopped != nil {
 		return false
 	}
+	run := cron.NewChain(cron.Recover(cronLogger{s.log})).Then(cron.FuncJob(func() { s.runTick(j, tick.In(s.loc)) }))
 	s.extra.Add(1)
 	go func() {
 		defer s.extra.Done()
-		j.wrapped.Run()
+		run.Run()
 	}()
 	return true
 }
@@ -153,6 +154,16 @@ func (s *Scheduler) LastTick(name string, now time.Time) (tick time.Time, ok boo
 	return LastTick(j.sched, now.In(s.loc)), true
 }
 
+// PrevTick is the named job's latest scheduled time in (now-within, now]; ok is false when
+// there is none (or the job is unknown).
+func (s *Scheduler) PrevTick(name string, now time.Time, within time.Duration) (time.Time, bool) {
+	j := s.jobs[name]
+	if j == nil {
+		return time.Time{}, false
+	}
+	return PrevTick(j.sched, now.In(s.loc), within)
+}
+
 // Next is when the named job fires next after now.
 func (s *Scheduler) Next(name string, now time.Time) (time.Time, bool) {
 	j := s.jobs[name]
@@ -164,8 +175,10 @@ func (s *Scheduler) Next(name string, now time.Time) (time.Time, bool) {
 
 // fire runs one job for the tick it was scheduled at.
 func (s *Scheduler) fire(j *scheduledJob) {
-	now := s.now().In(s.loc)
-	tick := LastTick(j.sched, now)
+	s.runTick(j, LastTick(j.sched, s.now().In(s.loc)))
+}
+
+func (s *Scheduler) runTick(j *scheduledJob, tick time.Time) {
 	log := s.log.With().Str("job", j.name).Str("tick", tick.Format(time.RFC3339)).Logger()
 	began := time.Now()
 	if err := j.job(s.ctx, tick); err != nil {
@@ -187,14 +200,22 @@ func LastTick(sched cron.Schedule, now time.Time) time.Time {
 	if sched.Next(floor.Add(-time.Second)).Equal(floor) {
 		return floor
 	}
-	t := sched.Next(now.Add(-lastTickLookback))
+	if t, ok := PrevTick(sched, now, lastTickLookback); ok {
+		return t
+	}
+	return floor
+}
+
+// PrevTick returns sched's latest time in (now-within, now], if it has one.
+func PrevTick(sched cron.Schedule, now time.Time, within time.Duration) (time.Time, bool) {
+	t := sched.Next(now.Add(-within))
 	if t.IsZero() || t.After(now) {
-		return floor
+		return time.Time{}, false
 	}
 	for {
 		n := sched.Next(t)
 		if n.IsZero() || n.After(now) {
-			return t
+			return t, true
 		}
 		t = n
 	}

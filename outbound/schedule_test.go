@@ -43,6 +43,24 @@ func TestLastTick(t *testing.T) {
 	}
 }
 
+func TestPrevTick(t *testing.T) {
+	digest, _ := cron.ParseStandard("0 8 * * 1-5")
+	sat := time.Date(2026, 3, 28, 14, 0, 0, 0, athens)
+	if got, ok := PrevTick(digest, sat, 36*time.Hour); !ok || !got.Equal(time.Date(2026, 3, 27, 8, 0, 0, 0, athens)) {
+		t.Fatalf("PrevTick Saturday 14:00 within 36h = %v %v, want Friday 08:00", got, ok)
+	}
+	if _, ok := PrevTick(digest, sat, 24*time.Hour); ok {
+		t.Fatal("Friday 08:00 is more than 24h before Saturday 14:00")
+	}
+	never, _ := cron.ParseStandard("0 0 31 2 *")
+	if _, ok := PrevTick(never, sat, 24*time.Hour); ok {
+		t.Fatal("a spec that never fires has a previous tick")
+	}
+	if got := LastTick(never, sat.Add(90*time.Second)); !got.Equal(sat.Add(time.Minute)) {
+		t.Fatalf("LastTick of a never-firing spec = %v", got)
+	}
+}
+
 // The chain recovers a panic inside the skip wrapper, so the job keeps running afterwards;
 // turned around (Recover outside), one panic disables the job for good — the trap DESIGN.md
 // warns about.
@@ -142,44 +160,37 @@ func TestScheduler(t *testing.T) {
 		t.Fatalf("reminders next %v", next)
 	}
 
-	if s.Trigger("digest") {
-		t.Fatal("Trigger before Start")
+	if s.RunAt("digest", clock) {
+		t.Fatal("RunAt before Start")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s.Start(ctx)
-	// A triggered run goes through the chain with the tick of the controllable clock.
-	if !s.Trigger("digest") {
-		t.Fatal("Trigger failed")
+	// Catching up a run: the job gets the tick it is asked for, in the schedule's zone.
+	friday := time.Date(2026, 3, 20, 6, 0, 0, 0, time.UTC)
+	if !s.RunAt("digest", friday) {
+		t.Fatal("RunAt failed")
 	}
-	if c := <-calls; c.name != "digest" || !c.tick.Equal(clock) || c.tick.Location() != athens {
-		t.Fatalf("call %+v", c)
-	}
-	s.Trigger("digest") // still running: skipped by the chain
-	if !s.Trigger("reminders") {
-		t.Fatal("Trigger reminders failed")
-	}
-	if c := <-calls; c.name != "reminders" || !c.tick.Equal(clock) {
-		// At 08:00 the reminders' latest tick (08:30 yesterday) is more than two hours back,
-		// so the run is its own tick: 08:00.
+	if c := <-calls; c.name != "digest" || !c.tick.Equal(friday) || c.tick.Location() != athens {
 		t.Fatalf("call %+v", c)
 	}
 	close(block)
-	if s.Trigger("nope") {
-		t.Fatal("unknown job triggered")
+	if !s.RunAt("reminders", clock) {
+		t.Fatal("RunAt reminders failed")
+	}
+	if c := <-calls; c.name != "reminders" || !c.tick.Equal(clock) {
+		t.Fatalf("call %+v", c)
+	}
+	if s.RunAt("nope", clock) {
+		t.Fatal("unknown job run")
 	}
 	s.Stop()
 	s.Wait()
-	if s.Trigger("digest") {
-		t.Fatal("Trigger after Stop")
-	}
-	select {
-	case c := <-calls:
-		t.Fatalf("unexpected run %+v: the second digest trigger should have been skipped", c)
-	default:
+	if s.RunAt("digest", clock) {
+		t.Fatal("RunAt after Stop")
 	}
 	out := log.String()
-	for _, want := range []string{`"component":"schedule"`, "schedule started", "skipped", "redis went away", `"job":"reminders"`} {
+	for _, want := range []string{`"component":"schedule"`, "schedule started", "redis went away", `"job":"reminders"`, "scheduled job done"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}

@@ -29,7 +29,7 @@ func runDaemon(env *cliEnv, _ []string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	d, err := daemon.New(ctx, cfg, log, daemon.Options{Ready: daemon.NotifyReady})
+	d, err := daemon.New(ctx, cfg, log, daemon.Options{Ready: daemon.NotifyReady, Stopping: daemon.NotifyStopping})
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		fmt.Fprintf(env.stderr, "rmad: %v\n", err)
@@ -53,8 +53,7 @@ func runDaemon(env *cliEnv, _ []string) int {
 			default:
 				stopping = true
 				log.Info().Str("signal", s.String()).Msg("stopping: no new work, finishing what is in flight")
-				daemon.NotifyStopping()
-				cancel()
+				cancel() // Run tells systemd STOPPING
 			}
 		}
 	}()
