@@ -80,8 +80,9 @@ func checkScanners(t *testing.T, s string) {
 	if got, want := faultKey(s), refFaultKey(s); got != want {
 		t.Errorf("faultKey(%q) = %q; reference %q", s, got, want)
 	}
+	n := refDescriptionLen(s)
 	for min := range 20 {
-		if got, want := descriptionShorter(s, min), refDescriptionLen(s) < min; got != want {
+		if got, want := descriptionShorter(s, min), n < min; got != want {
 			t.Errorf("descriptionShorter(%q, %d) = %v; reference %v", s, min, got, want)
 		}
 	}
@@ -108,7 +109,7 @@ func TestScannersMatchReferences(t *testing.T) {
 	// Random strings over the characters the shapes are made of.
 	const alphabet = "0123456789012345.-/: T:-.0123_ eE+,aZ\t"
 	rng := rand.New(rand.NewPCG(1, 2))
-	for range 200000 {
+	for range 30000 {
 		b := make([]byte, rng.IntN(22))
 		for i := range b {
 			b[i] = alphabet[rng.IntN(len(alphabet))]
@@ -170,7 +171,7 @@ func TestAddMonthsMatchesReference(t *testing.T) {
 		athens = time.FixedZone("EET", 2*3600)
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	for range 100000 {
+	for range 20000 {
 		loc := []*time.Location{time.UTC, athens}[rng.IntN(2)]
 		from := time.Date(rng.IntN(2400)-200, time.Month(1+rng.IntN(12)), 1+rng.IntN(31), rng.IntN(24), rng.IntN(60), rng.IntN(60), rng.IntN(1e9), loc)
 		months := rng.IntN(400) - 100
