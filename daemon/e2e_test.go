@@ -701,8 +701,13 @@ func writeConfig(t testing.TB, dir string, p configParams) string {
 	if p.LogLevel == "" {
 		p.LogLevel = "info"
 	}
+	// A port of its own: the default 127.0.0.1:8080 may be taken by anything on the machine.
+	httpPort, err := sandbox.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := fmt.Sprintf(configTemplate, p.LogLevel, p.RedisAddr, p.Prefix, p.Box.addr, p.Box.user, p.Box.in, p.Box.done,
-		p.Box.rejected, p.IDLE, p.Poll, p.SMTPAddr,
+		p.Box.rejected, p.IDLE, p.Poll, p.SMTPAddr, httpPort,
 		filepath.Join(data, "partners.yaml"), filepath.Join(data, "catalog.csv"), filepath.Join(data, "sales.csv"))
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
@@ -728,6 +733,7 @@ smtp:
   address: %s
   tls: none
   from: "Example Distribution RMA <rma@distributor.example>"
+http: {listen: "127.0.0.1:%d"}
 schedule: {timezone: Europe/Athens, digest: "0 8 * * 1-5", reminders: "30 8 * * *"}
 service_centers:
   GR: {name: "Example Distribution Service GR", address: "Example Street 1, 14451 Metamorfosi, Greece"}
