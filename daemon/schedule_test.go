@@ -81,7 +81,11 @@ var schNever = schSpecs{"0 0 31 2 *", "0 0 31 2 *"}
 
 func newSchEnv(t *testing.T, specs schSpecs) *schEnv {
 	t.Helper()
-	redisAddr := testenv.RedisAddr(t)
+	return newSchEnvAt(t, specs, testenv.RedisAddr(t))
+}
+
+func newSchEnvAt(t *testing.T, specs schSpecs, redisAddr string) *schEnv {
+	t.Helper()
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	e := &schEnv{t: t, prefix: "t:" + t.Name() + ":" + hex.EncodeToString(rnd[:]) + ":", clock: &schClock{t: schAt(t, "2026-03-02 09:00")}}
