@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/daemon"
+)
+
+// Flags of run-job; flag.FlagSet rebinds them (and resets the defaults) on every run.
+var (
+	runJobNow  string
+	runJobSend bool
+)
+
+func init() {
+	register(&command{
+		name:  "run-job",
+		args:  "digest|reminders [--now TIME] [--send]",
+		short: "run a scheduled job (status digest or reminders) at once, as the schedule would",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&runJobNow, "now", "", "run it as at `TIME` (2026-03-23 08:00 in schedule.timezone, or RFC 3339); default now")
+			fs.BoolVar(&runJobSend, "send", false, "deliver the mails over SMTP at once instead of queueing them for the running daemons")
+		},
+		run: runRunJob,
+	})
+}
+
+// runJobTimeLayouts are what --now accepts; those without a zone are read in schedule.timezone.
+var runJobTimeLayouts = []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02 15:04:05", time.DateOnly}
+
+func parseRunJobTime(s string, loc *time.Location) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	for _, l := range runJobTimeLayouts {
+		if t, err := time.ParseInLocation(l, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--now %q: write it as 2026-03-23 08:00 (in schedule.timezone) or 2026-03-23T08:00:00+02:00", s)
+}
+
+func runRunJob(env *cliEnv, args []string) int {
+	usage := func() int {
+		fmt.Fprintln(env.stderr, "usage: rmad run-job digest|reminders [--now TIME] [--send]")
+		return 2
+	}
+	args, err := trailingFlags(args, func(fs *flag.FlagSet) {
+		fs.Func("now", "", func(v string) error { runJobNow = v; return nil })
+		fs.BoolFunc("send", "", func(string) error { runJobSend = true; return nil })
+		fs.Func("config", "", func(v string) error { env.configPath = v; return nil })
+	})
+	if err != nil || len(args) != 1 {
+		return usage()
+	}
+	job := args[0]
+	if !slices.Contains(daemon.Jobs, job) {
+		fmt.Fprintf(env.stderr, "rmad run-job: unknown job %q (known: %s)\n", job, strings.Join(daemon.Jobs, ", "))
+		return usage()
+	}
+	cfg, err := config.Load(env.configPath)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "rmad run-job: %v\n", err)
+		return 1
+	}
+	loc := cfg.Schedule.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	at := time.Now().In(loc)
+	if runJobNow != "" {
+		if at, err = parseRunJobTime(runJobNow, loc); err != nil {
+			fmt.Fprintf(env.stderr, "rmad run-job: %v\n", err)
+			return 2
+		}
+	}
+	// The report goes to stdout; the job's log lines (the same as under `rmad run`) to stderr.
+	log := config.NewLogger(cfg.Log, env.stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// The clock of the run is --now, so what the job composes is dated as the run it stands for.
+	d, err := daemon.New(ctx, cfg, log, daemon.Options{Now: func() time.Time { return at }})
+	if err != nil {
+		fmt.Fprintf(env.stderr, "rmad run-job: %v\n", err)
+		return 1
+	}
+	defer d.Close()
+	rep, err := d.RunJob(ctx, job, at, runJobSend)
+	printJobReport(env.stdout, rep, runJobSend)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "rmad run-job: %v\n", err)
+		fmt.Fprintln(env.stderr, "what was done stays done; running it again for the same --now finishes the rest")
+		return 1
+	}
+	return 0
+}
+
+func printJobReport(w io.Writer, rep daemon.JobReport, sent bool) {
+	when := rep.Tick.Format("2006-01-02 15:04") + " " + rep.Tick.Location().String()
+	if rep.Skipped != "" {
+		fmt.Fprintf(w, "%s for %s: %s, nothing to do\n", rep.Job, when, rep.Skipped)
+		return
+	}
+	how := "queued on the outbox (the running rmad instances deliver them)"
+	if sent {
+		how = "delivered over SMTP"
+	}
+	if rep.Job == daemon.JobReminders {
+		fmt.Fprintf(w, "%s for %s: %d rule(s) applied, %d mail(s) %s\n", rep.Job, when, len(rep.Applied), len(rep.Mails), how)
+	} else {
+		fmt.Fprintf(w, "%s for %s: %d mail(s) %s\n", rep.Job, when, len(rep.Mails), how)
+	}
+	for _, a := range rep.Applied {
+		to := "told"
+		if a.To != "" {
+			to = "→ " + string(a.To)
+		}
+		fmt.Fprintf(w, "  %-20s %-16s %-10s %s\n", a.Rule, a.RMA, a.Partner, to)
+	}
+	for _, m := range rep.Mails {
+		what := m.RMA
+		if m.Kind == "digest" {
+			what = fmt.Sprintf("%d RMA(s)", m.RMAs)
+		}
+		fmt.Fprintf(w, "  %-10s %-10s %-16s %s <%s>\n", m.Kind, m.Partner, what, strings.Join(m.To, ", "), m.MessageID)
+	}
+}

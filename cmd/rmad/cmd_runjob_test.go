@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/daemon/sandbox"
+	"github.com/rmad/rmad/internal/testenv"
+	"github.com/rmad/rmad/queue"
+	"github.com/rmad/rmad/rma"
+	"github.com/rmad/rmad/store"
+)
+
+// runJobFixture writes a config for the test Redis (a key prefix of the test's own) and an SMTP
+// sink, with the sample partners, in Europe/Athens.
+func runJobFixture(t *testing.T) (path, prefix string, c redis.UniversalClient, sink *sandbox.SMTP) {
+	t.Helper()
+	t.Setenv("RMAD_IMAP_PARTNERS_PASSWORD", "pw")
+	addr := testenv.RedisAddr(t)
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	prefix = "t:" + t.Name() + ":" + hex.EncodeToString(rnd[:]) + ":"
+	data, err := filepath.Abs("../../testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sink, err = sandbox.StartSMTP(""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sink.Stop)
+	cfg := `log: {level: warn}
+redis: {url: "redis://` + addr + `/0", key_prefix: "` + prefix + `"}
+imap:
+  - {name: partners, address: imap.example.com:993, username: rma@example.com}
+smtp: {address: "` + sink.Addr + `", tls: none, from: "Example RMA <rma@example.com>"}
+schedule: {timezone: Europe/Athens}
+service_centers: {GR: {name: Service GR, address: "Street 1, Athens"}}
+partners_file: ` + data + `/partners.yaml
+catalog_file: ` + data + `/catalog.csv
+notify: {staff: desk@example.com}
+`
+	path = filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c = redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = c.Close() })
+	return path, prefix, c, sink
+}
+
+func runJobSeed(t *testing.T, st *store.Store, partner, msgID string, at time.Time) string {
+	t.Helper()
+	it := rma.Item{Line: 1, EAN: "5204001000013", Serial: "SN-" + msgID, OwnNumber: "PO-" + msgID, Description: "no power at all"}
+	sub := rma.Submission{PartnerID: partner, Items: []rma.Item{it}, Source: rma.Source{Channel: "mail", MessageID: msgID}}
+	d := rma.Decision{Line: 1, Item: it, Result: rma.ResultAccepted, Route: rma.Route{Handling: rma.HandlingInHouse},
+		Product: &rma.Product{Brand: "TP-Link", Model: "Archer AX55"}}
+	out, err := st.Commit(context.Background(), sub, []rma.Decision{d}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Decisions[0].Number
+}
+
+func TestRunJobCommand(t *testing.T) {
+	path, prefix, c, sink := runJobFixture(t)
+	ctx := context.Background()
+	st := store.New(c, prefix)
+	athens, _ := time.LoadLocation("Europe/Athens")
+	opened := time.Date(2026, 3, 2, 10, 0, 0, 0, athens)
+	gr := runJobSeed(t, st, "P-GR-001", "a1@alfa.example", opened)
+	fr := runJobSeed(t, st, "P-FR-003", "b1@telecompro.example", opened)
+	if _, err := st.SetStatus(ctx, gr, rma.StatusReceived, "cli:test", "parcel complete", nil, opened.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	outbox := queue.New(c, prefix, queue.Options{Stream: queue.Outbox})
+
+	for _, bad := range [][]string{
+		{"run-job", "--config", path},
+		{"run-job", "--config", path, "weekly"},
+		{"run-job", "--config", path, "digest", "reminders"},
+		{"run-job", "--config", path, "digest", "--now", "yesterday"},
+	} {
+		if code, _, _ := runCLI(t, bad...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+
+	code, out, errOut := runCLI(t, "run-job", "digest", "--config", path, "--now", "2026-03-04 08:00")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, w := range []string{"digest for 2026-03-04 08:00 Europe/Athens: 1 mail(s) queued on the outbox", "P-GR-001", "service@alfa-computers.gr", "digest."} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if n, err := outbox.Depth(ctx); err != nil || n != 1 {
+		t.Fatalf("outbox depth %d, %v; want the digest waiting for a daemon", n, err)
+	}
+	if len(sink.Mails()) != 0 {
+		t.Fatal("mail sent without --send")
+	}
+	// The same minute again: done already.
+	code, out, _ = runCLI(t, "run-job", "--config", path, "digest", "--now", "2026-03-04T08:00:30+02:00")
+	if code != 0 || !strings.Contains(out, "already done for this tick, nothing to do") {
+		t.Fatalf("rerun: exit %d\n%s", code, out)
+	}
+
+	// Reminders with --send: both RMAs are far past 2×14 days. The Greek one was received, so
+	// only the French one expires: partner and staff get mail, at once.
+	code, out, errOut = runCLI(t, "run-job", "reminders", "--send", "--now", "2026-04-15 08:30", "--config", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, w := range []string{"1 rule(s) applied, 2 mail(s) delivered over SMTP", "goods_expired", fr, "→ expired", "sav@telecompro.fr", "desk@example.com"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if got := len(sink.Mails()); got != 2 {
+		t.Fatalf("%d mails delivered, want 2", got)
+	}
+	r, err := st.Get(ctx, fr)
+	if err != nil || r.Status != rma.StatusExpired {
+		t.Fatalf("%s: %v %v", fr, r.Status, err)
+	}
+}
