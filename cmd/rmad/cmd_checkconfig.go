@@ -25,13 +25,9 @@ func runCheckConfig(env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "rmad check-config: unexpected arguments: %s\n", strings.Join(args, " "))
 		return 2
 	}
-	cfg, err := config.Load(env.configPath)
-	if err != nil {
-		return reportProblems(env.stderr, env.configPath, err)
-	}
-	data, err := rules.LoadData(cfg)
-	if err != nil {
-		return reportProblems(env.stderr, env.configPath, err)
+	cfg, data, code := loadConfigAndData(env)
+	if cfg == nil {
+		return code
 	}
 
 	w := env.stdout
@@ -76,6 +72,20 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// loadConfigAndData loads the configuration and the data files it names; on failure it prints
+// every problem and returns a nil config with the exit code.
+func loadConfigAndData(env *cliEnv) (*config.Config, *rules.Data, int) {
+	cfg, err := config.Load(env.configPath)
+	if err != nil {
+		return nil, nil, reportProblems(env.stderr, env.configPath, err)
+	}
+	data, err := rules.LoadData(cfg)
+	if err != nil {
+		return nil, nil, reportProblems(env.stderr, env.configPath, err)
+	}
+	return cfg, data, 0
 }
 
 // reportProblems prints every problem of err (a *config.Errors or the data files' joined errors)

@@ -76,13 +76,9 @@ func runExplain(env *cliEnv, args []string) int {
 		fmt.Fprintln(env.stderr, "rmad explain: name at least one mail file (rmad explain [--json] MAIL.eml...)")
 		return 2
 	}
-	cfg, err := config.Load(env.configPath)
-	if err != nil {
-		return reportProblems(env.stderr, env.configPath, err)
-	}
-	data, err := rules.LoadData(cfg)
-	if err != nil {
-		return reportProblems(env.stderr, env.configPath, err)
+	cfg, data, code := loadConfigAndData(env)
+	if cfg == nil {
+		return code
 	}
 	ex := &explainer{
 		parser: &ingest.Parser{Partners: data.Partners, Limits: cfg.Limits, Security: cfg.Security, OwnAddresses: ingest.OwnAddresses(cfg)},
