@@ -128,8 +128,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	sink := &mailSink{parser: d.parser, inbox: d.inbox, now: opt.Now}
 	locks := &leaseLocker{leases: d.store.Leases(), log: log}
 	for _, mb := range cfg.IMAP {
-		wlog := log.With().Str("component", "imap").Str("mailbox", mb.Name).Logger()
-		d.watchers = append(d.watchers, mailbox.New(mb, cfg.Limits, sink, d.store, locks, wlog))
+		// The watcher adds component=imap and mailbox itself: adding them here too would write
+		// each key twice in every JSON line.
+		d.watchers = append(d.watchers, mailbox.New(mb, cfg.Limits, sink, d.store, locks, log))
 	}
 	d.http = webhook.New(webhook.Config{
 		HTTP:           cfg.HTTP,
