@@ -473,7 +473,45 @@ func (h *harness) start(t *testing.T) {
 		case <-time.After(waitLong):
 			t.Errorf("daemon did not stop within %s", waitLong)
 		}
+		checkLogLines(t, h.logs.bytes())
 	})
+}
+
+// checkLogLines: every line of a JSON log is one JSON object without repeated keys (journald
+// and Loki pipelines keep only one of two "component" fields, and not always the same one).
+func checkLogLines(t testing.TB, logs []byte) {
+	t.Helper()
+	bad := 0
+	for _, line := range bytes.Split(bytes.TrimSpace(logs), []byte("\n")) {
+		if err := jsonObjectKeysOnce(line); err != nil && bad < 3 {
+			bad++
+			t.Errorf("log line %s: %v", line, err)
+		}
+	}
+}
+
+func jsonObjectKeysOnce(line []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return fmt.Errorf("not a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key := tok.(string)
+		if seen[key] {
+			return fmt.Errorf("key %q twice", key)
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // deliver appends one mail and waits until it has left the mailbox and every mail it caused has
