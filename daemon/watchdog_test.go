@@ -239,3 +239,22 @@ func TestUnhealthyWithoutConsumers(t *testing.T) {
 		t.Fatalf("unhealthy = %q", why)
 	}
 }
+
+// SIGHUP: RELOADING=1 with the monotonic clock systemd 253+ asks for, then READY=1 (cmd_run).
+func TestNotifyReloading(t *testing.T) {
+	sock := listenNotify(t)
+	NotifyReloading()
+	got := sock.next(5 * time.Second)
+	lines := strings.Split(got, "\n")
+	if len(lines) != 2 || lines[0] != "RELOADING=1" || !strings.HasPrefix(lines[1], "MONOTONIC_USEC=") {
+		t.Fatalf("reloading notification %q", got)
+	}
+	usec, err := strconv.ParseInt(strings.TrimPrefix(lines[1], "MONOTONIC_USEC="), 10, 64)
+	if err != nil || usec <= 0 {
+		t.Fatalf("MONOTONIC_USEC %q: %v", lines[1], err)
+	}
+	NotifyReady()
+	if got := sock.next(5 * time.Second); got != "READY=1" {
+		t.Fatalf("after the reload: %q", got)
+	}
+}
