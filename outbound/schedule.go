@@ -147,7 +147,7 @@ func (s *Scheduler) RunAt(name string, tick time.Time) bool {
 // LastTick is the named job's latest scheduled time at or before now (see LastTick); ok is
 // false for an unknown job.
 func (s *Scheduler) LastTick(name string, now time.Time) (tick time.Time, ok bool) {
-	j := s.jobs[name]
+	j := s.job(name)
 	if j == nil {
 		return time.Time{}, false
 	}
@@ -157,7 +157,7 @@ func (s *Scheduler) LastTick(name string, now time.Time) (tick time.Time, ok boo
 // PrevTick is the named job's latest scheduled time in (now-within, now]; ok is false when
 // there is none (or the job is unknown).
 func (s *Scheduler) PrevTick(name string, now time.Time, within time.Duration) (time.Time, bool) {
-	j := s.jobs[name]
+	j := s.job(name)
 	if j == nil {
 		return time.Time{}, false
 	}
@@ -166,11 +166,17 @@ func (s *Scheduler) PrevTick(name string, now time.Time, within time.Duration) (
 
 // Next is when the named job fires next after now.
 func (s *Scheduler) Next(name string, now time.Time) (time.Time, bool) {
-	j := s.jobs[name]
+	j := s.job(name)
 	if j == nil {
 		return time.Time{}, false
 	}
 	return j.sched.Next(now.In(s.loc)), true
+}
+
+func (s *Scheduler) job(name string) *scheduledJob {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jobs[name]
 }
 
 // fire runs one job for the tick it was scheduled at.
