@@ -772,7 +772,8 @@ smtp:
   tls: none
   from: "Example Distribution RMA <rma@distributor.example>"
 http: {listen: "127.0.0.1:%d"}
-schedule: {timezone: Europe/Athens, digest: "0 8 * * 1-5", reminders: "30 8 * * *"}
+# Digests and reminders only on 29 Feb: they must not mail partners in the middle of a run.
+schedule: {timezone: Europe/Athens, digest: "0 3 29 2 *", reminders: "30 3 29 2 *"}
 service_centers:
   GR: {name: "Example Distribution Service GR", address: "Example Street 1, 14451 Metamorfosi, Greece"}
   RO: {name: "Example Distribution Service RO", address: "Example Street 3, 031041 Bucharest, Romania"}
