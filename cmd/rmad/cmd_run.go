@@ -9,6 +9,7 @@ import (
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/daemon"
+	"github.com/rmad/rmad/store"
 )
 
 func init() {
@@ -26,6 +27,8 @@ func runDaemon(env *cliEnv, _ []string) int {
 		return 1
 	}
 	log := config.NewLogger(cfg.Log, env.stdout)
+	// go-redis's own complaints (a failed dial) as JSON lines too, not plain text in the journal.
+	store.LogRedisTo(log.With().Str("component", "redis").Logger())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
