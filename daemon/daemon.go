@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -182,6 +183,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopWork()
 	defer stopIntake()
 
+	// Bind the HTTP port before anything starts, so READY means the port is open, and a port
+	// already taken stops rmad at once with a clear error.
+	var httpLn net.Listener
+	if d.cfg.HTTP.Listen != "" {
+		ln, err := net.Listen("tcp", d.cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http: listen on %s (http.listen): %w", d.cfg.HTTP.Listen, err)
+		}
+		httpLn = ln
+	}
+
 	errs := make(chan error, 8)
 	var intakeWG, workWG sync.WaitGroup
 	start := func(wg *sync.WaitGroup, name string, f func() error) {
@@ -200,8 +212,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for i, w := range d.watchers {
 		start(&intakeWG, "imap "+d.cfg.IMAP[i].Name, func() error { return w.Run(intake) })
 	}
-	if d.cfg.HTTP.Listen != "" {
-		start(&intakeWG, "http", func() error { return d.http.ListenAndServe(intake) })
+	if httpLn != nil {
+		start(&intakeWG, "http", func() error { return d.http.Serve(intake, httpLn) })
 	}
 	start(&intakeWG, "metrics", func() error { return d.refreshGauges(intake) })
 	d.sched.start(work) // the jobs may finish their run after intake stops
