@@ -34,7 +34,7 @@ import (
 // Options tune a Daemon; the zero value is what `rmad run` uses.
 type Options struct {
 	Now      func() time.Time // clock (tests); default time.Now
-	Consumer string           // consumer name in the stream groups; default host-pid
+	Consumer string           // consumer name in the stream groups; default the host name (+ RMAD_INSTANCE)
 	Grace    time.Duration    // how long in-flight work may finish after a stop; default 20s
 	Workers  int              // inbox workers; default 4
 	// Ready is called once every component has started and Redis answers (sd_notify READY).
@@ -74,8 +74,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		opt.Now = func() time.Time { return time.Now().In(loc) }
 	}
 	if opt.Consumer == "" {
-		host, _ := os.Hostname()
-		opt.Consumer = host + "-" + strconv.Itoa(os.Getpid())
+		opt.Consumer = consumerName()
 	}
 	if opt.Grace <= 0 {
 		opt.Grace = 20 * time.Second
@@ -103,8 +102,11 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	qlog := log.With().Str("component", "queue").Logger()
 	d.inbox = queue.New(rdb, prefix, queue.Options{Stream: "inbox", Group: "workers", Consumer: opt.Consumer,
 		Concurrency: opt.Workers, ShutdownGrace: opt.Grace, Log: qlog.With().Str("queue", "inbox").Logger()})
+	// An SMTP outage must delay replies, not dead-letter them: transient failures are retried for
+	// about half a day (backoff up to 15 min) before a person has to look.
 	d.outbox = queue.New(rdb, prefix, queue.Options{Stream: "outbox", Group: "couriers", Consumer: opt.Consumer,
-		Concurrency: 2, ShutdownGrace: opt.Grace, Log: qlog.With().Str("queue", "outbox").Logger()})
+		Concurrency: 4, MaxAttempts: 60, MaxBackoff: 15 * time.Minute, ShutdownGrace: opt.Grace,
+		Log: qlog.With().Str("queue", "outbox").Logger()})
 	d.parser = &ingest.Parser{Partners: partnerFinder{d.engine}, Limits: cfg.Limits, Security: cfg.Security,
 		OwnAddresses: ingest.OwnAddresses(cfg)}
 	d.pipe = &pipeline{
@@ -155,6 +157,20 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 
 // Handler is the HTTP API (for tests; Run serves it on http.listen).
 func (d *Daemon) Handler() http.Handler { return d.http.Handler() }
+
+// consumerName names this instance in the stream groups. It stays the same across restarts, so a
+// restarted rmad takes up its own unfinished entries at once instead of waiting for the
+// visibility timeout; RMAD_INSTANCE tells apart several instances on one host.
+func consumerName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "rmad"
+	}
+	if inst := os.Getenv("RMAD_INSTANCE"); inst != "" {
+		return host + "-" + inst
+	}
+	return host
+}
 
 // Store gives the CLI and tests the daemon's record store.
 func (d *Daemon) Store() *store.Store { return d.store }
@@ -287,7 +303,8 @@ type leaseLocker struct {
 	log    zerolog.Logger
 }
 
-const mailboxLeaseTTL = 30 * time.Second
+// mailboxLeaseTTL bounds how long a mailbox waits after its reader died (renewed every ttl/3).
+const mailboxLeaseTTL = 15 * time.Second
 
 func (l *leaseLocker) Lock(ctx context.Context, name string) (<-chan struct{}, func(), error) {
 	waiting := false
