@@ -5,7 +5,7 @@ test:
 	bash scripts/test.sh
 
 demo:
-	bash scripts/demo.sh
+	bash scripts/demo.sh $(ARGS)
 
 build:
 	go build -o bin/rmad ./cmd/rmad
