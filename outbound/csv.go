@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/rmad/rmad/rma"
@@ -85,11 +86,20 @@ func itemMessage(l lang, d rma.Decision) string {
 	for _, n := range d.Notes {
 		parts = append(parts, describeNote(l, n))
 	}
-	// Each part is a sentence; end those without a stop so they read as one line of prose.
+	// Each part is a sentence; notes are worded to follow "Note: " in the body, so capitalise
+	// them here, and end parts without a stop, so the column reads as one line of prose.
 	for i, s := range parts {
-		if s = strings.TrimSpace(s); s != "" && !strings.ContainsRune(".!?;", rune(s[len(s)-1])) {
-			parts[i] = s + "."
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
 		}
+		if r, size := utf8.DecodeRuneInString(s); unicode.IsLower(r) {
+			s = string(unicode.ToUpper(r)) + s[size:]
+		}
+		if !strings.ContainsRune(".!?;", rune(s[len(s)-1])) {
+			s += "."
+		}
+		parts[i] = s
 	}
 	return strings.Join(parts, " ")
 }

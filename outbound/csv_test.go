@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/rmad/rmad/rma"
@@ -131,5 +132,22 @@ func TestResultRows(t *testing.T) {
 	csvRow := readCSV(t, ResultsCSV([]rma.Decision{d}, "fr", ','), ',')[1]
 	if csvRow[1] != "'=X" || csvRow[2] != "'-5" || csvRow[9] != r.Message {
 		t.Errorf("CSV %q and row %+v disagree", csvRow, r)
+	}
+}
+
+// The message column is prose: each problem and note starts a capitalised sentence in every
+// language, even though notes are worded to follow "Note: " in the mail body.
+func TestResultRowsMessageSentences(t *testing.T) {
+	d := rma.Decision{Line: 1, Result: rma.ResultRejected, Item: rma.Item{EAN: "5204001000016", Serial: "RT-1"},
+		Problems: []rma.Problem{rma.NewProblem(rma.CodeEANInvalid, "ean", "value", "5204001000016", "reason", "check_digit")},
+		Notes:    []rma.Note{{Key: rma.NoteSerialNotInSales, Params: map[string]string{"serial": "RT-1"}}}}
+	for _, loc := range Locales {
+		msg := ResultRows([]rma.Decision{d}, loc)[0].Message
+		note := DescribeNote(loc, d.Notes[0])
+		r, size := utf8.DecodeRuneInString(note)
+		want := string(unicode.ToUpper(r)) + note[size:]
+		if !strings.Contains(msg, want) || strings.Contains(msg, " "+note) {
+			t.Errorf("%s: message %q should contain the note as a sentence %q", loc, msg, want)
+		}
 	}
 }
