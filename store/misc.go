@@ -86,16 +86,28 @@ return false
 func (s *Store) RememberResponse(ctx context.Context, key string, status int, body []byte, ttl time.Duration) (prevStatus int, prevBody []byte, seen bool, err error) {
 	val := strconv.Itoa(status) + "\n" + string(body)
 	prev, err := rememberScript.Run(ctx, s.c, []string{s.k.response(key)}, val, ttl.Milliseconds()).Text()
+	return parseResponse("remember response", key, prev, err)
+}
+
+// PeekResponse returns the response RememberResponse keeps for key, with seen false when there
+// is none (never stored, or expired). It only reads.
+func (s *Store) PeekResponse(ctx context.Context, key string) (status int, body []byte, seen bool, err error) {
+	val, err := s.c.Get(ctx, s.k.response(key)).Result()
+	return parseResponse("peek response", key, val, err)
+}
+
+// parseResponse reads a stored "status\nbody" value; a redis.Nil err means none is stored.
+func parseResponse(op, key, val string, err error) (status int, body []byte, seen bool, _ error) {
 	if errors.Is(err, redis.Nil) {
 		return 0, nil, false, nil
 	}
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("remember response %s: %w", key, err)
+		return 0, nil, false, fmt.Errorf("%s %s: %w", op, key, err)
 	}
-	code, rest, ok := strings.Cut(prev, "\n")
+	code, rest, ok := strings.Cut(val, "\n")
 	st, cerr := strconv.Atoi(code)
 	if !ok || cerr != nil {
-		return 0, nil, false, fmt.Errorf("remember response %s: stored value is malformed", key)
+		return 0, nil, false, fmt.Errorf("%s %s: stored value is malformed", op, key)
 	}
 	return st, []byte(rest), true, nil
 }

@@ -310,6 +310,39 @@ func TestMarkersCursorRememberResponse(t *testing.T) {
 	if err != nil || !seen || st != 202 || string(body) != "{\"ok\":true}\nmore" {
 		t.Fatalf("replayed response: %d %q %v %v", st, body, seen, err)
 	}
+
+}
+
+func TestPeekResponse(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	st, body, seen, err := s.PeekResponse(ctx, "wh:dji:2")
+	if err != nil || seen || st != 0 || body != nil {
+		t.Fatalf("peek before any response: %d %q %v %v", st, body, seen, err)
+	}
+	// A peek stores nothing: the first RememberResponse still stores its response.
+	if _, _, seen, err := s.RememberResponse(ctx, "wh:dji:2", 202, []byte("{\"ok\":true}\nmore"), time.Minute); err != nil || seen {
+		t.Fatalf("remember after a peek: seen %v, %v", seen, err)
+	}
+	for range 2 { // a peek changes nothing either
+		st, body, seen, err = s.PeekResponse(ctx, "wh:dji:2")
+		if err != nil || !seen || st != 202 || string(body) != "{\"ok\":true}\nmore" {
+			t.Fatalf("peek: %d %q %v %v", st, body, seen, err)
+		}
+	}
+	if _, _, _, err := s.RememberResponse(ctx, "wh:dji:3", 200, nil, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(120 * time.Millisecond)
+	if _, _, seen, err := s.PeekResponse(ctx, "wh:dji:3"); err != nil || seen {
+		t.Fatalf("peek after expiry: seen %v, %v", seen, err)
+	}
+	if err := s.c.Set(ctx, s.k.response("wh:dji:4"), "no status", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.PeekResponse(ctx, "wh:dji:4"); err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("malformed value: %v", err)
+	}
 }
 
 func TestLeases(t *testing.T) {
