@@ -8,10 +8,12 @@ import (
 )
 
 // Responses remembers the answer to a webhook delivery (store.Store implements it): the first
-// call for a key stores status and body and reports seen false; later calls get the stored
-// answer back with seen true. A stored value never changes until it expires.
+// RememberResponse for a key stores status and body and reports seen false; later calls get the
+// stored answer back with seen true. A stored value never changes until it expires.
+// PeekResponse reads it without storing anything.
 type Responses interface {
 	RememberResponse(ctx context.Context, key string, status int, body []byte, ttl time.Duration) (prevStatus int, prevBody []byte, seen bool, err error)
+	PeekResponse(ctx context.Context, key string) (status int, body []byte, seen bool, err error)
 }
 
 // Timings of the delivery memory.
@@ -28,17 +30,15 @@ const (
 	staleAfter = 2 * processTimeout
 	// maxGenerations bounds the takeovers of one delivery (a sender retries about ten times).
 	maxGenerations = 64
-	// probeTTL is the life of the placeholder a probe leaves behind (see guard.recall).
-	probeTTL = time.Millisecond
 	// processTimeout bounds the work for one request.
 	processTimeout = 30 * time.Second
 )
 
-// probeStatus marks a probe placeholder and a lock; real answers are HTTP statuses, never 0.
-const probeStatus = 0
+// lockStatus is the status stored in a lock; real answers are HTTP statuses, never 0.
+const lockStatus = 0
 
 // guard makes "apply, then remember the answer" safe against duplicates with the store's
-// set-once memory (RememberResponse):
+// set-once memory (RememberResponse, read with PeekResponse):
 //
 //   - the answer key ("webhook:<source>:<id>") holds the final answer for ReplayTTL;
 //   - lock keys ("webhook-lock:<source>:<n>:<id>", n = 0, 1, ...) each hold the time an
@@ -49,18 +49,13 @@ const probeStatus = 0
 // the lock is recent → another attempt is applying it right now: 409 "in progress, retry";
 // the lock is stale (its holder failed or died) → try lock n+1.
 //
-// Reading an answer from a set-once store is a write of a placeholder that lives one
-// millisecond: if an answer is there it comes back, and otherwise nothing lasting was
-// written. complete waits out such a placeholder of a concurrent reader.
-//
 // A takeover may apply a delivery that its failed holder had applied already. That is safe
 // because applying is idempotent by the delivery id (the store replays a committed submission;
 // a vendor status already in an RMA's history is not applied twice), and complete keeps the
 // first answer stored, so the answer stays the same too.
 type guard struct {
-	r     Responses
-	sleep func(time.Duration)
-	now   func() time.Time // wall clock for lock ages (not the injectable request clock)
+	r   Responses
+	now func() time.Time // wall clock for lock ages (not the injectable request clock)
 }
 
 func answerKey(source, id string) string { return "webhook:" + source + ":" + id }
@@ -75,7 +70,7 @@ func lockKey(source, id string, n int) string {
 func (g guard) acquire(ctx context.Context, source, id string) (answer, bool, error) {
 	for n := range maxGenerations {
 		now := g.now()
-		_, took, seen, err := g.r.RememberResponse(ctx, lockKey(source, id, n), probeStatus,
+		_, took, seen, err := g.r.RememberResponse(ctx, lockKey(source, id, n), lockStatus,
 			[]byte(strconv.FormatInt(now.UnixMilli(), 10)), lockTTL)
 		if err != nil {
 			return answer{}, false, fmt.Errorf("delivery %s/%s: lock: %w", source, id, err)
@@ -102,11 +97,11 @@ func (g guard) busy(id string) answer {
 
 // recall returns the remembered answer of a delivery, if there is one.
 func (g guard) recall(ctx context.Context, source, id string) (answer, bool, error) {
-	st, body, seen, err := g.r.RememberResponse(ctx, answerKey(source, id), probeStatus, nil, probeTTL)
+	st, body, seen, err := g.r.PeekResponse(ctx, answerKey(source, id))
 	if err != nil {
 		return answer{}, false, fmt.Errorf("delivery %s/%s: read answer: %w", source, id, err)
 	}
-	if seen && st != probeStatus {
+	if seen {
 		return replayed(st, body), true, nil
 	}
 	return answer{}, false, nil
@@ -115,19 +110,12 @@ func (g guard) recall(ctx context.Context, source, id string) (answer, bool, err
 // complete remembers a's answer and returns what to send: a, or the answer stored first if a
 // takeover let two attempts run.
 func (g guard) complete(ctx context.Context, source, id string, a answer) (answer, error) {
-	const attempts = 50 // × 2 ms: a probe placeholder lives 1 ms
-	for range attempts {
-		st, body, seen, err := g.r.RememberResponse(ctx, answerKey(source, id), a.status, a.body, ReplayTTL)
-		if err != nil {
-			return a, fmt.Errorf("delivery %s/%s: remember answer: %w", source, id, err)
-		}
-		if !seen {
-			return a, nil
-		}
-		if st != probeStatus {
-			return replayed(st, body), nil
-		}
-		g.sleep(2 * probeTTL)
+	st, body, seen, err := g.r.RememberResponse(ctx, answerKey(source, id), a.status, a.body, ReplayTTL)
+	if err != nil {
+		return a, fmt.Errorf("delivery %s/%s: remember answer: %w", source, id, err)
 	}
-	return a, fmt.Errorf("delivery %s/%s: answer key stayed busy with probes", source, id)
+	if seen {
+		return replayed(st, body), nil
+	}
+	return a, nil
 }

@@ -14,7 +14,7 @@ import (
 func TestGuardTakeover(t *testing.T) {
 	e := newEnv(t)
 	wall := time.Now()
-	g := guard{r: e.store, sleep: time.Sleep, now: func() time.Time { return wall }}
+	g := guard{r: e.store, now: func() time.Time { return wall }}
 	ctx := t.Context()
 
 	if _, owned, err := g.acquire(ctx, "dji", "m1"); err != nil || !owned {

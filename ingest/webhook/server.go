@@ -117,7 +117,7 @@ func New(cfg Config) *Server {
 		sources:  map[string]*source{},
 		bodies:   make(chan struct{}, maxConcurrentBodies),
 		bodyWait: defaultBodyWait,
-		guard:    guard{r: cfg.Store, sleep: time.Sleep, now: time.Now},
+		guard:    guard{r: cfg.Store, now: time.Now},
 	}
 	for _, sc := range cfg.Sources {
 		src := newSource(sc, cfg.Tolerance, cfg.Now)
