@@ -723,7 +723,7 @@ type configParams struct {
 	SMTPAddr          string
 	IDLE              bool
 	Poll              time.Duration
-	LogLevel          string // default info
+	LogLevel          string // "" for info
 }
 
 // writeConfig writes a config for p into dir and returns its path.
@@ -736,74 +736,27 @@ func writeConfig(t testing.TB, dir string, p configParams) string {
 	if err := os.WriteFile(filepath.Join(dir, "imap-password"), []byte(p.Box.pass+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if p.LogLevel == "" {
-		p.LogLevel = "info"
-	}
 	// A port of its own: the default 127.0.0.1:8080 may be taken by anything on the machine.
 	httpPort, err := sandbox.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(configTemplate, p.LogLevel, p.RedisAddr, p.Prefix, p.Box.addr, p.Box.user, p.Box.in, p.Box.done,
-		p.Box.rejected, p.IDLE, p.Poll, p.SMTPAddr, httpPort,
-		filepath.Join(data, "partners.yaml"), filepath.Join(data, "catalog.csv"), filepath.Join(data, "sales.csv"))
+	cfg := sandbox.Config(sandbox.Settings{
+		LogLevel:  p.LogLevel,
+		RedisAddr: p.RedisAddr, KeyPrefix: p.Prefix,
+		IMAPAddr: p.Box.addr, IMAPUser: p.Box.user, IMAPPasswordFile: "imap-password",
+		Mailbox: p.Box.in, ProcessedMailbox: p.Box.done, RejectedMailbox: p.Box.rejected, IDLE: p.IDLE, PollInterval: p.Poll,
+		SMTPAddr:   p.SMTPAddr,
+		HTTPListen: fmt.Sprintf("127.0.0.1:%d", httpPort),
+		DataDir:    data,
+		Digest:     sandbox.LeapDayDigest, Reminders: sandbox.LeapDayReminders, // no mails to partners mid-test
+	})
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
-
-const configTemplate = `log: {level: %s, format: json}
-redis: {url: "redis://%s/0", key_prefix: "%s"}
-imap:
-  - name: partners
-    address: %s
-    tls: none
-    username: %s
-    password_file: imap-password
-    mailbox: %s
-    processed_mailbox: %s
-    rejected_mailbox: %s
-    idle: %t
-    poll_interval: %s
-smtp:
-  address: %s
-  tls: none
-  from: "Example Distribution RMA <rma@distributor.example>"
-http: {listen: "127.0.0.1:%d"}
-# Digests and reminders only on 29 Feb: they must not mail partners in the middle of a run.
-schedule: {timezone: Europe/Athens, digest: "0 3 29 2 *", reminders: "30 3 29 2 *"}
-service_centers:
-  GR: {name: "Example Distribution Service GR", address: "Example Street 1, 14451 Metamorfosi, Greece"}
-  RO: {name: "Example Distribution Service RO", address: "Example Street 3, 031041 Bucharest, Romania"}
-  default: GR
-partners_file: %s
-catalog_file: %s
-sales_file: %s
-routing:
-  default: in_house
-  brands:
-    Grandstream: {handling: vendor_ticket, helpdesk: "https://helpdesk.grandstream.com/"}
-    DJI:         {handling: forward, forward_to: "rma@dji.example"}
-    EcoFlow:     {handling: forward, forward_to: "service@ecoflow.example"}
-    Ubiquiti:    {handling: vendor_direct, portal: "https://rma.ui.com/"}
-    Ruckus:      {handling: vendor_direct, portal: "https://support.ruckuswireless.com/"}
-    Innovaphone: {handling: vendor_direct, portal: "https://rma.innovaphone.com/"}
-    Gigaset:     {handling: vendor_direct, portal: "https://g-estore.com/logistics/repair_form_pro.php"}
-policy:
-  serial_required_brands: [DJI, EcoFlow, Smartmi, Edifier, Viomi, Roidmi, Dreame, Amazfit, Deerma]
-  min_description_chars: 15
-  out_of_warranty: paid_repair
-  no_fault_found_fee: "15 EUR incl. VAT"
-  restocking_fee_percent: 15
-  awaiting_goods_days: 14
-  customer_delay_days: 10
-  uncollected_days: 15
-notify: {staff: service-desk@distributor.example}
-security: {require_dmarc_pass: false, authserv_id: mx.distributor.example, unknown_sender_reply: true}
-limits: {max_message_bytes: 26214400, max_items_per_submission: 1000}
-`
 
 func readJSON(t testing.TB, path string, v any) {
 	t.Helper()

@@ -195,14 +195,8 @@ func setup(o options) (e *env, err error) {
 	if e.client, err = dial(e.imapAddr, e.user, e.pass); err != nil {
 		return e, err
 	}
-	for _, f := range []string{"catalog.csv", "sales.csv", "partners.yaml"} {
-		b, err := rmad.Samples.ReadFile("testdata/" + f)
-		if err != nil {
-			return e, err
-		}
-		if err := os.WriteFile(filepath.Join(e.dir, f), b, 0o644); err != nil {
-			return e, err
-		}
+	if err := sandbox.WriteSampleData(e.dir); err != nil {
+		return e, err
 	}
 	if err := os.WriteFile(filepath.Join(e.dir, "imap-password"), []byte(e.pass+"\n"), 0o600); err != nil {
 		return e, err
@@ -289,8 +283,14 @@ func (e *env) newRun(ctx context.Context, name string, idle bool, poll time.Dura
 	if err != nil {
 		return nil, err
 	}
-	cfgText := fmt.Sprintf(configTemplate, e.redisAddr, r.prefix, e.imapAddr, e.user, r.in, r.done, r.rejects, idle, poll,
-		e.smtp.Addr, httpPort)
+	cfgText := sandbox.Config(sandbox.Settings{
+		RedisAddr: e.redisAddr, KeyPrefix: r.prefix,
+		IMAPAddr: e.imapAddr, IMAPUser: e.user, IMAPPasswordFile: "imap-password",
+		Mailbox: r.in, ProcessedMailbox: r.done, RejectedMailbox: r.rejects, IDLE: idle, PollInterval: poll,
+		SMTPAddr:   e.smtp.Addr,
+		HTTPListen: fmt.Sprintf("127.0.0.1:%d", httpPort),
+		Digest:     sandbox.LeapDayDigest, Reminders: sandbox.LeapDayReminders, // no mails to partners mid-run
+	})
 	path := filepath.Join(e.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfgText), 0o644); err != nil {
 		return nil, err
@@ -642,51 +642,3 @@ func ms(d time.Duration) string {
 func sec(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
-
-// configTemplate is config.sample.yaml's routing and policy with the bench's servers.
-const configTemplate = `log: {level: info, format: json}
-redis: {url: "redis://%s/0", key_prefix: "%s"}
-imap:
-  - name: partners
-    address: %s
-    tls: none
-    username: %s
-    password_file: imap-password
-    mailbox: %s
-    processed_mailbox: %s
-    rejected_mailbox: %s
-    idle: %t
-    poll_interval: %s
-smtp:
-  address: %s
-  tls: none
-  from: "Example Distribution RMA <rma@distributor.example>"
-http: {listen: "127.0.0.1:%d"}
-# Digests and reminders only on 29 Feb: they must not mail partners in the middle of a run.
-schedule: {timezone: Europe/Athens, digest: "0 3 29 2 *", reminders: "30 3 29 2 *"}
-service_centers:
-  GR: {name: "Example Distribution Service GR", address: "Example Street 1, 14451 Metamorfosi, Greece"}
-  RO: {name: "Example Distribution Service RO", address: "Example Street 3, 031041 Bucharest, Romania"}
-  default: GR
-partners_file: partners.yaml
-catalog_file: catalog.csv
-sales_file: sales.csv
-routing:
-  default: in_house
-  brands:
-    Grandstream: {handling: vendor_ticket, helpdesk: "https://helpdesk.grandstream.com/"}
-    DJI:         {handling: forward, forward_to: "rma@dji.example"}
-    Ubiquiti:    {handling: vendor_direct, portal: "https://rma.ui.com/"}
-policy:
-  serial_required_brands: [DJI, EcoFlow]
-  min_description_chars: 15
-  out_of_warranty: paid_repair
-  no_fault_found_fee: "15 EUR incl. VAT"
-  restocking_fee_percent: 15
-  awaiting_goods_days: 14
-  customer_delay_days: 10
-  uncollected_days: 15
-notify: {staff: service-desk@distributor.example}
-security: {require_dmarc_pass: false, authserv_id: mx.distributor.example, unknown_sender_reply: true}
-limits: {max_message_bytes: 26214400, max_items_per_submission: 1000}
-`

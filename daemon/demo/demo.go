@@ -351,73 +351,22 @@ func firstLine(s string) string {
 // writeConfig writes the demo's config and data files into opt.Out and returns the config path.
 func writeConfig(opt Options, redisAddr string, e *Env) (string, error) {
 	dir := opt.Out
-	for _, f := range []string{"catalog.csv", "sales.csv", "partners.yaml"} {
-		b, err := rmad.Samples.ReadFile("testdata/" + f)
-		if err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			return "", fmt.Errorf("demo: %w", err)
-		}
+	if err := sandbox.WriteSampleData(dir); err != nil {
+		return "", fmt.Errorf("demo: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "imap-password"), []byte(opt.Password+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("demo: %w", err)
 	}
-	cfg := fmt.Sprintf(demoConfig, redisAddr, e.IMAP.Addr, opt.Mailbox, e.SMTP.Addr, e.HTTP)
+	cfg := sandbox.Config(sandbox.Settings{
+		LogFormat: "console",
+		RedisAddr: redisAddr, KeyPrefix: "rmad-demo:",
+		IMAPAddr: e.IMAP.Addr, IMAPUser: opt.Mailbox, IMAPPasswordFile: "imap-password", IDLE: true,
+		SMTPAddr:   e.SMTP.Addr,
+		HTTPListen: e.HTTP,
+	})
 	p := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
 		return "", fmt.Errorf("demo: %w", err)
 	}
 	return p, nil
 }
-
-// demoConfig is config.sample.yaml's routing and policy with the sandbox's addresses.
-const demoConfig = `log: {level: info, format: console}
-redis: {url: "redis://%s/0", key_prefix: "rmad-demo:"}
-imap:
-  - name: partners
-    address: %s
-    tls: none
-    username: %s
-    password_file: imap-password
-    mailbox: INBOX
-    processed_mailbox: RMA/Processed
-    rejected_mailbox: RMA/Rejected
-    idle: true
-    poll_interval: 30s
-smtp:
-  address: %s
-  tls: none
-  from: "Example Distribution RMA <` + rmaAddress + `>"
-http: {listen: "%s"}
-schedule: {timezone: Europe/Athens, digest: "0 8 * * 1-5", reminders: "30 8 * * *"}
-service_centers:
-  GR: {name: "Example Distribution Service GR", address: "Example Street 1, 14451 Metamorfosi, Greece"}
-  RO: {name: "Example Distribution Service RO", address: "Example Street 3, 031041 Bucharest, Romania"}
-  default: GR
-partners_file: partners.yaml
-catalog_file: catalog.csv
-sales_file: sales.csv
-routing:
-  default: in_house
-  brands:
-    Grandstream: {handling: vendor_ticket, helpdesk: "https://helpdesk.grandstream.com/"}
-    DJI:         {handling: forward, forward_to: "rma@dji.example"}
-    EcoFlow:     {handling: forward, forward_to: "service@ecoflow.example"}
-    Ubiquiti:    {handling: vendor_direct, portal: "https://rma.ui.com/"}
-    Ruckus:      {handling: vendor_direct, portal: "https://support.ruckuswireless.com/"}
-    Innovaphone: {handling: vendor_direct, portal: "https://rma.innovaphone.com/"}
-    Gigaset:     {handling: vendor_direct, portal: "https://g-estore.com/logistics/repair_form_pro.php"}
-policy:
-  serial_required_brands: [DJI, EcoFlow, Smartmi, Edifier, Viomi, Roidmi, Dreame, Amazfit, Deerma]
-  min_description_chars: 15
-  out_of_warranty: paid_repair
-  no_fault_found_fee: "15 EUR incl. VAT"
-  restocking_fee_percent: 15
-  awaiting_goods_days: 14
-  customer_delay_days: 10
-  uncollected_days: 15
-notify: {staff: service-desk@distributor.example}
-security: {require_dmarc_pass: false, authserv_id: mx.distributor.example, unknown_sender_reply: true}
-limits: {max_message_bytes: 26214400, max_items_per_submission: 1000}
-`
