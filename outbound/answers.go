@@ -48,6 +48,25 @@ func (c *Composer) StatusAnswer(sub rma.Submission, p rma.Partner, query string,
 
 func (c *Composer) writeRecord(b *body, l lang, r rma.Record) {
 	const in = "  "
+	writeRecordHead(b, l, r, in)
+	b.item(in, l.pair(l.t("status.label.status"), statusText(l, r.Status)))
+	dates := l.pair(l.t("status.label.created"), c.day(r.CreatedAt))
+	if !r.UpdatedAt.IsZero() {
+		dates += " · " + l.pair(l.t("status.label.updated"), c.day(r.UpdatedAt))
+	}
+	b.item(in, dates)
+	if len(r.History) == 0 {
+		return
+	}
+	b.item(in, l.t("status.label.history"))
+	for _, e := range r.History {
+		b.item(in+"- ", c.eventLine(l, e))
+	}
+}
+
+// writeRecordHead writes the lines that name a record in a status answer or a digest: "number —
+// product", then the partner's own number, EAN and serial (those the item has), indented by in.
+func writeRecordHead(b *body, l lang, r rma.Record, in string) {
 	title := r.Number
 	if pn := productName(r.Decision); pn != "" {
 		title += " — " + pn
@@ -62,23 +81,15 @@ func (c *Composer) writeRecord(b *body, l lang, r rma.Record) {
 	if len(ids) > 0 {
 		b.item(in, strings.Join(ids, " · "))
 	}
-	b.item(in, l.pair(l.t("status.label.status"), statusText(l, r.Status)))
-	dates := l.pair(l.t("status.label.created"), c.day(r.CreatedAt))
-	if !r.UpdatedAt.IsZero() {
-		dates += " · " + l.pair(l.t("status.label.updated"), c.day(r.UpdatedAt))
+}
+
+// eventLine is one history event: "time  status — words — note".
+func (c *Composer) eventLine(l lang, e rma.Event) string {
+	line := c.stamp(e.At) + "  " + statusText(l, e.Status)
+	if note := oneLine(e.Note); note != "" {
+		line += " — " + note
 	}
-	b.item(in, dates)
-	if len(r.History) == 0 {
-		return
-	}
-	b.item(in, l.t("status.label.history"))
-	for _, e := range r.History {
-		line := c.stamp(e.At) + "  " + statusText(l, e.Status)
-		if note := oneLine(e.Note); note != "" {
-			line += " — " + note
-		}
-		b.item(in+"- ", line)
-	}
+	return line
 }
 
 // statusText is "awaiting_goods — Αναμονή παραλαβής": the code partners' tools know, and words.

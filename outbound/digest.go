@@ -191,29 +191,11 @@ func (c *Composer) Digest(p rma.Partner, entries []DigestEntry, from, to time.Ti
 
 func (c *Composer) writeDigestEntry(b *body, l lang, e DigestEntry, changes bool) {
 	const in = "  "
-	r := e.Record
-	title := r.Number
-	if pn := productName(r.Decision); pn != "" {
-		title += " — " + pn
-	}
-	b.line(title)
-	var ids []string
-	for _, f := range []string{"own_number", "ean", "serial"} {
-		if v := strings.TrimSpace(r.Decision.Item.Get(f)); v != "" {
-			ids = append(ids, l.pair(l.field(f), v))
-		}
-	}
-	if len(ids) > 0 {
-		b.item(in, strings.Join(ids, " · "))
-	}
+	writeRecordHead(b, l, e.Record, in)
 	b.item(in, l.pair(l.t("status.label.status"), statusText(l, e.Status)+" ("+l.t("digest.since", "date", c.day(e.Since))+")"))
 	if changes {
 		for _, ev := range e.Changes {
-			line := c.stamp(ev.At) + "  " + statusText(l, ev.Status)
-			if note := oneLine(ev.Note); note != "" {
-				line += " — " + note
-			}
-			b.item(in+"- ", line)
+			b.item(in+"- ", c.eventLine(l, ev))
 		}
 		return
 	}
