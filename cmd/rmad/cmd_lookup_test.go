@@ -22,6 +22,14 @@ import (
 // redisCLIFixture writes a config pointing at the test Redis under a key prefix of the test's
 // own and returns its path, the prefix and a client.
 func redisCLIFixture(t *testing.T) (path, prefix string, c redis.UniversalClient) {
+	return writeRedisConfig(t, "smtp: {address: smtp.example.com:587, from: rma@example.com}\n")
+}
+
+// writeRedisConfig writes a config for the test Redis under a key prefix of the test's own,
+// with the sample partners and catalog, one mailbox (its password in the environment) and
+// extra (YAML for the keys it leaves out: smtp and any others); it returns its path, the
+// prefix and a client.
+func writeRedisConfig(t *testing.T, extra string) (path, prefix string, c redis.UniversalClient) {
 	t.Helper()
 	t.Setenv("RMAD_IMAP_PARTNERS_PASSWORD", "pw")
 	addr := testenv.RedisAddr(t)
@@ -34,14 +42,11 @@ func redisCLIFixture(t *testing.T) (path, prefix string, c redis.UniversalClient
 	}
 	cfg := `redis: {url: "redis://` + addr + `/0", key_prefix: "` + prefix + `"}
 imap:
-  - name: partners
-    address: imap.example.com:993
-    username: rma@example.com
-smtp: {address: smtp.example.com:587, from: rma@example.com}
+  - {name: partners, address: imap.example.com:993, username: rma@example.com}
 service_centers: {GR: {name: Service GR, address: "Street 1, Athens"}}
 partners_file: ` + data + `/partners.yaml
 catalog_file: ` + data + `/catalog.csv
-`
+` + extra
 	path = filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

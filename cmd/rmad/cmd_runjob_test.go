@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +9,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rmad/rmad/daemon/sandbox"
-	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/store"
@@ -23,36 +18,16 @@ import (
 // sink, with the sample partners, in Europe/Athens.
 func runJobFixture(t *testing.T) (path, prefix string, c redis.UniversalClient, sink *sandbox.SMTP) {
 	t.Helper()
-	t.Setenv("RMAD_IMAP_PARTNERS_PASSWORD", "pw")
-	addr := testenv.RedisAddr(t)
-	var rnd [4]byte
-	_, _ = rand.Read(rnd[:])
-	prefix = "t:" + t.Name() + ":" + hex.EncodeToString(rnd[:]) + ":"
-	data, err := filepath.Abs("../../testdata")
+	sink, err := sandbox.StartSMTP("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sink, err = sandbox.StartSMTP(""); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(sink.Stop)
-	cfg := `log: {level: warn}
-redis: {url: "redis://` + addr + `/0", key_prefix: "` + prefix + `"}
-imap:
-  - {name: partners, address: imap.example.com:993, username: rma@example.com}
-smtp: {address: "` + sink.Addr + `", tls: none, from: "Example RMA <rma@example.com>"}
+	path, prefix, c = writeRedisConfig(t, `log: {level: warn}
+smtp: {address: "`+sink.Addr+`", tls: none, from: "Example RMA <rma@example.com>"}
 schedule: {timezone: Europe/Athens}
-service_centers: {GR: {name: Service GR, address: "Street 1, Athens"}}
-partners_file: ` + data + `/partners.yaml
-catalog_file: ` + data + `/catalog.csv
 notify: {staff: desk@example.com}
-`
-	path = filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c = redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { _ = c.Close() })
+`)
 	return path, prefix, c, sink
 }
 
