@@ -24,6 +24,16 @@ func checkConfigFixture(t *testing.T, body string) string {
 	return path
 }
 
+// wantContains fails the test for every string of want that the output named what lacks.
+func wantContains(t *testing.T, what, output string, want []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(output, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, output)
+		}
+	}
+}
+
 const checkConfigBase = `imap:
   - name: partners
     address: imap.example.com:993
@@ -80,16 +90,8 @@ func TestCheckConfig(t *testing.T) {
 			if code != c.wantCode {
 				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.wantCode, &out, &errb)
 			}
-			for _, w := range c.wantOut {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("stdout lacks %q:\n%s", w, &out)
-				}
-			}
-			for _, w := range c.wantErr {
-				if !strings.Contains(errb.String(), w) {
-					t.Errorf("stderr lacks %q:\n%s", w, &errb)
-				}
-			}
+			wantContains(t, "stdout", out.String(), c.wantOut)
+			wantContains(t, "stderr", errb.String(), c.wantErr)
 			if strings.Contains(out.String()+errb.String(), "pw\n") {
 				t.Error("the password was printed")
 			}

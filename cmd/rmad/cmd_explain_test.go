@@ -149,16 +149,8 @@ func TestExplain(t *testing.T) {
 			if code != c.wantCode {
 				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.wantCode, &out, &errb)
 			}
-			for _, w := range c.wantOut {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("stdout lacks %q:\n%s", w, &out)
-				}
-			}
-			for _, w := range c.wantErr {
-				if !strings.Contains(errb.String(), w) {
-					t.Errorf("stderr lacks %q:\n%s", w, &errb)
-				}
-			}
+			wantContains(t, "stdout", out.String(), c.wantOut)
+			wantContains(t, "stderr", errb.String(), c.wantErr)
 		})
 	}
 }
