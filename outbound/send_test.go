@@ -3,15 +3,9 @@ package outbound
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -23,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/internal/testenv"
 )
 
 // recorder is a go-smtp Backend that keeps what it receives and fails on demand.
@@ -193,7 +188,7 @@ func startServer(t *testing.T, be *recorder, mode serverMode) (string, *tls.Conf
 		t.Fatal(err)
 	}
 	if mode != plainServer {
-		cert, pool := selfSigned(t)
+		cert, pool := testenv.SelfSignedCert(t)
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 		clientTLS = &tls.Config{RootCAs: pool, ServerName: "localhost"}
 		if mode == implicitTLSServer {
@@ -209,38 +204,6 @@ type discardLogger struct{}
 
 func (discardLogger) Printf(string, ...interface{}) {}
 func (discardLogger) Println(...interface{})        {}
-
-// selfSigned makes a certificate for localhost and 127.0.0.1, and a pool that trusts it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "rmad test"},
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
 
 func testMessage(to ...string) Message {
 	if len(to) == 0 {

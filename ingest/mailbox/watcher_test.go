@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/internal/testenv"
 )
 
 var limits = config.Limits{MaxMessageBytes: 1 << 20}
@@ -467,7 +468,8 @@ func TestUIDValidityChangeAndLeftoverMail(t *testing.T) {
 }
 
 func TestTLSModes(t *testing.T) {
-	serverTLS, roots := selfSigned(t)
+	cert, roots := testenv.SelfSignedCert(t)
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert}}
 	for _, mode := range []string{config.TLSImplicit, config.TLSStartTLS} {
 		t.Run(mode, func(t *testing.T) {
 			srv := newMemServer(t, nil)
