@@ -5,7 +5,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -287,8 +286,9 @@ func (s *mailSink) Deliver(ctx context.Context, m mailbox.Mail) (mailbox.Disposi
 	disp := mailbox.Processed
 	if m.TooLarge {
 		payload, attrs[attrTooLarge], disp = m.Header, "1", mailbox.Rejected
-	} else if sub, err := s.parser.ParseMail(bytes.NewReader(m.Raw)); err != nil ||
+	} else if sub, err := s.parser.ClassifyHeader(m.Header); err != nil ||
 		sub.Kind == rma.KindIgnored || sub.Kind == rma.KindUnknownSender {
+		// The header decides where the mail is filed; the worker parses the whole mail once.
 		disp = mailbox.Rejected
 	}
 	if _, err := s.inbox.Add(ctx, payload, attrs); err != nil {
