@@ -9,40 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/ingest"
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/rules"
 )
 
 // fixtureNow is the fixed "today" of the fixture expectations (README: a date in 2026 or 2027).
 var fixtureNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-
-// sampleConfig is config.sample.yaml's routing and policy (the defaults hold its claim types
-// and policy) with the fixtures' data files.
-func sampleConfig(t testing.TB) *config.Config {
-	t.Helper()
-	cfg := config.Defaults()
-	cfg.Routing.Brands = map[string]config.BrandRouting{
-		"Grandstream": {Handling: "vendor_ticket", Helpdesk: "https://helpdesk.grandstream.com/"},
-		"DJI":         {Handling: "forward", ForwardTo: "rma@dji.example"},
-		"EcoFlow":     {Handling: "forward", ForwardTo: "service@ecoflow.example"},
-		"Ubiquiti":    {Handling: "vendor_direct", Portal: "https://rma.ui.com/"},
-		"Ruckus":      {Handling: "vendor_direct", Portal: "https://support.ruckuswireless.com/"},
-		"Innovaphone": {Handling: "vendor_direct", Portal: "https://rma.innovaphone.com/"},
-		"Gigaset":     {Handling: "vendor_direct", Portal: "https://g-estore.com/logistics/repair_form_pro.php"},
-	}
-	cfg.Limits = config.Limits{MaxMessageBytes: 26214400, MaxItemsPerSubmission: 1000}
-	cfg.Security.AuthservID = "mx.example.com"
-	dir, err := filepath.Abs("../testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.PartnersFile = filepath.Join(dir, "partners.yaml")
-	cfg.CatalogFile = filepath.Join(dir, "catalog.csv")
-	cfg.SalesFile = filepath.Join(dir, "sales.csv")
-	return &cfg
-}
 
 // pipeline is parse + rules as the daemon runs them, without the store.
 type pipeline struct {
@@ -52,7 +26,7 @@ type pipeline struct {
 
 func newPipeline(t testing.TB) pipeline {
 	t.Helper()
-	cfg := sampleConfig(t)
+	cfg := testenv.SampleConfig("../testdata")
 	data, err := rules.LoadData(cfg)
 	if err != nil {
 		t.Fatal(err)

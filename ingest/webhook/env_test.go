@@ -158,7 +158,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// testConfig is the sample configuration's routing and policy with the fixture data files; the
+// testConfig is the sample configuration (testenv.SampleConfig) with the fixture data files; the
 // partners file is a copy with tokens whose plain text the tests know.
 func testConfig(t testing.TB) *config.Config {
 	t.Helper()
@@ -175,30 +175,10 @@ func testConfig(t testing.TB) *config.Config {
 	if err := os.WriteFile(partners, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	abs := func(p string) string {
-		a, err := filepath.Abs(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
-	return &config.Config{
-		PartnersFile: partners,
-		CatalogFile:  abs("../../testdata/catalog.csv"),
-		SalesFile:    abs("../../testdata/sales.csv"),
-		Schedule:     config.Schedule{Timezone: "UTC", Location: time.UTC},
-		Routing: config.Routing{Default: "in_house", Brands: map[string]config.BrandRouting{
-			"Grandstream": {Handling: "vendor_ticket", Helpdesk: "https://helpdesk.grandstream.com/"},
-			"DJI":         {Handling: "forward", ForwardTo: "rma@dji.example"},
-			"EcoFlow":     {Handling: "forward", ForwardTo: "service@ecoflow.example"},
-			"Ubiquiti":    {Handling: "vendor_direct", Portal: "https://rma.ui.com/"},
-		}},
-		Policy: config.Policy{
-			SerialRequiredBrands: []string{"DJI", "EcoFlow", "Amazfit"},
-			MinDescriptionChars:  15,
-			OutOfWarranty:        config.OutOfWarrantyPaidRepair,
-		},
-	}
+	cfg := testenv.SampleConfig("../../testdata")
+	cfg.PartnersFile = partners
+	cfg.Schedule = config.Schedule{Timezone: "UTC", Location: time.UTC}
+	return cfg
 }
 
 func sha256Text(s string) string {
