@@ -4,9 +4,11 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -149,6 +151,12 @@ func describe(l lang, p rma.Problem) string {
 			data[k] = strings.Join(splitList(v), ", ")
 		}
 	}
+	// A size limit travels in bytes; people read megabytes.
+	if p.Code == rma.CodeTooLarge && data["size"] == "" {
+		if n, err := strconv.ParseInt(data["limit"], 10, 64); err == nil && p.Params["reason"] == "message_size" {
+			data["size"] = byteSize(n)
+		}
+	}
 	key := "problem." + string(p.Code)
 	if r := p.Params["reason"]; r != "" && l.has(key+"."+r) {
 		key += "." + r
@@ -218,4 +226,16 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// byteSize words a byte count for people: "25 MB", "512 KB", "900 bytes" (binary units, at
+// most one decimal).
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return strconv.FormatFloat(math.Round(float64(n)/(1<<20)*10)/10, 'f', -1, 64) + " MB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(math.Round(float64(n)/(1<<10)*10)/10, 'f', -1, 64) + " KB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }

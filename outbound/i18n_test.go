@@ -54,6 +54,7 @@ var sampleParams = map[string]string{
 	"staff": "desk@example.com", "query": "Q", "product": "P", "purchase": "2025-01-31", "fee": "15 EUR",
 	"percent": "15", "iban": "GR16", "contents": "PSU", "ticket": "T-1", "text": "t", "days": "10",
 	"label": "L", "formats": "YYYY-MM-DD", "today": "2026-11-02", "claim_type": "fast_refund", "max_len": "",
+	"limit": "10", "count": "12", "size": "25 MB",
 }
 
 func TestEveryPhraseRenders(t *testing.T) {
@@ -141,6 +142,14 @@ func TestDescribeReasons(t *testing.T) {
 			[]string{"Vendor ticket: Grandstream", "https://helpdesk.grandstream.com/", "ticket number"}},
 		{"en", rma.NewProblem(rma.CodeOutOfWarranty, "purchase_date", "until", "2025-12-01", "months", "24"), []string{"ended on 2025-12-01"}},
 		{"fr", rma.NewProblem(rma.CodeProofMissing, ""), []string{"Preuve d'achat manquante", "PDF"}},
+		// too_large and csv_invalid with the Params ingest and the webhook actually set.
+		{"en", rma.NewProblem(rma.CodeTooLarge, "", "reason", "items", "limit", "10"), []string{"more items", "at most 10", "Split it"}},
+		{"ro", rma.NewProblem(rma.CodeTooLarge, "", "reason", "items", "limit", "2", "count", "3"), []string{"cel mult 2"}},
+		{"el", rma.NewProblem(rma.CodeTooLarge, "", "reason", "message_size", "limit", "26214400"), []string{"25 MB", "PDF"}},
+		{"en", rma.NewProblem(rma.CodeTooLarge, "", "reason", "message_size", "limit", "1572864"), []string{"limit 1.5 MB"}},
+		{"fr", rma.NewProblem(rma.CodeCSVInvalid, "", "reason", "spreadsheet_file", "file", "rma.xlsx"), []string{"rma.xlsx", "Excel", "CSV UTF-8"}},
+		{"ro", rma.NewProblem(rma.CodeCSVInvalid, "", "reason", "empty", "file", "rma.csv"), []string{"rma.csv", "niciun rând"}},
+		{"en", rma.NewProblem(rma.CodeCSVInvalid, "", "reason", "syntax", "file", "rma.csv", "line", "4"), []string{"rma.csv (line 4)", "CSV UTF-8"}},
 	}
 	for _, tt := range tests {
 		got := Describe(tt.loc, tt.p)

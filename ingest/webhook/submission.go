@@ -113,7 +113,7 @@ func (s *Server) buildSubmission(in submissionBody, p rma.Partner, src rma.Sourc
 	items := in.Items
 	if len(items) > s.cfg.MaxItems {
 		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeTooLarge, "",
-			"max", strconv.Itoa(s.cfg.MaxItems), "count", strconv.Itoa(len(items))))
+			"reason", "items", "limit", strconv.Itoa(s.cfg.MaxItems), "count", strconv.Itoa(len(items))))
 		items = items[:s.cfg.MaxItems] // every row is rejected anyway; bound the work
 	}
 	for i, fields := range items {
