@@ -55,8 +55,10 @@ func (d Disposition) String() string {
 }
 
 // Sink takes mails from the watcher. Deliver returns only after the mail is durably enqueued; it
-// decides processed vs rejected (it parses the mail). A too-large mail always goes to rejected,
-// whatever Deliver says. An error leaves the mail in the mailbox; it is offered again later.
+// decides processed vs rejected (the daemon's sink from the mail's header alone, with
+// ingest.Parser.ClassifyHeader; the whole mail is parsed later, once, by the inbox worker).
+// A too-large mail always goes to rejected, whatever Deliver says. An error leaves the mail in
+// the mailbox; it is offered again later.
 type Sink interface {
 	Deliver(ctx context.Context, m Mail) (Disposition, error)
 }
