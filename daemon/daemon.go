@@ -101,8 +101,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	qlog := log.With().Str("component", "queue").Logger()
 	d.inbox = queue.New(rdb, prefix, queue.Options{Stream: "inbox", Group: "workers", Consumer: opt.Consumer,
 		Concurrency: opt.Workers, ShutdownGrace: opt.Grace, Log: qlog.With().Str("queue", "inbox").Logger()})
-	// An SMTP outage must delay replies, not dead-letter them: transient failures are retried for
-	// about half a day (backoff up to 15 min) before a person has to look.
+	// An SMTP outage must delay replies, not dead-letter them: transient failures are retried 60
+	// times, the backoff doubling from 1 s up to 15 min (with jitter), so for about 9½ hours (6¼
+	// to 12½) before the entry becomes a dead letter and a person has to look.
 	d.outbox = queue.New(rdb, prefix, queue.Options{Stream: "outbox", Group: "couriers", Consumer: opt.Consumer,
 		Concurrency: 4, MaxAttempts: 60, MaxBackoff: 15 * time.Minute, ShutdownGrace: opt.Grace,
 		Log: qlog.With().Str("queue", "outbox").Logger()})
