@@ -161,6 +161,11 @@ func describe(l lang, p rma.Problem) string {
 	if r := p.Params["reason"]; r != "" && l.has(key+"."+r) {
 		key += "." + r
 	}
+	// A claim type may require any item field (config claim_types.*.requires): a field without
+	// a phrase of its own still gets one that names it and says what to do.
+	if !l.has(key) && p.Field != "" && strings.HasSuffix(string(p.Code), "_required") {
+		key = "problem.required"
+	}
 	var text string
 	if l.has(key) {
 		text = l.render(key, data)

@@ -149,6 +149,10 @@ func TestDescribeReasons(t *testing.T) {
 		{"en", rma.NewProblem(rma.CodeTooLarge, "", "reason", "message_size", "limit", "1572864"), []string{"limit 1.5 MB"}},
 		{"fr", rma.NewProblem(rma.CodeCSVInvalid, "", "reason", "spreadsheet_file", "file", "rma.xlsx"), []string{"rma.xlsx", "Excel", "CSV UTF-8"}},
 		{"ro", rma.NewProblem(rma.CodeCSVInvalid, "", "reason", "empty", "file", "rma.csv"), []string{"rma.csv", "niciun rând"}},
+		// rules makes <field>_required for every field a claim type requires (config).
+		{"en", rma.NewProblem("tracking_required", "tracking", "claim_type", "delivery_error"),
+			[]string{"Tracking number: required for the claim type “delivery_error”", "Fill it in"}},
+		{"ro", rma.NewProblem("contents_required", "contents", "claim_type", "order_error"), []string{"obligatoriu", "„order_error”"}},
 		{"en", rma.NewProblem(rma.CodeCSVInvalid, "", "reason", "syntax", "file", "rma.csv", "line", "4"), []string{"rma.csv (line 4)", "CSV UTF-8"}},
 	}
 	for _, tt := range tests {
