@@ -45,22 +45,6 @@ var resultsHeader = []string{"line", "own_number", "ean", "serial", "result", "r
 
 var rmaNumber = regexp.MustCompile(`^RMA/[1-9][0-9]*/SR/20[0-9]{2}$`)
 
-// expectation is one entry of testdata/expected.json.
-type expectation struct {
-	Reply       string   `json:"reply"` // results | registration | status | warranty | none
-	Rows        []expRow `json:"rows"`
-	Contains    []string `json:"contains"`
-	NotContains []string `json:"not_contains"`
-}
-
-type expRow struct {
-	Line     int      `json:"line"`
-	Result   string   `json:"result"`
-	Codes    []string `json:"codes"`
-	Handling *string  `json:"handling"` // nil: not checked
-	Warranty *string  `json:"warranty"`
-}
-
 // csvDelimiter is the delimiter of the fixtures' own CSV attachments: the reply's
 // rma-results.csv must use the partner's delimiter (SPEC §3), ',' for mails without a CSV.
 var csvDelimiter = map[string]rune{
@@ -77,8 +61,7 @@ func TestEndToEndFixtures(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	h.start(t)
 
-	var exp map[string]expectation
-	readJSON(t, "../testdata/expected.json", &exp)
+	exp := testenv.Expected(t, "../testdata")
 	names := slices.Sorted(func(yield func(string) bool) {
 		for n := range exp {
 			if !yield(n) {
@@ -186,7 +169,7 @@ func TestEndToEndSMTPOutage(t *testing.T) {
 }
 
 // checkAnswer compares what the daemon sent for one fixture with its expectation.
-func checkAnswer(t *testing.T, name string, orig mailHeader, e expectation, sent []sandbox.Mail) {
+func checkAnswer(t *testing.T, name string, orig mailHeader, e testenv.Expectation, sent []sandbox.Mail) {
 	t.Helper()
 	if e.Reply == "none" {
 		for _, m := range sent {
@@ -232,7 +215,7 @@ func checkAnswer(t *testing.T, name string, orig mailHeader, e expectation, sent
 }
 
 // checkResultsCSV checks rma-results.csv: header, delimiter, and the expected rows.
-func checkResultsCSV(t *testing.T, name string, data []byte, delim rune, want []expRow) {
+func checkResultsCSV(t *testing.T, name string, data []byte, delim rune, want []testenv.ExpectedRow) {
 	t.Helper()
 	if data == nil {
 		t.Errorf("%s: the reply has no rma-results.csv", name)
@@ -266,7 +249,7 @@ func checkResultsCSV(t *testing.T, name string, data []byte, delim rune, want []
 		if get("line") != strconv.Itoa(w.Line) {
 			t.Errorf("%s: line %q, want %d", where, get("line"), w.Line)
 		}
-		if get("result") != w.Result {
+		if get("result") != string(w.Result) {
 			t.Errorf("%s: result %q, want %q (message %q)", where, get("result"), w.Result, get("message"))
 		}
 		var codes []string
@@ -274,15 +257,15 @@ func checkResultsCSV(t *testing.T, name string, data []byte, delim rune, want []
 			codes = strings.Split(c, "|")
 		}
 		slices.Sort(codes)
-		wantCodes := slices.Sorted(slices.Values(w.Codes))
+		wantCodes := slices.Sorted(slices.Values(w.CodeStrings()))
 		if !slices.Equal(codes, wantCodes) {
 			t.Errorf("%s: codes %v, want %v (message %q)", where, codes, wantCodes, get("message"))
 		}
-		if w.Handling != nil && get("handling") != *w.Handling {
-			t.Errorf("%s: handling %q, want %q", where, get("handling"), *w.Handling)
+		if w.Handling != "" && get("handling") != string(w.Handling) {
+			t.Errorf("%s: handling %q, want %q", where, get("handling"), w.Handling)
 		}
-		if w.Warranty != nil && get("warranty") != *w.Warranty {
-			t.Errorf("%s: warranty %q, want %q", where, get("warranty"), *w.Warranty)
+		if w.Warranty != "" && get("warranty") != string(w.Warranty) {
+			t.Errorf("%s: warranty %q, want %q", where, get("warranty"), w.Warranty)
 		}
 		switch num := get("rma_number"); w.Result {
 		case "accepted", "duplicate":
@@ -756,17 +739,6 @@ func writeConfig(t testing.TB, dir string, p configParams) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func readJSON(t testing.TB, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
 }
 
 // eventually polls cond until it holds or timeout passes (then the test fails).

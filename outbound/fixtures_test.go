@@ -3,43 +3,20 @@ package outbound
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
-
-// expectation is one entry of testdata/expected.json.
-type expectation struct {
-	Reply       string   `json:"reply"`
-	Contains    []string `json:"contains"`
-	NotContains []string `json:"not_contains"`
-	Rows        []struct {
-		Line     int      `json:"line"`
-		Result   string   `json:"result"`
-		Codes    []string `json:"codes"`
-		Handling string   `json:"handling"`
-		Warranty string   `json:"warranty"`
-	} `json:"rows"`
-}
 
 // TestFixtureAnswers composes what rmad sends for the sample mails whose answers testdata
 // checks by content, from the decisions rules makes for them, and checks expected.json.
 func TestFixtureAnswers(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "expected.json"))
-	if err != nil {
-		t.Fatalf("expected.json: %v", err)
-	}
-	var expected map[string]expectation
-	if err := json.Unmarshal(b, &expected); err != nil {
-		t.Fatalf("expected.json: %v", err)
-	}
+	expected := testenv.Expected(t, "../testdata")
 	c := testComposer()
 	at := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
 	mailFrom := func(loc, id, subject string) rma.Submission {
@@ -103,8 +80,8 @@ func TestFixtureAnswers(t *testing.T) {
 					codes = nil
 				}
 				slices.Sort(codes)
-				if row[0] != strconv.Itoa(want.Line) || row[4] != want.Result || !slices.Equal(codes, want.Codes) ||
-					(want.Handling != "" && row[6] != want.Handling) || (want.Warranty != "" && row[7] != want.Warranty) {
+				if row[0] != strconv.Itoa(want.Line) || row[4] != string(want.Result) || !slices.Equal(codes, want.CodeStrings()) ||
+					(want.Handling != "" && row[6] != string(want.Handling)) || (want.Warranty != "" && row[7] != string(want.Warranty)) {
 					t.Errorf("row %d = %q, want %+v", i+1, row, want)
 				}
 			}

@@ -1,11 +1,10 @@
 package rules
 
 import (
-	"encoding/json"
-	"os"
 	"slices"
 	"testing"
 
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -68,28 +67,9 @@ var fixtureSubmissions = map[string]rma.Submission{
 	}},
 }
 
-type expectedMail struct {
-	Reply    string   `json:"reply"`
-	Contains []string `json:"contains"`
-	Rows     []struct {
-		Line     int        `json:"line"`
-		Result   rma.Result `json:"result"`
-		Codes    []rma.Code `json:"codes"`
-		Handling string     `json:"handling"`
-		Warranty string     `json:"warranty"`
-	} `json:"rows"`
-}
-
 // TestFixtureExpectations decides the fixture mails' items and compares with expected.json.
 func TestFixtureExpectations(t *testing.T) {
-	raw, err := os.ReadFile("../testdata/expected.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var expected map[string]expectedMail
-	if err := json.Unmarshal(raw, &expected); err != nil {
-		t.Fatal(err)
-	}
+	expected := testenv.Expected(t, "../testdata")
 	e := testEngine(t, nil)
 	for name, sub := range fixtureSubmissions {
 		t.Run(name, func(t *testing.T) {
@@ -114,10 +94,10 @@ func TestFixtureExpectations(t *testing.T) {
 				if d.Line != w.Line || d.Result != result || !slices.Equal(sortedCodes(d), wantCodes) {
 					t.Errorf("line %d: got line %d %s %v, want %s %v", w.Line, d.Line, d.Result, d.Codes(), result, wantCodes)
 				}
-				if w.Handling != "" && string(d.Route.Handling) != w.Handling {
+				if w.Handling != "" && d.Route.Handling != w.Handling {
 					t.Errorf("line %d: handling %q, want %q", w.Line, d.Route.Handling, w.Handling)
 				}
-				if w.Warranty != "" && string(d.Warranty.Status) != w.Warranty {
+				if w.Warranty != "" && d.Warranty.Status != w.Warranty {
 					t.Errorf("line %d: warranty %q, want %q", w.Line, d.Warranty.Status, w.Warranty)
 				}
 			}

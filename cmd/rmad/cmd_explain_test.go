@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rmad/rmad/daemon/sandbox"
+	"github.com/rmad/rmad/internal/testenv"
+	"github.com/rmad/rmad/rma"
 )
 
 // explainConfig writes a config with config.sample.yaml's routing and the fixtures' data files.
@@ -53,23 +55,7 @@ func TestExplainJSONFixtures(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("not a JSON array: %v\n%s", err, &out)
 	}
-	raw, err := os.ReadFile("../../testdata/expected.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var expected map[string]struct {
-		Reply string `json:"reply"`
-		Rows  []struct {
-			Line     int      `json:"line"`
-			Result   string   `json:"result"`
-			Codes    []string `json:"codes"`
-			Handling string   `json:"handling"`
-			Warranty string   `json:"warranty"`
-		} `json:"rows"`
-	}
-	if err := json.Unmarshal(raw, &expected); err != nil {
-		t.Fatal(err)
-	}
+	expected := testenv.Expected(t, "../../testdata")
 	if len(got) != len(files) {
 		t.Fatalf("%d objects for %d files", len(got), len(files))
 	}
@@ -89,12 +75,8 @@ func TestExplainJSONFixtures(t *testing.T) {
 			continue
 		}
 		var rows []struct {
-			Line     int      `json:"line"`
-			Result   string   `json:"result"`
-			Codes    []string `json:"codes"`
-			Handling string   `json:"handling"`
-			Warranty string   `json:"warranty"`
-			Message  string   `json:"message"`
+			testenv.ExpectedRow
+			Message string `json:"message"`
 		}
 		if err := json.Unmarshal(obj["rows"], &rows); err != nil || rows == nil {
 			t.Errorf("%s: rows %s: %v", file, obj["rows"], err)
@@ -106,8 +88,8 @@ func TestExplainJSONFixtures(t *testing.T) {
 		}
 		for j, r := range rows {
 			w := exp.Rows[j]
-			if w.Result == "duplicate" {
-				w.Result = "accepted"
+			if w.Result == rma.ResultDuplicate {
+				w.Result = rma.ResultAccepted // explain does not see the store
 			}
 			if r.Line != w.Line || r.Result != w.Result || !slices.Equal(r.Codes, w.Codes) ||
 				(w.Handling != "" && r.Handling != w.Handling) || (w.Warranty != "" && r.Warranty != w.Warranty) || r.Message == "" {

@@ -76,3 +76,12 @@ func SampleConfig(dir string) *config.Config {
 	cfg.Security.AuthservID = "mx.example.com"
 	return &cfg
 }
+
+// CodeStrings are the row's codes as they appear in rma-results.csv and JSON.
+func (r ExpectedRow) CodeStrings() []string {
+	out := make([]string, len(r.Codes))
+	for i, c := range r.Codes {
+		out[i] = string(c)
+	}
+	return out
+}
