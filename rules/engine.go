@@ -13,16 +13,6 @@ import (
 // DefaultClaimType is the claim type of an item that names none (SPEC §4).
 const DefaultClaimType = "defective"
 
-// defaultClaimTypes are SPEC §4's claim types, used when the configuration lists none.
-var defaultClaimTypes = config.ClaimTypes{
-	"defective":      {},
-	"order_error":    {},
-	"delivery_error": {},
-	"fast_refund":    {Requires: []string{"iban"}},
-	"dji_care":       {Brands: []string{"DJI"}},
-	"dji_warranty":   {Brands: []string{"DJI"}},
-}
-
 // Engine decides items. It holds the configuration (fixed for its life) and the loaded Data
 // (swappable at any time with SetData). All methods are safe for concurrent use.
 type Engine struct {
@@ -78,7 +68,7 @@ func NewEngine(cfg *config.Config, data *Data) *Engine {
 	}
 	cts := cfg.ClaimTypes
 	if len(cts) == 0 {
-		cts = defaultClaimTypes
+		cts = config.Defaults().ClaimTypes // SPEC §4's, when the configuration lists none
 	}
 	names := make([]string, 0, len(cts))
 	for name, ct := range cts {
