@@ -95,6 +95,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: log, opt: opt, rdb: rdb, metrics: metrics.New()}
+	d.metrics.Refresh = d.refreshGauges
 	d.engine = rules.NewEngine(cfg, data)
 	prefix := cfg.Redis.KeyPrefix
 	d.store = store.New(rdb, prefix)
@@ -231,7 +232,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if httpLn != nil {
 		start(&intakeWG, "http", func() error { return d.http.Serve(intake, httpLn) })
 	}
-	start(&intakeWG, "metrics", func() error { return d.refreshGauges(intake) })
 	d.sched.start(work) // the jobs may finish their run after intake stops
 	start(&intakeWG, "schedule", func() error { <-intake.Done(); d.sched.stop(); return nil })
 	start(&workWG, "watchdog", func() error { return d.watchdog(work) })

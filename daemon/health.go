@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"time"
+
+	"github.com/rmad/rmad/queue"
 )
 
 // health answers GET /healthz: Redis reachable, and each mailbox watcher's state.
@@ -41,34 +43,20 @@ func (d *Daemon) health(ctx context.Context) (bool, map[string]any) {
 	return ok, details
 }
 
-// gaugeInterval is how often queue depths, dead letters and mailbox syncs are read into metrics.
-const gaugeInterval = 5 * time.Second
-
-// refreshGauges keeps the metrics that are read from state (rather than counted) current.
-func (d *Daemon) refreshGauges(ctx context.Context) error {
-	t := time.NewTicker(gaugeInterval)
-	defer t.Stop()
-	for {
-		for name, q := range map[string]interface {
-			Depth(context.Context) (int64, error)
-			DeadLetterCount(context.Context) (int64, error)
-		}{"inbox": d.inbox, "outbox": d.outbox} {
-			if n, err := q.Depth(ctx); err == nil {
-				d.metrics.QueueDepth.WithLabelValues(name).Set(float64(n))
-			}
-			if n, err := q.DeadLetterCount(ctx); err == nil {
-				d.metrics.DeadLetters.WithLabelValues(name).Set(float64(n))
-			}
+// refreshGauges reads the metrics that are state rather than counts (queue depths, dead letters,
+// last mailbox sync) at scrape time, through metrics.Refresh: no polling loop between scrapes.
+func (d *Daemon) refreshGauges(ctx context.Context) {
+	for name, q := range map[string]*queue.Queue{"inbox": d.inbox, "outbox": d.outbox} {
+		if n, err := q.Depth(ctx); err == nil {
+			d.metrics.QueueDepth.WithLabelValues(name).Set(float64(n))
 		}
-		for _, w := range d.watchers {
-			if st := w.State(); !st.LastSync.IsZero() {
-				d.metrics.IMAPLastSync.WithLabelValues(st.Mailbox).Set(float64(st.LastSync.Unix()))
-			}
+		if n, err := q.DeadLetterCount(ctx); err == nil {
+			d.metrics.DeadLetters.WithLabelValues(name).Set(float64(n))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+	}
+	for _, w := range d.watchers {
+		if st := w.State(); !st.LastSync.IsZero() {
+			d.metrics.IMAPLastSync.WithLabelValues(st.Mailbox).Set(float64(st.LastSync.Unix()))
 		}
 	}
 }
