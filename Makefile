@@ -1,4 +1,4 @@
-.PHONY: test demo build bench fuzz
+.PHONY: test demo build
 
 # The README's two commands.
 test:
