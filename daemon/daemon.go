@@ -21,13 +21,13 @@ import (
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/ingest"
 	"github.com/rmad/rmad/ingest/mailbox"
-	"github.com/rmad/rmad/ingest/webhook"
 	"github.com/rmad/rmad/metrics"
 	"github.com/rmad/rmad/outbound"
 	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/rules"
 	"github.com/rmad/rmad/store"
+	"github.com/rmad/rmad/web"
 )
 
 // Options tune a Daemon; the zero value is what `rmad run` uses.
@@ -57,7 +57,7 @@ type Daemon struct {
 	watchers []*mailbox.Watcher
 	metrics  *metrics.Metrics
 	parser   *ingest.Parser
-	http     *webhook.Server
+	http     *web.Server
 	sched    *schedule // digests and reminders (schedule.go)
 	live     liveness  // running components, for the watchdog (watchdog.go)
 }
@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		// each key twice in every JSON line.
 		d.watchers = append(d.watchers, mailbox.New(mb, cfg.Limits, sink, d.store, locks, log))
 	}
-	d.http = webhook.New(webhook.Config{
+	d.http = web.New(web.Config{
 		HTTP:           cfg.HTTP,
 		Sources:        cfg.Webhooks.Sources,
 		Store:          d.store,

@@ -139,7 +139,7 @@ func (v *Verifier) ReadHeaders(h http.Header) (Delivery, error) {
 		return Delivery{}, fmt.Errorf("%w: %s (Standard Webhooks needs webhook-id, webhook-timestamp and webhook-signature)",
 			ErrMissingHeader, strings.Join(missing, ", "))
 	}
-	if len(id) > maxIDLen || !visibleASCII(id) {
+	if len(id) > maxIDLen || !VisibleASCII(id) {
 		return Delivery{}, fmt.Errorf("%w: webhook-id must be 1 to %d visible ASCII characters", ErrBadHeader, maxIDLen)
 	}
 	secs, err := parseTimestamp(rawTS)
@@ -238,7 +238,7 @@ func signInto(mac hash.Hash, dst []byte, id, ts string, body []byte) []byte {
 }
 
 func parseTimestamp(s string) (int64, error) {
-	bad := fmt.Errorf("%w: webhook-timestamp %q is not whole seconds since 1970-01-01 UTC", ErrBadHeader, clip(s, 24))
+	bad := fmt.Errorf("%w: webhook-timestamp %q is not whole seconds since 1970-01-01 UTC", ErrBadHeader, Clip(s, 24))
 	if len(s) > maxTimestampLen {
 		return 0, bad
 	}
@@ -254,7 +254,9 @@ func parseTimestamp(s string) (int64, error) {
 	return n, nil
 }
 
-func visibleASCII(s string) bool {
+// VisibleASCII reports whether s is non-empty printable ASCII without spaces (ids and keys
+// that become part of Redis keys).
+func VisibleASCII(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -266,8 +268,8 @@ func visibleASCII(s string) bool {
 	return true
 }
 
-// clip shortens input echoed into an error message.
-func clip(s string, n int) string {
+// Clip shortens input echoed into an error message to n bytes.
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

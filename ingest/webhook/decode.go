@@ -9,6 +9,34 @@ import (
 	"strings"
 )
 
+// InputKind says what is wrong with a delivery's body, so the receiver can answer it with the
+// right status: Malformed is not the JSON we take (400), Invalid has a field with a value we
+// cannot use (422), UnmappedStatus names a vendor status the source's status_map lacks (422).
+type InputKind int
+
+const (
+	Malformed InputKind = iota + 1
+	Invalid
+	UnmappedStatus
+)
+
+// InputError is a body that cannot become a submission or a status update. Detail is written
+// for the sender's developer: where and what, and what to send instead.
+type InputError struct {
+	Kind   InputKind
+	Detail string
+}
+
+func (e *InputError) Error() string { return e.Detail }
+
+func malformed(format string, args ...any) error {
+	return &InputError{Kind: Malformed, Detail: fmt.Sprintf(format, args...)}
+}
+
+func invalid(format string, args ...any) error {
+	return &InputError{Kind: Invalid, Detail: fmt.Sprintf(format, args...)}
+}
+
 // decodeStrict decodes one JSON object into v: unknown fields, trailing data and a top level
 // that is not an object are errors. The error text says where and what, for the sender's
 // developer; allowed lists the field names to suggest.

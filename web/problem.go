@@ -1,9 +1,11 @@
-package webhook
+package web
 
 import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/rmad/rmad/ingest/webhook"
 )
 
 // ContentTypeProblem is the media type of every error answer (RFC 9457).
@@ -92,12 +94,12 @@ func jsonAnswer(status int, v any) answer {
 }
 
 // replayed rebuilds an answer from its remembered status and body.
-func replayed(status int, body []byte) answer {
+func replayed(a webhook.Answer) answer {
 	ct := ContentTypeJSON
-	if status >= 400 {
+	if a.Status >= 400 {
 		ct = ContentTypeProblem
 	}
-	return answer{status: status, ctype: ct, body: body}
+	return answer{status: a.Status, ctype: ct, body: a.Body}
 }
 
 func (a answer) write(w http.ResponseWriter) {

@@ -1,15 +1,20 @@
-package webhook
+package web
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/ingest/webhook"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -57,8 +62,8 @@ func TestVendorStatusRefusals(t *testing.T) {
 	num := e.newRMA("P-GR-001", djiItem("SN-DJI-0001"))
 	before := e.record(num)
 	body := vendorBody(t, num, "RECEIVED")
-	old := e.now.Add(-DefaultTolerance - time.Second)
-	future := e.now.Add(DefaultTolerance + time.Second)
+	old := e.now.Add(-webhook.DefaultTolerance - time.Second)
+	future := e.now.Add(webhook.DefaultTolerance + time.Second)
 	big := append([]byte(`{"rma_number":"`+num+`","status":"RECEIVED","note":"`), bytes.Repeat([]byte("x"), int(vendorBodyBytes))...)
 	big = append(big, `"}`...)
 
@@ -68,15 +73,15 @@ func TestVendorStatusRefusals(t *testing.T) {
 		status int
 		slug   string
 	}{
-		{"wrong secret", delivery{secret: NewSecret()}, 401, "invalid-signature"},
+		{"wrong secret", delivery{secret: webhook.NewSecret()}, 401, "invalid-signature"},
 		{"tampered body", delivery{body: bytes.Replace(body, []byte("RECEIVED"), []byte("REPAIRED"), 1),
-			headers: map[string]string{HeaderSignature: mustSign(t, e.secrets["dji"][1], "msg_x", e.now, body)}}, 401, "invalid-signature"},
+			headers: map[string]string{webhook.HeaderSignature: mustSign(t, e.secrets["dji"][1], "msg_x", e.now, body)}}, 401, "invalid-signature"},
 		{"timestamp too old", delivery{at: old}, 401, "timestamp-out-of-tolerance"},
 		{"timestamp too new", delivery{at: future}, 401, "timestamp-out-of-tolerance"},
-		{"missing webhook-id", delivery{headers: map[string]string{HeaderID: ""}}, 400, "missing-header"},
-		{"missing webhook-timestamp", delivery{headers: map[string]string{HeaderTimestamp: ""}}, 400, "missing-header"},
-		{"missing webhook-signature", delivery{headers: map[string]string{HeaderSignature: ""}}, 400, "missing-header"},
-		{"timestamp not a number", delivery{headers: map[string]string{HeaderTimestamp: "yesterday"}}, 400, "bad-header"},
+		{"missing webhook-id", delivery{headers: map[string]string{webhook.HeaderID: ""}}, 400, "missing-header"},
+		{"missing webhook-timestamp", delivery{headers: map[string]string{webhook.HeaderTimestamp: ""}}, 400, "missing-header"},
+		{"missing webhook-signature", delivery{headers: map[string]string{webhook.HeaderSignature: ""}}, 400, "missing-header"},
+		{"timestamp not a number", delivery{headers: map[string]string{webhook.HeaderTimestamp: "yesterday"}}, 400, "bad-header"},
 		{"oversized body", delivery{body: big}, 413, "body-too-large"},
 		{"malformed JSON", delivery{body: []byte(`{"rma_number": "` + num + `", "status": "RECEIVED"`)}, 400, "malformed-json"},
 		{"not JSON at all", delivery{body: []byte(`rma_number=` + num)}, 400, "malformed-json"},
@@ -122,7 +127,7 @@ func TestVendorStatusRefusals(t *testing.T) {
 
 func mustSign(t testing.TB, secret, id string, at time.Time, body []byte) string {
 	t.Helper()
-	s, err := Sign(secret, id, at, body)
+	s, err := webhook.Sign(secret, id, at, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +260,7 @@ func TestVendorStatusIdempotentWithoutMemory(t *testing.T) {
 	num := e.newRMA("P-GR-001", djiItem("SN-DJI-0001"))
 	body := vendorBody(t, num, "RECEIVED")
 	src := e.srv.sources["dji"]
-	d := Delivery{ID: "msg_crash"}
+	d := webhook.Delivery{ID: "msg_crash"}
 	apply, refused := e.srv.prepareVendorStatus(src, d, body)
 	if refused != nil {
 		t.Fatalf("%s", refused.body)
@@ -275,7 +280,8 @@ func TestUnmappedStatusIsNotRemembered(t *testing.T) {
 	body := vendorBody(t, num, "AT_HUB")
 	wantProblem(t, e.deliver(delivery{source: "dji", id: "msg_hub", body: body}), 422, "unmapped-status")
 	// The admin adds the status; the sender's retry of the same delivery now goes through.
-	e.srv.sources["dji"].status["AT_HUB"] = rma.StatusReceived
+	e.srv.sources["dji"] = webhook.NewSource(config.WebhookSource{Name: "dji", Kind: config.WebhookVendorStatus,
+		Secrets: secretsOf(e.secrets["dji"]), StatusMap: map[string]string{"AT_HUB": "received"}}, 0, func() time.Time { return e.now })
 	wantJSON(t, e.deliver(delivery{source: "dji", id: "msg_hub", body: body}), http.StatusOK, &vendorStatusAnswer{})
 }
 
@@ -417,46 +423,6 @@ func TestSubmissionWholeProblems(t *testing.T) {
 	}
 }
 
-func TestBuildSubmission(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.MaxItems = 2 })
-	p, _ := e.partners.ByID("P-RO-002")
-	var in submissionBody
-	raw := `{"items":[{"ean":5204001000013,"quantity":2,"receiver_pays":true,"serial":"  S1  ","iban":null},{"ean":"x"},{"ean":"y"}],
-		"attachments":[{"filename":"scan.bin","content_type":"application/octet-stream","content_base64":"/9j/4AAQSkZJRg=="}]}`
-	if err := decodeStrict([]byte(raw), &in, submissionFields); err != nil {
-		t.Fatal(err)
-	}
-	sub, bad := e.srv.buildSubmission(in, p, rma.Source{Channel: "api"}, "s")
-	if bad != nil {
-		t.Fatalf("%s", bad.body)
-	}
-	it := sub.Items[0]
-	if it.EAN != "5204001000013" || it.Quantity != "2" || it.ReceiverPays != "yes" || it.Serial != "S1" || it.IBAN != "" || it.Line != 1 {
-		t.Fatalf("item %+v", it)
-	}
-	if !sub.HasProof { // a JPEG by its content, whatever the declared type
-		t.Error("JPEG content not taken as proof")
-	}
-	if len(sub.Items) != 2 || len(sub.Problems) != 1 || sub.Problems[0].Code != rma.CodeTooLarge || sub.Locale != "ro" || sub.PartnerID != "P-RO-002" {
-		t.Fatalf("submission %+v", sub)
-	}
-	for _, c := range []struct {
-		name, ctype string
-		data        []byte
-		want        bool
-	}{
-		{"invoice.PDF", "", []byte("not really"), true},
-		{"x", "image/png", []byte("whatever"), true},
-		{"x", "", []byte("%PDF-1.7 ..."), true},
-		{"list.csv", "text/csv", []byte("a,b"), false},
-		{"invoice.pdf", "application/pdf", nil, false},
-	} {
-		if got := isProof(c.name, c.ctype, c.data); got != c.want {
-			t.Errorf("isProof(%q, %q) = %v", c.name, c.ctype, got)
-		}
-	}
-}
-
 func contains(ss []string, s string) bool {
 	for _, x := range ss {
 		if x == s {
@@ -466,23 +432,42 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-func TestDecodeStrictMessages(t *testing.T) {
-	var v vendorStatusBody
-	for body, want := range map[string]string{
-		``:                           "empty",
-		`[]`:                         "JSON object",
-		`{"status":`:                 "cut short",
-		"{\n \"status\": x}":         "line 2",
-		`{"status":1}`:               "field status: want a string",
-		`{"Colour":1}`:               `unknown field "Colour"; the fields are rma_number`,
-		`{"status":"a"}{"status":1}`: "after the JSON object",
-	} {
-		err := decodeStrict([]byte(body), &v, vendorStatusFields)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("decodeStrict(%q) = %v, want %q", body, err, want)
-		}
+// flaky fails the first submission, as a Redis hiccup would.
+type flaky struct {
+	Submitter
+	calls atomic.Int32
+}
+
+func (f *flaky) Submit(ctx context.Context, sub rma.Submission, notify bool) ([]rma.Decision, error) {
+	if f.calls.Add(1) == 1 {
+		return nil, errors.New("redis: connection reset")
 	}
-	if err := decodeStrict([]byte(` {"status":"a"} `+"\n"), &v, nil); err != nil {
-		t.Errorf("whitespace around the object: %v", err)
+	return f.Submitter.Submit(ctx, sub, notify)
+}
+
+func TestFailedDeliveryIsRetried(t *testing.T) {
+	var f *flaky
+	e := newEnv(t, func(c *Config) { f = &flaky{Submitter: c.Submitter}; c.Submitter = f })
+	wall := time.Now()
+	e.srv.guard.Now = func() time.Time { return wall }
+	body := mustJSON(t, map[string]any{"partner": "P-GR-001", "items": []any{tplinkItem("F1")}, "attachments": []any{pdfProof}})
+	d := delivery{source: "portal", id: "evt_flaky", body: body}
+
+	wantProblem(t, e.deliver(d), http.StatusInternalServerError, "internal")
+	w := e.deliver(d) // right away: the failed attempt's lock is still fresh
+	wantProblem(t, w, http.StatusConflict, "delivery-in-progress")
+	if w.Header().Get("Retry-After") == "" {
+		t.Error("409 without Retry-After")
+	}
+	wall = wall.Add(webhook.StaleAfter + time.Second)
+	var got submissionAnswer
+	wantJSON(t, e.deliver(d), http.StatusOK, &got)
+	if len(got.Results) != 1 || got.Results[0].Result != rma.ResultAccepted {
+		t.Fatalf("retry: %+v", got)
+	}
+	var again submissionAnswer
+	wantJSON(t, e.deliver(d), http.StatusOK, &again)
+	if again.Results[0].RMANumber != got.Results[0].RMANumber || f.calls.Load() != 2 {
+		t.Fatalf("replay after the retry: %+v, %d submissions", again, f.calls.Load())
 	}
 }

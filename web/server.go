@@ -1,4 +1,4 @@
-package webhook
+package web
 
 import (
 	"bytes"
@@ -6,23 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"mime"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/ingest/webhook"
 	"github.com/rmad/rmad/metrics"
 	"github.com/rmad/rmad/rma"
 )
 
 // Store is what the HTTP side needs of the RMA store (store.Store implements it).
 type Store interface {
-	Responses
+	webhook.Responses
 	Get(ctx context.Context, number string) (rma.Record, error)
 	Lookup(ctx context.Context, partnerID, query string) ([]rma.Record, error)
 	SetStatus(ctx context.Context, number string, to rma.Status, actor, note string, extra map[string]string, now time.Time) (rma.Record, error)
@@ -79,21 +80,11 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	log      zerolog.Logger
-	sources  map[string]*source
-	guard    guard
+	sources  map[string]*webhook.Source
+	guard    webhook.Guard
 	bodies   chan struct{}
 	bodyWait time.Duration
 	handler  http.Handler
-}
-
-// source is a configured webhook source, ready to verify.
-type source struct {
-	name     string
-	kind     string
-	verifier *Verifier
-	err      error                 // why the source cannot be used (logged at start)
-	status   map[string]rma.Status // vendor status → rmad status
-	fold     map[string]rma.Status // the same, case-folded, as a fallback
 }
 
 // New builds the server. A source with a configuration error is logged and its deliveries are
@@ -114,18 +105,18 @@ func New(cfg Config) *Server {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Log.With().Str("component", "http").Logger(),
-		sources:  map[string]*source{},
+		sources:  map[string]*webhook.Source{},
 		bodies:   make(chan struct{}, maxConcurrentBodies),
 		bodyWait: defaultBodyWait,
-		guard:    guard{r: cfg.Store, now: time.Now},
+		guard:    webhook.Guard{Responses: cfg.Store},
 	}
 	for _, sc := range cfg.Sources {
-		src := newSource(sc, cfg.Tolerance, cfg.Now)
-		if src.err != nil {
-			s.log.Error().Err(src.err).Str("source", sc.Name).Msg("webhook source unusable: its deliveries will be refused with 500")
-		} else if n := src.verifier.shortestKey(); n < MinKeyBytes {
+		src := webhook.NewSource(sc, cfg.Tolerance, cfg.Now)
+		if src.Err != nil {
+			s.log.Error().Err(src.Err).Str("source", sc.Name).Msg("webhook source unusable: its deliveries will be refused with 500")
+		} else if n := src.ShortestKey(); n < webhook.MinKeyBytes {
 			s.log.Warn().Str("source", sc.Name).Int("key_bytes", n).
-				Msgf("webhook secret is short: use at least %d random bytes (openssl rand -base64 32)", MinKeyBytes)
+				Msgf("webhook secret is short: use at least %d random bytes (openssl rand -base64 32)", webhook.MinKeyBytes)
 		}
 		s.sources[sc.Name] = src
 	}
@@ -140,86 +131,16 @@ func New(cfg Config) *Server {
 	return s
 }
 
-func newSource(sc config.WebhookSource, tolerance time.Duration, now func() time.Time) *source {
-	src := &source{name: sc.Name, kind: sc.Kind, status: map[string]rma.Status{}, fold: map[string]rma.Status{}}
-	src.err = checkSource(sc)
-	if src.err != nil {
-		return src
-	}
-	secrets := make([]string, len(sc.Secrets))
-	for i, sec := range sc.Secrets {
-		secrets[i] = sec.Reveal()
-	}
-	src.verifier, src.err = NewVerifier(secrets, tolerance, now)
-	if src.err != nil {
-		src.err = fmt.Errorf("webhook source %q: %w", sc.Name, src.err)
-		return src
-	}
-	statusMap := sc.StatusMap
-	if len(statusMap) == 0 {
-		// No map: the vendor speaks rmad's own status names.
-		statusMap = map[string]string{}
-		for _, st := range rma.AllStatuses {
-			statusMap[string(st)] = string(st)
-		}
-	}
-	for vendor, ours := range statusMap {
-		st, _ := rma.ParseStatus(ours) // checked by checkSource
-		src.status[vendor] = st
-		src.fold[strings.ToLower(strings.TrimSpace(vendor))] = st
-	}
-	return src
-}
-
-// checkSource re-checks what the source's use here relies on. config.Load validates the same
-// and more with file:line; this only keeps a Config built in code from breaking keys or URLs.
-func checkSource(sc config.WebhookSource) error {
-	if sc.Name == "" || strings.ContainsAny(sc.Name, ":/?#%") || !visibleASCII(sc.Name) {
-		return fmt.Errorf("webhook source name %q: want letters, digits, '-', '_' or '.'", sc.Name)
-	}
-	if sc.Kind != config.WebhookVendorStatus && sc.Kind != config.WebhookSubmission {
-		return fmt.Errorf("webhook source %q: kind %q: want %s or %s", sc.Name, sc.Kind, config.WebhookVendorStatus, config.WebhookSubmission)
-	}
-	for vendor, ours := range sc.StatusMap {
-		if _, err := rma.ParseStatus(ours); err != nil {
-			return fmt.Errorf("webhook source %q: status_map %s: %w", sc.Name, vendor, err)
-		}
-	}
-	return nil
-}
-
 // Handler is the whole HTTP API (for httptest and for embedding).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// ListenAndServe serves on cfg.HTTP.Listen until ctx ends, then shuts down gracefully: it stops
-// accepting, lets requests in flight finish for up to 15 s, then closes what is left.
-func (s *Server) ListenAndServe(ctx context.Context) error {
-	addr := s.cfg.HTTP.Listen
-	if addr == "" {
-		return errors.New("http.listen is empty")
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("http listen %s: %w", addr, err)
-	}
-	return s.Serve(ctx, ln)
-}
-
-// Serve is ListenAndServe on an open listener (tests use a loopback port chosen by the OS).
+// Serve serves on ln until ctx ends, then shuts down gracefully: it stops accepting, lets
+// requests in flight finish for up to 15 s, then closes what is left.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler: s.handler,
-		// Slow clients must not hold connections: the header within 10 s, a whole (large)
-		// submission within a minute.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      processTimeout + 30*time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          nil, // net/http's own messages (TLS noise, bad requests) go to stderr
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := s.httpServer(ctx, s.handler)
 	errc := make(chan error, 1)
+	// Slow clients must not hold connections: the header within 10 s, a whole (large)
+	// submission within a minute.
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info().Str("listen", ln.Addr().String()).Msg("http server listening")
 	select {
@@ -239,6 +160,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.log.Info().Msg("http server stopped")
 	return nil
+}
+
+// httpServer is the net/http server for h, with its timeouts and its own messages (TLS noise,
+// superfluous WriteHeader calls, a handler's panic) in the JSON log.
+func (s *Server) httpServer(ctx context.Context, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler: h,
+		// Slow clients must not hold connections: the header within 10 s, a whole (large)
+		// submission within a minute.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      webhook.ProcessTimeout + 30*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          log.New(errorLogWriter{s.log}, "", 0),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+}
+
+// errorLogWriter turns each line net/http logs into a warning of component http.
+type errorLogWriter struct{ log zerolog.Logger }
+
+func (w errorLogWriter) Write(p []byte) (int, error) {
+	w.log.Warn().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // recoverPanics turns a panic into a 500 problem: bad input must never take the daemon down.
@@ -352,7 +298,7 @@ func checkJSONType(r *http.Request) *answer {
 	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 		return nil
 	}
-	a := pkMediaType.with(fmt.Sprintf("Content-Type %q: send the body as application/json", clip(ct, 80)))
+	a := pkMediaType.with(fmt.Sprintf("Content-Type %q: send the body as application/json", webhook.Clip(ct, 80)))
 	return &a
 }
 
@@ -375,14 +321,4 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // unavailable answers for a route whose dependency was not wired in.
 func unavailable(what string) answer {
 	return pkUnavailable.with(what + " is not available on this instance")
-}
-
-// sortedKeys lists a map's keys in order, for stable messages.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

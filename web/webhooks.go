@@ -1,14 +1,14 @@
-package webhook
+package web
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/ingest/webhook"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/store"
 )
@@ -43,26 +43,26 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	a.write(w)
 }
 
-func (s *Server) webhook(r *http.Request, src *source, name string) (answer, string) {
+func (s *Server) webhook(r *http.Request, src *webhook.Source, name string) (answer, string) {
 	if src == nil {
-		return pkUnknownSource.with(fmt.Sprintf("no webhook source %q is configured here; POST to /webhooks/<source> with the source name your rmad contact gave you", clip(name, 64))), ""
+		return pkUnknownSource.with(fmt.Sprintf("no webhook source %q is configured here; POST to /webhooks/<source> with the source name your rmad contact gave you", webhook.Clip(name, 64))), ""
 	}
-	if src.err != nil {
+	if src.Err != nil {
 		return pkMisconfigured.with(fmt.Sprintf("webhook source %q cannot verify deliveries (configuration error on the receiving side); the receiver's admin has the details in the log", name)), ""
 	}
-	d, err := src.verifier.ReadHeaders(r.Header)
+	d, err := src.Verifier.ReadHeaders(r.Header)
 	if err != nil {
 		return verifyAnswer(err), ""
 	}
 	limit := s.cfg.MaxBodyBytes
-	if src.kind == config.WebhookVendorStatus {
+	if src.Kind == config.WebhookVendorStatus {
 		limit = min(limit, vendorBodyBytes)
 	}
 	body, bad := s.readBody(r, limit)
 	if bad != nil {
 		return *bad, d.ID
 	}
-	if err := src.verifier.VerifyBody(d, body); err != nil {
+	if err := src.Verifier.VerifyBody(d, body); err != nil {
 		return verifyAnswer(err), d.ID
 	}
 	if bad := checkJSONType(r); bad != nil {
@@ -72,7 +72,7 @@ func (s *Server) webhook(r *http.Request, src *source, name string) (answer, str
 		return unavailable("the RMA store"), d.ID
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), processTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), webhook.ProcessTimeout)
 	defer cancel()
 	memoryDown := func(err error) (answer, string) {
 		s.log.Error().Err(err).Str("source", name).Msg("webhook delivery memory unavailable")
@@ -86,7 +86,7 @@ func (s *Server) webhook(r *http.Request, src *source, name string) (answer, str
 	// admin fixed it.
 	var apply func(context.Context) answer
 	var refused *answer
-	if src.kind == config.WebhookVendorStatus {
+	if src.Kind == config.WebhookVendorStatus {
 		apply, refused = s.prepareVendorStatus(src, d, body)
 	} else {
 		apply, refused = s.prepareWebhookSubmission(src, d, body, r)
@@ -94,55 +94,44 @@ func (s *Server) webhook(r *http.Request, src *source, name string) (answer, str
 	if refused != nil {
 		return *refused, d.ID
 	}
-	if prev, owned, err := s.guard.acquire(ctx, name, d.ID); err != nil {
+	prev, owned, err := s.guard.Acquire(ctx, name, d.ID)
+	switch {
+	case errors.Is(err, webhook.ErrInProgress):
+		a := pkInProgress.with(fmt.Sprintf("delivery %s is being processed right now; retry it in a few seconds and you will get its answer", d.ID))
+		a.retryAfter = 5
+		return a, d.ID
+	case err != nil:
 		return memoryDown(err)
-	} else if !owned {
-		return prev, d.ID
+	case !owned:
+		return replayed(prev), d.ID
 	}
 	a := apply(ctx)
 	if a.status >= 500 {
 		return a, d.ID // not remembered: a retry may succeed
 	}
-	final, err := s.guard.complete(ctx, name, d.ID, a)
+	final, err := s.guard.Complete(ctx, name, d.ID, webhook.Answer{Status: a.status, Body: a.body})
 	if err != nil {
 		// Applied but not remembered: a retry takes the delivery over once the lock is stale and
 		// applies again, which the idempotent apply turns into the same answer.
 		s.log.Error().Err(err).Str("source", name).Str("webhook_id", d.ID).Msg("webhook answer not remembered")
 	}
-	return final, d.ID
+	return replayed(final), d.ID // a, or a takeover's first answer
 }
 
 func verifyAnswer(err error) answer {
 	var k problemKind
 	switch {
-	case errors.Is(err, ErrMissingHeader):
+	case errors.Is(err, webhook.ErrMissingHeader):
 		k = pkMissingHeader
-	case errors.Is(err, ErrBadHeader):
+	case errors.Is(err, webhook.ErrBadHeader):
 		k = pkBadHeader
-	case errors.Is(err, ErrTimestampTooOld), errors.Is(err, ErrTimestampTooNew):
+	case errors.Is(err, webhook.ErrTimestampTooOld), errors.Is(err, webhook.ErrTimestampTooNew):
 		k = pkTimestamp
 	default:
 		k = pkSignature
 	}
 	return k.with(err.Error())
 }
-
-// vendorStatusBody is what a vendor_status source sends (SPEC §9).
-type vendorStatusBody struct {
-	RMANumber       string `json:"rma_number"`
-	VendorReference string `json:"vendor_reference"`
-	Status          string `json:"status"`
-	Note            string `json:"note"`
-	Tracking        string `json:"tracking"`
-}
-
-var vendorStatusFields = []string{"rma_number", "vendor_reference", "status", "note", "tracking"}
-
-// Limits on the free-text fields a vendor sends; they end up in the partner's digest.
-const (
-	maxVendorNote  = 2000
-	maxVendorShort = 200
-)
 
 // vendorStatusAnswer is the success answer of a vendor status delivery.
 type vendorStatusAnswer struct {
@@ -152,71 +141,36 @@ type vendorStatusAnswer struct {
 	UpdatedAt      time.Time  `json:"updated_at"`
 }
 
-// Extra keys a vendor status leaves in the RMA's history.
-const (
-	extraWebhookID       = "webhook_id"
-	extraVendorReference = "vendor_reference"
-	extraTracking        = "tracking"
-	extraVendorStatus    = "vendor_status"
-)
+// inputAnswer answers a body that ingest/webhook could not decode.
+func inputAnswer(err error) answer {
+	var ie *webhook.InputError
+	if !errors.As(err, &ie) {
+		return pkMalformedJSON.with(err.Error())
+	}
+	switch ie.Kind {
+	case webhook.Invalid:
+		return pkInvalidField.with(ie.Detail)
+	case webhook.UnmappedStatus:
+		return pkUnmappedStatus.with(ie.Detail)
+	}
+	return pkMalformedJSON.with(ie.Detail)
+}
 
 // prepareVendorStatus checks a vendor status delivery without touching the store; apply then
 // applies it to a forwarded RMA. Applying is idempotent by the delivery: the history entry it
 // writes carries the webhook id, and a delivery already in the history is answered from it
 // without a second change.
-func (s *Server) prepareVendorStatus(src *source, d Delivery, body []byte) (func(context.Context) answer, *answer) {
-	refuse := func(a answer) (func(context.Context) answer, *answer) { return nil, &a }
-	var in vendorStatusBody
-	if err := decodeStrict(body, &in, vendorStatusFields); err != nil {
-		return refuse(pkMalformedJSON.with(err.Error()))
-	}
-	in.RMANumber = strings.TrimSpace(in.RMANumber)
-	in.Status = strings.TrimSpace(in.Status)
-	switch {
-	case in.RMANumber == "":
-		return refuse(pkInvalidField.with("rma_number is required: the RMA number rmad gave the claim, e.g. RMA/17/SR/2026"))
-	case in.Status == "":
-		return refuse(pkInvalidField.with("status is required: one of " + strings.Join(sortedKeys(src.status), ", ")))
-	case len(in.Note) > maxVendorNote:
-		return refuse(pkInvalidField.with(fmt.Sprintf("note is %d bytes; at most %d", len(in.Note), maxVendorNote)))
-	case len(in.VendorReference) > maxVendorShort || len(in.Tracking) > maxVendorShort:
-		return refuse(pkInvalidField.with(fmt.Sprintf("vendor_reference and tracking are at most %d bytes each", maxVendorShort)))
-	}
-	num, err := rma.ParseNumber(in.RMANumber)
+func (s *Server) prepareVendorStatus(src *webhook.Source, d webhook.Delivery, body []byte) (func(context.Context) answer, *answer) {
+	up, err := src.StatusUpdate(d, body)
 	if err != nil {
-		return refuse(pkInvalidField.with(fmt.Sprintf("rma_number %q is not an RMA number of the form RMA/<n>/SR/<yyyy>", clip(in.RMANumber, 64))))
+		a := inputAnswer(err)
+		return nil, &a
 	}
-	to, ok := src.status[in.Status]
-	if !ok {
-		to, ok = src.fold[strings.ToLower(in.Status)]
-	}
-	if !ok {
-		return refuse(pkUnmappedStatus.with(fmt.Sprintf("status %q is not mapped for source %q; known statuses: %s (ask the receiver's admin to add it to status_map)",
-			clip(in.Status, 64), src.name, strings.Join(sortedKeys(src.status), ", "))))
-	}
-	extra := map[string]string{extraWebhookID: src.name + ":" + d.ID, extraVendorStatus: in.Status}
-	if v := strings.TrimSpace(in.VendorReference); v != "" {
-		extra[extraVendorReference] = v
-	}
-	if v := strings.TrimSpace(in.Tracking); v != "" {
-		extra[extraTracking] = v
-	}
-	ch := statusChange{number: num.String(), to: to, vendorStatus: in.Status, actor: "vendor:" + src.name,
-		note: strings.TrimSpace(in.Note), extra: extra}
-	return func(ctx context.Context) answer { return s.applyVendorStatus(ctx, ch) }, nil
+	return func(ctx context.Context) answer { return s.applyVendorStatus(ctx, up) }, nil
 }
 
-// statusChange is a checked vendor status delivery.
-type statusChange struct {
-	number       string
-	to           rma.Status
-	vendorStatus string
-	actor, note  string
-	extra        map[string]string // with extraWebhookID
-}
-
-func (s *Server) applyVendorStatus(ctx context.Context, ch statusChange) answer {
-	number, deliveryID := ch.number, ch.extra[extraWebhookID]
+func (s *Server) applyVendorStatus(ctx context.Context, up webhook.StatusUpdate) answer {
+	number, deliveryID := up.Number, up.DeliveryID()
 	rec, err := s.cfg.Store.Get(ctx, number)
 	if errors.Is(err, store.ErrNotFound) {
 		return pkUnknownRMA.with(fmt.Sprintf("no RMA %s exists; check the rma_number of the forwarded claim", number))
@@ -232,7 +186,7 @@ func (s *Server) applyVendorStatus(ctx context.Context, ch statusChange) answer 
 	if i := eventOf(rec, deliveryID); i >= 0 {
 		return vendorAnswer(rec, i)
 	}
-	updated, err := s.cfg.Store.SetStatus(ctx, number, ch.to, ch.actor, ch.note, ch.extra, s.cfg.Now())
+	updated, err := s.cfg.Store.SetStatus(ctx, number, up.To, up.Actor, up.Note, up.Extra, s.cfg.Now())
 	var te *rma.TransitionError
 	switch {
 	case errors.As(err, &te):
@@ -242,7 +196,7 @@ func (s *Server) applyVendorStatus(ctx context.Context, ch statusChange) answer 
 				return vendorAnswer(again, i)
 			}
 		}
-		return pkIllegalTransition.with(fmt.Sprintf("RMA %s: vendor status %q means %s, but %s", number, clip(ch.vendorStatus, 64), ch.to, te.Error()))
+		return pkIllegalTransition.with(fmt.Sprintf("RMA %s: vendor status %q means %s, but %s", number, webhook.Clip(up.VendorStatus, 64), up.To, te.Error()))
 	case errors.Is(err, store.ErrNotFound):
 		return pkUnknownRMA.with(fmt.Sprintf("no RMA %s exists; check the rma_number of the forwarded claim", number))
 	case err != nil:
@@ -259,7 +213,7 @@ func (s *Server) applyVendorStatus(ctx context.Context, ch statusChange) answer 
 // eventOf finds the history entry a delivery wrote, or -1.
 func eventOf(rec rma.Record, deliveryID string) int {
 	for i := len(rec.History) - 1; i >= 0; i-- {
-		if rec.History[i].Extra[extraWebhookID] == deliveryID {
+		if rec.History[i].Extra[webhook.ExtraWebhookID] == deliveryID {
 			return i
 		}
 	}

@@ -1,4 +1,4 @@
-package webhook
+package web
 
 import (
 	"bytes"
@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/ingest/webhook"
 	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/metrics"
 	"github.com/rmad/rmad/rma"
@@ -106,7 +107,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	engine := rules.NewEngine(cfg, data)
 	e := &env{t: t, store: st, partners: data.Partners, now: testNow, metrics: metrics.New(),
-		secrets: map[string][]string{"dji": {NewSecret(), NewSecret()}, "portal": {NewSecret()}}}
+		secrets: map[string][]string{"dji": {webhook.NewSecret(), webhook.NewSecret()}, "portal": {webhook.NewSecret()}}}
 	clock := func() time.Time { return e.now }
 	e.pipe = &pipeline{engine: engine, store: st, now: clock}
 	sc := Config{
@@ -162,7 +163,7 @@ func randomHex(n int) string {
 // partners file is a copy with tokens whose plain text the tests know.
 func testConfig(t testing.TB) *config.Config {
 	t.Helper()
-	raw, err := os.ReadFile("../../testdata/partners.yaml")
+	raw, err := os.ReadFile("../testdata/partners.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func testConfig(t testing.TB) *config.Config {
 	if err := os.WriteFile(partners, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := testenv.SampleConfig("../../testdata")
+	cfg := testenv.SampleConfig("../testdata")
 	cfg.PartnersFile = partners
 	cfg.Schedule = config.Schedule{Timezone: "UTC", Location: time.UTC}
 	return cfg
@@ -217,7 +218,7 @@ func (e *env) newRMA(partner string, item map[string]any) string {
 	if !ok {
 		e.t.Fatalf("no partner %s", partner)
 	}
-	var in submissionBody
+	var in webhook.SubmissionBody
 	if err := json.Unmarshal(mustJSON(e.t, map[string]any{"items": []any{item}, "attachments": []any{pdfProof}}), &in); err != nil {
 		e.t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func (e *env) request(d delivery) *http.Request {
 	if secret == "" {
 		ss := e.secrets[d.source]
 		if len(ss) == 0 {
-			ss = []string{NewSecret()}
+			ss = []string{webhook.NewSecret()}
 		}
 		secret = ss[len(ss)-1]
 	}
@@ -269,7 +270,7 @@ func (e *env) request(d delivery) *http.Request {
 	if at.IsZero() {
 		at = e.now
 	}
-	if err := SignRequest(r, secret, d.id, at, d.body); err != nil {
+	if err := webhook.SignRequest(r, secret, d.id, at, d.body); err != nil {
 		e.t.Fatal(err)
 	}
 	for k, v := range d.headers {

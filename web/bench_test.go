@@ -1,4 +1,4 @@
-package webhook
+package web
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/ingest/webhook"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -128,7 +129,7 @@ func benchSetup(b *testing.B, kind string, n int) (string, []benchReq) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"rma_number":"RMA/1/SR/2026","status":"received","previous_status":"forwarded_to_vendor","updated_at":"2026-06-01T09:30:00Z"}` + "\n"))
 		})
-		e = &env{t: b, now: testNow, secrets: map[string][]string{"dji": {NewSecret()}}}
+		e = &env{t: b, now: testNow, secrets: map[string][]string{"dji": {webhook.NewSecret()}}}
 	} else {
 		e = newEnv(b)
 		h = e.h
@@ -161,9 +162,9 @@ func send(b *testing.B, client *http.Client, url string, d benchReq) {
 		return
 	}
 	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set(HeaderID, d.id)
-	r.Header.Set(HeaderTimestamp, d.ts)
-	r.Header.Set(HeaderSignature, d.sig)
+	r.Header.Set(webhook.HeaderID, d.id)
+	r.Header.Set(webhook.HeaderTimestamp, d.ts)
+	r.Header.Set(webhook.HeaderSignature, d.sig)
 	resp, err := client.Do(r)
 	if err != nil {
 		b.Error(err)
@@ -202,7 +203,7 @@ func (e *env) forwardedRMAs(n int) []string {
 	var out []string
 	for len(out) < n {
 		k := min(500, n-len(out))
-		var in submissionBody
+		var in webhook.SubmissionBody
 		items := make([]any, k)
 		for i := range items {
 			items[i] = djiItem(fmt.Sprintf("BENCH-%s-%d", run, len(out)+i))

@@ -1,4 +1,4 @@
-package webhook
+package web
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rmad/rmad/ingest/webhook"
 	"github.com/rmad/rmad/outbound"
 	"github.com/rmad/rmad/rma"
 )
@@ -75,21 +76,21 @@ func (s *Server) apiSubmission(r *http.Request) (answer, string) {
 		return *bad, p.ID
 	}
 	key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
-	if key != "" && (len(key) > maxIdempotencyKeyLen || !visibleASCII(key)) {
+	if key != "" && (len(key) > maxIdempotencyKeyLen || !webhook.VisibleASCII(key)) {
 		return pkBadHeader.with(fmt.Sprintf("Idempotency-Key must be 1 to %d visible ASCII characters", maxIdempotencyKeyLen)), p.ID
 	}
 	body, bad := s.readBody(r, s.cfg.MaxBodyBytes)
 	if bad != nil {
 		return *bad, p.ID
 	}
-	var in submissionBody
-	if err := decodeStrict(body, &in, submissionFields); err != nil {
-		return pkMalformedJSON.with(err.Error()), p.ID
+	in, err := webhook.DecodeSubmission(body)
+	if err != nil {
+		return inputAnswer(err), p.ID
 	}
 	if id := strings.TrimSpace(in.Partner); id != "" && !strings.EqualFold(id, p.ID) {
-		return pkPartnerMismatch.with(fmt.Sprintf("the body names partner %q but the token is partner %s's; leave partner out or send your own id", clip(id, 64), p.ID)), p.ID
+		return pkPartnerMismatch.with(fmt.Sprintf("the body names partner %q but the token is partner %s's; leave partner out or send your own id", webhook.Clip(id, 64), p.ID)), p.ID
 	}
-	rawHash := sha256Hex(body)
+	rawHash := webhook.SHA256Hex(body)
 	src := rma.Source{Channel: "api", RawSHA256: rawHash, WebhookID: "api:" + rawHash}
 	if key != "" {
 		src.WebhookID = "api-key:" + key
@@ -98,7 +99,7 @@ func (s *Server) apiSubmission(r *http.Request) (answer, string) {
 	if bad != nil {
 		return *bad, p.ID
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), processTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), webhook.ProcessTimeout)
 	defer cancel()
 	return s.runSubmission(ctx, sub, in.Notify, answerLocale(r, p)), p.ID
 }
@@ -150,7 +151,7 @@ func (s *Server) apiLookup(r *http.Request) (answer, string) {
 	if s.cfg.Store == nil {
 		return unavailable("the RMA store"), p.ID
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), processTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), webhook.ProcessTimeout)
 	defer cancel()
 	recs, err := s.cfg.Store.Lookup(ctx, p.ID, q)
 	if err != nil {
@@ -187,7 +188,7 @@ func viewOf(rec rma.Record, locale string) rmaView {
 	}
 	for _, ev := range rec.History {
 		v.History = append(v.History, historyEntry{At: ev.At, Status: ev.Status, Actor: ev.Actor, Note: ev.Note,
-			VendorReference: ev.Extra[extraVendorReference], Tracking: ev.Extra[extraTracking]})
+			VendorReference: ev.Extra[webhook.ExtraVendorReference], Tracking: ev.Extra[webhook.ExtraTracking]})
 	}
 	return v
 }

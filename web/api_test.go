@@ -1,15 +1,21 @@
-package webhook
+package web
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/rmad/rmad/ingest/webhook"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -163,7 +169,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	if h["status"] != "ok" {
 		t.Fatalf("healthz %v", h)
 	}
-	e.deliver(delivery{source: "dji", id: "m", body: []byte(`{}`), secret: NewSecret()})
+	e.deliver(delivery{source: "dji", id: "m", body: []byte(`{}`), secret: webhook.NewSecret()})
 	w := e.serve(httpReq("GET", "/metrics", ""))
 	text := mustString(t, w)
 	for _, want := range []string{`rmad_webhook_requests_total{source="dji",status="401"} 1`, "go_goroutines", "rmad_reply_latency_seconds_bucket"} {
@@ -188,7 +194,7 @@ func TestPanicIsAProblem(t *testing.T) {
 	wantProblem(t, e.api("GET", "/api/v1/rmas?q=x", tokenGR, nil), http.StatusInternalServerError, "internal")
 }
 
-// ListenAndServe's server: real TCP, the header size limit, and a graceful stop that lets a
+// Serve: real TCP, the header size limit, and a graceful stop that lets a
 // request in flight finish.
 func TestServeAndShutdown(t *testing.T) {
 	release := make(chan struct{})
@@ -276,3 +282,53 @@ func TestLargeBodySlots(t *testing.T) {
 		t.Fatalf("large submission: %+v", got)
 	}
 }
+
+// net/http's own complaints (here a handler's second WriteHeader) are JSON lines of
+// component http in rmad's log, not raw text on stderr.
+func TestNetHTTPErrorsInJSONLog(t *testing.T) {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	logw := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	})
+	e := newEnv(t, func(c *Config) { c.Log = zerolog.New(logw) })
+	srv := e.srv.httpServer(t.Context(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	mu.Lock()
+	defer mu.Unlock()
+	var line struct {
+		Level, Component, Message string
+	}
+	for l := range strings.Lines(buf.String()) {
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("log line is not JSON: %q", l)
+		}
+		if strings.Contains(line.Message, "superfluous response.WriteHeader") {
+			if line.Component != "http" || line.Level != "warn" || strings.HasSuffix(line.Message, "\n") {
+				t.Fatalf("net/http message logged as %+v", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("net/http's message is not in the log: %q", buf.String())
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
