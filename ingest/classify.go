@@ -19,7 +19,7 @@ const DefaultLocale = "en"
 // with require_dmarc_pass, mail without a trusted dmarc=pass is from an unknown sender; so is
 // mail from an address no partner has; a partner's mail is a command or a submission.
 func (p *Parser) classify(sub *rma.Submission, h mail.Header) {
-	if why := automaticReason(h, sub.From, p.OwnAddresses); why != "" {
+	if why := automaticReason(h, sub.From, sub.Subject, p.OwnAddresses); why != "" {
 		sub.Kind, sub.Why = rma.KindIgnored, why
 		sub.Locale = guessLocale(h, sub)
 		return
@@ -79,11 +79,12 @@ func (p *Parser) fill(sub *rma.Submission, c *content, exceeded bool) {
 		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeCSVInvalid, "",
 			"reason", CSVReasonSpreadsheet, "file", c.spreadsheet))
 	}
-	if !sub.HasProof {
-		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeProofMissing, ""))
-	}
+	// Nothing found and nothing else wrong: first say how to write items, then ask for the proof.
 	if len(sub.Items) == 0 && len(sub.Problems) == 0 {
 		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeNoItems, ""))
+	}
+	if !sub.HasProof {
+		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeProofMissing, ""))
 	}
 }
 

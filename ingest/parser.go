@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // every declared charset, in bodies and headers
 	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/rma"
@@ -58,23 +56,18 @@ func (p *Parser) ParseMail(r io.Reader) (rma.Submission, error) {
 	capped := &capReader{r: r, max: p.maxBytes()}
 	raw := io.TeeReader(capped, sum)
 	br := bufio.NewReader(raw)
-	skipMboxFromLine(br)
 
 	sub := rma.Submission{Source: rma.Source{Channel: ChannelMail}}
-	th, err := textproto.ReadHeader(br)
-	if err != nil && th.Len() == 0 {
+	th, err := readMailHeader(br)
+	if err != nil {
 		_, _ = io.Copy(io.Discard, raw)
-		return sub, fmt.Errorf("ingest: reading mail header: %w", err)
+		return sub, err
 	}
 	h := mail.Header{Header: message.Header{Header: th}}
 	readHeader(&sub, h)
 
-	var c content
-	if err == nil {
-		// A broken header line ends the header early; the body after it is not trustworthy.
-		e, _ := message.New(message.Header{Header: th}, br) // unknown charsets are handled per part
-		c = p.readParts(mail.NewReader(e), capped)
-	}
+	e, _ := message.New(message.Header{Header: th}, br) // unknown charsets are handled per part
+	c := p.readParts(mail.NewReader(e), capped)
 	// Hash the whole mail as read (up to the limit), not only the parts the parser looked at.
 	_, _ = io.Copy(io.Discard, raw)
 	if capped.err != nil {
@@ -114,20 +107,6 @@ func (p *Parser) maxItems() int {
 	return DefaultMaxItems
 }
 
-// skipMboxFromLine drops the "From sender date" line an mbox export puts above a mail (and not
-// a "From : x" header written with a space before its colon).
-func skipMboxFromLine(br *bufio.Reader) {
-	b, _ := br.Peek(64)
-	if !bytes.HasPrefix(b, []byte("From ")) || bytes.HasPrefix(bytes.TrimLeft(b[5:], " \t"), []byte(":")) {
-		return
-	}
-	for {
-		if _, err := br.ReadSlice('\n'); err != bufio.ErrBufferFull {
-			return
-		}
-	}
-}
-
 // syntheticMessageID stands in for a missing Message-ID: stable for the same bytes, so a mail
 // fetched twice is recognised as the same.
 func syntheticMessageID(rawSHA256 string) string {
@@ -137,9 +116,7 @@ func syntheticMessageID(rawSHA256 string) string {
 // readHeader fills the fields that come from the top-level header.
 func readHeader(sub *rma.Submission, h mail.Header) {
 	sub.From, sub.FromName = fromAddress(h)
-	if s, err := h.Subject(); err == nil || s != "" {
-		sub.Subject = strings.TrimSpace(toUTF8(s))
-	}
+	sub.Subject = strings.TrimSpace(decodeWords(h.Get("Subject")))
 	if d, err := h.Date(); err == nil {
 		sub.Date = d
 	}

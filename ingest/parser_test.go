@@ -291,7 +291,7 @@ func TestParseMailAttachments(t *testing.T) {
 		{"no proof", []string{textPart(formBody)},
 			"ean=5204001000013; serial=RT-1; purchase_date=2026-06-01; description=no power at all after storm", 0, false, "proof_missing"},
 		{"no items", []string{textPart("Hello, invoice attached."), pdfPart()}, "", 0, true, "no_items"},
-		{"no items and no proof: proof_missing only", []string{textPart("Hello")}, "", 0, false, "proof_missing"},
+		{"no items and no proof: how to write items first, then the proof", []string{textPart("Hello")}, "", 0, false, "no_items,proof_missing"},
 		{"image proof by type", []string{textPart("EAN: 1"), b64Part("Content-Type: image/jpeg\nContent-Disposition: attachment; filename=photo", logo)}, "ean=1", 0, true, ""},
 		{"image proof by name", []string{textPart("EAN: 1"), b64Part("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=scan.HEIC", []byte("x"))}, "ean=1", 0, true, ""},
 		{"pdf without name sniffed", []string{textPart("EAN: 1"), b64Part("Content-Type: application/octet-stream", pdfBytes)}, "ean=1", 0, true, ""},

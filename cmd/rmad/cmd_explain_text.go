@@ -205,8 +205,16 @@ func whyText(why string, cfg *config.Config) string {
 		return "no sender address (empty From or Return-Path <>)"
 	case ingest.WhyMailerDaemon:
 		return "from MAILER-DAEMON or postmaster (a bounce)"
+	case ingest.WhyAutoReply:
+		return "a vacation reply (X-Apple-Action: VACATION or X-Auto-Response-Suppress set by the sender's autoresponder)"
+	case ingest.WhyAutoSubject:
+		return "an automatic reply by its subject (\"Automatic reply:\", \"Out of office\", in English, Greek, Romanian or French)"
+	case ingest.WhyBounce:
+		return "a bounce (X-Failed-Recipients, an Amazon SNS/SES notification, or a delivery-failure subject)"
+	case ingest.WhyNoReplySender:
+		return "from a no-reply address (no-reply@, noreply@, do-not-reply@): nobody reads an answer"
 	case ingest.WhyMultipartReport:
-		return "a delivery or read report (multipart/report)"
+		return "a delivery, read or abuse (ARF) report (multipart/report)"
 	case ingest.WhyOwnAddress:
 		return "sent from rmad's own address (smtp.from or a mailbox user): a loop"
 	case ingest.WhyDMARCFail:
