@@ -228,8 +228,7 @@ func TestRetryWithBackoffThenDeadLetterAndRetry(t *testing.T) {
 		case "perm":
 			return fmt.Errorf("partner unknown: %w", ErrPermanent)
 		case "panic":
-			var mp map[string]int
-			mp["boom"]++ // a bug in the handler
+			panic("a bug in the handler")
 		}
 		return nil
 	})

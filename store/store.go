@@ -74,7 +74,7 @@ func Connect(ctx context.Context, cfg config.Redis) (redis.UniversalClient, erro
 	}
 
 	var c redis.UniversalClient
-	where := cfg.URL
+	var where string
 	switch {
 	case cfg.Cluster != nil:
 		if len(cfg.Cluster.Addresses) == 0 {

@@ -113,8 +113,6 @@ func (s *memServer) stop() {
 	}
 }
 
-func (s *memServer) restart() { s.stop(); s.start() }
-
 func (s *memServer) Addr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
