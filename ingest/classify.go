@@ -6,14 +6,9 @@ import (
 
 	"github.com/emersion/go-message/mail"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 )
-
-// Locales replies can be written in (SPEC §3).
-var supportedLocales = map[string]bool{"en": true, "el": true, "ro": true, "fr": true}
-
-// DefaultLocale is used when nothing better is known.
-const DefaultLocale = "en"
 
 // classify decides the kind of a mail (SPEC §1.3, §1.4): automatic mail is ignored; then,
 // with require_dmarc_pass, mail without a trusted dmarc=pass is from an unknown sender; so is
@@ -40,8 +35,8 @@ func (p *Parser) classify(sub *rma.Submission, h mail.Header) {
 		return
 	}
 	sub.PartnerID = partner.ID
-	sub.Locale = DefaultLocale
-	if l := strings.ToLower(partner.Locale); supportedLocales[l] {
+	sub.Locale = i18n.Fallback
+	if l := strings.ToLower(partner.Locale); i18n.Known(l) {
 		sub.Locale = l
 	}
 	if cmd, ok := ParseCommand(sub.Subject); ok {
@@ -121,7 +116,7 @@ var localeByTLD = map[string]string{"gr": "el", "cy": "el", "ro": "ro", "md": "r
 // Content-Language, the country of its domain, Greek letters in the subject; else English.
 func guessLocale(h mail.Header, sub *rma.Submission) string {
 	if l := strings.ToLower(headerToken(strings.ReplaceAll(h.Get("Content-Language"), ",", " "))); l != "" {
-		if base, _, _ := strings.Cut(l, "-"); supportedLocales[base] {
+		if base, _, _ := strings.Cut(l, "-"); i18n.Known(base) {
 			return base
 		}
 	}
@@ -135,5 +130,5 @@ func guessLocale(h mail.Header, sub *rma.Submission) string {
 			return "el"
 		}
 	}
-	return DefaultLocale
+	return i18n.Fallback
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -27,15 +28,15 @@ type WarrantyInfo struct {
 // StatusAnswer answers "STATUS <query>" (SPEC §1.3) with the partner's matching RMAs: status
 // code beside its localised name, dates and history; or says plainly that nothing matched.
 func (c *Composer) StatusAnswer(sub rma.Submission, p rma.Partner, query string, recs []rma.Record, now time.Time) (Message, error) {
-	l := langOf(p.Locale, sub.Locale)
+	l := i18n.For(p.Locale, sub.Locale)
 	query = oneLine(query)
 	var b body
-	b.line(l.t("greeting"))
+	b.line(l.T("greeting"))
 	b.blank()
 	if len(recs) == 0 {
-		b.line(l.t("status.none", "query", query))
+		b.line(l.T("status.none", "query", query))
 	} else {
-		b.line(l.t("status.intro", "query", query))
+		b.line(l.T("status.intro", "query", query))
 	}
 	for _, r := range recs {
 		b.blank()
@@ -46,19 +47,19 @@ func (c *Composer) StatusAnswer(sub rma.Submission, p rma.Partner, query string,
 	return c.answer(sub, p, string(l), "status", b.String(), now)
 }
 
-func (c *Composer) writeRecord(b *body, l lang, r rma.Record) {
+func (c *Composer) writeRecord(b *body, l i18n.Lang, r rma.Record) {
 	const in = "  "
 	writeRecordHead(b, l, r, in)
-	b.item(in, l.pair(l.t("status.label.status"), statusText(l, r.Status)))
-	dates := l.pair(l.t("status.label.created"), c.day(r.CreatedAt))
+	b.item(in, l.Pair(l.T("status.label.status"), statusText(l, r.Status)))
+	dates := l.Pair(l.T("status.label.created"), c.day(r.CreatedAt))
 	if !r.UpdatedAt.IsZero() {
-		dates += " · " + l.pair(l.t("status.label.updated"), c.day(r.UpdatedAt))
+		dates += " · " + l.Pair(l.T("status.label.updated"), c.day(r.UpdatedAt))
 	}
 	b.item(in, dates)
 	if len(r.History) == 0 {
 		return
 	}
-	b.item(in, l.t("status.label.history"))
+	b.item(in, l.T("status.label.history"))
 	for _, e := range r.History {
 		b.item(in+"- ", c.eventLine(l, e))
 	}
@@ -66,7 +67,7 @@ func (c *Composer) writeRecord(b *body, l lang, r rma.Record) {
 
 // writeRecordHead writes the lines that name a record in a status answer or a digest: "number —
 // product", then the partner's own number, EAN and serial (those the item has), indented by in.
-func writeRecordHead(b *body, l lang, r rma.Record, in string) {
+func writeRecordHead(b *body, l i18n.Lang, r rma.Record, in string) {
 	title := r.Number
 	if pn := productName(r.Decision); pn != "" {
 		title += " — " + pn
@@ -75,7 +76,7 @@ func writeRecordHead(b *body, l lang, r rma.Record, in string) {
 	var ids []string
 	for _, f := range []string{"own_number", "ean", "serial"} {
 		if v := strings.TrimSpace(r.Decision.Item.Get(f)); v != "" {
-			ids = append(ids, l.pair(l.field(f), v))
+			ids = append(ids, l.Pair(l.Field(f), v))
 		}
 	}
 	if len(ids) > 0 {
@@ -84,7 +85,7 @@ func writeRecordHead(b *body, l lang, r rma.Record, in string) {
 }
 
 // eventLine is one history event: "time  status — words — note".
-func (c *Composer) eventLine(l lang, e rma.Event) string {
+func (c *Composer) eventLine(l i18n.Lang, e rma.Event) string {
 	line := c.stamp(e.At) + "  " + statusText(l, e.Status)
 	if note := oneLine(e.Note); note != "" {
 		line += " — " + note
@@ -93,14 +94,14 @@ func (c *Composer) eventLine(l lang, e rma.Event) string {
 }
 
 // statusText is "awaiting_goods — Αναμονή παραλαβής": the code partners' tools know, and words.
-func statusText(l lang, s rma.Status) string {
-	return string(s) + " — " + StatusName(string(l), s)
+func statusText(l i18n.Lang, s rma.Status) string {
+	return string(s) + " — " + i18n.StatusName(string(l), s)
 }
 
 // WarrantyAnswer answers "WARRANTY <ean> [serial]": covered until when (YYYY-MM-DD), from the
 // partner's latest purchase, or why it cannot be told.
 func (c *Composer) WarrantyAnswer(sub rma.Submission, p rma.Partner, w WarrantyInfo, now time.Time) (Message, error) {
-	l := langOf(p.Locale, sub.Locale)
+	l := i18n.For(p.Locale, sub.Locale)
 	product := "EAN " + w.EAN
 	if w.Product != nil {
 		if name := strings.TrimSpace(w.Product.Brand + " " + w.Product.Model); name != "" {
@@ -110,32 +111,32 @@ func (c *Composer) WarrantyAnswer(sub rma.Submission, p rma.Partner, w WarrantyI
 	args := []string{"product", product, "ean", w.EAN, "serial", strings.TrimSpace(w.Serial),
 		"until", day(w.Until), "purchase", day(w.Purchase)}
 	var b body
-	b.line(l.t("greeting"))
+	b.line(l.T("greeting"))
 	b.blank()
 	switch {
 	case w.Status == rma.WarrantyIn && !w.Until.IsZero():
-		b.line(l.t("warranty.covered", args...))
+		b.line(l.T("warranty.covered", args...))
 	case w.Status == rma.WarrantyExpired && !w.Until.IsZero():
-		b.line(l.t("warranty.expired", args...))
+		b.line(l.T("warranty.expired", args...))
 		if c.Policy.OutOfWarranty == config.OutOfWarrantyReject {
-			b.line(l.t("warranty.expired_reject"))
+			b.line(l.T("warranty.expired_reject"))
 		} else {
-			b.line(l.t("warranty.expired_paid"))
+			b.line(l.T("warranty.expired_paid"))
 		}
 	default:
-		b.line(l.t("warranty.unknown", args...))
+		b.line(l.T("warranty.unknown", args...))
 		key := "warranty.reason." + strings.TrimSpace(w.Reason)
 		switch {
 		case w.Problem != nil:
-			b.line(describe(l, *w.Problem))
-		case l.has(key):
-			b.line(l.t(key, args...))
+			b.line(l.Describe(*w.Problem))
+		case l.Has(key):
+			b.line(l.T(key, args...))
 		default:
-			b.line(l.t("warranty.reason.other", args...))
+			b.line(l.T("warranty.reason.other", args...))
 		}
 	}
 	for _, n := range w.Notes {
-		b.line(l.t("reply.item.note", "text", describeNote(l, n)))
+		b.line(l.T("reply.item.note", "text", l.DescribeNote(n)))
 	}
 	b.blank()
 	c.footer(&b, l)
@@ -160,17 +161,17 @@ func (c *Composer) RegistrationHint(sub rma.Submission, now time.Time) (Message,
 		return Message{}, err
 	}
 	var b body
-	for i, loc := range Locales {
-		l := lang(loc)
+	for i, loc := range i18n.Locales {
+		l := i18n.Lang(loc)
 		if i > 0 {
 			b.blank()
-			b.line("— " + l.t("language.name") + " —")
+			b.line("— " + l.T("language.name") + " —")
 		}
-		b.line(l.t("greeting"))
+		b.line(l.T("greeting"))
 		b.blank()
-		b.line(l.t("hint.body", "from", to.Address, "staff", c.StaffAddr))
+		b.line(l.T("hint.body", "from", to.Address, "staff", c.StaffAddr))
 	}
 	b.blank()
-	c.signature(&b, fallbackLocale)
-	return c.answer(sub, rma.Partner{}, strings.Join(Locales, ", "), "hint", b.String(), now)
+	c.signature(&b, i18n.Fallback)
+	return c.answer(sub, rma.Partner{}, strings.Join(i18n.Locales, ", "), "hint", b.String(), now)
 }

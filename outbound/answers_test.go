@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -32,7 +33,7 @@ func TestStatusAnswer(t *testing.T) {
 		"ro": {"În așteptarea coletului", "Recepționat"},
 		"fr": {"En attente de réception", "Reçu"},
 	}
-	for _, loc := range Locales {
+	for _, loc := range i18n.Locales {
 		t.Run(loc, func(t *testing.T) {
 			sub := submissionFor(loc, "STATUS ALFA-7781")
 			sub.Kind = rma.KindCommand
@@ -70,7 +71,7 @@ func TestStatusAnswerNothingMatched(t *testing.T) {
 		"ro": "Nu am găsit niciun RMA al dumneavoastră care să corespundă cu „NOPE-1”",
 		"fr": "Nous n'avons trouvé aucun RMA à votre nom correspondant à « NOPE-1 »",
 	}
-	for _, loc := range Locales {
+	for _, loc := range i18n.Locales {
 		sub := submissionFor(loc, "STATUS NOPE-1")
 		m, err := c.StatusAnswer(sub, partners[loc], "NOPE-1", nil, now)
 		if err != nil {

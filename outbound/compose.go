@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -25,19 +26,19 @@ type Composer struct {
 // Reply is the answer to a submission (SPEC §3): threaded, in the partner's language, with a
 // readable summary, what to do next per handling, and rma-results.csv.
 func (c *Composer) Reply(sub rma.Submission, p rma.Partner, ds []rma.Decision, now time.Time) (Message, error) {
-	l := langOf(p.Locale, sub.Locale)
+	l := i18n.For(p.Locale, sub.Locale)
 	to, err := recipient(sub, p)
 	if err != nil {
 		return Message{}, err
 	}
 	var b body
-	b.line(l.t("greeting"))
+	b.line(l.T("greeting"))
 	b.blank()
 	received := sub.Date
 	if received.IsZero() {
 		received = now
 	}
-	b.line(l.t("reply.intro", "subject", oneLine(sub.Subject), "date", c.day(received)))
+	b.line(l.T("reply.intro", "subject", oneLine(sub.Subject), "date", c.day(received)))
 	if len(ds) > 0 {
 		b.line(tally(l, ds))
 	}
@@ -45,18 +46,18 @@ func (c *Composer) Reply(sub rma.Submission, p rma.Partner, ds []rma.Decision, n
 	whole := map[rma.Code]bool{}
 	if len(sub.Problems) > 0 {
 		b.blank()
-		b.line(l.t("reply.whole_failure"))
+		b.line(l.T("reply.whole_failure"))
 		for _, pr := range sub.Problems {
 			whole[pr.Code] = true
-			b.item("  - ", describe(l, pr))
+			b.item("  - ", l.Describe(pr))
 		}
 	}
 	if len(ds) == 0 {
 		b.blank()
 		if len(sub.Problems) == 0 {
-			b.line(describe(l, rma.NewProblem(rma.CodeNoItems, "")))
+			b.line(l.Describe(rma.NewProblem(rma.CodeNoItems, "")))
 		}
-		b.line(l.t("reply.no_rows"))
+		b.line(l.T("reply.no_rows"))
 	}
 	for i, d := range ds {
 		b.blank()
@@ -68,13 +69,13 @@ func (c *Composer) Reply(sub rma.Submission, p rma.Partner, ds []rma.Decision, n
 	for _, d := range ds {
 		if d.Result == rma.ResultRejected && !onlyCodes(d.Problems, whole) {
 			b.blank()
-			b.line(l.t("reply.fix_resend"))
+			b.line(l.T("reply.fix_resend"))
 			break
 		}
 	}
 	b.blank()
 	if len(ds) > 0 {
-		b.line(l.t("reply.csv_note", "file", ResultsFilename))
+		b.line(l.T("reply.csv_note", "file", ResultsFilename))
 	}
 	c.footer(&b, l)
 
@@ -90,7 +91,7 @@ func (c *Composer) Reply(sub rma.Submission, p rma.Partner, ds []rma.Decision, n
 }
 
 // tally is the one-line count of results: "Accepted: 2 · Rejected: 1".
-func tally(l lang, ds []rma.Decision) string {
+func tally(l i18n.Lang, ds []rma.Decision) string {
 	n := map[rma.Result]int{}
 	for _, d := range ds {
 		n[d.Result]++
@@ -98,20 +99,20 @@ func tally(l lang, ds []rma.Decision) string {
 	var parts []string
 	for _, r := range []rma.Result{rma.ResultAccepted, rma.ResultRedirected, rma.ResultDuplicate, rma.ResultRejected} {
 		if n[r] > 0 {
-			parts = append(parts, l.t("reply.tally."+string(r), "n", strconv.Itoa(n[r])))
+			parts = append(parts, l.T("reply.tally."+string(r), "n", strconv.Itoa(n[r])))
 		}
 	}
 	return strings.Join(parts, " · ")
 }
 
 // writeItem is one item's block: what it is, what became of it, and what it needs.
-func (c *Composer) writeItem(b *body, l lang, d rma.Decision, i int, whole map[rma.Code]bool) {
+func (c *Composer) writeItem(b *body, l i18n.Lang, d rma.Decision, i int, whole map[rma.Code]bool) {
 	const in = "  "
-	b.line(l.t("reply.item.title", "line", strconv.Itoa(lineOf(d, i)), "product", productName(d)))
+	b.line(l.T("reply.item.title", "line", strconv.Itoa(lineOf(d, i)), "product", productName(d)))
 	var ids []string
 	for _, f := range []string{"ean", "serial", "own_number"} {
 		if v := strings.TrimSpace(d.Item.Get(f)); v != "" {
-			ids = append(ids, l.pair(l.field(f), v))
+			ids = append(ids, l.Pair(l.Field(f), v))
 		}
 	}
 	if len(ids) > 0 {
@@ -121,14 +122,14 @@ func (c *Composer) writeItem(b *body, l lang, d rma.Decision, i int, whole map[r
 	switch d.Result {
 	case rma.ResultAccepted:
 		if d.Number != "" {
-			b.item(in, l.t("reply.item.accepted", "number", d.Number))
+			b.item(in, l.T("reply.item.accepted", "number", d.Number))
 		} else {
-			b.item(in, l.t("reply.item.accepted_plain"))
+			b.item(in, l.T("reply.item.accepted_plain"))
 		}
 	case rma.ResultDuplicate:
-		b.item(in, l.t("reply.item.duplicate", "number", d.Number))
+		b.item(in, l.T("reply.item.duplicate", "number", d.Number))
 	case rma.ResultRedirected:
-		b.item(in, l.t("reply.item.redirected", "brand", brandOf(d)))
+		b.item(in, l.T("reply.item.redirected", "brand", brandOf(d)))
 	case rma.ResultRejected:
 		var own []rma.Problem
 		for _, p := range d.Problems {
@@ -137,11 +138,11 @@ func (c *Composer) writeItem(b *body, l lang, d rma.Decision, i int, whole map[r
 			}
 		}
 		if len(own) == 0 {
-			b.item(in, l.t("reply.item.rejected_whole"))
+			b.item(in, l.T("reply.item.rejected_whole"))
 		} else {
-			b.item(in, l.t("reply.item.rejected"))
+			b.item(in, l.T("reply.item.rejected"))
 			for _, p := range own {
-				b.item(in+"- ", describe(l, enrich(p, d)))
+				b.item(in+"- ", l.Describe(enrich(p, d)))
 			}
 		}
 	}
@@ -150,41 +151,41 @@ func (c *Composer) writeItem(b *body, l lang, d rma.Decision, i int, whole map[r
 		switch d.Warranty.Status {
 		case rma.WarrantyIn, rma.WarrantyExpired:
 			if !d.Warranty.Until.IsZero() {
-				b.item(in, l.t("reply.item.warranty."+string(d.Warranty.Status), "until", day(d.Warranty.Until)))
+				b.item(in, l.T("reply.item.warranty."+string(d.Warranty.Status), "until", day(d.Warranty.Until)))
 			}
 		}
 	}
 	if d.Result == rma.ResultAccepted && shipsToUs(d) {
 		if v := strings.TrimSpace(d.Item.Contents); v != "" {
-			b.item(in, l.t("reply.item.contents", "contents", v))
+			b.item(in, l.T("reply.item.contents", "contents", v))
 		}
 		if v := strings.TrimSpace(d.Item.VendorTicket); v != "" {
-			b.item(in, l.t("reply.item.ticket", "ticket", v))
+			b.item(in, l.T("reply.item.ticket", "ticket", v))
 		}
 		switch claimType(d) {
 		case "order_error":
-			b.item(in, l.t("reply.item.claim.order_error", "percent", strconv.Itoa(c.Policy.RestockingFeePercent)))
+			b.item(in, l.T("reply.item.claim.order_error", "percent", strconv.Itoa(c.Policy.RestockingFeePercent)))
 		case "delivery_error":
-			b.item(in, l.t("reply.item.claim.delivery_error"))
+			b.item(in, l.T("reply.item.claim.delivery_error"))
 		case "fast_refund":
-			b.item(in, l.t("reply.item.claim.fast_refund", "iban", strings.TrimSpace(d.Item.IBAN)))
+			b.item(in, l.T("reply.item.claim.fast_refund", "iban", strings.TrimSpace(d.Item.IBAN)))
 		}
 		if receiverPays(d.Item.ReceiverPays) {
-			b.item(in, l.t("reply.item.receiver_pays"))
+			b.item(in, l.T("reply.item.receiver_pays"))
 		}
 	}
 	paidRepairSaid := false
 	for _, n := range d.Notes {
 		paidRepairSaid = paidRepairSaid || n.Key == rma.NotePaidRepair
-		b.item(in, l.t("reply.item.note", "text", describeNote(l, n)))
+		b.item(in, l.T("reply.item.note", "text", l.DescribeNote(n)))
 	}
 	if d.Result == rma.ResultAccepted && d.Warranty.Status == rma.WarrantyExpired && !paidRepairSaid {
-		b.item(in, l.t("reply.item.note", "text", describeNote(l, rma.Note{Key: rma.NotePaidRepair})))
+		b.item(in, l.T("reply.item.note", "text", l.DescribeNote(rma.Note{Key: rma.NotePaidRepair})))
 	}
 }
 
 // writeShipping tells how to send in-house and vendor_ticket items to the service centre.
-func (c *Composer) writeShipping(b *body, l lang, p rma.Partner, ds []rma.Decision) {
+func (c *Composer) writeShipping(b *body, l i18n.Lang, p rma.Partner, ds []rma.Decision) {
 	var numbers []string
 	for _, d := range ds {
 		if d.Result == rma.ResultAccepted && shipsToUs(d) && d.Number != "" {
@@ -195,23 +196,23 @@ func (c *Composer) writeShipping(b *body, l lang, p rma.Partner, ds []rma.Decisi
 		return
 	}
 	b.blank()
-	b.line(l.t("reply.ship.title", "numbers", strings.Join(numbers, ", ")))
+	b.line(l.T("reply.ship.title", "numbers", strings.Join(numbers, ", ")))
 	days := ""
 	if c.Policy.CustomerDelayDays > 0 {
 		days = strconv.Itoa(c.Policy.CustomerDelayDays)
 	}
 	steps := []string{
-		l.t("reply.ship.number"),
-		l.t("reply.ship.accessories", "days", days),
+		l.T("reply.ship.number"),
+		l.T("reply.ship.accessories", "days", days),
 	}
 	if sc, ok := c.center(p.Country); ok {
-		steps = append(steps, l.t("reply.ship.address", "name", sc.Name, "address", sc.Address))
+		steps = append(steps, l.T("reply.ship.address", "name", sc.Name, "address", sc.Address))
 	} else {
-		steps = append(steps, l.t("reply.ship.address_unknown"))
+		steps = append(steps, l.T("reply.ship.address_unknown"))
 	}
-	steps = append(steps, l.t("reply.ship.terms"), l.t("reply.ship.check"))
+	steps = append(steps, l.T("reply.ship.terms"), l.T("reply.ship.check"))
 	if fee := strings.TrimSpace(c.Policy.NoFaultFoundFee); fee != "" {
-		steps = append(steps, l.t("reply.ship.nff", "fee", fee))
+		steps = append(steps, l.T("reply.ship.nff", "fee", fee))
 	}
 	for i, s := range steps {
 		b.item("  "+strconv.Itoa(i+1)+". ", s)
@@ -219,7 +220,7 @@ func (c *Composer) writeShipping(b *body, l lang, p rma.Partner, ds []rma.Decisi
 }
 
 // writeForwarded tells that claims went to the manufacturer and updates will follow.
-func writeForwarded(b *body, l lang, ds []rma.Decision) {
+func writeForwarded(b *body, l i18n.Lang, ds []rma.Decision) {
 	var numbers, brands []string
 	for _, d := range ds {
 		if d.Result == rma.ResultAccepted && d.Route.Handling == rma.HandlingForward && d.Number != "" {
@@ -233,12 +234,12 @@ func writeForwarded(b *body, l lang, ds []rma.Decision) {
 		return
 	}
 	b.blank()
-	b.line(l.t("reply.forward.title", "numbers", strings.Join(numbers, ", ")))
-	b.item("  ", l.t("reply.forward.body", "brand", strings.Join(brands, ", ")))
+	b.line(l.T("reply.forward.title", "numbers", strings.Join(numbers, ", ")))
+	b.item("  ", l.T("reply.forward.body", "brand", strings.Join(brands, ", ")))
 }
 
 // writeDirect gives, per manufacturer portal, the steps for vendor_direct items.
-func writeDirect(b *body, l lang, ds []rma.Decision) {
+func writeDirect(b *body, l i18n.Lang, ds []rma.Decision) {
 	type group struct {
 		brand, portal string
 		lines         []string
@@ -262,13 +263,13 @@ func writeDirect(b *body, l lang, ds []rma.Decision) {
 	}
 	for _, g := range groups {
 		b.blank()
-		b.line(l.t("reply.direct.title", "brand", g.brand, "lines", strings.Join(g.lines, ", ")))
-		b.item("  ", l.t("reply.direct.no_number", "brand", g.brand))
-		steps := []string{l.t("reply.direct.portal", "portal", g.portal)}
+		b.line(l.T("reply.direct.title", "brand", g.brand, "lines", strings.Join(g.lines, ", ")))
+		b.item("  ", l.T("reply.direct.no_number", "brand", g.brand))
+		steps := []string{l.T("reply.direct.portal", "portal", g.portal)}
 		if g.portal == "" {
-			steps = []string{l.t("reply.direct.no_portal", "brand", g.brand)}
+			steps = []string{l.T("reply.direct.no_portal", "brand", g.brand)}
 		}
-		steps = append(steps, l.t("reply.direct.request"), l.t("reply.direct.ship"))
+		steps = append(steps, l.T("reply.direct.request"), l.T("reply.direct.ship"))
 		for i, s := range steps {
 			b.item("  "+strconv.Itoa(i+1)+". ", s)
 		}
@@ -276,17 +277,17 @@ func writeDirect(b *body, l lang, ds []rma.Decision) {
 }
 
 // footer closes every partner mail: how to ask later, who signs, that it is automatic.
-func (c *Composer) footer(b *body, l lang) {
-	b.line(l.t("help.commands"))
+func (c *Composer) footer(b *body, l i18n.Lang) {
+	b.line(l.T("help.commands"))
 	b.blank()
 	c.signature(b, l)
 }
 
-func (c *Composer) signature(b *body, l lang) {
-	b.line(l.t("signoff", "from", c.fromName()))
+func (c *Composer) signature(b *body, l i18n.Lang) {
+	b.line(l.T("signoff", "from", c.fromName()))
 	b.blank()
 	b.b.WriteString("-- \n") // the signature separator keeps its space (RFC 3676)
-	b.line(l.t("automatic"))
+	b.line(l.T("automatic"))
 }
 
 // center is the service centre for a partner's country, else the default country's.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -22,7 +23,7 @@ func TestReplyHeaders(t *testing.T) {
 		"fr": "Retour produit défectueux",
 	}
 	c := testComposer()
-	for _, loc := range Locales {
+	for _, loc := range i18n.Locales {
 		t.Run(loc, func(t *testing.T) {
 			sub := submissionFor(loc, subjects[loc])
 			ds := []rma.Decision{inHouse(1, "RMA/1/SR/2026", archer, rma.Item{Serial: "RT-88812", OwnNumber: "REF-1"})}
@@ -77,7 +78,7 @@ func TestReplyHeaders(t *testing.T) {
 			if p.types[ResultsFilename] != "text/csv" || len(p.files) != 1 {
 				t.Errorf("attachments %v, want only %s as text/csv", p.types, ResultsFilename)
 			}
-			if !strings.HasPrefix(p.body, lang(loc).t("greeting")) {
+			if !strings.HasPrefix(p.body, i18n.Lang(loc).T("greeting")) {
 				t.Errorf("body does not start with the %s greeting:\n%s", loc, p.body)
 			}
 		})
@@ -283,7 +284,7 @@ func TestReplyBodies(t *testing.T) {
 			mustContain(t, "body", p.body, tt.want...)
 			mustNotContain(t, "body", p.body, tt.not...)
 			mustNotContain(t, "body", p.body, "<no value>", "{{", "problem.", "reply.")
-			if n := strings.Count(p.body, lang(tt.loc).t("note.paid_repair")[:20]); n > 1 {
+			if n := strings.Count(p.body, i18n.Lang(tt.loc).T("note.paid_repair")[:20]); n > 1 {
 				t.Errorf("paid repair said %d times", n)
 			}
 			rows, err := csv.NewReader(bytes.NewReader(p.files[ResultsFilename])).ReadAll()
@@ -317,5 +318,14 @@ func TestReplyNeedsRecipient(t *testing.T) {
 	bad.From = "not an address"
 	if _, err := bad.Reply(submissionFor("en", "RMA"), partners["en"], nil, now); err == nil || !strings.Contains(err.Error(), "smtp.from") {
 		t.Errorf("bad From: err = %v, want one naming smtp.from", err)
+	}
+}
+
+func TestTemplatesLoad(t *testing.T) {
+	if templateErr != nil {
+		t.Fatalf("templates: %v", templateErr)
+	}
+	if err := i18n.Err(); err != nil {
+		t.Fatalf("locale catalogs: %v", err)
 	}
 }

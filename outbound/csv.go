@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -34,7 +35,7 @@ type ResultRow struct {
 
 // ResultRows are the rows of rma-results.csv, one per decision, in the partner's language.
 func ResultRows(ds []rma.Decision, locale string) []ResultRow {
-	l := langOf(locale)
+	l := i18n.For(locale)
 	rows := make([]ResultRow, 0, len(ds))
 	for i, d := range ds {
 		handling := string(d.Route.Handling)
@@ -72,19 +73,19 @@ func ResultsCSV(ds []rma.Decision, locale string, delim rune) []byte {
 
 // itemMessage is what the message column says about one item: why it was rejected, where it
 // went, and any warning.
-func itemMessage(l lang, d rma.Decision) string {
+func itemMessage(l i18n.Lang, d rma.Decision) string {
 	var parts []string
 	switch d.Result {
 	case rma.ResultDuplicate:
-		parts = append(parts, l.t("csv.duplicate", "number", d.Number))
+		parts = append(parts, l.T("csv.duplicate", "number", d.Number))
 	case rma.ResultRedirected:
-		parts = append(parts, l.t("csv.redirected", "brand", brandOf(d), "portal", d.Route.Portal))
+		parts = append(parts, l.T("csv.redirected", "brand", brandOf(d), "portal", d.Route.Portal))
 	}
 	for _, p := range d.Problems {
-		parts = append(parts, describe(l, enrich(p, d)))
+		parts = append(parts, l.Describe(enrich(p, d)))
 	}
 	for _, n := range d.Notes {
-		parts = append(parts, describeNote(l, n))
+		parts = append(parts, l.DescribeNote(n))
 	}
 	// Each part is a sentence; notes are worded to follow "Note: " in the body, so capitalise
 	// them here, and end parts without a stop, so the column reads as one line of prose.
@@ -176,7 +177,7 @@ func enrich(p rma.Problem, d rma.Decision) rma.Problem {
 		add = append(add, "helpdesk", d.Route.Helpdesk)
 	}
 	if len(add) > 0 {
-		p.Params = withParams(p.Params, add...)
+		p.Params = i18n.Params(p.Params, add...)
 	}
 	return p
 }

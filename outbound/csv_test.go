@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -141,9 +142,9 @@ func TestResultRowsMessageSentences(t *testing.T) {
 	d := rma.Decision{Line: 1, Result: rma.ResultRejected, Item: rma.Item{EAN: "5204001000016", Serial: "RT-1"},
 		Problems: []rma.Problem{rma.NewProblem(rma.CodeEANInvalid, "ean", "value", "5204001000016", "reason", "check_digit")},
 		Notes:    []rma.Note{{Key: rma.NoteSerialNotInSales, Params: map[string]string{"serial": "RT-1"}}}}
-	for _, loc := range Locales {
+	for _, loc := range i18n.Locales {
 		msg := ResultRows([]rma.Decision{d}, loc)[0].Message
-		note := DescribeNote(loc, d.Notes[0])
+		note := i18n.DescribeNote(loc, d.Notes[0])
 		r, size := utf8.DecodeRuneInString(note)
 		want := string(unicode.ToUpper(r)) + note[size:]
 		if !strings.Contains(msg, want) || strings.Contains(msg, " "+note) {

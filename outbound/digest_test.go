@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -139,7 +140,7 @@ func TestDigestMail(t *testing.T) {
 		"fr": {"État de vos RMA au 2026-03-23", "Modifiés depuis notre précédent point (2)", "Toujours en cours, sans changement (4)", "Réexpédié", "En diagnostic"},
 	}
 	entries := DigestEntries(digestFixture(), digestFrom, digestTo)
-	for _, loc := range Locales {
+	for _, loc := range i18n.Locales {
 		t.Run(loc, func(t *testing.T) {
 			p := partners[loc]
 			m, err := c.Digest(p, entries, digestFrom, digestTo)

@@ -3,8 +3,8 @@
 // Composing is pure: a Composer turns decisions, records and partner data into a Message (the
 // envelope plus RFC 5322 bytes made with go-message) whose Message-ID is derived from the
 // submission's source, so a resend after a crash is recognisable as the same mail. The words a
-// partner reads come from embedded per-locale catalogs (locales/*.yaml: en, el, ro, fr); the
-// mails for staff and manufacturers come from embedded English templates (templates/).
+// partner reads come from the i18n package's per-locale catalogs (en, el, ro, fr); the mails
+// for staff and manufacturers come from embedded English templates (templates/).
 //
 // Delivery is the Sender's job, one dial per message with go-smtp: implicit TLS, STARTTLS, or
 // plain text to a loopback relay only. IsPermanent tells the outbox which failures to dead-letter

@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -61,8 +62,8 @@ type file struct {
 
 // build turns a draft into a Message with go-message.
 func (c *Composer) build(d draft, now time.Time) (Message, error) {
-	if catalogErr != nil {
-		return Message{}, catalogErr
+	if i18n.Err() != nil {
+		return Message{}, i18n.Err()
 	}
 	from, err := c.fromAddress()
 	if err != nil {

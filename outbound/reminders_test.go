@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -111,7 +112,7 @@ func TestStatusSinceIgnoresEventsWithoutChange(t *testing.T) {
 }
 
 func TestRuleNotes(t *testing.T) {
-	for _, loc := range Locales {
+	for _, loc := range i18n.Locales {
 		seen := map[string]bool{}
 		for _, rule := range []string{RuleGoodsReminder, RuleGoodsExpired, RuleAccessoriesTimeout, RuleUncollected} {
 			n := RuleNote(loc, Reminder{Rule: rule, Days: 10})
@@ -141,7 +142,7 @@ func TestPartnerReminders(t *testing.T) {
 		"fr": {RuleGoodsReminder: {"Rappel", "2026-03-30", "Example Street 1"}, RuleGoodsExpired: {"a expiré", "28 jours"}, RuleAccessoriesTimeout: {"sans contrôle", "10 jours", "à votre charge"}},
 	}
 	at := remOpened.Add(30 * day)
-	for _, loc := range Locales {
+	for _, loc := range i18n.Locales {
 		for rule, rem := range rems {
 			t.Run(loc+"/"+rule, func(t *testing.T) {
 				p := partners[loc]

@@ -75,6 +75,10 @@ const (
 	NoteEANMismatchSales    NoteKey = "ean_differs_from_sales"  // params: serial, ean
 )
 
+// AllNoteKeys lists every note key rules may attach.
+var AllNoteKeys = []NoteKey{NoteSerialNotInSales, NoteDateDiffersFromSale, NoteDateFromSales,
+	NoteSerialOtherPartner, NotePaidRepair, NoteEANMismatchSales}
+
 // Note is a warning attached to a decision, localised by outbound.
 type Note struct {
 	Key    NoteKey           `json:"key"`

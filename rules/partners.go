@@ -13,12 +13,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 	"go.yaml.in/yaml/v3"
 )
-
-// Locales partners may have (SPEC §3).
-var Locales = []string{"en", "el", "ro", "fr"}
 
 // Partners are the registered resellers (SPEC §6). A nil *Partners knows nobody.
 type Partners struct {
@@ -168,9 +166,9 @@ func (ps *Partners) addNode(n *yaml.Node, errs *errList) {
 		l, c := at("country")
 		errs.add(l, c, "%s: country %q: want a two-letter country code (GR, RO, FR, ...)", label, p.Country)
 	}
-	if !slices.Contains(Locales, p.Locale) {
+	if !i18n.Known(p.Locale) {
 		l, c := at("locale")
-		errs.add(l, c, "%s: locale %q: want one of %s", label, p.Locale, strings.Join(Locales, ", "))
+		errs.add(l, c, "%s: locale %q: want one of %s", label, p.Locale, strings.Join(i18n.Locales, ", "))
 	}
 	if len(p.Emails) == 0 && len(p.Domains) == 0 {
 		errs.add(n.Line, n.Column, "%s: no emails or domains: nobody could send for this partner", label)

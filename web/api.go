@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/ingest/webhook"
-	"github.com/rmad/rmad/outbound"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -172,7 +172,7 @@ func (s *Server) apiLookup(r *http.Request) (answer, string) {
 func viewOf(rec rma.Record, locale string) rmaView {
 	d := rec.Decision
 	v := rmaView{
-		RMANumber: rec.Number, Status: rec.Status, StatusName: outbound.StatusName(locale, rec.Status),
+		RMANumber: rec.Number, Status: rec.Status, StatusName: i18n.StatusName(locale, rec.Status),
 		OwnNumber: d.Item.OwnNumber, EAN: d.Item.EAN, Serial: d.Item.Serial,
 		Handling: d.Route.Handling, Warranty: string(d.Warranty.Status),
 		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, History: make([]historyEntry, 0, len(rec.History)),

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/ingest/webhook"
 	"github.com/rmad/rmad/outbound"
 	"github.com/rmad/rmad/rma"
@@ -66,7 +67,7 @@ func (s *Server) runSubmission(ctx context.Context, sub rma.Submission, notify b
 	}
 	out := submissionAnswer{Results: outbound.ResultRows(ds, locale)}
 	for _, pr := range sub.Problems {
-		out.Problems = append(out.Problems, problemRow{Code: pr.Code, Message: outbound.Describe(locale, pr)})
+		out.Problems = append(out.Problems, problemRow{Code: pr.Code, Message: i18n.Describe(locale, pr)})
 	}
 	return jsonAnswer(http.StatusOK, out)
 }
@@ -101,7 +102,7 @@ func answerLocale(r *http.Request, p rma.Partner) string {
 		if i := strings.IndexAny(name, "-_"); i >= 0 {
 			name = name[:i]
 		}
-		if q > 0 && slices.Contains(outbound.Locales, name) {
+		if q > 0 && i18n.Known(name) {
 			tags = append(tags, tag{name, q})
 		}
 	}
@@ -117,5 +118,5 @@ func answerLocale(r *http.Request, p rma.Partner) string {
 	if len(tags) > 0 {
 		return tags[0].lang
 	}
-	return outbound.NormalizeLocale(p.Locale)
+	return i18n.Normalize(p.Locale)
 }

@@ -113,7 +113,7 @@ func TestExplain(t *testing.T) {
 	}{
 		{name: "text for people", args: []string{mail("13-ro-scientific-ean.eml"), mail("10-auto-reply.eml"), mail("09-unknown-sender.eml"), mail("20-warranty-command.eml")},
 			wantOut: []string{"13-ro-scientific-ean.eml", "partner:    P-RO-002 (Nova IT SRL)", "line 1: rejected", "[ean_invalid]",
-				`ean: "5.90123E+12" is a number a spreadsheet wrote in scientific notation`, "format the EAN column as text",
+				"EAN: “5.90123E+12” is no longer an EAN", "Format the EAN column as Text",
 				"ignored (auto_submitted)", "rmad never answers", "unknown sender (not_registered)", "registration hint",
 				"QNAP TS-264 covered until 2028-06-15"}},
 		{name: "rejected and accepted reasons", args: []string{mail("04-en-grandstream-no-ticket.eml"), mail("15-out-of-warranty.eml"), mail("08-no-proof.eml")},

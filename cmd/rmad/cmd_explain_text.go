@@ -5,13 +5,15 @@ import (
 	"strings"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/ingest"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/rules"
 )
 
-// The words of explain are English for the admin; partners read their own language in the
-// replies outbound writes from the same codes and params.
+// explain speaks English to the admin. Problems and notes read as the partner reads them (from
+// the i18n catalog, in English); what happens to an item, why a mail is ignored and what a
+// command does are explain's own sentences, since no partner reads them.
 
 // decisionText is a row's message: what happens to the item, then each problem and note.
 func decisionText(d rma.Decision) string { return strings.Join(decisionLines(d), " ") }
@@ -54,142 +56,14 @@ func acceptedText(d rma.Decision) string {
 	}
 }
 
-// problemText explains a problem in plain English: the field, what is wrong, what to fix.
-func problemText(p rma.Problem) string {
-	v := p.Params
-	val := func() string { return fmt.Sprintf("%q", v["value"]) }
-	switch p.Code {
-	case rma.CodeEANInvalid:
-		switch v["reason"] {
-		case "missing":
-			return "ean: no EAN was given; add the product's 13-digit EAN."
-		case "scientific_notation":
-			msg := "ean: " + val() + " is a number a spreadsheet wrote in scientific notation, which has lost digits"
-			if x := v["expanded"]; x != "" {
-				msg += " (it now reads " + x + ")"
-			}
-			return msg + "; format the EAN column as text and send all 13 digits."
-		case "length":
-			msg := "ean: " + val() + " does not have 13 digits"
-			if s := v["suggestion"]; s != "" {
-				msg += "; a spreadsheet may have dropped a leading zero: " + s + " would be valid"
-			}
-			return msg + "."
-		case "not_digits":
-			return "ean: " + val() + " must be 13 digits and nothing else."
-		case "check_digit":
-			return "ean: " + val() + " has a wrong check digit (the last digit would be " + v["expected_check"] + "); look for a typo."
-		}
-		return "ean: " + val() + " is not a valid EAN-13."
-	case rma.CodeEANUnknown:
-		return "ean: " + val() + " is not in the catalog; check the EAN (catalog_file) or add the product."
-	case rma.CodeSerialRequired:
-		return "serial: " + v["brand"] + " products need the device's serial number; add it."
-	case rma.CodeDateInvalid:
-		switch v["reason"] {
-		case "missing":
-			return "purchase_date: missing; give the invoice date (" + v["formats"] + ")."
-		case "calendar":
-			return "purchase_date: " + val() + " is not a day of the calendar."
-		}
-		return "purchase_date: " + val() + " is not a date rmad reads; use " + v["formats"] + "."
-	case rma.CodeDateInFuture:
-		return "purchase_date: " + val() + " is after today (" + v["today"] + "); give the invoice date."
-	case rma.CodeDescriptionMissing:
-		return "description: describe the fault in at least " + v["min"] + " characters."
-	case rma.CodeClaimTypeInvalid:
-		return "claim_type: " + val() + " is not a claim type; use one of " + listText(v["allowed"]) + "."
-	case rma.CodeClaimTypeNotAllowed:
-		return "claim_type: " + v["value"] + " is only for " + listText(v["brands"]) + " products, and this is " + v["brand"] + "."
-	case rma.CodeVendorTicketRequired:
-		msg := "vendor_ticket: " + v["brand"] + " requires the manufacturer's support ticket that confirmed the fault"
-		if v["helpdesk"] != "" {
-			msg += "; open one at " + v["helpdesk"]
-		}
-		return msg + " and add its number."
-	case rma.CodeFaultTypeRequired:
-		return "fault_type: this product needs a fault type, one of " + listText(v["allowed"]) + "."
-	case rma.CodeFaultTypeInvalid:
-		return "fault_type: " + val() + " is not one of " + listText(v["allowed"]) + "."
-	case rma.CodeQuantityInvalid:
-		if v["reason"] == "not_bulk" {
-			return "quantity: " + v["value"] + " units on one line are allowed only for bulk products; send one line per unit."
-		}
-		return "quantity: " + val() + " must be a whole number, 1 or more."
-	case rma.CodeIBANRequired:
-		return "iban: the " + v["claim_type"] + " claim type needs the IBAN to refund to."
-	case rma.CodeIBANInvalid:
-		switch v["reason"] {
-		case "checksum":
-			return "iban: " + val() + " fails the IBAN check (mod 97); look for a typo."
-		case "length":
-			return "iban: " + val() + " has the wrong length for " + v["country"] + " (" + v["expected_length"] + " characters)."
-		case "country":
-			return "iban: " + val() + " does not start with a known country code."
-		}
-		return "iban: " + val() + " is not a valid IBAN."
-	case rma.CodeOutOfWarranty:
-		return "purchase_date: the warranty ended on " + v["until"] + " (" + v["months"] + " months) and policy.out_of_warranty is reject."
-	case rma.CodeProofMissing:
-		return "The mail has no proof of purchase: attach the invoice or delivery note as a PDF or an image."
-	case rma.CodeNoItems:
-		return "No items found: write the form in the mail body (\"EAN: ...\" lines) or attach a CSV file."
-	case rma.CodeTooLarge:
-		if v["reason"] == "items" {
-			return "More than " + v["limit"] + " items in one submission (limits.max_items_per_submission); split it into several mails."
-		}
-		return "The mail is larger than " + v["limit"] + " bytes (limits.max_message_bytes); it was not read to its end."
-	case rma.CodeCSVInvalid:
-		return csvProblemText(v)
-	}
-	if strings.HasSuffix(string(p.Code), "_required") && p.Field != "" {
-		return p.Field + ": required for the " + v["claim_type"] + " claim type."
-	}
-	return fmt.Sprintf("%s: %s %v", p.Field, p.Code, v)
-}
+// problemText is a problem as the partner reads it, in English: the field, what is wrong, what
+// to fix (the i18n catalog words it once per language).
+func problemText(p rma.Problem) string { return i18n.Describe(i18n.Fallback, p) }
 
-func csvProblemText(v map[string]string) string {
-	file := "The CSV attachment"
-	if v["file"] != "" {
-		file = fmt.Sprintf("The attachment %q", v["file"])
-	}
-	switch v["reason"] {
-	case ingest.CSVReasonEmpty:
-		return file + " has no item rows."
-	case ingest.CSVReasonSpreadsheet:
-		return file + " is a spreadsheet workbook, not CSV: save it as CSV (UTF-8) and send that."
-	case ingest.CSVReasonBinary:
-		return file + " is not text: send a CSV file."
-	case ingest.CSVReasonDamaged:
-		return file + " is damaged (its transfer encoding cannot be decoded): send it again."
-	}
-	msg := file + " cannot be read as CSV"
-	if v["line"] != "" {
-		msg += " (line " + v["line"] + ")"
-	}
-	if v["detail"] != "" {
-		msg += ": " + v["detail"]
-	}
-	return msg + "."
-}
-
+// noteText is a warning as the partner reads it, in English.
 func noteText(n rma.Note) string {
-	v := n.Params
-	switch n.Key {
-	case rma.NoteSerialNotInSales:
-		return "Note: serial " + v["serial"] + " is not in the sales records."
-	case rma.NoteDateDiffersFromSale:
-		return "Note: the purchase date given (" + v["given"] + ") differs from the sales record (" + v["sales"] + ")."
-	case rma.NoteDateFromSales:
-		return "Note: no purchase date given; the sales record's " + v["date"] + " is used."
-	case rma.NoteSerialOtherPartner:
-		return "Note: serial " + v["serial"] + " was sold to another partner."
-	case rma.NotePaidRepair:
-		return "Note: out of warranty since " + v["until"] + ": paid repair, the partner gets an estimate for parts, labour and return shipping."
-	case rma.NoteEANMismatchSales:
-		return "Note: serial " + v["serial"] + " was sold as EAN " + v["ean"] + ", not this one."
-	}
-	return fmt.Sprintf("Note: %s %v", n.Key, v)
+	l := i18n.Lang(i18n.Fallback)
+	return l.T("reply.item.note", "text", l.DescribeNote(n))
 }
 
 // whyText explains why a mail is ignored or its sender unknown.
@@ -271,5 +145,3 @@ func warrantyText(a rules.WarrantyAnswer) string {
 	}
 	return msg + "."
 }
-
-func listText(pipeJoined string) string { return strings.ReplaceAll(pipeJoined, "|", ", ") }

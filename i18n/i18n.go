@@ -1,4 +1,9 @@
-package outbound
+// Package i18n holds the words rmad says to people: the locales partners may have, and one
+// catalog per locale (locales/*.yaml: en, el, ro, fr) of problem descriptions, note texts,
+// status names, field labels and the phrases of every mail. Packages that write to people
+// (outbound, cmd/rmad explain, the partner API) take their words from here, so a code is worded
+// once per language.
+package i18n
 
 import (
 	"embed"
@@ -17,10 +22,11 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// Locales are the languages partners may get mail in; the first is the fallback.
+// Locales are the languages partners may have and get mail in; the first is the fallback.
 var Locales = []string{"en", "el", "ro", "fr"}
 
-const fallbackLocale = "en"
+// Fallback is the locale of unknown locales and of phrases a locale lacks.
+const Fallback = "en"
 
 //go:embed locales/*.yaml
 var localeFiles embed.FS
@@ -29,8 +35,11 @@ var localeFiles embed.FS
 type catalog map[string]*template.Template
 
 // catalogs is loaded once from the embedded files. A broken file cannot panic the daemon: the
-// error is kept, compose functions return it, and the tests fail on it.
+// error is kept, Err returns it for callers to refuse to compose, and the tests fail on it.
 var catalogs, catalogErr = loadCatalogs(localeFiles)
+
+// Err is the error of loading the embedded catalogs, nil when they are sound.
+func Err() error { return catalogErr }
 
 func loadCatalogs(fsys fs.FS) (map[string]catalog, error) {
 	out := make(map[string]catalog, len(Locales))
@@ -60,14 +69,14 @@ func loadCatalogs(fsys fs.FS) (map[string]catalog, error) {
 		out[loc] = cat
 	}
 	if len(errs) > 0 {
-		return out, fmt.Errorf("outbound: locale catalogs: %s", strings.Join(errs, "; "))
+		return out, fmt.Errorf("i18n: locale catalogs: %s", strings.Join(errs, "; "))
 	}
 	return out, nil
 }
 
-// NormalizeLocale maps what partners' files say ("EL", "el-GR", "gr", "fr_FR") to one of
-// Locales, and anything unknown to en.
-func NormalizeLocale(locale string) string {
+// Normalize maps what partners' files say ("EL", "el-GR", "gr", "fr_FR") to one of Locales,
+// and anything unknown to en.
+func Normalize(locale string) string {
 	l := strings.ToLower(strings.TrimSpace(locale))
 	if i := strings.IndexAny(l, "-_."); i >= 0 {
 		l = l[:i]
@@ -78,40 +87,47 @@ func NormalizeLocale(locale string) string {
 	if slices.Contains(Locales, l) {
 		return l
 	}
-	return fallbackLocale
+	return Fallback
 }
 
-// lang renders catalog phrases in one locale, falling back to English key by key.
-type lang string
+// Known reports whether locale is exactly one of Locales (as a partners file must say it).
+func Known(locale string) bool { return slices.Contains(Locales, locale) }
 
-func langOf(locales ...string) lang {
+// Lang renders catalog phrases in one locale, falling back to English key by key. Make one
+// with For; a Lang converted from an unknown string renders English.
+type Lang string
+
+// For is the language of the first non-blank locale given (a partner's, then a mail's), or
+// English.
+func For(locales ...string) Lang {
 	for _, l := range locales {
 		if strings.TrimSpace(l) != "" {
-			return lang(NormalizeLocale(l))
+			return Lang(Normalize(l))
 		}
 	}
-	return fallbackLocale
+	return Fallback
 }
 
-// has reports whether the phrase exists in this locale or the fallback.
-func (l lang) has(key string) bool {
+// Has reports whether the phrase exists in this locale or the fallback.
+func (l Lang) Has(key string) bool {
 	_, ok := catalogs[string(l)][key]
 	if !ok {
-		_, ok = catalogs[fallbackLocale][key]
+		_, ok = catalogs[Fallback][key]
 	}
 	return ok
 }
 
-// t renders a phrase with key/value parameters. A missing phrase renders as its key, so a gap in a
-// catalog shows up in the mail instead of an empty line; the tests keep catalogs complete.
-func (l lang) t(key string, kv ...string) string {
-	return l.render(key, withParams(nil, kv...))
+// T renders a phrase with key/value parameters. A missing phrase renders as its key, so a gap in
+// a catalog shows up in the mail instead of an empty line; the tests keep catalogs complete.
+func (l Lang) T(key string, kv ...string) string {
+	return l.Render(key, Params(nil, kv...))
 }
 
-func (l lang) render(key string, data map[string]string) string {
+// Render renders a phrase with a parameter map.
+func (l Lang) Render(key string, data map[string]string) string {
 	t, ok := catalogs[string(l)][key]
 	if !ok {
-		if t, ok = catalogs[fallbackLocale][key]; !ok {
+		if t, ok = catalogs[Fallback][key]; !ok {
 			return key
 		}
 	}
@@ -122,17 +138,18 @@ func (l lang) render(key string, data map[string]string) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// field is the partner-facing label of an item field (the form's label in that language).
-func (l lang) field(name string) string {
-	if k := "field." + name; l.has(k) {
-		return l.t(k)
+// Field is the partner-facing label of an item field (the form's label in that language), or
+// the field's name when it has none.
+func (l Lang) Field(name string) string {
+	if k := "field." + name; l.Has(k) {
+		return l.T(k)
 	}
 	return name
 }
 
-// pair is "label: value" as the locale punctuates it (French: "label : value").
-func (l lang) pair(label, value string) string {
-	return l.t("pair", "label", label, "value", value)
+// Pair is "label: value" as the locale punctuates it (French: "label : value").
+func (l Lang) Pair(label, value string) string {
+	return l.T("pair", "label", label, "value", value)
 }
 
 // Describe says what is wrong and what to fix, in the partner's language, for one problem:
@@ -140,11 +157,12 @@ func (l lang) pair(label, value string) string {
 // about a field. Params refine the text ("reason" picks a variant such as the spreadsheet's
 // scientific notation; "value", "allowed", "min", "brand", "helpdesk" ... fill it in).
 func Describe(locale string, p rma.Problem) string {
-	return describe(langOf(locale), p)
+	return For(locale).Describe(p)
 }
 
-func describe(l lang, p rma.Problem) string {
-	data := withParams(p.Params, "code", string(p.Code))
+// Describe is the package's Describe in this language.
+func (l Lang) Describe(p rma.Problem) string {
+	data := Params(p.Params, "code", string(p.Code))
 	// Lists travel |-joined; people read them comma-separated.
 	for _, k := range []string{"allowed", "brands"} {
 		if v := data[k]; v != "" {
@@ -158,51 +176,56 @@ func describe(l lang, p rma.Problem) string {
 		}
 	}
 	key := "problem." + string(p.Code)
-	if r := p.Params["reason"]; r != "" && l.has(key+"."+r) {
+	if r := p.Params["reason"]; r != "" && l.Has(key+"."+r) {
 		key += "." + r
 	}
 	// A claim type may require any item field (config claim_types.*.requires): a field without
 	// a phrase of its own still gets one that names it and says what to do.
-	if !l.has(key) && p.Field != "" && strings.HasSuffix(string(p.Code), "_required") {
+	if !l.Has(key) && p.Field != "" && strings.HasSuffix(string(p.Code), "_required") {
 		key = "problem.required"
 	}
 	var text string
-	if l.has(key) {
-		text = l.render(key, data)
+	if l.Has(key) {
+		text = l.Render(key, data)
 	} else {
-		text = l.render("problem.unknown", data)
+		text = l.Render("problem.unknown", data)
 	}
 	if p.Field != "" {
-		return l.pair(l.field(p.Field), text)
+		return l.Pair(l.Field(p.Field), text)
 	}
 	return text
 }
 
 // DescribeNote words a warning that does not reject an item, in the partner's language.
 func DescribeNote(locale string, n rma.Note) string {
-	return describeNote(langOf(locale), n)
+	return For(locale).DescribeNote(n)
 }
 
-func describeNote(l lang, n rma.Note) string {
-	data := withParams(n.Params, "key", string(n.Key))
-	if key := "note." + string(n.Key); l.has(key) {
-		return l.render(key, data)
+// DescribeNote is the package's DescribeNote in this language.
+func (l Lang) DescribeNote(n rma.Note) string {
+	data := Params(n.Params, "key", string(n.Key))
+	if key := "note." + string(n.Key); l.Has(key) {
+		return l.Render(key, data)
 	}
-	return l.render("note.unknown", data)
+	return l.Render("note.unknown", data)
 }
 
 // StatusName is a status's name in the partner's language ("Αναμονή παραλαβής" for
 // awaiting_goods); an unknown status is returned as its code.
 func StatusName(locale string, s rma.Status) string {
-	l := langOf(locale)
-	if key := "status." + string(s); l.has(key) {
-		return l.t(key)
+	return For(locale).StatusName(s)
+}
+
+// StatusName is the package's StatusName in this language.
+func (l Lang) StatusName(s rma.Status) string {
+	if key := "status." + string(s); l.Has(key) {
+		return l.T(key)
 	}
 	return string(s)
 }
 
-// catalogKeys lists a locale's keys, sorted (for tests and completeness checks).
-func catalogKeys(locale string) []string {
+// Keys lists a locale's phrase keys, sorted (for tests and completeness checks).
+func Keys(locale string) []string {
 	keys := make([]string, 0, len(catalogs[locale]))
 	for k := range catalogs[locale] {
 		keys = append(keys, k)
@@ -211,8 +234,8 @@ func catalogKeys(locale string) []string {
 	return keys
 }
 
-// withParams copies params (callers' maps stay untouched) and sets key/value pairs on the copy.
-func withParams(params map[string]string, kv ...string) map[string]string {
+// Params copies params (callers' maps stay untouched) and sets key/value pairs on the copy.
+func Params(params map[string]string, kv ...string) map[string]string {
 	out := make(map[string]string, len(params)+len(kv)/2)
 	for k, v := range params {
 		out[k] = v
@@ -223,6 +246,7 @@ func withParams(params map[string]string, kv ...string) map[string]string {
 	return out
 }
 
+// splitList splits a |- or comma-joined list, dropping blanks.
 func splitList(s string) []string {
 	var out []string
 	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '|' || r == ',' }) {

@@ -1,4 +1,4 @@
-package outbound
+package i18n
 
 import (
 	"io"
@@ -14,9 +14,6 @@ func TestCatalogsLoad(t *testing.T) {
 	if catalogErr != nil {
 		t.Fatalf("locale catalogs: %v", catalogErr)
 	}
-	if templateErr != nil {
-		t.Fatalf("templates: %v", templateErr)
-	}
 	for _, loc := range Locales {
 		if len(catalogs[loc]) == 0 {
 			t.Errorf("locale %s has no phrases", loc)
@@ -26,9 +23,9 @@ func TestCatalogsLoad(t *testing.T) {
 
 // Every phrase exists in every language: a missing one would fall back to English mid-mail.
 func TestCatalogsComplete(t *testing.T) {
-	en := catalogKeys("en")
+	en := Keys("en")
 	for _, loc := range Locales[1:] {
-		keys := catalogKeys(loc)
+		keys := Keys(loc)
 		for _, k := range en {
 			if !slices.Contains(keys, k) {
 				t.Errorf("%s lacks %q", loc, k)
@@ -37,6 +34,29 @@ func TestCatalogsComplete(t *testing.T) {
 		for _, k := range keys {
 			if !slices.Contains(en, k) {
 				t.Errorf("%s has %q, which en has not (a typo?)", loc, k)
+			}
+		}
+	}
+}
+
+// Every problem code, status and note key has its own phrase in each of the four languages (not
+// a fallback to problem.unknown or to English).
+func TestEveryCodeStatusAndNoteWorded(t *testing.T) {
+	var want []string
+	for _, c := range rma.AllCodes {
+		want = append(want, "problem."+string(c))
+	}
+	for _, s := range rma.AllStatuses {
+		want = append(want, "status."+string(s))
+	}
+	for _, n := range rma.AllNoteKeys {
+		want = append(want, "note."+string(n))
+	}
+	for _, loc := range Locales {
+		keys := Keys(loc)
+		for _, k := range want {
+			if !slices.Contains(keys, k) {
+				t.Errorf("locale %s has no phrase %q", loc, k)
 			}
 		}
 	}
@@ -59,7 +79,7 @@ var sampleParams = map[string]string{
 
 func TestEveryPhraseRenders(t *testing.T) {
 	for _, loc := range Locales {
-		for _, k := range catalogKeys(loc) {
+		for _, k := range Keys(loc) {
 			// A parameter name no caller sets (a typo such as {{.vlaue}}) would render empty.
 			strict, err := catalogs[loc][k].Clone()
 			if err != nil {
@@ -68,7 +88,7 @@ func TestEveryPhraseRenders(t *testing.T) {
 			if err := strict.Option("missingkey=error").Execute(io.Discard, sampleParams); err != nil {
 				t.Errorf("%s %s uses an unknown parameter: %v", loc, k, err)
 			}
-			out := lang(loc).render(k, sampleParams)
+			out := Lang(loc).Render(k, sampleParams)
 			if out == k || strings.TrimSpace(out) == "" {
 				t.Errorf("%s %s renders as %q", loc, k, out)
 			}
@@ -95,8 +115,8 @@ func TestDescribeEveryCode(t *testing.T) {
 				if strings.Contains(got, "problem.") || strings.Contains(got, "<no value>") {
 					t.Errorf("Describe(%s, %s) = %q: catalog key or missing value leaked", loc, code, got)
 				}
-				if field != "" && !strings.HasPrefix(got, lang(loc).field(field)) {
-					t.Errorf("Describe(%s, %s) = %q: should start with the field label %q", loc, code, got, lang(loc).field(field))
+				if field != "" && !strings.HasPrefix(got, Lang(loc).Field(field)) {
+					t.Errorf("Describe(%s, %s) = %q: should start with the field label %q", loc, code, got, Lang(loc).Field(field))
 				}
 			}
 		}
@@ -166,9 +186,7 @@ func TestDescribeReasons(t *testing.T) {
 }
 
 func TestDescribeNotes(t *testing.T) {
-	keys := []rma.NoteKey{rma.NoteSerialNotInSales, rma.NoteDateDiffersFromSale, rma.NoteDateFromSales,
-		rma.NoteSerialOtherPartner, rma.NotePaidRepair, rma.NoteEANMismatchSales}
-	for _, k := range keys {
+	for _, k := range rma.AllNoteKeys {
 		for _, loc := range Locales {
 			got := DescribeNote(loc, rma.Note{Key: k, Params: sampleParams})
 			if got == "" || strings.Contains(got, string(k)) || strings.Contains(got, "note.") {
@@ -207,14 +225,14 @@ func TestStatusNames(t *testing.T) {
 	}
 }
 
-func TestNormalizeLocale(t *testing.T) {
+func TestNormalize(t *testing.T) {
 	tests := map[string]string{
 		"el": "el", "EL": "el", "el-GR": "el", "el_GR.UTF-8": "el", "gr": "el", "ro": "ro", "ro-RO": "ro",
 		"fr": "fr", "fr_CA": "fr", "en": "en", "en-GB": "en", "": "en", "de": "en", " ro ": "ro",
 	}
 	for in, want := range tests {
-		if got := NormalizeLocale(in); got != want {
-			t.Errorf("NormalizeLocale(%q) = %q, want %q", in, got, want)
+		if got := Normalize(in); got != want {
+			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
