@@ -29,14 +29,28 @@ func Load(path string) (*Config, error) {
 // for relative file names. Secrets are still read from their files or the environment.
 func Parse(data []byte, name string) (*Config, error) {
 	p := newProblems(name)
-	cfg := Defaults()
-	cfg.Path = name
+	cfg, ok := decodeConfig(data, name, p)
+	if !ok {
+		return nil, p.err()
+	}
+	validate(&cfg, p)
+	loadSecrets(&cfg, p)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
 
+// decodeConfig decodes a file over the defaults, fills list entries' defaults and resolves its
+// relative file names; ok is false when the file is not YAML at all.
+func decodeConfig(data []byte, name string, p *problems) (cfg Config, ok bool) {
+	cfg = Defaults()
+	cfg.Path = name
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line, msg := yamlSyntaxError(err)
 		p.add(line, "", "%s", msg)
-		return nil, p.err()
+		return cfg, false
 	}
 	if len(doc.Content) > 0 { // an empty file is all defaults (and then fails validation)
 		d := &decoder{p: p}
@@ -44,12 +58,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	applyItemDefaults(&cfg)
 	resolvePaths(&cfg, filepath.Dir(name))
-	validate(&cfg, p)
-	loadSecrets(&cfg, p)
-	if err := p.err(); err != nil {
-		return nil, err
-	}
-	return &cfg, nil
+	return cfg, true
 }
 
 // Defaults returns the configuration used for every key a file leaves out.
@@ -80,9 +89,15 @@ func Defaults() Config {
 			CustomerDelayDays:    10,
 			UncollectedDays:      15,
 		},
-		Limits: Limits{MaxMessageBytes: 25 << 20, MaxItemsPerSubmission: 1000},
+		Limits: Limits{MaxMessageBytes: DefaultMaxMessageBytes, MaxItemsPerSubmission: DefaultMaxItems},
 	}
 }
+
+// Limits defaults, also for callers given a zero config.Limits.
+const (
+	DefaultMaxMessageBytes = 25 << 20 // 25 MiB: a request with a few scanned invoices
+	DefaultMaxItems        = 1000
+)
 
 // Mailbox defaults; list entries cannot be pre-filled like the rest.
 const (

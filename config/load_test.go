@@ -94,10 +94,7 @@ func TestExampleConfigLoads(t *testing.T) {
 
 // Every key of the reference sample must be accepted with the same meaning.
 func TestSampleConfigLoads(t *testing.T) {
-	sample, err := os.ReadFile("testdata/config.sample.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sample := config.SampleYAML()
 
 	t.Run("secret files", func(t *testing.T) {
 		dir := t.TempDir()

@@ -724,7 +724,8 @@ func writeConfig(t testing.TB, dir string, p configParams) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := sandbox.Config(sandbox.Settings{
+	path := filepath.Join(dir, "config.yaml")
+	err = sandbox.WriteConfig(path, sandbox.Settings{
 		LogLevel:  p.LogLevel,
 		RedisAddr: p.RedisAddr, KeyPrefix: p.Prefix,
 		IMAPAddr: p.Box.addr, IMAPUser: p.Box.user, IMAPPasswordFile: "imap-password",
@@ -734,8 +735,7 @@ func writeConfig(t testing.TB, dir string, p configParams) string {
 		DataDir:    data,
 		Digest:     sandbox.LeapDayDigest, Reminders: sandbox.LeapDayReminders, // no mails to partners mid-test
 	})
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 	return path

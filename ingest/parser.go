@@ -20,12 +20,6 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// Defaults when the configuration leaves a limit at 0 (config.sample.yaml's values).
-const (
-	DefaultMaxMessageBytes = 25 << 20
-	DefaultMaxItems        = 1000
-)
-
 // ChannelMail is the Source.Channel of mail submissions.
 const ChannelMail = "mail"
 
@@ -97,14 +91,14 @@ func (p *Parser) maxBytes() int64 {
 	if p.Limits.MaxMessageBytes > 0 {
 		return p.Limits.MaxMessageBytes
 	}
-	return DefaultMaxMessageBytes
+	return config.DefaultMaxMessageBytes
 }
 
 func (p *Parser) maxItems() int {
 	if p.Limits.MaxItemsPerSubmission > 0 {
 		return p.Limits.MaxItemsPerSubmission
 	}
-	return DefaultMaxItems
+	return config.DefaultMaxItems
 }
 
 // syntheticMessageID stands in for a missing Message-ID: stable for the same bytes, so a mail

@@ -300,7 +300,7 @@ func TestEvaluateWarranty(t *testing.T) {
 		{name: "today in the schedule's time zone", cfg: func(c *config.Config) { c.Schedule.Location = athens(t) },
 			item: with(router(), func(i *rma.Item) { i.PurchaseDate = "2026-11-02" }), now: time.Date(2026, 11, 1, 22, 30, 0, 0, time.UTC),
 			result: rma.ResultAccepted, codes: codes(), status: rma.WarrantyIn, until: "2029-11-02", notes: []rma.NoteKey{rma.NoteSerialNotInSales}},
-		{name: "without a time zone, now's own day", item: with(router(), func(i *rma.Item) { i.PurchaseDate = "2026-11-02" }), now: time.Date(2026, 11, 1, 22, 30, 0, 0, time.UTC),
+		{name: "without a time zone, now's own day", cfg: func(c *config.Config) { c.Schedule.Location = nil }, item: with(router(), func(i *rma.Item) { i.PurchaseDate = "2026-11-02" }), now: time.Date(2026, 11, 1, 22, 30, 0, 0, time.UTC),
 			result: rma.ResultRejected, codes: codes(rma.CodeDateInFuture), status: rma.WarrantyUnknown, notes: []rma.NoteKey{rma.NoteSerialNotInSales}},
 	}
 	for _, tt := range tests {

@@ -9,7 +9,7 @@ import (
 )
 
 // testConfig is config.sample.yaml's routing, claim types, policy and service centres with the
-// fixtures' data files (built as a value: these tests do not depend on the YAML loader).
+// fixtures' data files.
 func testConfig() *config.Config { return testenv.SampleConfig("../testdata") }
 
 // testNow is when the fixture mails arrive.

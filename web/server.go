@@ -41,7 +41,6 @@ type Submitter interface {
 // Defaults for Config.
 const (
 	DefaultMaxBodyBytes int64 = 10 << 20 // a submission with a few scanned invoices, base64-encoded
-	DefaultMaxItems           = 1000
 	vendorBodyBytes     int64 = 64 << 10 // a vendor status is a few hundred bytes
 	maxHeaderBytes            = 64 << 10
 	maxConcurrentBodies       = 16               // large bodies read at once: bounds memory under a flood
@@ -72,7 +71,7 @@ type Config struct {
 	Now     func() time.Time // nil: time.Now
 
 	MaxBodyBytes int64         // submission bodies; 0: DefaultMaxBodyBytes
-	MaxItems     int           // limits.max_items_per_submission; 0: DefaultMaxItems
+	MaxItems     int           // limits.max_items_per_submission; 0: config.DefaultMaxItems
 	Tolerance    time.Duration // webhook timestamp window; 0: DefaultTolerance
 }
 
@@ -100,7 +99,7 @@ func New(cfg Config) *Server {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.MaxItems <= 0 {
-		cfg.MaxItems = DefaultMaxItems
+		cfg.MaxItems = config.DefaultMaxItems
 	}
 	s := &Server{
 		cfg:      cfg,

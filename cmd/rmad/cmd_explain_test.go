@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,11 +23,10 @@ func explainConfig(t *testing.T) string {
 		t.Fatal(err)
 	}
 	// explain connects to nothing: the addresses only have to be valid.
-	cfg := sandbox.Config(sandbox.Settings{
-		IMAPAddr: "127.0.0.1:993", IMAPUser: "rma@distributor.example", SMTPAddr: "127.0.0.1:587", DataDir: data,
-	})
 	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	if err := sandbox.WriteConfig(path, sandbox.Settings{
+		IMAPAddr: "127.0.0.1:993", IMAPUser: "rma@distributor.example", SMTPAddr: "127.0.0.1:587", DataDir: data,
+	}); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -283,7 +283,8 @@ func (e *env) newRun(ctx context.Context, name string, idle bool, poll time.Dura
 	if err != nil {
 		return nil, err
 	}
-	cfgText := sandbox.Config(sandbox.Settings{
+	path := filepath.Join(e.dir, name+".yaml")
+	err = sandbox.WriteConfig(path, sandbox.Settings{
 		RedisAddr: e.redisAddr, KeyPrefix: r.prefix,
 		IMAPAddr: e.imapAddr, IMAPUser: e.user, IMAPPasswordFile: "imap-password",
 		Mailbox: r.in, ProcessedMailbox: r.done, RejectedMailbox: r.rejects, IDLE: idle, PollInterval: poll,
@@ -291,8 +292,7 @@ func (e *env) newRun(ctx context.Context, name string, idle bool, poll time.Dura
 		HTTPListen: fmt.Sprintf("127.0.0.1:%d", httpPort),
 		Digest:     sandbox.LeapDayDigest, Reminders: sandbox.LeapDayReminders, // no mails to partners mid-run
 	})
-	path := filepath.Join(e.dir, name+".yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o644); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	cfg, err := config.Load(path)

@@ -64,7 +64,7 @@ type Env struct {
 const rmaAddress = "rma@distributor.example"
 
 // Start brings up the servers and the daemon, with the samples' data files and the routing and
-// policy of config.sample.yaml.
+// policy of config/config.sample.yaml.
 func Start(ctx context.Context, opt Options) (*Env, error) {
 	if opt.Out == "" {
 		return nil, fmt.Errorf("demo: no output folder")
@@ -357,15 +357,15 @@ func writeConfig(opt Options, redisAddr string, e *Env) (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "imap-password"), []byte(opt.Password+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("demo: %w", err)
 	}
-	cfg := sandbox.Config(sandbox.Settings{
+	p := filepath.Join(dir, "config.yaml")
+	err := sandbox.WriteConfig(p, sandbox.Settings{
 		LogFormat: "console",
 		RedisAddr: redisAddr, KeyPrefix: "rmad-demo:",
 		IMAPAddr: e.IMAP.Addr, IMAPUser: opt.Mailbox, IMAPPasswordFile: "imap-password", IDLE: true,
 		SMTPAddr:   e.SMTP.Addr,
 		HTTPListen: e.HTTP,
 	})
-	p := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+	if err != nil {
 		return "", fmt.Errorf("demo: %w", err)
 	}
 	return p, nil

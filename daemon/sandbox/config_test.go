@@ -70,12 +70,13 @@ func TestConfig(t *testing.T) {
 func load(t *testing.T, dir string, s sandbox.Settings) *config.Config {
 	t.Helper()
 	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, []byte(sandbox.Config(s)), 0o600); err != nil {
+	if err := sandbox.WriteConfig(path, s); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		t.Fatalf("%v\n%s", err, sandbox.Config(s))
+		text, _ := os.ReadFile(path)
+		t.Fatalf("%v\n%s", err, text)
 	}
 	return cfg
 }

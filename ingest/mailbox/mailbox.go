@@ -129,11 +129,8 @@ type Watcher struct {
 	afterSync              func()        // test hook, called after each complete sync
 }
 
-// Defaults for missing config values (the config package normally fills them in).
+// Bounds of a sync. Missing config values take config's defaults (Load normally fills them in).
 const (
-	defaultPollInterval    = time.Minute
-	defaultMaxMessageBytes = 25 << 20
-	defaultMailbox         = "INBOX"
 	// maxHeaderBytes bounds the header kept for a too-large mail.
 	maxHeaderBytes = 1 << 20
 	// consecutiveFailuresStop: after this many Sink failures in a row the sync stops early (the
@@ -145,13 +142,13 @@ const (
 // single instance (tests, `rmad demo`); cur must not be nil.
 func New(cfg config.Mailbox, limits config.Limits, sink Sink, cur Cursor, lock Locker, log zerolog.Logger) *Watcher {
 	if cfg.Mailbox == "" {
-		cfg.Mailbox = defaultMailbox
+		cfg.Mailbox = config.DefaultMailbox
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = defaultPollInterval
+		cfg.PollInterval = config.DefaultPollInterval
 	}
 	if limits.MaxMessageBytes <= 0 {
-		limits.MaxMessageBytes = defaultMaxMessageBytes
+		limits.MaxMessageBytes = config.DefaultMaxMessageBytes
 	}
 	return &Watcher{
 		cfg:         cfg,

@@ -45,36 +45,22 @@ func Expected(t testing.TB, dir string) map[string]Expectation {
 	return exp
 }
 
-// SampleConfig is config.sample.yaml's meaning as a value (routing, claim types, policy,
-// service centres; the defaults hold the claim types and policy), with the data files of the
-// testdata folder dir. Tests of rules and parsing use it without the YAML loader.
+// SampleConfig is config.sample.yaml's meaning as a value (config.Sample: routing, claim types,
+// policy, service centres, limits), with the data files of the testdata folder dir. Tests of
+// rules and parsing use it without writing a file. The sample is embedded: a broken one panics
+// here, and config's tests say why.
 func SampleConfig(dir string) *config.Config {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	cfg := config.Defaults()
+	cfg, err := config.Sample()
+	if err != nil {
+		panic("testenv: " + err.Error())
+	}
 	cfg.PartnersFile = filepath.Join(dir, "partners.yaml")
 	cfg.CatalogFile = filepath.Join(dir, "catalog.csv")
 	cfg.SalesFile = filepath.Join(dir, "sales.csv")
-	cfg.ServiceCenters = config.ServiceCenters{
-		Centers: map[string]config.ServiceCenter{
-			"GR": {Name: "Example Distribution Service GR", Address: "Example Street 1, 14451 Metamorfosi, Greece"},
-			"RO": {Name: "Example Distribution Service RO", Address: "Example Street 3, 031041 Bucharest, Romania"},
-		},
-		Default: "GR",
-	}
-	cfg.Routing = config.Routing{Default: "in_house", Brands: map[string]config.BrandRouting{
-		"Grandstream": {Handling: "vendor_ticket", Helpdesk: "https://helpdesk.grandstream.com/"},
-		"DJI":         {Handling: "forward", ForwardTo: "rma@dji.example"},
-		"EcoFlow":     {Handling: "forward", ForwardTo: "service@ecoflow.example"},
-		"Ubiquiti":    {Handling: "vendor_direct", Portal: "https://rma.ui.com/"},
-		"Ruckus":      {Handling: "vendor_direct", Portal: "https://support.ruckuswireless.com/"},
-		"Innovaphone": {Handling: "vendor_direct", Portal: "https://rma.innovaphone.com/"},
-		"Gigaset":     {Handling: "vendor_direct", Portal: "https://g-estore.com/logistics/repair_form_pro.php"},
-	}}
-	cfg.Limits = config.Limits{MaxMessageBytes: 26214400, MaxItemsPerSubmission: 1000}
-	cfg.Security.AuthservID = "mx.example.com"
-	return &cfg
+	return cfg
 }
 
 // CodeStrings are the row's codes as they appear in rma-results.csv and JSON.
