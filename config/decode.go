@@ -82,6 +82,13 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 }
 
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.ScalarNode && v.Type().Elem().Kind() == reflect.String {
+		// A single value where a list of values belongs is a list of one ("emails: a@b.example").
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		d.value(n, s.Index(0), indexPath(path, 0))
+		v.Set(s)
+		return
+	}
 	if n.Kind != yaml.SequenceNode {
 		d.p.add(n.Line, path, "want a list, got %s", nodeKind(n))
 		return

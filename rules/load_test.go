@@ -66,8 +66,9 @@ func wantErrors(t *testing.T, err error, want ...string) {
 		}
 	}
 	var fe *FileError
-	if !errors.As(err, &fe) {
-		t.Errorf("error %v holds no *FileError", err)
+	var ce *config.Errors
+	if !errors.As(err, &fe) && !errors.As(err, &ce) {
+		t.Errorf("error %v holds no *FileError or *config.Errors", err)
 	}
 }
 
@@ -288,12 +289,12 @@ func TestParsePartnersErrors(t *testing.T) {
 		name, in string
 		want     []string
 	}{
-		{"empty", "", []string{"p.yaml:1:1: empty file"}},
-		{"syntax", "partners:\n  - id: A\n   bad: [\n", []string{"p.yaml:1: did not find expected '-' indicator"}},
-		{"not a mapping", "- a\n", []string{"p.yaml:1:1: want a mapping"}},
-		{"unknown top key", "partner:\n  - id: A\n", []string{`p.yaml:1:1: unknown key "partner"`, "p.yaml:1:1: no partners: key"}},
-		{"empty list", "partners: []\n", []string{"p.yaml:1:11: partners: the list is empty"}},
-		{"null list", "partners:\n", []string{"p.yaml:1:10: partners: is empty"}},
+		{"empty", "", []string{"p.yaml: empty file"}},
+		{"syntax", "partners:\n  - id: A\n   bad: [\n", []string{"p.yaml:1: YAML syntax: did not find expected '-' indicator"}},
+		{"not a mapping", "- a\n", []string{"p.yaml:1: want a mapping of keys, got a list"}},
+		{"unknown top key", "partner:\n  - id: A\n", []string{`p.yaml:1: partner: unknown key (known here: partners)`, "p.yaml: partners: missing"}},
+		{"empty list", "partners: []\n", []string{"p.yaml:1: partners: the list is empty"}},
+		{"null list", "partners:\n", []string{"p.yaml:1: partners: missing"}},
 		{"field problems", `partners:
   - id: A
     country: GR
@@ -309,23 +310,24 @@ func TestParsePartnersErrors(t *testing.T) {
     locale: ro
     emails: [not-an-address]
     domains: ["@b.example", "localhost"]
+  - {id: B, country: FR, locale: fr, emails: b@b.example}
 `, []string{
-			`p.yaml:7:5: unknown key "colour"`,
-			`p.yaml:4:13: A: locale "de": want one of en, el, ro, fr`,
-			`p.yaml:6:23: A: api_token_sha256 must be 64 hex digits`,
-			`p.yaml:9:14: a: country "Greece": want a two-letter country code`,
-			`p.yaml:8:5: a: no emails or domains`,
-			`p.yaml:11:5: partner without id`,
-			`p.yaml:14:14: partner: email "not-an-address" is not an address`,
-			`p.yaml:15:29: partner: domain "localhost" is not a domain`,
+			`p.yaml:4: partners[0].locale: "de": want one of en, el, ro, fr`,
+			`p.yaml:6: partners[0].api_token_sha256: must be 64 hex digits`,
+			`p.yaml:7: partners[0].colour: unknown key (known here: api_token_sha256, country, domains, emails, id, locale, name, return_address, vat)`,
+			`p.yaml:8: partners[1]: no emails or domains`,
+			`p.yaml:9: partners[1].country: "Greece": want a two-letter country code`,
+			`p.yaml:11: partners[2].id: missing`,
+			`p.yaml:14: partners[2].emails[0]: "not-an-address" is not an address`,
+			`p.yaml:15: partners[2].domains[1]: "localhost" is not a domain`,
 		}},
 		{"duplicates", `partners:
   - {id: A, country: GR, locale: el, emails: [x@a.example], domains: [a.example]}
   - {id: A, country: GR, locale: el, emails: [X@A.example], domains: [A.EXAMPLE]}
 `, []string{
-			`p.yaml:3:10: id "A" is already used`,
-			`p.yaml:3:47: A: email "x@a.example" is already listed for partner A`,
-			`p.yaml:3:71: A: domain "a.example" is already listed for partner A`,
+			`p.yaml:3: partners[1].id: "A" is already used by partner "A"`,
+			`p.yaml:3: partners[1].emails[0]: "x@a.example" is already listed for partner A`,
+			`p.yaml:3: partners[1].domains[0]: "a.example" is already listed for partner A`,
 		}},
 		{"wrong kinds", `partners:
   - id: [A]
@@ -333,10 +335,8 @@ func TestParsePartnersErrors(t *testing.T) {
     locale: el
     emails: {a: b}
 `, []string{
-			`p.yaml:2:9: id: want a single value`,
-			`p.yaml:5:13: emails: want a list`,
-			`p.yaml:2:5: partner without id`,
-			`p.yaml:2:5: partner: no emails or domains`,
+			`p.yaml:2: partners[0].id: want a text value, got a list`,
+			`p.yaml:5: partners[0].emails: want a list, got a mapping`,
 		}},
 	}
 	for _, tt := range tests {

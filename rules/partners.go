@@ -2,20 +2,19 @@ package rules
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/mail"
 	"os"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
-	"go.yaml.in/yaml/v3"
 )
 
 // Partners are the registered resellers (SPEC §6). A nil *Partners knows nobody.
@@ -39,7 +38,7 @@ func LoadPartners(path string) (*Partners, error) {
 // ParsePartners reads a partners YAML document (a list under `partners:`); name is used in
 // error messages. Unknown keys, duplicate ids, senders or tokens, a missing id or country, a
 // locale other than en/el/ro/fr, a partner without emails or domains and a token that is not
-// 64 hex digits are errors; all are reported at once, each as a *FileError.
+// 64 hex digits are errors; all are reported at once, as a *config.Errors.
 func ParsePartners(r io.Reader, name string) (*Partners, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -48,168 +47,98 @@ func ParsePartners(r io.Reader, name string) (*Partners, error) {
 	return parsePartners(data, name)
 }
 
-var yamlLineRe = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
+// partnersFile is the shape of a partners file.
+type partnersFile struct {
+	Partners []rma.Partner `yaml:"partners"`
+}
 
+// parsePartners decodes the file with config's positioned decoder, so its problems read like the
+// configuration's: file:line: partners[2].locale: message.
 func parsePartners(data []byte, name string) (*Partners, error) {
-	errs := &errList{file: name}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		// Syntax errors come as "yaml: line N: msg": keep the line in our format.
-		if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			errs.add(line, 0, "%s", m[2])
-		} else {
-			errs.add(0, 0, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	var f partnersFile
+	pr, ok := config.DecodeYAML(data, name, &f)
+	if !ok {
+		if pr.Len() == 0 {
+			pr.At("", "empty file: want a list of partners under partners:")
 		}
-		return nil, errs.err()
+		return nil, pr.Err()
 	}
 	ps := &Partners{byID: map[string]int{}, byEmail: map[string]int{}, byDomain: map[string]int{}}
-	if len(doc.Content) == 0 {
-		errs.add(1, 1, "empty file: want a list under partners:")
-		return nil, errs.err()
+	switch { // a partners: that is not a list already has its problem, and At says it once
+	case pr.Has(""): // not even a mapping: said already
+	case f.Partners == nil:
+		pr.At("partners", "missing: list the registered partners under partners:")
+	case len(f.Partners) == 0:
+		pr.At("partners", "the list is empty: list the registered partners")
 	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		errs.add(root.Line, root.Column, "want a mapping with the key partners:")
-		return nil, errs.err()
+	for i := range f.Partners {
+		ps.add(f.Partners[i], config.IndexPath("partners", i), pr)
 	}
-	var list *yaml.Node
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
-		if k.Value != "partners" {
-			errs.add(k.Line, k.Column, "unknown key %q (want partners)", k.Value)
-			continue
-		}
-		list = v
-	}
-	switch {
-	case list == nil:
-		errs.add(root.Line, root.Column, "no partners: key")
-	case list.Kind != yaml.SequenceNode:
-		if list.Tag == "!!null" {
-			errs.add(list.Line, list.Column, "partners: is empty")
-		} else {
-			errs.add(list.Line, list.Column, "partners: want a list")
-		}
-	case len(list.Content) == 0:
-		errs.add(list.Line, list.Column, "partners: the list is empty")
-	default:
-		for _, n := range list.Content {
-			ps.addNode(n, errs)
-		}
-	}
-	if err := errs.err(); err != nil {
+	if err := pr.Err(); err != nil {
 		return nil, err
 	}
 	return ps, nil
 }
 
-// addNode decodes and validates one partner by hand, so every problem gets its position
-// (yaml.Node.Decode ignores KnownFields and reports no columns).
-func (ps *Partners) addNode(n *yaml.Node, errs *errList) {
-	if n.Kind != yaml.MappingNode {
-		errs.add(n.Line, n.Column, "a partner must be a mapping (id:, name:, ...)")
-		return
+// add checks one decoded partner and indexes it when it has no problem.
+func (ps *Partners) add(p rma.Partner, path string, pr *config.Problems) {
+	for _, f := range []*string{&p.ID, &p.Name, &p.VAT, &p.Country, &p.Locale, &p.ReturnAddress, &p.APITokenSHA256} {
+		*f = strings.TrimSpace(*f)
 	}
-	var p rma.Partner
-	pos := map[string]*yaml.Node{} // key → value node, for positions
-	before := len(errs.errs) + errs.extra
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if _, dup := pos[k.Value]; dup {
-			errs.add(k.Line, k.Column, "key %q given twice", k.Value)
-			continue
-		}
-		pos[k.Value] = v
-		switch k.Value {
-		case "id":
-			p.ID = scalar(v, k.Value, errs)
-		case "name":
-			p.Name = scalar(v, k.Value, errs)
-		case "vat":
-			p.VAT = scalar(v, k.Value, errs)
-		case "country":
-			p.Country = scalar(v, k.Value, errs)
-		case "locale":
-			p.Locale = strings.ToLower(scalar(v, k.Value, errs))
-		case "return_address":
-			p.ReturnAddress = scalar(v, k.Value, errs)
-		case "api_token_sha256":
-			p.APITokenSHA256 = strings.ToLower(scalar(v, k.Value, errs))
-		case "emails":
-			p.Emails = scalarList(v, k.Value, errs)
-		case "domains":
-			p.Domains = scalarList(v, k.Value, errs)
-		default:
-			errs.add(k.Line, k.Column, "unknown key %q (known: id, name, vat, country, locale, emails, domains, api_token_sha256, return_address)", k.Value)
-		}
-	}
-	at := func(key string) (int, int) {
-		if v := pos[key]; v != nil {
-			return v.Line, v.Column
-		}
-		return n.Line, n.Column
-	}
-	label := p.ID
-	if label == "" {
-		label = "partner"
-	}
+	p.Locale = strings.ToLower(p.Locale)
+	p.APITokenSHA256 = strings.ToLower(p.APITokenSHA256)
 	if p.ID == "" {
-		errs.add(n.Line, n.Column, "partner without id")
+		pr.At(path+".id", "missing: every partner needs an id (such as P-GR-001)")
 	} else if j, dup := ps.byID[idKey(p.ID)]; dup {
-		l, c := at("id")
-		errs.add(l, c, "id %q is already used by partner %q", p.ID, ps.list[j].Name)
+		pr.At(path+".id", "%q is already used by partner %q", p.ID, cmp.Or(ps.list[j].Name, ps.list[j].ID))
 	}
 	if cc := strings.ToUpper(p.Country); isCountryCode(cc) {
 		p.Country = cc
 	} else {
-		l, c := at("country")
-		errs.add(l, c, "%s: country %q: want a two-letter country code (GR, RO, FR, ...)", label, p.Country)
+		pr.At(path+".country", "%q: want a two-letter country code (GR, RO, FR, ...)", p.Country)
 	}
 	if !i18n.Known(p.Locale) {
-		l, c := at("locale")
-		errs.add(l, c, "%s: locale %q: want one of %s", label, p.Locale, strings.Join(i18n.Locales, ", "))
+		pr.At(path+".locale", "%q: want one of %s", p.Locale, strings.Join(i18n.Locales, ", "))
 	}
-	if len(p.Emails) == 0 && len(p.Domains) == 0 {
-		errs.add(n.Line, n.Column, "%s: no emails or domains: nobody could send for this partner", label)
-	}
-	idx := len(ps.list)
 	var token []byte
 	for i, e := range p.Emails {
-		e = strings.ToLower(e)
+		e = strings.ToLower(strings.TrimSpace(e))
 		p.Emails[i] = e
-		l, c := itemPos(pos["emails"], i)
+		at := config.IndexPath(path+".emails", i)
 		if !validAddress(e) {
-			errs.add(l, c, "%s: email %q is not an address like name@example.com", label, e)
+			pr.At(at, "%q is not an address like name@example.com", e)
 		} else if j, dup := ps.byEmail[e]; dup {
-			errs.add(l, c, "%s: email %q is already listed for partner %s", label, e, ps.list[j].ID)
+			pr.At(at, "%q is already listed for partner %s", e, ps.list[j].ID)
 		}
 	}
 	for i, d := range p.Domains {
-		d = strings.ToLower(strings.TrimPrefix(d, "@"))
+		d = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@"))
 		p.Domains[i] = d
-		l, c := itemPos(pos["domains"], i)
+		at := config.IndexPath(path+".domains", i)
 		if d == "" || strings.ContainsAny(d, "@ \t<>") || !strings.Contains(d, ".") {
-			errs.add(l, c, "%s: domain %q is not a domain like example.com", label, d)
+			pr.At(at, "%q is not a domain like example.com", d)
 		} else if j, dup := ps.byDomain[d]; dup {
-			errs.add(l, c, "%s: domain %q is already listed for partner %s", label, d, ps.list[j].ID)
+			pr.At(at, "%q is already listed for partner %s", d, ps.list[j].ID)
 		}
 	}
 	if p.APITokenSHA256 != "" {
-		l, c := at("api_token_sha256")
 		b, err := hex.DecodeString(p.APITokenSHA256)
 		switch {
 		case err != nil || len(b) != 32:
-			errs.add(l, c, "%s: api_token_sha256 must be 64 hex digits (the SHA-256 of the token, e.g. from sha256sum)", label)
+			pr.At(path+".api_token_sha256", "must be 64 hex digits (the SHA-256 of the token, e.g. from sha256sum)")
 		case slices.ContainsFunc(ps.tokens, func(t []byte) bool { return bytes.Equal(t, b) }):
-			errs.add(l, c, "%s: api_token_sha256 is the same as another partner's", label)
+			pr.At(path+".api_token_sha256", "the same as another partner's")
 		default:
 			token = b
 		}
 	}
-	if len(errs.errs)+errs.extra > before {
+	if len(p.Emails) == 0 && len(p.Domains) == 0 && !pr.Has(path+".emails") && !pr.Has(path+".domains") {
+		pr.At(path, "no emails or domains: nobody could send for this partner")
+	}
+	if pr.Has(path) {
 		return // a partner with problems is not indexed, so later checks do not cascade
 	}
+	idx := len(ps.list)
 	ps.list = append(ps.list, p)
 	ps.tokens = append(ps.tokens, token)
 	ps.byID[idKey(p.ID)] = idx
@@ -219,47 +148,6 @@ func (ps *Partners) addNode(n *yaml.Node, errs *errList) {
 	for _, d := range p.Domains {
 		ps.byDomain[d] = idx
 	}
-}
-
-func scalar(v *yaml.Node, key string, errs *errList) string {
-	if v.Kind != yaml.ScalarNode {
-		errs.add(v.Line, v.Column, "%s: want a single value", key)
-		return ""
-	}
-	if v.Tag == "!!null" {
-		return ""
-	}
-	return strings.TrimSpace(v.Value)
-}
-
-// scalarList reads a list of strings; a single string is taken as a list of one.
-func scalarList(v *yaml.Node, key string, errs *errList) []string {
-	switch v.Kind {
-	case yaml.ScalarNode:
-		if s := scalar(v, key, errs); s != "" {
-			return []string{s}
-		}
-		return nil
-	case yaml.SequenceNode:
-		out := make([]string, 0, len(v.Content))
-		for _, e := range v.Content {
-			out = append(out, scalar(e, key, errs))
-		}
-		return out
-	}
-	errs.add(v.Line, v.Column, "%s: want a list", key)
-	return nil
-}
-
-// itemPos is the position of the i-th element of a list node (the node itself for a scalar).
-func itemPos(v *yaml.Node, i int) (int, int) {
-	if v == nil {
-		return 0, 0
-	}
-	if v.Kind == yaml.SequenceNode && i < len(v.Content) {
-		return v.Content[i].Line, v.Content[i].Column
-	}
-	return v.Line, v.Column
 }
 
 func isCountryCode(s string) bool {

@@ -50,6 +50,11 @@ func TestCheckConfig(t *testing.T) {
 	if err := os.WriteFile(brokenCatalog, []byte("ean,brand,model,warranty_months,fault_types,bulk\n5204001000013,TP-Link,Archer,many,,no\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	brokenPartners := filepath.Join(t.TempDir(), "partners.yaml")
+	if err := os.WriteFile(brokenPartners, []byte("partners:\n  - id: A\n    country: GR\n    locale: de\n    emails: a@a.example\n    colour: blue\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withPartners := strings.Replace(checkConfigBase, "partners_file: DATA/partners.yaml", "partners_file: "+brokenPartners, 1)
 	cases := []struct {
 		name       string
 		config     string // "" for a file that does not exist
@@ -70,6 +75,10 @@ func TestCheckConfig(t *testing.T) {
 			wantErr: []string{"cannot read the configuration: no such file or directory", ": 1 problem"}},
 		{name: "broken data file", config: checkConfigBase + "catalog_file: " + brokenCatalog + "\n", wantCode: 1,
 			wantErr: []string{brokenCatalog + ":2", "config NOT OK: "}},
+		// The partners file's problems read like the config's: file:line: key.path: message.
+		{name: "broken partners file", config: withPartners + "catalog_file: DATA/catalog.csv\n", wantCode: 1,
+			wantErr: []string{brokenPartners + `:4: partners[0].locale: "de": want one of en, el, ro, fr`,
+				brokenPartners + ":6: partners[0].colour: unknown key", ": 2 problems"}},
 		{name: "extra argument", config: checkConfigBase + "catalog_file: DATA/catalog.csv\n", args: []string{"extra"}, wantCode: 2,
 			wantErr: []string{"unexpected arguments: extra"}},
 		{name: "help", args: []string{"--help"}, wantCode: 0, wantErr: []string{"usage: rmad check-config"}},
