@@ -48,7 +48,7 @@ func (p *Parser) classify(sub *rma.Submission, h mail.Header) {
 
 // fill sets the items and the whole-submission problems.
 func (p *Parser) fill(sub *rma.Submission, c *content, exceeded bool) {
-	sub.HasProof = c.proofFound()
+	sub.HasProof = c.hasProof
 	sub.CSVDelimiter = c.csvDelim
 	maxItems := p.maxItems()
 	if exceeded {
@@ -61,7 +61,7 @@ func (p *Parser) fill(sub *rma.Submission, c *content, exceeded bool) {
 	if sub.Kind != rma.KindSubmission {
 		return
 	}
-	items := c.bodyItems(maxItems + 1)
+	items := c.body
 	if len(items)+len(c.csv) > maxItems || c.tooManyItems {
 		// Nothing of an oversized submission is kept: the reply says to split it.
 		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeTooLarge, "",

@@ -176,3 +176,57 @@ func FuzzParseCommand(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeUU(f *testing.F) {
+	f.Add([]byte(uuencode("invoice.pdf", pdfBytes)))
+	f.Add([]byte("text\nbegin 644 a.bin\nM" + strings.Repeat("`", 60) + "\nbegin 0644 b\n!\nend\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		files, rest := decodeUUBlocks(data)
+		if len(files) > maxUUFiles || len(rest) > len(data) {
+			t.Fatalf("%d files, %d bytes of text from %d", len(files), len(rest), len(data))
+		}
+		total := 0
+		for _, f := range files {
+			total += len(f.data)
+		}
+		if total > len(data) {
+			t.Fatalf("%d bytes decoded from %d", total, len(data))
+		}
+	})
+}
+
+// FuzzForwarded wraps the fuzzed mail in forwarded mail, several levels deep and in each of
+// the ways partners forward (message/rfc822, an .eml, inside a winmail.dat's neighbour).
+func FuzzForwarded(f *testing.F) {
+	f.Add([]byte(innerMail(textPart(formBody), pdfPart())), uint8(1))
+	f.Add([]byte(innerMail(forwardedPart(innerMail(textPart(formBody))))), uint8(3))
+	f.Add([]byte(headers()+"\n"+formBody), uint8(5))
+	p := testParser()
+	p.Limits = config.Limits{MaxMessageBytes: 1 << 18, MaxItemsPerSubmission: 50}
+	f.Fuzz(func(t *testing.T, inner []byte, levels uint8) {
+		raw := string(inner)
+		for i := range int(levels % 6) {
+			if i%2 == 0 {
+				raw = innerMail(textPart("fwd"), forwardedPart(raw))
+			} else {
+				raw = innerMail(b64Part("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=f.eml", []byte(raw)))
+			}
+		}
+		raw = multipart(headers(), textPart("see below"), forwardedPart(raw))
+		sub, atts, err := p.Inspect(strings.NewReader(raw))
+		if err != nil {
+			return
+		}
+		if len(sub.Items) > 50 {
+			t.Fatalf("%d items", len(sub.Items))
+		}
+		for _, a := range atts {
+			if strings.Count(a.Inside, InsideForwarded) > maxForwardDepth {
+				t.Fatalf("read %q", a.Inside)
+			}
+			if a.Role == RolePending {
+				t.Fatalf("role left undecided: %+v", a)
+			}
+		}
+	})
+}

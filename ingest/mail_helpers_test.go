@@ -1,7 +1,10 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/base64"
+	"image"
+	"image/png"
 	"strings"
 
 	"github.com/rmad/rmad/rma"
@@ -108,3 +111,14 @@ func pdfPart() string {
 }
 
 const formBody = "EAN: 5204001000013\nSerial: RT-1\nPurchase date: 2026-06-01\nDescription: no power at all after storm\n"
+
+// testPNG is a real PNG of the given size in pixels (a few hundred bytes: size in bytes is not
+// what tells a scan from an icon).
+func testPNG(w, h int) []byte {
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}

@@ -46,6 +46,13 @@ type Parser struct {
 // error is non-nil only when not even the header can be read, or when reading r failed (a mail
 // read in part must not be answered: the caller retries).
 func (p *Parser) ParseMail(r io.Reader) (rma.Submission, error) {
+	sub, _, err := p.Inspect(r)
+	return sub, err
+}
+
+// Inspect is ParseMail that also lists every file rmad found in the mail, where it was found
+// and what it took it for (rmad explain shows it).
+func (p *Parser) Inspect(r io.Reader) (rma.Submission, []Attachment, error) {
 	sum := sha256.New()
 	capped := &capReader{r: r, max: p.maxBytes()}
 	raw := io.TeeReader(capped, sum)
@@ -55,17 +62,19 @@ func (p *Parser) ParseMail(r io.Reader) (rma.Submission, error) {
 	th, err := readMailHeader(br)
 	if err != nil {
 		_, _ = io.Copy(io.Discard, raw)
-		return sub, err
+		return sub, nil, err
 	}
 	h := mail.Header{Header: message.Header{Header: th}}
 	readHeader(&sub, h)
 
-	e, _ := message.New(message.Header{Header: th}, br) // unknown charsets are handled per part
-	c := p.readParts(mail.NewReader(e), capped)
+	st := &walkState{capped: capped}
+	c := newContent()
+	p.walkEntity(c, message.Header{Header: th}, br, st, 0, "")
+	c.finish(p.maxItems())
 	// Hash the whole mail as read (up to the limit), not only the parts the parser looked at.
 	_, _ = io.Copy(io.Discard, raw)
 	if capped.err != nil {
-		return sub, fmt.Errorf("ingest: reading mail: %w", capped.err)
+		return sub, nil, fmt.Errorf("ingest: reading mail: %w", capped.err)
 	}
 	sub.Source.RawSHA256 = hex.EncodeToString(sum.Sum(nil))
 	if sub.Source.MessageID == "" {
@@ -73,8 +82,8 @@ func (p *Parser) ParseMail(r io.Reader) (rma.Submission, error) {
 	}
 
 	p.classify(&sub, h)
-	p.fill(&sub, &c, capped.exceeded)
-	return sub, nil
+	p.fill(&sub, c, capped.exceeded)
+	return sub, c.atts, nil
 }
 
 // OwnAddresses lists a configuration's own addresses for Parser.OwnAddresses: the SMTP From
@@ -135,121 +144,38 @@ func toUTF8(s string) string {
 	return t
 }
 
-// content is what the MIME parts of a mail gave.
-type content struct {
-	plain, html  []string
-	csv          []rma.Item
-	csvDelim     rune
-	csvProblems  []rma.Problem
-	tooManyItems bool
-	hasProof     bool
-	spreadsheet  string           // name of a workbook attachment we cannot read
-	cidImages    map[string]int64 // Content-ID → size of images that may be decoration
-	partErr      error            // why reading parts stopped early, if it did
-	cidOrder     []string         // Content-IDs in order, for a stable result
-}
-
-// maxParts bounds the parts looked at in one mail.
-const maxParts = 10000
-
-// decorationMaxBytes: an image referenced from the HTML body (cid:) and smaller than this is a
-// logo or icon of a signature, not a scanned invoice.
-const decorationMaxBytes = 16 << 10
-
-func (p *Parser) readParts(mr *mail.Reader, capped *capReader) content {
-	c := content{cidImages: map[string]int64{}}
-	for range maxParts {
-		part, err := mr.NextPart()
-		switch {
-		case err == io.EOF:
-			return c
-		case err != nil && message.IsUnknownEncoding(err):
-			continue // go-message moves on to the next part
-		case err != nil && !message.IsUnknownCharset(err):
-			c.partErr = err
-			return c
-		}
-		p.readPart(&c, part, message.IsUnknownCharset(err))
-		if capped.exceeded {
-			return c
-		}
-	}
-	return c
-}
-
-func (p *Parser) readPart(c *content, part *mail.Part, unknownCharset bool) {
-	info := classifyPart(part.Header)
-	limit := p.maxBytes()
-	switch info.kind {
-	case partPlain, partHTML:
-		b, _ := io.ReadAll(io.LimitReader(part.Body, limit))
-		text := string(b)
-		if unknownCharset || !utf8.Valid(b) {
-			text, _ = decodeText(b)
-		}
-		if info.kind == partPlain {
-			c.plain = append(c.plain, text)
-		} else {
-			c.html = append(c.html, text)
-		}
-	case partCSV, partMaybeTable:
-		b, err := io.ReadAll(io.LimitReader(part.Body, limit))
-		if err != nil {
-			if info.kind == partCSV {
-				c.csvProblems = append(c.csvProblems, csvProblem(info.filename, &CSVError{Reason: CSVReasonDamaged, Err: err}))
-			}
-			return
-		}
-		p.addCSV(c, info, b)
-	case partProof, partMaybeProof:
-		head := make([]byte, 512)
-		n, _ := io.ReadFull(part.Body, head)
-		rest, _ := io.Copy(io.Discard, part.Body)
-		size := int64(n) + rest
-		if size == 0 || (info.kind == partMaybeProof && !sniffProof(head[:n])) {
-			return
-		}
-		if info.contentID != "" && strings.HasPrefix(info.mediaType, "image/") && size < decorationMaxBytes {
-			if _, seen := c.cidImages[info.contentID]; !seen {
-				c.cidOrder = append(c.cidOrder, info.contentID)
-			}
-			c.cidImages[info.contentID] = size
-			return
-		}
-		c.hasProof = true
-	case partSpreadsheet:
-		if c.spreadsheet == "" {
-			c.spreadsheet = info.filename
-		}
-	}
-}
-
-// addCSV reads one CSV attachment's rows.
-func (p *Parser) addCSV(c *content, info partInfo, data []byte) {
+// addCSV reads one CSV attachment's rows and says what the file was to rmad.
+func (p *Parser) addCSV(c *content, info partInfo, data []byte) string {
 	left := p.maxItems() - len(c.csv)
 	if left <= 0 {
 		c.tooManyItems = true
-		return
+		return RoleItems
 	}
 	t, err := readCSVTable(data, left)
 	if info.kind == partMaybeTable && (err != nil || !t.header) {
-		return // a .txt that is not an item table is just a text file
+		return RoleOther // a .txt that is not an item table is just a text file
 	}
 	switch {
 	case errors.Is(err, ErrTooManyRows):
 		c.tooManyItems = true
-		return
+		return RoleItems
 	case err != nil:
 		c.csvProblems = append(c.csvProblems, csvProblem(info.filename, err))
-		return
+		return RoleUnreadable
 	}
+	c.addTable(t.items, t.delim)
+	return RoleItems
+}
+
+// addTable adds the rows of one CSV or XLSX file.
+func (c *content) addTable(items []rma.Item, delim rune) {
 	if c.csvDelim == 0 {
-		c.csvDelim = t.delim
+		c.csvDelim = delim
 	}
 	if c.csv == nil {
-		c.csv = t.items // no copy of a large file's items
+		c.csv = items // no copy of a large file's items
 	} else {
-		c.csv = append(c.csv, t.items...)
+		c.csv = append(c.csv, items...)
 	}
 }
 
@@ -268,45 +194,4 @@ func csvProblem(filename string, err error) rma.Problem {
 		params = append(params, "line", strconv.Itoa(line))
 	}
 	return rma.NewProblem(rma.CodeCSVInvalid, "", params...)
-}
-
-// bodyItems reads the body form: the plain text parts, or the HTML ones when there is no plain
-// text or it holds no form (a stub like "view this mail in HTML").
-func (c *content) bodyItems(limit int) []rma.Item {
-	var items []rma.Item
-	if len(c.plain) > 0 {
-		items = parseBodyForm(strings.Join(c.plain, "\n\n"), limit)
-	}
-	if len(items) == 0 && len(c.html) > 0 {
-		var b strings.Builder
-		for _, h := range c.html {
-			b.WriteString(HTMLToText(h))
-			b.WriteString("\n\n")
-		}
-		items = parseBodyForm(b.String(), limit)
-	}
-	return items
-}
-
-// proofFound reports a PDF or image attachment; small images that the HTML body shows inline
-// (cid:) are signature logos, larger ones or unreferenced ones count.
-func (c *content) proofFound() bool {
-	if c.hasProof {
-		return true
-	}
-	for _, id := range c.cidOrder {
-		if !c.referencedFromHTML(id) {
-			return true
-		}
-	}
-	return false
-}
-
-func (c *content) referencedFromHTML(cid string) bool {
-	for _, h := range c.html {
-		if strings.Contains(h, "cid:"+cid) {
-			return true
-		}
-	}
-	return false
 }

@@ -252,6 +252,7 @@ func TestParseMailAttachments(t *testing.T) {
 	greekCSV, _ := charmap.Windows1253.NewEncoder().String("Αριθμός αίτησης;EAN;Περιγραφή\nA-1;1;Σπασμένη οθόνη\n")
 	tsv16, _ := xunicode.UTF16(xunicode.LittleEndian, xunicode.UseBOM).NewEncoder().String("EAN\tSerial\n1\tS\n")
 	logo := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 200)...)
+	heic := append([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), make([]byte, 300)...)
 	cases := []struct {
 		name     string
 		parts    []string
@@ -293,13 +294,13 @@ func TestParseMailAttachments(t *testing.T) {
 		{"no items", []string{textPart("Hello, invoice attached."), pdfPart()}, "", 0, true, "no_items"},
 		{"no items and no proof: how to write items first, then the proof", []string{textPart("Hello")}, "", 0, false, "no_items,proof_missing"},
 		{"image proof by type", []string{textPart("EAN: 1"), b64Part("Content-Type: image/jpeg\nContent-Disposition: attachment; filename=photo", logo)}, "ean=1", 0, true, ""},
-		{"image proof by name", []string{textPart("EAN: 1"), b64Part("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=scan.HEIC", []byte("x"))}, "ean=1", 0, true, ""},
+		{"image proof by name", []string{textPart("EAN: 1"), b64Part("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=scan.HEIC", heic)}, "ean=1", 0, true, ""},
 		{"pdf without name sniffed", []string{textPart("EAN: 1"), b64Part("Content-Type: application/octet-stream", pdfBytes)}, "ean=1", 0, true, ""},
 		{"octet-stream that is no pdf", []string{textPart("EAN: 1"), b64Part("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=data.bin", []byte("hello"))}, "ean=1", 0, false, "proof_missing"},
 		{"empty pdf is no proof", []string{textPart("EAN: 1"), "Content-Type: application/pdf\nContent-Disposition: attachment; filename=a.pdf\n\n"}, "ean=1", 0, false, "proof_missing"},
 		{"signature logo is no proof", []string{nested("related", htmlPart("<p>EAN: 1</p><img src=\"cid:logo@x\">"), b64Part("Content-Type: image/png\nContent-ID: <logo@x>\nContent-Disposition: inline", logo))},
 			"ean=1", 0, false, "proof_missing"},
-		{"inline photo not shown by the html is proof", []string{textPart("EAN: 1"), b64Part("Content-Type: image/png\nContent-ID: <scan@x>\nContent-Disposition: inline", logo)},
+		{"inline photo not shown by the html is proof", []string{textPart("EAN: 1"), b64Part("Content-Type: image/png\nContent-ID: <scan@x>\nContent-Disposition: inline", testPNG(800, 600))},
 			"ean=1", 0, true, ""},
 	}
 	for _, c := range cases {

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"mime"
-	"net/http"
 	"path"
 	"strings"
 
@@ -20,17 +19,21 @@ const (
 	partHTML                 // text/html body
 	partCSV                  // a CSV attachment (SPEC §1.2)
 	partMaybeTable           // a .txt attachment: Excel's "Unicode text" export is a TSV
-	partProof                // PDF or image: proof of purchase
+	partProof                // labelled PDF or image: a proof of purchase if its bytes are one
 	partMaybeProof           // application/octet-stream without a telling name: sniff it
-	partSpreadsheet          // an Excel/ODS workbook we cannot read
+	partXLSX                 // an Excel workbook (.xlsx, .xlsm), read like a CSV
+	partSpreadsheet          // a workbook we cannot read (.xls, .ods): the partner is told to save it as .xlsx or CSV
+	partTNEF                 // Outlook's winmail.dat
+	partForwarded            // a forwarded mail (message/rfc822 or an attached .eml)
 )
 
 // partInfo is what the headers say about a part.
 type partInfo struct {
-	kind      partKind
-	mediaType string
-	filename  string
-	contentID string
+	kind       partKind
+	mediaType  string
+	filename   string
+	contentID  string
+	attachment bool // Content-Disposition: attachment (the sender attached it as a file)
 }
 
 var csvMediaTypes = map[string]bool{
@@ -43,57 +46,80 @@ var proofExts = map[string]bool{
 	".heic": true, ".heif": true, ".webp": true, ".bmp": true,
 }
 
-var spreadsheetExts = map[string]bool{".xls": true, ".xlsx": true, ".xlsm": true, ".ods": true}
+var xlsxExts = map[string]bool{".xlsx": true, ".xlsm": true}
 
-// classifyPart reads a part's Content-Type and Content-Disposition. A CSV may come as text/csv
-// (go-message then calls it inline when it has no Content-Disposition), as
-// application/octet-stream or as application/vnd.ms-excel: the file name decides.
+var oldSpreadsheetExts = map[string]bool{".xls": true, ".ods": true, ".xlsb": true, ".numbers": true}
+
+var xlsxMediaTypes = map[string]bool{
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": true,
+	"application/vnd.ms-excel.sheet.macroenabled.12":                    true,
+}
+
+// classifyPart reads a part's Content-Type and Content-Disposition (see classifyHeader).
 func classifyPart(ph mail.PartHeader) partInfo {
-	var h *message.Header
 	switch t := ph.(type) {
 	case *mail.InlineHeader:
-		h = &t.Header
+		return classifyHeader(&t.Header)
 	case *mail.AttachmentHeader:
-		h = &t.Header
-	default:
-		return partInfo{}
+		return classifyHeader(&t.Header)
 	}
+	return partInfo{}
+}
+
+// classifyHeader reads a part's Content-Type and Content-Disposition. A CSV may come as
+// text/csv, as application/octet-stream or as application/vnd.ms-excel: the file name decides.
+func classifyHeader(h *message.Header) partInfo {
 	mt, ctParams := lenientParams(h, "Content-Type")
 	if mt == "" {
 		mt = "text/plain"
 	}
 	disp, dParams := lenientParams(h, "Content-Disposition")
-	info := partInfo{mediaType: mt, filename: dParams["filename"], contentID: strings.Trim(h.Get("Content-Id"), "<> \t")}
+	info := partInfo{mediaType: mt, filename: dParams["filename"], contentID: strings.Trim(h.Get("Content-Id"), "<> \t"),
+		attachment: disp == "attachment"}
 	if info.filename == "" {
 		info.filename = ctParams["name"]
 	}
-	ext := strings.ToLower(path.Ext(strings.TrimSpace(info.filename)))
-	switch {
-	case csvMediaTypes[mt] || ext == ".csv" || ext == ".tsv":
-		info.kind = partCSV
-	case mt == "application/pdf" || mt == "application/x-pdf" || strings.HasPrefix(mt, "image/") || proofExts[ext]:
-		info.kind = partProof
-	case spreadsheetExts[ext]:
-		info.kind = partSpreadsheet
-	case ext == ".txt" && disp == "attachment":
-		info.kind = partMaybeTable
-	case info.filename != "" || disp == "attachment":
-		if mt == "application/octet-stream" {
-			info.kind = partMaybeProof
-		}
-	case mt == "text/plain":
-		info.kind = partPlain
-	case mt == "text/html":
-		info.kind = partHTML
-	case mt == "application/octet-stream":
-		info.kind = partMaybeProof
-	}
+	info.kind = kindOf(mt, info.filename, disp)
 	return info
 }
 
+// kindOf decides a part's kind from its media type, file name and disposition.
+func kindOf(mt, filename, disp string) partKind {
+	ext := strings.ToLower(path.Ext(strings.TrimSpace(filename)))
+	switch {
+	case mt == "message/rfc822" || mt == "message/global" || ext == ".eml":
+		return partForwarded
+	case mt == "application/ms-tnef" || mt == "application/vnd.ms-tnef" || strings.EqualFold(strings.TrimSpace(filename), "winmail.dat"):
+		return partTNEF
+	case csvMediaTypes[mt] || ext == ".csv" || ext == ".tsv":
+		return partCSV
+	case xlsxExts[ext] || (ext == "" && xlsxMediaTypes[mt]):
+		return partXLSX
+	case oldSpreadsheetExts[ext] || (ext == "" && (mt == "application/vnd.ms-excel" || mt == "application/vnd.oasis.opendocument.spreadsheet")):
+		return partSpreadsheet
+	case mt == "application/pdf" || mt == "application/x-pdf" || strings.HasPrefix(mt, "image/") || proofExts[ext]:
+		return partProof
+	case ext == ".txt" && disp == "attachment":
+		return partMaybeTable
+	case filename != "" || disp == "attachment":
+		if mt == "application/octet-stream" || mt == "application/binary" || mt == "application/download" {
+			return partMaybeProof
+		}
+		return partOther
+	case mt == "text/plain":
+		return partPlain
+	case mt == "text/html":
+		return partHTML
+	case mt == "application/octet-stream":
+		return partMaybeProof
+	}
+	return partOther
+}
+
 // lenientParams parses a header with parameters (RFC 2045/2231, encoded words decoded by
-// go-message). A header broken beyond mime.ParseMediaType (an unquoted "name=a b.csv") still
-// gives its value and its name/filename parameter, because partners' file names must be found.
+// go-message). A header broken beyond mime.ParseMediaType (an unquoted "name=a b.csv", an
+// unquoted boundary holding "=") still gives its value and its parameters, because partners'
+// file names and the parts of their mail must be found.
 func lenientParams(h *message.Header, key string) (string, map[string]string) {
 	var (
 		v      string
@@ -117,9 +143,6 @@ func lenientParams(h *message.Header, key string) (string, map[string]string) {
 			continue
 		}
 		k = strings.ToLower(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(k), "*")))
-		if k != "name" && k != "filename" {
-			continue
-		}
 		val = strings.Trim(strings.TrimSpace(val), `"`)
 		if dec, err := wordDecoder.DecodeHeader(val); err == nil {
 			val = dec
@@ -131,9 +154,3 @@ func lenientParams(h *message.Header, key string) (string, map[string]string) {
 
 // wordDecoder decodes RFC 2047 encoded words in any charset go-message's charset package knows.
 var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
-
-// sniffProof recognises a PDF or an image from its first bytes.
-func sniffProof(head []byte) bool {
-	ct := http.DetectContentType(head)
-	return ct == "application/pdf" || strings.HasPrefix(ct, "image/")
-}
