@@ -77,9 +77,9 @@ func TestAttachmentsInsideAttachments(t *testing.T) {
 	big := testPNG(900, 700)
 	cases := []struct {
 		name, raw, items string
-		proof        bool
-		problems     string
-		role, inside string // of the file named in the case (first with that role)
+		proof            bool
+		problems         string
+		role, inside     string // of the file named in the case (first with that role)
 	}{
 		{"winmail.dat with a pdf", multipart(headers(), textPart(formBody), tnefPart(winmailDat("", map[string][]byte{"invoice.pdf": pdfBytes}))),
 			"ean=5204001000013; serial=RT-1; purchase_date=2026-06-01; description=no power at all after storm", true, "", RoleProof, "winmail.dat"},
