@@ -26,6 +26,7 @@ import (
 	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/rules"
+	"github.com/rmad/rmad/schedule"
 	"github.com/rmad/rmad/store"
 	"github.com/rmad/rmad/web"
 )
@@ -58,8 +59,8 @@ type Daemon struct {
 	metrics  *metrics.Metrics
 	parser   *ingest.Parser
 	http     *web.Server
-	sched    *schedule // digests and reminders (schedule.go)
-	live     liveness  // running components, for the watchdog (watchdog.go)
+	sched    *schedule.Schedule // digests and reminders
+	live     liveness           // running components, for the watchdog (watchdog.go)
 }
 
 // New connects to Redis, checks it persists, loads the data files and builds every stage.
@@ -102,33 +103,21 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	qlog := log.With().Str("component", "queue").Logger()
 	d.inbox = queue.New(rdb, prefix, queue.Options{Stream: "inbox", Group: "workers", Consumer: opt.Consumer,
 		Concurrency: opt.Workers, ShutdownGrace: opt.Grace, Log: qlog.With().Str("queue", "inbox").Logger()})
-	// An SMTP outage must delay replies, not dead-letter them: transient failures are retried 60
-	// times, the backoff doubling from 1 s up to 15 min (with jitter), so for about 9½ hours (6¼
-	// to 12½) before the entry becomes a dead letter and a person has to look.
-	d.outbox = queue.New(rdb, prefix, queue.Options{Stream: "outbox", Group: "couriers", Consumer: opt.Consumer,
-		Concurrency: 4, MaxAttempts: 60, MaxBackoff: 15 * time.Minute, ShutdownGrace: opt.Grace,
-		Log: qlog.With().Str("queue", "outbox").Logger()})
+	d.outbox = newOutboxQueue(rdb, prefix, opt.Consumer, opt.Grace, qlog)
 	d.parser = &ingest.Parser{Partners: partnerFinder{d.engine}, Limits: cfg.Limits, Security: cfg.Security,
 		OwnAddresses: ingest.OwnAddresses(cfg)}
 	d.pipe = &pipeline{
-		parser: d.parser,
-		engine: d.engine,
-		store:  d.store,
-		composer: &outbound.Composer{From: cfg.SMTP.From, Centers: cfg.ServiceCenters, Policy: cfg.Policy,
-			StaffAddr: cfg.Notify.Staff, Location: cfg.Schedule.Location},
-		outbox:  d.outbox,
-		metrics: d.metrics,
-		replyTo: cfg.Security.ReplyToUnknown(),
-		now:     opt.Now,
-		log:     log.With().Str("component", "worker").Logger(),
+		parser:   d.parser,
+		engine:   d.engine,
+		store:    d.store,
+		composer: outbound.NewComposer(cfg),
+		outbox:   d.outbox,
+		metrics:  d.metrics,
+		replyTo:  cfg.Security.ReplyToUnknown(),
+		now:      opt.Now,
+		log:      log.With().Str("component", "worker").Logger(),
 	}
-	d.courier = &courier{
-		smtp:    outbound.NewSender(cfg.SMTP, log.With().Str("component", "smtp").Logger()),
-		store:   d.store,
-		metrics: d.metrics,
-		now:     opt.Now,
-		log:     log.With().Str("component", "smtp").Logger(),
-	}
+	d.courier = newCourier(cfg, d.store, d.metrics, opt.Now, log)
 	sink := &mailSink{parser: d.parser, inbox: d.inbox, now: opt.Now}
 	locks := &leaseLocker{leases: d.store.Leases(), log: log}
 	for _, mb := range cfg.IMAP {
@@ -149,12 +138,33 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		Now:            opt.Now,
 		MaxItems:       cfg.Limits.MaxItemsPerSubmission,
 	})
-	if d.sched, err = newSchedule(d); err != nil {
+	d.sched, err = d.newSchedule(schedule.OutboxFunc(func(ctx context.Context, m outbound.Message) error {
+		return d.pipe.send(ctx, m, "")
+	}))
+	if err != nil {
 		rdb.Close()
 		return nil, err
 	}
 	return d, nil
 }
+
+// newSchedule builds the scheduled jobs on the daemon's store, data and clock, putting their
+// mails on outbox.
+func (d *Daemon) newSchedule(outbox schedule.Outbox) (*schedule.Schedule, error) {
+	return schedule.New(schedule.Config{
+		Store:    d.store,
+		Partner:  func(id string) (rma.Partner, bool) { return d.engine.Data().Partners.ByID(id) },
+		Composer: d.pipe.composer,
+		Policy:   d.cfg.Policy,
+		Schedule: d.cfg.Schedule,
+		Outbox:   outbox,
+		Now:      d.opt.Now,
+		Log:      d.log,
+	})
+}
+
+// Close releases what New opened, for a Daemon that is not Run (Run closes it itself).
+func (d *Daemon) Close() error { return d.rdb.Close() }
 
 // Handler is the HTTP API (for tests; Run serves it on http.listen).
 func (d *Daemon) Handler() http.Handler { return d.http.Handler() }
@@ -232,8 +242,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if httpLn != nil {
 		start(&intakeWG, "http", func() error { return d.http.Serve(intake, httpLn) })
 	}
-	d.sched.start(work) // the jobs may finish their run after intake stops
-	start(&intakeWG, "schedule", func() error { <-intake.Done(); d.sched.stop(); return nil })
+	d.sched.Start(work) // the jobs may finish their run after intake stops
+	start(&intakeWG, "schedule", func() error { <-intake.Done(); d.sched.Stop(); return nil })
 	start(&workWG, "watchdog", func() error { return d.watchdog(work) })
 	if d.opt.Ready != nil && d.waitRedis(ctx) {
 		d.opt.Ready()
@@ -256,7 +266,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// is retried after a restart.
 	stopWork()
 	workWG.Wait()
-	d.sched.wait()
+	d.sched.Wait()
 	d.log.Info().Msg("rmad stopped")
 	return failure
 }

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -187,21 +186,8 @@ func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueu
 	return p.send(ctx, msg, enqueued)
 }
 
-// outboxJob is an outbox entry: a composed message and when its trigger arrived.
-type outboxJob struct {
-	Message  outbound.Message `json:"message"`
-	Enqueued string           `json:"enqueued,omitempty"`
-}
-
 func (p *pipeline) send(ctx context.Context, msg outbound.Message, enqueued string) error {
-	b, err := json.Marshal(outboxJob{Message: msg, Enqueued: enqueued})
-	if err != nil {
-		return fmt.Errorf("outbox %s: encode: %w", msg.ID, err)
-	}
-	if _, err := p.outbox.Add(ctx, b, map[string]string{"message_id": msg.ID}); err != nil {
-		return fmt.Errorf("outbox %s: %w", msg.ID, err)
-	}
-	return nil
+	return enqueue(ctx, p.outbox, msg, enqueued)
 }
 
 func numbers(ds []rma.Decision) string {

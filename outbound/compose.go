@@ -23,6 +23,13 @@ type Composer struct {
 	Location *time.Location
 }
 
+// NewComposer is the Composer that cfg describes: smtp.from, the service centres, the policy,
+// notify.staff and schedule.timezone.
+func NewComposer(cfg *config.Config) *Composer {
+	return &Composer{From: cfg.SMTP.From, Centers: cfg.ServiceCenters, Policy: cfg.Policy,
+		StaffAddr: cfg.Notify.Staff, Location: cfg.Schedule.Location}
+}
+
 // Reply is the answer to a submission (SPEC §3): threaded, in the partner's language, with a
 // readable summary, what to do next per handling, and rma-results.csv.
 func (c *Composer) Reply(sub rma.Submission, p rma.Partner, ds []rma.Decision, now time.Time) (Message, error) {

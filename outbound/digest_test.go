@@ -9,6 +9,7 @@ import (
 
 	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
+	"github.com/rmad/rmad/rules"
 )
 
 // digestClock: the previous digest went out on Friday 2026-03-20 08:00 Athens time, this one on
@@ -68,7 +69,7 @@ func digestFixture() []rma.Record {
 		// 17: a reminder (no status change) in the window: not a change, but its note shows.
 		digestRecord(17, "ALFA-7",
 			ev(created, rma.StatusAwaitingGoods, "rmad", ""),
-			ev(digestFrom.Add(h), rma.StatusAwaitingGoods, ScheduleActor, "reminder sent")),
+			ev(digestFrom.Add(h), rma.StatusAwaitingGoods, rules.ScheduleActor, "reminder sent")),
 		// 18: created during the window: its creation is not a change (the reply told it).
 		digestRecord(18, "ALFA-8",
 			ev(digestFrom.Add(3*h), rma.StatusAwaitingGoods, "rmad", "")),

@@ -24,6 +24,15 @@ import (
 //   - P{p:<partner>}:notices — the mails scheduled rules owe ("<rule> <RMA number>", scored by
 //     the rule's time). A notice is written before the rule changes the record and removed after
 //     its mail is on the outbox, so a crash in between cannot lose the mail.
+//   - P{p:<partner>}:digestpending — the end (unix ms) of the digest window being sent to the
+//     partner: set before the digest goes on the outbox, removed once the watermark has moved
+//     past it, so the next run resends that same digest (same Message-ID) after a crash.
+//
+// and, as markers (P once:...) and leases (P lease:...), named by the functions below:
+//
+//   - once:run:<job>:<tick>:started and :done — a run of a job was started, was finished;
+//   - once:digest:<partner>:<tick> — the partner's digest for that tick is done;
+//   - lease:schedule:<job> — held by the one instance running the job.
 
 // ErrStatusChanged is returned by AddEvent and AddEventOnce when the record is no longer in the
 // status the event was meant for: someone moved it on in the meantime.
@@ -32,6 +41,97 @@ var ErrStatusChanged = errors.New("status changed meanwhile")
 func (k keys) digestMark(partner string) string { return k.partner(partner) + "digest" }
 func (k keys) ruled(partner string) string      { return k.partner(partner) + "ruled" }
 func (k keys) notices(partner string) string    { return k.partner(partner) + "notices" }
+func (k keys) digestPending(partner string) string {
+	return k.partner(partner) + "digestpending"
+}
+
+// RunPhase is how far a run of a scheduled job got.
+type RunPhase string
+
+// The phases a run marks.
+const (
+	RunStarted RunPhase = "started"
+	RunDone    RunPhase = "done"
+)
+
+// tickText writes a run's tick in its own zone: to the minute for a scheduled tick (the names
+// of runs since the first release), to the millisecond for a run by hand.
+func tickText(tick time.Time) string {
+	if tick.Equal(tick.Truncate(time.Minute)) {
+		return tick.Format("2006-01-02T15:04Z07:00")
+	}
+	return tick.Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+func runMarker(job string, tick time.Time, phase RunPhase) string {
+	return "run:" + job + ":" + tickText(tick) + ":" + string(phase)
+}
+
+func digestToldMarker(partner string, tick time.Time) string {
+	return "digest:" + partner + ":" + tick.UTC().Format(time.RFC3339Nano)
+}
+
+// JobLease names the lease an instance holds while it runs job (any tick of it).
+func JobLease(job string) string { return "schedule:" + job }
+
+// MarkRun records that the run of job for tick (a time in schedule.timezone) reached phase,
+// for ttl.
+func (s *Store) MarkRun(ctx context.Context, job string, tick time.Time, phase RunPhase, ttl time.Duration) error {
+	return s.Mark(ctx, runMarker(job, tick, phase), ttl)
+}
+
+// RunMarked reports whether the run of job for tick reached phase.
+func (s *Store) RunMarked(ctx context.Context, job string, tick time.Time, phase RunPhase) (bool, error) {
+	return s.Marked(ctx, runMarker(job, tick, phase))
+}
+
+// MarkDigestTold records that the partner's digest for tick is done (sent, or nothing to tell).
+func (s *Store) MarkDigestTold(ctx context.Context, partnerID string, tick time.Time, ttl time.Duration) error {
+	return s.Mark(ctx, digestToldMarker(partnerID, tick), ttl)
+}
+
+// DigestTold reports whether MarkDigestTold was called for the partner and tick.
+func (s *Store) DigestTold(ctx context.Context, partnerID string, tick time.Time) (bool, error) {
+	return s.Marked(ctx, digestToldMarker(partnerID, tick))
+}
+
+// DigestPending returns the end of the partner's digest window that was being sent when the
+// last run stopped (see the key layout); zero when none is.
+func (s *Store) DigestPending(ctx context.Context, partnerID string) (time.Time, error) {
+	return s.getMillis(ctx, s.k.digestPending(partnerID), "pending digest of "+partnerID)
+}
+
+// SetDigestPending records that the partner's digest up to t is being sent.
+func (s *Store) SetDigestPending(ctx context.Context, partnerID string, t time.Time) error {
+	if err := s.c.Set(ctx, s.k.digestPending(partnerID), t.UnixMilli(), 0).Err(); err != nil {
+		return fmt.Errorf("pending digest of %s: %w", partnerID, err)
+	}
+	return nil
+}
+
+// ClearDigestPending forgets the partner's pending digest once the watermark is past it.
+func (s *Store) ClearDigestPending(ctx context.Context, partnerID string) error {
+	if err := s.c.Del(ctx, s.k.digestPending(partnerID)).Err(); err != nil {
+		return fmt.Errorf("clear pending digest of %s: %w", partnerID, err)
+	}
+	return nil
+}
+
+// getMillis reads a time kept as unix ms; zero when the key is missing.
+func (s *Store) getMillis(ctx context.Context, key, what string) (time.Time, error) {
+	v, err := s.c.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", what, err)
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: stored value %q: %w", what, v, err)
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}
 
 // advanceScript moves a watermark forward only: KEYS[1]; ARGV unix ms.
 var advanceScript = redis.NewScript(`
@@ -43,18 +143,7 @@ return 0
 // DigestWatermark returns the time up to which the partner's status changes have been told in a
 // digest; zero when it never had one.
 func (s *Store) DigestWatermark(ctx context.Context, partnerID string) (time.Time, error) {
-	v, err := s.c.Get(ctx, s.k.digestMark(partnerID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return time.Time{}, nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("digest watermark of %s: %w", partnerID, err)
-	}
-	ms, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("digest watermark of %s: stored value %q: %w", partnerID, v, err)
-	}
-	return time.UnixMilli(ms).UTC(), nil
+	return s.getMillis(ctx, s.k.digestMark(partnerID), "digest watermark of "+partnerID)
 }
 
 // AdvanceDigestWatermark sets the partner's digest watermark to t unless it is already later:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	_ "time/tzdata"
 
 	"github.com/rmad/rmad/rma"
 )
@@ -192,5 +193,75 @@ func TestNotices(t *testing.T) {
 	}
 	if err := s.AddNotice(ctx, Notice{Partner: "gr-net", Number: "RMA/1/SR/2026", Rule: "two words"}); err == nil {
 		t.Fatal("a rule with a space was accepted")
+	}
+}
+
+// The markers keep the names they had before the schedule package named them through the store,
+// so an upgrade mid-run still sees the run's markers; a run by hand gets a name of its own.
+func TestScheduleMarkerNames(t *testing.T) {
+	athens, err := time.LoadLocation("Europe/Athens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.Date(2026, 3, 11, 8, 0, 0, 0, athens)
+	byHand := tick.Add(15*time.Minute + 45*time.Second + 123*time.Millisecond)
+	for _, c := range []struct{ got, want string }{
+		{runMarker("digest", tick, RunStarted), "run:digest:2026-03-11T08:00+02:00:started"},
+		{runMarker("reminders", tick, RunDone), "run:reminders:2026-03-11T08:00+02:00:done"},
+		{runMarker("digest", byHand, RunDone), "run:digest:2026-03-11T08:15:45.123+02:00:done"},
+		{digestToldMarker("P-GR-001", tick), "digest:P-GR-001:2026-03-11T06:00:00Z"},
+		{digestToldMarker("P-GR-001", byHand), "digest:P-GR-001:2026-03-11T06:15:45.123Z"},
+		{JobLease("digest"), "schedule:digest"},
+	} {
+		if c.got != c.want {
+			t.Errorf("key %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+func TestScheduleMarkers(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	tick := testNow.Truncate(time.Minute)
+	if ok, err := s.RunMarked(ctx, "digest", tick, RunDone); err != nil || ok {
+		t.Fatalf("fresh run marked: %v %v", ok, err)
+	}
+	if err := s.MarkRun(ctx, "digest", tick, RunStarted, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	started, _ := s.RunMarked(ctx, "digest", tick, RunStarted)
+	done, _ := s.RunMarked(ctx, "digest", tick, RunDone)
+	other, _ := s.RunMarked(ctx, "reminders", tick, RunStarted)
+	if !started || done || other {
+		t.Fatalf("started %v done %v other job %v", started, done, other)
+	}
+	if err := s.MarkDigestTold(ctx, "gr-net", tick, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if told, _ := s.DigestTold(ctx, "gr-net", tick); !told {
+		t.Fatal("digest not marked told")
+	}
+	if told, _ := s.DigestTold(ctx, "gr-net", tick.Add(time.Millisecond)); told {
+		t.Fatal("a run a millisecond later is another run")
+	}
+
+	if p, err := s.DigestPending(ctx, "gr-net"); err != nil || !p.IsZero() {
+		t.Fatalf("fresh pending %v %v", p, err)
+	}
+	at := testNow.Add(90*time.Second + 7*time.Millisecond)
+	if err := s.SetDigestPending(ctx, "gr-net", at); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.DigestPending(ctx, "gr-net"); !p.Equal(at) {
+		t.Fatalf("pending %v, want %v", p, at)
+	}
+	if p, _ := s.DigestPending(ctx, "ro-shop"); !p.IsZero() {
+		t.Fatalf("another partner's pending %v", p)
+	}
+	if err := s.ClearDigestPending(ctx, "gr-net"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.DigestPending(ctx, "gr-net"); !p.IsZero() {
+		t.Fatalf("pending after clear %v", p)
 	}
 }

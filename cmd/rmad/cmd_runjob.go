@@ -12,8 +12,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/daemon"
+	"github.com/rmad/rmad/outbound"
+	"github.com/rmad/rmad/rules"
+	"github.com/rmad/rmad/schedule"
+	"github.com/rmad/rmad/store"
 )
 
 // Flags of run-job; flag.FlagSet rebinds them (and resets the defaults) on every run.
@@ -26,9 +33,9 @@ func init() {
 	register(&command{
 		name:  "run-job",
 		args:  "digest|reminders [--now TIME] [--send]",
-		short: "run a scheduled job (status digest or reminders) at once, as the schedule would",
+		short: "run a scheduled job (status digest or reminders) now, covering changes up to this moment",
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&runJobNow, "now", "", "run it as at `TIME` (2026-03-23 08:00 in schedule.timezone, or RFC 3339); default now")
+			fs.StringVar(&runJobNow, "now", "", "run it as the schedule would for the tick of `TIME`'s minute (2026-03-23 08:00 in schedule.timezone, or RFC 3339); default: now, up to this moment")
 			fs.BoolVar(&runJobSend, "send", false, "deliver the mails over SMTP at once instead of queueing them for the running daemons")
 		},
 		run: runRunJob,
@@ -62,61 +69,101 @@ func runRunJob(env *cliEnv, args []string) int {
 		return usage()
 	}
 	job := args[0]
-	if !slices.Contains(daemon.Jobs, job) {
-		fmt.Fprintf(env.stderr, "rmad run-job: unknown job %q (known: %s)\n", job, strings.Join(daemon.Jobs, ", "))
+	if !slices.Contains(schedule.Jobs, job) {
+		fmt.Fprintf(env.stderr, "rmad run-job: unknown job %q (known: %s)\n", job, strings.Join(schedule.Jobs, ", "))
 		return usage()
 	}
-	cfg, err := config.Load(env.configPath)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "rmad run-job: %v\n", err)
-		return 1
+	// The report goes to stdout; the job's log lines (the same as under `rmad run`) to stderr.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, c, code := redisForCLI(ctx, env, "run-job")
+	if c == nil {
+		return code
 	}
+	defer c.Close()
 	loc := cfg.Schedule.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	at := time.Now().In(loc)
+	// The clock of the run is --now, so what the job composes is dated as the run it stands for.
+	now := func() time.Time { return time.Now().In(loc) }
 	if runJobNow != "" {
-		if at, err = parseRunJobTime(runJobNow, loc); err != nil {
+		at, err := parseRunJobTime(runJobNow, loc)
+		if err != nil {
 			fmt.Fprintf(env.stderr, "rmad run-job: %v\n", err)
 			return 2
 		}
+		now = func() time.Time { return at }
 	}
-	// The report goes to stdout; the job's log lines (the same as under `rmad run`) to stderr.
-	log := config.NewLogger(cfg.Log, env.stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The clock of the run is --now, so what the job composes is dated as the run it stands for.
-	d, err := daemon.New(ctx, cfg, log, daemon.Options{Now: func() time.Time { return at }})
+	sch, err := openSchedule(ctx, cfg, c, config.NewLogger(cfg.Log, env.stderr), now, runJobSend)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "rmad run-job: %v\n", err)
 		return 1
 	}
-	defer d.Close()
-	rep, err := d.RunJob(ctx, job, at, runJobSend)
+	var rep schedule.Report
+	if runJobNow != "" {
+		rep, err = sch.RunTick(ctx, job, now())
+	} else {
+		rep, err = sch.RunNow(ctx, job)
+	}
 	printJobReport(env.stdout, rep, runJobSend)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "rmad run-job: %v\n", err)
-		fmt.Fprintln(env.stderr, "what was done stays done; running it again for the same --now finishes the rest")
+		if rep.ByHand {
+			fmt.Fprintln(env.stderr, "what was done stays done; running it again (or the next scheduled run) finishes the rest")
+		} else {
+			fmt.Fprintln(env.stderr, "what was done stays done; running it again for the same --now finishes the rest")
+		}
 		return 1
 	}
 	return 0
 }
 
-func printJobReport(w io.Writer, rep daemon.JobReport, sent bool) {
-	when := rep.Tick.Format("2006-01-02 15:04") + " " + rep.Tick.Location().String()
+// openSchedule builds the scheduled jobs on Redis c, without a daemon: the store, the partners
+// file and the outbox — the running instances' couriers deliver what it queues, or with send
+// it delivers over SMTP at once.
+func openSchedule(ctx context.Context, cfg *config.Config, c redis.UniversalClient, log zerolog.Logger, now func() time.Time, send bool) (*schedule.Schedule, error) {
+	if err := store.CheckPersistence(ctx, c, cfg.Redis.AllowVolatile); err != nil {
+		return nil, err
+	}
+	data, err := rules.LoadData(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ob := daemon.NewOutbox(c, cfg, log)
+	var outbox schedule.Outbox = ob
+	if send {
+		outbox = schedule.OutboxFunc(ob.Deliver)
+	}
+	return schedule.New(schedule.Config{
+		Store:    store.New(c, cfg.Redis.KeyPrefix),
+		Partner:  data.Partners.ByID,
+		Composer: outbound.NewComposer(cfg),
+		Policy:   cfg.Policy,
+		Schedule: cfg.Schedule,
+		Outbox:   outbox,
+		Now:      now,
+		Log:      log,
+	})
+}
+
+func printJobReport(w io.Writer, rep schedule.Report, sent bool) {
+	when := "for " + rep.Tick.Format("2006-01-02 15:04") + " " + rep.Tick.Location().String()
+	if rep.ByHand {
+		when = "up to " + rep.Tick.Format("2006-01-02 15:04:05") + " " + rep.Tick.Location().String()
+	}
 	if rep.Skipped != "" {
-		fmt.Fprintf(w, "%s for %s: %s, nothing to do\n", rep.Job, when, rep.Skipped)
+		fmt.Fprintf(w, "%s %s: %s, nothing to do\n", rep.Job, when, rep.Skipped)
 		return
 	}
 	how := "queued on the outbox (the running rmad instances deliver them)"
 	if sent {
 		how = "delivered over SMTP"
 	}
-	if rep.Job == daemon.JobReminders {
-		fmt.Fprintf(w, "%s for %s: %d rule(s) applied, %d mail(s) %s\n", rep.Job, when, len(rep.Applied), len(rep.Mails), how)
+	if rep.Job == schedule.JobReminders {
+		fmt.Fprintf(w, "%s %s: %d rule(s) applied, %d mail(s) %s\n", rep.Job, when, len(rep.Applied), len(rep.Mails), how)
 	} else {
-		fmt.Fprintf(w, "%s for %s: %d mail(s) %s\n", rep.Job, when, len(rep.Mails), how)
+		fmt.Fprintf(w, "%s %s: %d mail(s) %s\n", rep.Job, when, len(rep.Mails), how)
 	}
 	for _, a := range rep.Applied {
 		to := "told"

@@ -108,3 +108,45 @@ func TestRunJobCommand(t *testing.T) {
 		t.Fatalf("%s: %v %v", fr, r.Status, err)
 	}
 }
+
+// `rmad run-job digest` right after `rmad set-status` tells the change (the run covers changes up
+// to the moment it runs, not only up to the minute's tick), and the next scheduled digest does
+// not tell it again.
+func TestRunJobByHandAfterSetStatus(t *testing.T) {
+	path, prefix, c, sink := runJobFixture(t)
+	st := store.New(c, prefix)
+	gr := runJobSeed(t, st, "P-GR-001", "a2@alfa.example", time.Now().Add(-48*time.Hour))
+
+	if code, _, errOut := runCLI(t, "set-status", gr, "received", "--note", "parcel complete", "--config", path); code != 0 {
+		t.Fatalf("set-status: exit %d: %s", code, errOut)
+	}
+	code, out, errOut := runCLI(t, "run-job", "digest", "--send", "--config", path)
+	if code != 0 {
+		t.Fatalf("run-job: exit %d: %s", code, errOut)
+	}
+	for _, w := range []string{"digest up to ", "Europe/Athens: 1 mail(s) delivered over SMTP", "P-GR-001", "service@alfa-computers.gr"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	mails := sink.Mails()
+	if len(mails) != 1 {
+		t.Fatalf("%d mails, want the digest", len(mails))
+	}
+	for _, w := range []string{gr, "parcel complete"} {
+		if !strings.Contains(string(mails[0].Data), w) {
+			t.Errorf("digest lacks %q:\n%s", w, mails[0].Data)
+		}
+	}
+
+	// The next scheduled digest (tomorrow 08:00, as the schedule would run it): nothing new.
+	athens, _ := time.LoadLocation("Europe/Athens")
+	next := time.Now().In(athens).Add(24 * time.Hour).Format("2006-01-02") + " 08:00"
+	code, out, errOut = runCLI(t, "run-job", "digest", "--send", "--now", next, "--config", path)
+	if code != 0 || !strings.Contains(out, "0 mail(s)") {
+		t.Fatalf("next scheduled digest: exit %d: %s\n%s", code, out, errOut)
+	}
+	if n := len(sink.Mails()); n != 1 {
+		t.Fatalf("%d mails after the next scheduled digest, want still 1", n)
+	}
+}

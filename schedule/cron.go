@@ -1,4 +1,4 @@
-package outbound
+package schedule
 
 import (
 	"context"
@@ -144,16 +144,6 @@ func (s *Scheduler) RunAt(name string, tick time.Time) bool {
 	return true
 }
 
-// LastTick is the named job's latest scheduled time at or before now (see LastTick); ok is
-// false for an unknown job.
-func (s *Scheduler) LastTick(name string, now time.Time) (tick time.Time, ok bool) {
-	j := s.job(name)
-	if j == nil {
-		return time.Time{}, false
-	}
-	return LastTick(j.sched, now.In(s.loc)), true
-}
-
 // PrevTick is the named job's latest scheduled time in (now-within, now]; ok is false when
 // there is none (or the job is unknown).
 func (s *Scheduler) PrevTick(name string, now time.Time, within time.Duration) (time.Time, bool) {
@@ -162,15 +152,6 @@ func (s *Scheduler) PrevTick(name string, now time.Time, within time.Duration) (
 		return time.Time{}, false
 	}
 	return PrevTick(j.sched, now.In(s.loc), within)
-}
-
-// Next is when the named job fires next after now.
-func (s *Scheduler) Next(name string, now time.Time) (time.Time, bool) {
-	j := s.job(name)
-	if j == nil {
-		return time.Time{}, false
-	}
-	return j.sched.Next(now.In(s.loc)), true
 }
 
 func (s *Scheduler) job(name string) *scheduledJob {

@@ -1,4 +1,4 @@
-package outbound
+package schedule
 
 import (
 	"bytes"
@@ -9,10 +9,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	_ "time/tzdata"
 
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 )
+
+var athens, _ = time.LoadLocation("Europe/Athens")
 
 func TestLastTick(t *testing.T) {
 	digest, err := cron.ParseStandard("0 8 * * 1-5") // config.sample.yaml's digest
@@ -151,13 +154,19 @@ func TestScheduler(t *testing.T) {
 	if err := s.Add("bad", "0 8 * *", nil); err == nil {
 		t.Fatal("a 4-field spec was accepted")
 	}
-	// Next fire times are in schedule.timezone.
-	sunday := time.Date(2026, 3, 22, 12, 0, 0, 0, time.UTC)
-	if next, _ := s.Next("digest", sunday); !next.Equal(clock) || next.Location() != athens {
-		t.Fatalf("digest after Sunday noon: %v, want Monday 08:00 Athens", next)
+	// Ticks are read in schedule.timezone.
+	noon := time.Date(2026, 3, 23, 12, 0, 0, 0, time.UTC)
+	if prev, ok := s.PrevTick("digest", noon, 26*time.Hour); !ok || !prev.Equal(clock) || prev.Location() != athens {
+		t.Fatalf("digest before Monday noon: %v %v, want Monday 08:00 Athens", prev, ok)
 	}
-	if next, _ := s.Next("reminders", sunday); !next.Equal(time.Date(2026, 3, 23, 6, 30, 0, 0, time.UTC)) {
-		t.Fatalf("reminders next %v", next)
+	if prev, _ := s.PrevTick("reminders", noon, 26*time.Hour); !prev.Equal(time.Date(2026, 3, 23, 6, 30, 0, 0, time.UTC)) {
+		t.Fatalf("reminders before Monday noon %v", prev)
+	}
+	if _, ok := s.PrevTick("digest", noon, time.Hour); ok {
+		t.Fatal("a tick found further back than asked")
+	}
+	if _, ok := s.PrevTick("weekly", noon, 26*time.Hour); ok {
+		t.Fatal("a tick of an unknown job")
 	}
 
 	if s.RunAt("digest", clock) {

@@ -1,0 +1,81 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/metrics"
+	"github.com/rmad/rmad/outbound"
+	"github.com/rmad/rmad/queue"
+	"github.com/rmad/rmad/store"
+)
+
+// newOutboxQueue is the outbox stream. An SMTP outage must delay replies, not dead-letter them:
+// transient failures are retried 60 times, the backoff doubling from 1 s up to 15 min (with
+// jitter), so for about 9½ hours (6¼ to 12½) before the entry becomes a dead letter and a
+// person has to look.
+func newOutboxQueue(rdb redis.UniversalClient, prefix, consumer string, grace time.Duration, qlog zerolog.Logger) *queue.Queue {
+	return queue.New(rdb, prefix, queue.Options{Stream: "outbox", Group: "couriers", Consumer: consumer,
+		Concurrency: 4, MaxAttempts: 60, MaxBackoff: 15 * time.Minute, ShutdownGrace: grace,
+		Log: qlog.With().Str("queue", "outbox").Logger()})
+}
+
+func newCourier(cfg *config.Config, st *store.Store, m *metrics.Metrics, now func() time.Time, log zerolog.Logger) *courier {
+	log = log.With().Str("component", "smtp").Logger()
+	return &courier{smtp: outbound.NewSender(cfg.SMTP, log), store: st, metrics: m, now: now, log: log}
+}
+
+// outboxJob is an outbox entry: a composed message and when its trigger arrived.
+type outboxJob struct {
+	Message  outbound.Message `json:"message"`
+	Enqueued string           `json:"enqueued,omitempty"`
+}
+
+// enqueue puts msg on the outbox stream for the couriers.
+func enqueue(ctx context.Context, q *queue.Queue, msg outbound.Message, enqueued string) error {
+	b, err := json.Marshal(outboxJob{Message: msg, Enqueued: enqueued})
+	if err != nil {
+		return fmt.Errorf("outbox %s: encode: %w", msg.ID, err)
+	}
+	if _, err := q.Add(ctx, b, map[string]string{"message_id": msg.ID}); err != nil {
+		return fmt.Errorf("outbox %s: %w", msg.ID, err)
+	}
+	return nil
+}
+
+// Outbox is the daemon's outbox for a command that runs without a daemon (`rmad run-job`): Put
+// queues a mail for the running instances' couriers, Deliver sends it over SMTP at once the way
+// a courier does, with its sent marker, so that a copy also queued is not sent again.
+type Outbox struct {
+	queue   *queue.Queue
+	courier *courier
+}
+
+// NewOutbox opens the outbox of cfg's Redis on rdb.
+func NewOutbox(rdb redis.UniversalClient, cfg *config.Config, log zerolog.Logger) *Outbox {
+	st := store.New(rdb, cfg.Redis.KeyPrefix)
+	return &Outbox{
+		queue:   newOutboxQueue(rdb, cfg.Redis.KeyPrefix, consumerName(), 0, log.With().Str("component", "queue").Logger()),
+		courier: newCourier(cfg, st, nil, time.Now, log),
+	}
+}
+
+// Put queues msg on the outbox stream.
+func (o *Outbox) Put(ctx context.Context, msg outbound.Message) error {
+	return enqueue(ctx, o.queue, msg, "")
+}
+
+// Deliver sends msg over SMTP now, once per Message-ID.
+func (o *Outbox) Deliver(ctx context.Context, msg outbound.Message) error {
+	b, err := json.Marshal(outboxJob{Message: msg})
+	if err != nil {
+		return fmt.Errorf("deliver %s: %w", msg.ID, err)
+	}
+	return o.courier.handle(ctx, queue.Message{ID: "run-job", Payload: b})
+}
