@@ -141,7 +141,7 @@ func TestRunJobByHandAfterSetStatus(t *testing.T) {
 
 	// The next scheduled digest (tomorrow 08:00, as the schedule would run it): nothing new.
 	athens, _ := time.LoadLocation("Europe/Athens")
-	next := time.Now().In(athens).Add(24 * time.Hour).Format("2006-01-02") + " 08:00"
+	next := time.Now().In(athens).Add(24*time.Hour).Format("2006-01-02") + " 08:00"
 	code, out, errOut = runCLI(t, "run-job", "digest", "--send", "--now", next, "--config", path)
 	if code != 0 || !strings.Contains(out, "0 mail(s)") {
 		t.Fatalf("next scheduled digest: exit %d: %s\n%s", code, out, errOut)
