@@ -1,9 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strings"
 
 	"github.com/rmad/rmad/config"
@@ -25,9 +28,16 @@ func runCheckConfig(env *cliEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "rmad check-config: unexpected arguments: %s\n", strings.Join(args, " "))
 		return 2
 	}
-	cfg, data, code := loadConfigAndData(env)
-	if cfg == nil {
-		return code
+	// Values left as the example's placeholders are problems too, listed with the rest, so the
+	// untouched /etc/rmad/config.yaml of a fresh install says what to fill in.
+	placeholders := findPlaceholders(env.configPath)
+	cfg, err := config.Load(env.configPath)
+	var data *rules.Data
+	if err == nil {
+		data, err = rules.LoadData(cfg)
+	}
+	if err != nil || len(placeholders) > 0 {
+		return reportProblems(env.stderr, env.configPath, err, placeholders...)
 	}
 
 	w := env.stdout
@@ -88,18 +98,31 @@ func loadConfigAndData(env *cliEnv) (*config.Config, *rules.Data, int) {
 	return cfg, data, 0
 }
 
-// reportProblems prints every problem of err (a *config.Errors or the data files' joined errors)
-// one per line, then a count, and returns the exit code 1.
-func reportProblems(w io.Writer, path string, err error) int {
-	var lines []string
+// reportProblems prints every problem of err (a *config.Errors, the data files' joined errors,
+// or nil) and of more (further problems in the config file), one per line, then a count, and
+// returns the exit code 1.
+func reportProblems(w io.Writer, path string, err error, more ...config.Error) int {
+	list := more
+	var other []string
 	var cerrs *config.Errors
 	if errors.As(err, &cerrs) {
-		for _, e := range cerrs.List {
-			lines = append(lines, e.Error())
-		}
-	} else {
-		lines = strings.Split(err.Error(), "\n")
+		list = append(slices.Clone(cerrs.List), more...)
+	} else if err != nil {
+		other = strings.Split(err.Error(), "\n")
 	}
+	// The config file's problems in file order (those without a line last), then the data files'.
+	order := func(e config.Error) int {
+		if e.Line == 0 {
+			return math.MaxInt
+		}
+		return e.Line
+	}
+	slices.SortStableFunc(list, func(a, b config.Error) int { return cmp.Compare(order(a), order(b)) })
+	var lines []string
+	for _, e := range list {
+		lines = append(lines, e.Error())
+	}
+	lines = append(lines, other...)
 	for _, l := range lines {
 		fmt.Fprintln(w, l)
 	}

@@ -36,9 +36,9 @@ func wantContains(t *testing.T, what, output string, want []string) {
 
 const checkConfigBase = `imap:
   - name: partners
-    address: imap.example.com:993
-    username: rma@example.com
-smtp: {address: smtp.example.com:587, from: rma@example.com}
+    address: imap.distributor.test:993
+    username: rma@distributor.test
+smtp: {address: smtp.distributor.test:587, from: rma@distributor.test}
 service_centers: {GR: {name: Service GR, address: "Street 1, Athens"}}
 partners_file: DATA/partners.yaml
 sales_file: DATA/sales.csv
@@ -65,7 +65,7 @@ func TestCheckConfig(t *testing.T) {
 		useEnvPath bool // pass the path in $RMAD_CONFIG instead of --config
 	}{
 		{name: "valid", config: checkConfigBase + "catalog_file: DATA/catalog.csv\n", wantCode: 0,
-			wantOut: []string{"config OK: ", "mailboxes:", "partners (imap.example.com:993 INBOX, tls implicit, IDLE", "webhook sources: none",
+			wantOut: []string{"config OK: ", "mailboxes:", "partners (imap.distributor.test:993 INBOX, tls implicit, IDLE", "webhook sources: none",
 				"/testdata/partners.yaml (", " partners)", " products)", " records)"}},
 		{name: "path from RMAD_CONFIG", config: checkConfigBase + "catalog_file: DATA/catalog.csv\n", useEnvPath: true, wantCode: 0,
 			wantOut: []string{"config OK: "}},
@@ -81,6 +81,12 @@ func TestCheckConfig(t *testing.T) {
 				brokenPartners + ":6: partners[0].colour: unknown key", ": 2 problems"}},
 		{name: "extra argument", config: checkConfigBase + "catalog_file: DATA/catalog.csv\n", args: []string{"extra"}, wantCode: 2,
 			wantErr: []string{"unexpected arguments: extra"}},
+		{name: "placeholders", config: strings.Replace(checkConfigBase, "smtp.distributor.test", "smtp.example.com", 1) +
+			"catalog_file: DATA/catalog.csv\nnotify: {staff: desk@shop.EXAMPLE}\n", wantCode: 1,
+			wantErr: []string{`config.yaml:5: smtp.address: "smtp.example.com:587" is a placeholder: example.com is reserved`,
+				`config.yaml:10: notify.staff: "desk@shop.EXAMPLE" is a placeholder: .example is reserved`, ": 2 problems"}},
+		{name: "placeholders beside config problems", config: checkConfigBase + "catalog_file: DATA/catalog.csv\nlog: {level: loud}\nsecurity: {authserv_id: mx.example.net}\n", wantCode: 1,
+			wantErr: []string{`config.yaml:10: log.level: "loud"`, `config.yaml:11: security.authserv_id: "mx.example.net" is a placeholder`, ": 2 problems"}},
 		{name: "help", args: []string{"--help"}, wantCode: 0, wantErr: []string{"usage: rmad check-config"}},
 	}
 	for _, c := range cases {
@@ -105,6 +111,55 @@ func TestCheckConfig(t *testing.T) {
 				t.Error("the password was printed")
 			}
 		})
+	}
+}
+
+// The untouched example, even with its secret and data files in place, fails and names each
+// value still to fill in.
+func TestCheckConfigUntouchedExample(t *testing.T) {
+	example, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string]string{"config.yaml": string(example), "secrets/imap-partners": "pw", "secrets/smtp": "pw",
+		"secrets/webhook-dji": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "secrets/webhook-portal": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+	for _, f := range []string{"partners.yaml", "catalog.csv", "sales.csv"} {
+		b, err := os.ReadFile(filepath.Join("../../testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = string(b)
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"check-config", "--config", filepath.Join(dir, "config.yaml")}, &out, &errb); code != 1 {
+		t.Fatalf("exit code %d, want 1\nstdout:\n%s\nstderr:\n%s", code, &out, &errb)
+	}
+	wantContains(t, "stderr", errb.String(), []string{"imap[0].address: \"imap.example.com:993\" is a placeholder",
+		"imap[0].username:", "smtp.address:", "smtp.from:", "routing.brands.DJI.forward_to:", "notify.staff:", "config NOT OK: "})
+	if strings.Contains(errb.String(), "cannot read") {
+		t.Errorf("only placeholders should be reported:\n%s", &errb)
+	}
+}
+
+func TestReservedDomain(t *testing.T) {
+	for name, want := range map[string]bool{
+		"imap.example.com": true, "Mail.Example.ORG": true, "example.net": true, "rma.dji.example": true,
+		"host.invalid": true, "myexample.com": false, "example.community": false, "rma.ui.com": false,
+		"mail.distributor.test": false, "example.com.gr": false,
+	} {
+		if _, got := reservedDomain(name); got != want {
+			t.Errorf("reservedDomain(%q) = %v, want %v", name, got, want)
+		}
 	}
 }
 
