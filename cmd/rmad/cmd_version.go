@@ -14,15 +14,20 @@ func init() {
 		name:  "version",
 		short: "print rmad's version",
 		run: func(env *cliEnv, _ []string) int {
-			v := version
-			if v == "" {
-				v = "devel"
-				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-					v = bi.Main.Version
-				}
-			}
-			fmt.Fprintf(env.stdout, "rmad %s (%s)\n", v, runtime.Version())
+			fmt.Fprintf(env.stdout, "rmad %s (%s)\n", versionString(), runtime.Version())
 			return 0
 		},
 	})
+}
+
+// versionString is the version make build and make deb set (scripts/version.sh, from git
+// describe), else the module's, else "devel".
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }

@@ -86,16 +86,27 @@ func newFlagSet(c *command, env *cliEnv) *flag.FlagSet {
 	return fs
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "rmad: RMA intake daemon for electronics distributors\n\nusage: rmad COMMAND [flags] [args]\n\ncommands:")
+// about is rmad in one line: the help's first line and the man page's NAME.
+const about = "RMA intake daemon for electronics distributors"
+
+// sortedCommands is every command by name: for the help, the man page and the completion.
+func sortedCommands() []*command {
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, n := range names {
-		c := commands[n]
-		fmt.Fprintf(w, "  %-14s %s\n", n, c.short)
+	list := make([]*command, len(names))
+	for i, n := range names {
+		list[i] = commands[n]
+	}
+	return list
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "rmad: "+about+"\n\nusage: rmad COMMAND [flags] [args]\n\ncommands:")
+	for _, c := range sortedCommands() {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.short)
 	}
 	fmt.Fprintln(w, "\nEvery command takes --config FILE. `rmad help COMMAND` or `rmad COMMAND --help` for details.")
 }
