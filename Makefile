@@ -1,4 +1,7 @@
-.PHONY: test lint demo build
+.PHONY: test lint demo build deb deb-test
+
+# The version rmad version prints and the .deb carries (scripts/version.sh, from git describe).
+VERSION ?= $(shell bash scripts/version.sh)
 
 # The README's two commands.
 test:
@@ -16,4 +19,12 @@ lint:
 	go tool staticcheck ./...
 
 build:
-	go build -o bin/rmad ./cmd/rmad
+	go build -ldflags "-X main.version=$(VERSION)" -o bin/rmad ./cmd/rmad
+
+# dist/rmad_<version>_amd64.deb and _arm64.deb (see "Install on Debian/Ubuntu" in the README).
+deb:
+	VERSION=$(VERSION) bash packaging/build-deb.sh amd64 arm64
+
+# Build, inspect, lintian, install, upgrade and purge the .deb on this machine (root only).
+deb-test:
+	bash scripts/deb-test.sh
