@@ -31,7 +31,7 @@ env -u RMAD_CONFIG "$host" man | gzip -9n >"$BUILD/rmad.8.gz"
 "$host" completion bash >"$BUILD/rmad.bash-completion"
 # The packaged binary is /usr/bin/rmad; the repo's unit names /usr/local/bin/rmad for a
 # hand install.
-sed 's,/usr/local/bin/rmad,/usr/bin/rmad,g' rmad.service >"$BUILD/rmad.service"
+sed '/^Exec/s,/usr/local/bin/rmad,/usr/bin/rmad,' rmad.service >"$BUILD/rmad.service"
 bash packaging/copyright.sh >"$BUILD/copyright"
 {
   echo "rmad ($VERSION) unstable; urgency=medium"

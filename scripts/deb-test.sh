@@ -86,6 +86,7 @@ go version -m "$work/x/usr/bin/rmad" | grep -q 'CGO_ENABLED=0' || fail "/usr/bin
 cmp -s "$work/x/etc/rmad/config.yaml" config.example.yaml || fail "/etc/rmad/config.yaml is not config.example.yaml"
 grep -qx 'ExecStart=/usr/bin/rmad run --config /etc/rmad/config.yaml' "$work/x/lib/systemd/system/rmad.service" ||
   fail "the packaged unit does not run /usr/bin/rmad"
+if grep -q '^Exec.*/usr/local/' "$work/x/lib/systemd/system/rmad.service"; then fail "the packaged unit runs something in /usr/local"; fi
 grep -q 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' "$work/x/usr/share/doc/rmad/copyright" ||
   fail "copyright is not in the machine-readable format"
 manerr=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l "$work/x/usr/share/man/man8/rmad.8.gz" 2>&1 >"$work/man.txt") || fail "man: $manerr"
