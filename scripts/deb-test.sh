@@ -16,6 +16,7 @@ if dpkg-query -W -f '${Status}' rmad 2>/dev/null | grep -qv not-installed || get
   fail "rmad is already installed here (package, user or /etc/rmad): the test would purge it; run it on a throwaway machine"
 fi
 need_pkg lintian lintian
+need_pkg adduser adduser
 need_pkg man man-db
 need_pkg systemd-analyze systemd
 
@@ -99,8 +100,9 @@ lintian --fail-on error --display-level '>=warning' --info "$deb1" || fail "lint
 step "dpkg -i rmad $v1"
 dpkg -i "$deb1" </dev/null >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "dpkg -i failed"; }
 cat "$work/install.log"
-grep -q 'rmad: not started: /etc/rmad/config.yaml is not ready yet' "$work/install.log" ||
-  fail "postinst did not say that the untouched example keeps rmad from starting"
+grep -q 'rmad: not started: /etc/rmad/config.yaml is not ready yet' "$work/install.log" &&
+  grep -qF 'imap[0].address: "imap.example.com:993" is a placeholder' "$work/install.log" ||
+  fail "postinst did not say that the untouched example keeps rmad from starting, and why"
 IFS=: read -r _ _ uid gid _ home shell < <(getent passwd rmad) || fail "no rmad user"
 [ "$uid" -lt 1000 ] || fail "rmad is not a system user (uid $uid)"
 [ "$(getent group rmad | cut -d: -f3)" = "$gid" ] || fail "rmad's primary group is not rmad"
@@ -134,7 +136,14 @@ cp /etc/rmad/config.yaml "$work/edited.yaml"
 # The unit runs rmad as rmad: that user must read the config, data files and secrets.
 setpriv --reuid=rmad --regid=rmad --init-groups rmad check-config >"$work/check.out" 2>&1 ||
   fail "check-config as the rmad user fails on the filled-in config:"$'\n'"$(cat "$work/check.out")"
+# A secret only root can read: the unit's rmad user could not start, so postinst holds back.
+chmod 0600 /etc/rmad/secrets/smtp
 dpkg -i "$deb2" </dev/null >"$work/upgrade.log" 2>&1 || { cat "$work/upgrade.log"; fail "dpkg -i (upgrade) failed"; }
+cat "$work/upgrade.log"
+grep -q 'rmad: not started' "$work/upgrade.log" && grep -q 'smtp.password_file: cannot read secret file' "$work/upgrade.log" ||
+  fail "postinst did not hold back an rmad whose user cannot read a secret"
+chmod 0640 /etc/rmad/secrets/smtp
+dpkg -i "$deb2" </dev/null >"$work/upgrade.log" 2>&1 || { cat "$work/upgrade.log"; fail "dpkg -i (reinstall) failed"; }
 cat "$work/upgrade.log"
 if grep -q 'not started' "$work/upgrade.log"; then fail "postinst held back a configured rmad"; fi
 [ "$(dpkg-query -W -f '${Version}' rmad)" = "$v2" ] || fail "installed version is $(dpkg-query -W -f '${Version}' rmad), want $v2"
