@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,8 +15,6 @@ import (
 	"testing"
 	"time"
 	_ "time/tzdata"
-
-	"github.com/emersion/go-message/mail"
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/daemon/sandbox"
@@ -223,7 +220,7 @@ func (e *schEnv) set(number string, to rma.Status, note string, at time.Time) {
 
 // settle waits until the sink holds n mails and no daemon has outbox work left, then checks
 // that no more came: it returns exactly the n mails.
-func (e *schEnv) settle(n int, ds ...*Daemon) []schMail {
+func (e *schEnv) settle(n int, ds ...*Daemon) []sandbox.Read {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -258,48 +255,16 @@ func (e *schEnv) settle(n int, ds ...*Daemon) []schMail {
 	return got
 }
 
-type schMail struct {
-	ID, Subject, Lang, Body string
-	To                      []string
-	Files                   map[string][]byte
-	Refs                    []string
-}
-
-func (e *schEnv) mails() []schMail {
+func (e *schEnv) mails() []sandbox.Read {
 	e.t.Helper()
-	var out []schMail
-	for _, m := range e.smtp.Mails() {
-		r, err := mail.CreateReader(bytes.NewReader(m.Data))
-		if err != nil {
-			e.t.Fatalf("sent mail unreadable: %v", err)
-		}
-		id, _ := r.Header.MessageID()
-		subj, _ := r.Header.Subject()
-		refs, _ := r.Header.MsgIDList("References")
-		sm := schMail{ID: id, Subject: subj, Lang: r.Header.Get("Content-Language"), To: m.To, Files: map[string][]byte{}, Refs: refs}
-		for {
-			p, err := r.NextPart()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				e.t.Fatalf("part: %v", err)
-			}
-			b, _ := io.ReadAll(p.Body)
-			switch h := p.Header.(type) {
-			case *mail.InlineHeader:
-				sm.Body += string(b)
-			case *mail.AttachmentHeader:
-				name, _ := h.Filename()
-				sm.Files[name] = b
-			}
-		}
-		out = append(out, sm)
+	ms, err := e.smtp.ReadAll()
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	return out
+	return ms
 }
 
-func schIDs(ms []schMail) []string {
+func schIDs(ms []sandbox.Read) []string {
 	var ids []string
 	for _, m := range ms {
 		ids = append(ids, m.ID+" → "+strings.Join(m.To, ","))
@@ -308,8 +273,8 @@ func schIDs(ms []schMail) []string {
 }
 
 // schFind returns the mails whose Message-ID starts with kind and that go to addr.
-func schFind(ms []schMail, kind, addr string) []schMail {
-	var out []schMail
+func schFind(ms []sandbox.Read, kind, addr string) []sandbox.Read {
+	var out []sandbox.Read
 	for _, m := range ms {
 		if strings.HasPrefix(m.ID, kind+".") && slices.Contains(m.To, addr) {
 			out = append(out, m)

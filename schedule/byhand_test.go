@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/daemon/sandbox"
 	"github.com/rmad/rmad/outbound"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/schedule"
@@ -122,7 +123,7 @@ func TestDigestByHandCutOff(t *testing.T) {
 		t.Fatalf("want the cut-off digest again (%s), then the new one: %+v", cutID, rep)
 	}
 	ms := e.settle(2) // the cut-off digest went once
-	if !slices.ContainsFunc(ms, func(m sent) bool { return m.ID == cutID }) {
+	if !slices.ContainsFunc(ms, func(m sandbox.Read) bool { return m.ID == cutID }) {
 		t.Fatalf("mails %v", ids(ms))
 	}
 	next := ms[1]

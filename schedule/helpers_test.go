@@ -15,7 +15,6 @@ import (
 	"time"
 	_ "time/tzdata"
 
-	"github.com/emersion/go-message/mail"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -196,7 +195,7 @@ func (e *env) run(s *schedule.Schedule, job string, tick time.Time) schedule.Rep
 }
 
 // settle checks that the sink holds exactly n mails, and returns them.
-func (e *env) settle(n int) []sent {
+func (e *env) settle(n int) []sandbox.Read {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -210,48 +209,16 @@ func (e *env) settle(n int) []sent {
 	return got
 }
 
-type sent struct {
-	ID, Subject, Lang, Body string
-	To                      []string
-	Files                   map[string][]byte
-	Refs                    []string
-}
-
-func (e *env) mails() []sent {
+func (e *env) mails() []sandbox.Read {
 	e.t.Helper()
-	var out []sent
-	for _, m := range e.smtp.Mails() {
-		r, err := mail.CreateReader(bytes.NewReader(m.Data))
-		if err != nil {
-			e.t.Fatalf("sent mail unreadable: %v", err)
-		}
-		id, _ := r.Header.MessageID()
-		subj, _ := r.Header.Subject()
-		refs, _ := r.Header.MsgIDList("References")
-		sm := sent{ID: id, Subject: subj, Lang: r.Header.Get("Content-Language"), To: m.To, Files: map[string][]byte{}, Refs: refs}
-		for {
-			p, err := r.NextPart()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				e.t.Fatalf("part: %v", err)
-			}
-			b, _ := io.ReadAll(p.Body)
-			switch h := p.Header.(type) {
-			case *mail.InlineHeader:
-				sm.Body += string(b)
-			case *mail.AttachmentHeader:
-				name, _ := h.Filename()
-				sm.Files[name] = b
-			}
-		}
-		out = append(out, sm)
+	ms, err := e.smtp.ReadAll()
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	return out
+	return ms
 }
 
-func ids(ms []sent) []string {
+func ids(ms []sandbox.Read) []string {
 	var out []string
 	for _, m := range ms {
 		out = append(out, m.ID+" → "+strings.Join(m.To, ","))
@@ -260,8 +227,8 @@ func ids(ms []sent) []string {
 }
 
 // find returns the mails whose Message-ID starts with kind and that go to addr.
-func find(ms []sent, kind, addr string) []sent {
-	var out []sent
+func find(ms []sandbox.Read, kind, addr string) []sandbox.Read {
+	var out []sandbox.Read
 	for _, m := range ms {
 		if strings.HasPrefix(m.ID, kind+".") && slices.Contains(m.To, addr) {
 			out = append(out, m)
