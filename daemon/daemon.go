@@ -164,7 +164,10 @@ func (d *Daemon) newSchedule(outbox schedule.Outbox) (*schedule.Schedule, error)
 }
 
 // Close releases what New opened, for a Daemon that is not Run (Run closes it itself).
-func (d *Daemon) Close() error { return d.rdb.Close() }
+func (d *Daemon) Close() error {
+	d.courier.smtp.Close()
+	return d.rdb.Close()
+}
 
 // Handler is the HTTP API (for tests; Run serves it on http.listen).
 func (d *Daemon) Handler() http.Handler { return d.http.Handler() }
@@ -267,6 +270,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopWork()
 	workWG.Wait()
 	d.sched.Wait()
+	d.courier.smtp.Close() // QUIT the idle SMTP sessions
 	d.log.Info().Msg("rmad stopped")
 	return failure
 }

@@ -6,7 +6,9 @@
 // partner reads come from the i18n package's per-locale catalogs (en, el, ro, fr); the mails
 // for staff and manufacturers come from embedded English templates (templates/).
 //
-// Delivery is the Sender's job, one dial per message with go-smtp: implicit TLS, STARTTLS, or
-// plain text to a loopback relay only. IsPermanent tells the outbox which failures to dead-letter
+// Delivery is the Sender's job with go-smtp: implicit TLS, STARTTLS, or plain text to a loopback
+// relay only. It keeps its sessions open across messages (RSET before each reuse, a fresh
+// session after any failure, closed after 30 s idle or at the server's messages-per-session
+// limit). IsPermanent tells the outbox which failures to dead-letter
 // (a 5xx for this message) and which to retry (everything else, an outage included).
 package outbound

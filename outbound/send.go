@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -21,8 +24,19 @@ import (
 // has no earlier deadline.
 const DefaultSendTimeout = 2 * time.Minute
 
-// Sender delivers Messages to the configured SMTP server, one connection per message: rmad
-// sends a few mails per submission, and a fresh connection cannot be a stale one.
+// Session reuse defaults: a session idle this long is closed (servers drop idle clients after a
+// few minutes and would leave a dead connection in the pool), and one carries at most this many
+// messages unless the server's LIMITS MAILMAX says fewer.
+const (
+	DefaultIdleTimeout   = 30 * time.Second
+	DefaultMaxPerSession = 100
+)
+
+// Sender delivers Messages to the configured SMTP server. It keeps the sessions it opened
+// (connect, TLS, EHLO, AUTH are most of a delivery's cost) and reuses them for later messages:
+// a reused session is checked with RSET first, any failure closes it, and a session is closed
+// after IdleTimeout without work or once it carried the server's limit of messages. Concurrent
+// Sends use separate sessions. Close closes the idle ones.
 type Sender struct {
 	cfg config.SMTP
 	log zerolog.Logger
@@ -34,11 +48,37 @@ type Sender struct {
 	Timeout time.Duration
 	// LocalName is the name given in EHLO; empty means this host's name.
 	LocalName string
+	// IdleTimeout closes a session unused this long; zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxPerSession is the most messages one session carries; zero means DefaultMaxPerSession.
+	// A server's LIMITS MAILMAX, or a 4xx refusal of MAIL FROM on a used session, lowers it.
+	MaxPerSession int
+
+	mu      sync.Mutex
+	idle    []*smtpSession // most recently used last
+	closed  bool
+	learned int // messages per session after which the server refused more (0: none seen)
+	stats   SenderStats
+}
+
+// SenderStats counts sessions, for tests and the benchmark.
+type SenderStats struct {
+	Opened    int // sessions connected and logged in
+	Reused    int // messages sent on a session that had carried one before
+	Redials   int // a reused session was found closed or refused MAIL, and a fresh one was used
+	Delivered int
 }
 
 // NewSender returns a Sender for smtp settings; log is the caller's component logger.
 func NewSender(cfg config.SMTP, log zerolog.Logger) *Sender {
 	return &Sender{cfg: cfg, log: log}
+}
+
+// Stats returns the session counters.
+func (s *Sender) Stats() SenderStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
 }
 
 // permanentError marks a failure that retrying the same message cannot fix.
@@ -81,64 +121,64 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 }
 
 func (s *Sender) send(ctx context.Context, m Message, timeout time.Duration) error {
-	mode := tlsMode(s.cfg)
-	if err := checkTransport(mode, s.cfg.Address); err != nil {
+	sess := s.takeIdle()
+	if sess != nil {
+		// RSET both ends whatever the last transaction left and tells whether the server still
+		// listens; a session that fails it is dropped before this message touches it.
+		if err := sess.run(ctx, timeout, sess.c.Reset); err != nil || sess.dead {
+			s.log.Debug().Err(err).Msg("idle session is gone; reconnecting")
+			sess.close()
+			s.count(func(st *SenderStats) { st.Redials++ })
+			sess = nil
+		}
+	}
+	if sess == nil {
+		var err error
+		if sess, err = s.open(ctx, timeout); err != nil {
+			return err
+		}
+	}
+	err := sess.run(ctx, timeout, func() error { return deliver(sess.c, m) })
+	if err != nil && sess.sent > 0 && errors.Is(err, errMailRefused) && !IsPermanent(err) {
+		// A used session refused to start another message (421 or 4xx at MAIL FROM, or the
+		// server closed it): the server's limit per session. Remember it and go on with a
+		// fresh session; nothing of m was accepted yet.
+		s.learnLimit(sess.sent, err)
+		sess.close()
+		s.count(func(st *SenderStats) { st.Redials++ })
+		if sess, err = s.open(ctx, timeout); err != nil {
+			return err
+		}
+		err = sess.run(ctx, timeout, func() error { return deliver(sess.c, m) })
+	}
+	if err != nil {
+		sess.close() // any failure: the next message starts on a clean session
 		return err
 	}
-	host, _, err := net.SplitHostPort(s.cfg.Address)
-	if err != nil {
-		return fmt.Errorf("smtp.address %q: %w", s.cfg.Address, err)
-	}
-	tlsCfg := s.tlsConfig(host)
-
-	var conn net.Conn
-	d := &net.Dialer{}
-	if mode == config.TLSImplicit {
-		conn, err = (&tls.Dialer{NetDialer: d, Config: tlsCfg}).DialContext(ctx, "tcp", s.cfg.Address)
-	} else {
-		conn, err = d.DialContext(ctx, "tcp", s.cfg.Address)
-	}
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	// go-smtp has no context: closing the connection is what interrupts a hung command or DATA.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-
-	var c *smtp.Client
-	if mode == config.TLSStartTLS {
-		// Refuses a server without STARTTLS: never fall back to plain text.
-		if c, err = smtp.NewClientStartTLS(conn, tlsCfg); err != nil {
-			conn.Close()
-			return fmt.Errorf("starttls: %w", err)
+	s.count(func(st *SenderStats) {
+		st.Delivered++
+		if sess.sent > 0 {
+			st.Reused++
 		}
-	} else {
-		c = smtp.NewClient(conn)
-	}
-	defer c.Close()
-	c.CommandTimeout = timeout
-	c.SubmissionTimeout = timeout
-	if err := c.Hello(s.localName()); err != nil {
-		return fmt.Errorf("ehlo: %w", err)
-	}
+	})
+	sess.sent++
+	s.putIdle(sess)
+	return nil
+}
 
-	if s.cfg.Username != "" {
-		_, tlsActive := c.TLSConnectionState()
-		if err := authAllowed(s.cfg.Address, tlsActive); err != nil {
-			return err
-		}
-		mech, err := saslClient(c, s.cfg.Username, s.cfg.Password.Reveal())
-		if err != nil {
-			return err
-		}
-		if err := c.Auth(mech); err != nil {
-			// A refused login is the configuration's fault, not this message's: retry later.
-			return fmt.Errorf("auth as %s: %w", s.cfg.Username, err)
-		}
-	}
+func (s *Sender) count(f func(*SenderStats)) {
+	s.mu.Lock()
+	f(&s.stats)
+	s.mu.Unlock()
+}
 
+// errMailRefused marks a failure at MAIL FROM (before any of the message was accepted).
+var errMailRefused = errors.New("MAIL FROM refused")
+
+// deliver runs one mail transaction on an open session.
+func deliver(c *smtp.Client, m Message) error {
 	if err := c.Mail(m.From, mailOptions(m)); err != nil {
-		return envelopeError("MAIL FROM:<"+m.From+">", err)
+		return fmt.Errorf("%w: %w", errMailRefused, envelopeError("MAIL FROM:<"+m.From+">", err))
 	}
 	for _, to := range m.To {
 		if err := c.Rcpt(to, nil); err != nil {
@@ -155,9 +195,212 @@ func (s *Sender) send(ctx context.Context, m Message, timeout time.Duration) err
 	if err := w.Close(); err != nil {
 		return envelopeError("end of DATA", err)
 	}
-	// The message is accepted; a failing QUIT changes nothing.
-	_ = c.Quit()
 	return nil
+}
+
+// learnLimit lowers the messages per session to what the server took before refusing, when it
+// refused with a reply (a dropped connection says nothing about limits).
+func (s *Sender) learnLimit(sent int, err error) {
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.learned == 0 || sent < s.learned {
+		s.learned = sent
+		s.log.Info().Int("messages", sent).Str("reply", se.Error()).Msg("the server takes this many messages per session; rmad reconnects after as many")
+	}
+}
+
+// smtpSession is one open, logged-in SMTP connection.
+type smtpSession struct {
+	conn  net.Conn
+	c     *smtp.Client
+	sent  int  // messages delivered on it
+	max   int  // messages it may carry
+	dead  bool // its connection was closed under it
+	timer *time.Timer
+}
+
+// run calls f with the session's commands bounded by timeout and ctx: go-smtp has no context,
+// so closing the connection is what interrupts a hung command or DATA.
+func (sess *smtpSession) run(ctx context.Context, timeout time.Duration, f func() error) error {
+	sess.c.CommandTimeout = timeout
+	sess.c.SubmissionTimeout = timeout
+	stop := context.AfterFunc(ctx, func() { sess.conn.Close() })
+	err := f()
+	if !stop() {
+		sess.dead = true // closed at the end of ctx, maybe after f succeeded: do not reuse
+	}
+	return err
+}
+
+// close ends the session without waiting for the server.
+func (sess *smtpSession) close() {
+	if sess.timer != nil {
+		sess.timer.Stop()
+	}
+	sess.c.Close()
+}
+
+// quit says QUIT (briefly; the server's answer changes nothing) and closes.
+func (sess *smtpSession) quit() {
+	sess.c.CommandTimeout = 5 * time.Second
+	if err := sess.c.Quit(); err != nil {
+		sess.c.Close()
+	}
+}
+
+// takeIdle returns the most recently used idle session, or nil.
+func (s *Sender) takeIdle() *smtpSession {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.idle)
+	if n == 0 {
+		return nil
+	}
+	sess := s.idle[n-1]
+	s.idle = s.idle[:n-1]
+	sess.timer.Stop() // if it already fired, expire finds the session gone and leaves it be
+	return sess
+}
+
+// putIdle keeps sess for the next message, or closes it when it carried its share.
+func (s *Sender) putIdle(sess *smtpSession) {
+	s.mu.Lock()
+	limit := sess.max
+	if s.learned > 0 && s.learned < limit {
+		limit = s.learned
+	}
+	if s.closed || sess.dead || sess.sent >= limit {
+		s.mu.Unlock()
+		sess.quit()
+		return
+	}
+	idle := s.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	sess.timer = time.AfterFunc(idle, func() { s.expire(sess) })
+	s.idle = append(s.idle, sess)
+	s.mu.Unlock()
+}
+
+// expire closes sess if it is still idle.
+func (s *Sender) expire(sess *smtpSession) {
+	s.mu.Lock()
+	i := slices.Index(s.idle, sess)
+	if i < 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.idle = slices.Delete(s.idle, i, i+1)
+	s.mu.Unlock()
+	sess.quit()
+}
+
+// Close closes the idle sessions; a Send after Close still works but keeps nothing open.
+func (s *Sender) Close() {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle, s.closed = nil, true
+	s.mu.Unlock()
+	for _, sess := range idle {
+		sess.timer.Stop()
+		sess.quit()
+	}
+}
+
+// open connects, says EHLO and logs in.
+func (s *Sender) open(ctx context.Context, timeout time.Duration) (*smtpSession, error) {
+	mode := tlsMode(s.cfg)
+	if err := checkTransport(mode, s.cfg.Address); err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(s.cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("smtp.address %q: %w", s.cfg.Address, err)
+	}
+	tlsCfg := s.tlsConfig(host)
+
+	var conn net.Conn
+	d := &net.Dialer{}
+	if mode == config.TLSImplicit {
+		conn, err = (&tls.Dialer{NetDialer: d, Config: tlsCfg}).DialContext(ctx, "tcp", s.cfg.Address)
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", s.cfg.Address)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	var c *smtp.Client
+	if mode == config.TLSStartTLS {
+		// Refuses a server without STARTTLS: never fall back to plain text.
+		if c, err = smtp.NewClientStartTLS(conn, tlsCfg); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("starttls: %w", err)
+		}
+	} else {
+		c = smtp.NewClient(conn)
+	}
+	c.CommandTimeout = timeout
+	c.SubmissionTimeout = timeout
+	if err := s.login(c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	sess := &smtpSession{conn: conn, c: c, max: s.maxPerSession(c)}
+	if ctx.Err() != nil {
+		c.Close()
+		return nil, fmt.Errorf("connect: %w", context.Cause(ctx))
+	}
+	s.count(func(st *SenderStats) { st.Opened++ })
+	return sess, nil
+}
+
+// login says EHLO and authenticates when smtp.username is set.
+func (s *Sender) login(c *smtp.Client) error {
+	if err := c.Hello(s.localName()); err != nil {
+		return fmt.Errorf("ehlo: %w", err)
+	}
+	if s.cfg.Username == "" {
+		return nil
+	}
+	_, tlsActive := c.TLSConnectionState()
+	if err := authAllowed(s.cfg.Address, tlsActive); err != nil {
+		return err
+	}
+	mech, err := saslClient(c, s.cfg.Username, s.cfg.Password.Reveal())
+	if err != nil {
+		return err
+	}
+	if err := c.Auth(mech); err != nil {
+		// A refused login is the configuration's fault, not this message's: retry later.
+		return fmt.Errorf("auth as %s: %w", s.cfg.Username, err)
+	}
+	return nil
+}
+
+// maxPerSession is MaxPerSession, lowered to the server's LIMITS MAILMAX (RFC 9422).
+func (s *Sender) maxPerSession(c *smtp.Client) int {
+	limit := s.MaxPerSession
+	if limit <= 0 {
+		limit = DefaultMaxPerSession
+	}
+	if ok, params := c.Extension("LIMITS"); ok {
+		for _, p := range strings.Fields(params) {
+			if v, ok := strings.CutPrefix(strings.ToUpper(p), "MAILMAX="); ok {
+				if n, err := strconv.Atoi(v); err == nil && n > 0 && n < limit {
+					limit = n
+				}
+			}
+		}
+	}
+	return limit
 }
 
 // envelopeError wraps a failure of MAIL, RCPT or DATA. A 5xx reply is about this message and

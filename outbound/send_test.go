@@ -33,6 +33,9 @@ type recorder struct {
 	authed   []string         // mechanisms used for successful logins
 	hello    []string         // EHLO names
 	tlsSeen  []bool           // per delivered message: was the connection TLS
+	perConn  int              // when > 0, MAIL FROM after this many messages on a connection gets 451
+	sessions int              // connections that said EHLO
+	logouts  int              // connections that ended (QUIT or dropped)
 }
 
 type received struct {
@@ -44,6 +47,7 @@ type received struct {
 func (r *recorder) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	r.mu.Lock()
 	r.hello = append(r.hello, c.Hostname())
+	r.sessions++
 	r.mu.Unlock()
 	return &session{r: r, c: c}, nil
 }
@@ -54,6 +58,7 @@ type session struct {
 	authed bool
 	from   string
 	to     []string
+	count  int // messages received on this connection
 }
 
 func (s *session) AuthMechanisms() []string {
@@ -98,6 +103,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	if s.r.user != "" && !s.authed {
 		return smtp.ErrAuthRequired
 	}
+	if s.r.perConn > 0 && s.count >= s.r.perConn {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "too many messages in this session"}
+	}
 	s.from = from
 	return nil
 }
@@ -124,13 +132,26 @@ func (s *session) Data(r io.Reader) error {
 	_, isTLS := s.c.TLSConnectionState()
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
+	s.count++
 	s.r.got = append(s.r.got, received{From: s.from, To: s.to, Data: b})
 	s.r.tlsSeen = append(s.r.tlsSeen, isTLS)
 	return nil
 }
 
-func (s *session) Reset()        { s.from, s.to = "", nil }
-func (s *session) Logout() error { return nil }
+func (s *session) Reset() { s.from, s.to = "", nil }
+func (s *session) Logout() error {
+	s.r.mu.Lock()
+	s.r.logouts++
+	s.r.mu.Unlock()
+	return nil
+}
+
+// counts returns the connections opened and ended so far.
+func (r *recorder) counts() (sessions, logouts int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sessions, r.logouts
+}
 
 func (r *recorder) messages() []received {
 	r.mu.Lock()
@@ -268,6 +289,17 @@ func TestSendDelivers(t *testing.T) {
 			if be.hello[len(be.hello)-1] != "rmad.test" {
 				t.Errorf("EHLO name = %q, want rmad.test", be.hello[len(be.hello)-1])
 			}
+			// The second message goes over the same session, still on TLS when it was.
+			if err := s.Send(context.Background(), m); err != nil {
+				t.Fatalf("second Send: %v", err)
+			}
+			if st := s.Stats(); st.Opened != 1 || st.Reused != 1 {
+				t.Errorf("two messages: stats %+v, want one session used twice", st)
+			}
+			if be.tlsSeen[1] != tt.wantTLS || len(be.authed) > 1 {
+				t.Errorf("second message: TLS %v, logins %v", be.tlsSeen[1], be.authed)
+			}
+			s.Close()
 		})
 	}
 }
@@ -482,5 +514,170 @@ func TestIsPermanentWrapped(t *testing.T) {
 	}
 	if IsPermanent(nil) {
 		t.Error("IsPermanent(nil) must be false")
+	}
+}
+
+func TestSendReusesTheSession(t *testing.T) {
+	be := &recorder{user: "rma", pass: "s3cret"}
+	addr, _ := startServer(t, be, plainServer)
+	s := newTestSender(addr, config.TLSNone, nil, "rma", "s3cret")
+	defer s.Close()
+	for i := range 5 {
+		if err := s.Send(context.Background(), testMessage()); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if n := len(be.messages()); n != 5 {
+		t.Fatalf("server got %d messages, want 5", n)
+	}
+	if sessions, _ := be.counts(); sessions != 1 || len(be.authed) != 1 {
+		t.Errorf("5 messages took %d connections and %d logins; want one of each", sessions, len(be.authed))
+	}
+	if st := s.Stats(); st.Opened != 1 || st.Reused != 4 || st.Delivered != 5 {
+		t.Errorf("stats = %+v, want 1 opened, 4 reused, 5 delivered", st)
+	}
+	s.Close()
+	waitFor(t, "the idle session to be closed by Close", func() bool { _, out := be.counts(); return out == 1 })
+}
+
+func TestSendReconnectsWhenTheServerClosedTheSession(t *testing.T) {
+	be := &recorder{}
+	srv := smtp.NewServer(be)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = 200 * time.Millisecond // drops a client idle this long, as servers do
+	srv.ErrorLog = discardLogger{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	s := newTestSender(ln.Addr().String(), config.TLSNone, nil, "", "")
+	defer s.Close()
+
+	if err := s.Send(context.Background(), testMessage()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the server to drop the idle client", func() bool { _, out := be.counts(); return out == 1 })
+	if err := s.Send(context.Background(), testMessage()); err != nil {
+		t.Fatalf("after the server closed the session: %v", err)
+	}
+	if n := len(be.messages()); n != 2 {
+		t.Errorf("server got %d messages, want 2", n)
+	}
+	if st := s.Stats(); st.Opened != 2 || st.Redials != 1 {
+		t.Errorf("stats = %+v, want 2 opened and 1 redial", st)
+	}
+}
+
+func TestSendClosesIdleSessions(t *testing.T) {
+	be := &recorder{}
+	addr, _ := startServer(t, be, plainServer)
+	s := newTestSender(addr, config.TLSNone, nil, "", "")
+	s.IdleTimeout = 100 * time.Millisecond
+	defer s.Close()
+	if err := s.Send(context.Background(), testMessage()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the idle session to be closed", func() bool { _, out := be.counts(); return out == 1 })
+	if err := s.Send(context.Background(), testMessage()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Opened != 2 || st.Redials != 0 {
+		t.Errorf("stats = %+v, want 2 opened (the idle one was closed, not found dead)", st)
+	}
+}
+
+func TestSendHonoursMessagesPerSession(t *testing.T) {
+	t.Run("configured", func(t *testing.T) {
+		be := &recorder{}
+		addr, _ := startServer(t, be, plainServer)
+		s := newTestSender(addr, config.TLSNone, nil, "", "")
+		s.MaxPerSession = 2
+		defer s.Close()
+		for i := range 5 {
+			if err := s.Send(context.Background(), testMessage()); err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+		}
+		if st := s.Stats(); st.Opened != 3 || st.Redials != 0 || st.Delivered != 5 {
+			t.Errorf("stats = %+v, want 3 sessions of at most 2 messages, no refusals", st)
+		}
+	})
+	t.Run("the server refuses more", func(t *testing.T) {
+		be := &recorder{perConn: 2}
+		addr, _ := startServer(t, be, plainServer)
+		s := newTestSender(addr, config.TLSNone, nil, "", "")
+		defer s.Close()
+		for i := range 7 {
+			if err := s.Send(context.Background(), testMessage()); err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+		}
+		if n := len(be.messages()); n != 7 {
+			t.Fatalf("server got %d messages, want 7", n)
+		}
+		// The first refusal teaches the limit; after it, sessions end before the server refuses.
+		if st := s.Stats(); st.Opened != 4 || st.Redials != 1 {
+			t.Errorf("stats = %+v, want 4 sessions and 1 refusal", st)
+		}
+	})
+}
+
+func TestSendDropsTheSessionAfterAFailure(t *testing.T) {
+	perm550 := &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	be := &recorder{rcptErr: map[string]error{"gone@example.com": perm550}}
+	addr, _ := startServer(t, be, plainServer)
+	s := newTestSender(addr, config.TLSNone, nil, "", "")
+	defer s.Close()
+	if err := s.Send(context.Background(), testMessage("gone@example.com")); !IsPermanent(err) {
+		t.Fatalf("Send = %v, want a permanent error", err)
+	}
+	if err := s.Send(context.Background(), testMessage()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Opened != 2 || st.Reused != 0 {
+		t.Errorf("stats = %+v, want a fresh session after the failed one", st)
+	}
+}
+
+func TestSendConcurrentSessions(t *testing.T) {
+	be := &recorder{user: "rma", pass: "s3cret"}
+	addr, _ := startServer(t, be, plainServer)
+	s := newTestSender(addr, config.TLSNone, nil, "rma", "s3cret")
+	defer s.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for range 4 {
+		wg.Go(func() {
+			for range 10 {
+				errs <- s.Send(context.Background(), testMessage())
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(be.messages()); n != 40 {
+		t.Fatalf("server got %d messages, want 40", n)
+	}
+	if st := s.Stats(); st.Opened > 4 || st.Delivered != 40 {
+		t.Errorf("stats = %+v, want at most 4 sessions (one per concurrent sender) for 40 messages", st)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
