@@ -66,7 +66,7 @@ func Defaults() Config {
 	return Config{
 		Log:      Log{Level: "info", Format: "json"},
 		Redis:    Redis{URL: "redis://127.0.0.1:6379/0", KeyPrefix: "rmad:"},
-		SMTP:     SMTP{TLS: TLSStartTLS},
+		SMTP:     SMTP{TLS: TLSStartTLS, Auth: AuthPassword},
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
 		Schedule: Schedule{Timezone: "UTC", Digest: "0 8 * * 1-5", Reminders: "30 8 * * *"},
 		Routing:  Routing{Default: string(rma.HandlingInHouse)},
@@ -113,6 +113,9 @@ func applyItemDefaults(cfg *Config) {
 		if m.TLS == "" {
 			m.TLS = TLSImplicit
 		}
+		if m.Auth == "" {
+			m.Auth = AuthPassword
+		}
 		if m.Mailbox == "" {
 			m.Mailbox = DefaultMailbox
 		}
@@ -141,8 +144,16 @@ func resolvePaths(cfg *Config, dir string) {
 	abs(&cfg.SalesFile)
 	abs(&cfg.Redis.PasswordFile)
 	abs(&cfg.SMTP.PasswordFile)
+	oauth := func(o *OAuth2) {
+		if o != nil {
+			abs(&o.ClientSecretFile)
+			abs(&o.RefreshTokenFile)
+		}
+	}
+	oauth(cfg.SMTP.OAuth2)
 	for i := range cfg.IMAP {
 		abs(&cfg.IMAP[i].PasswordFile)
+		oauth(cfg.IMAP[i].OAuth2)
 	}
 	for i := range cfg.Webhooks.Sources {
 		abs(&cfg.Webhooks.Sources[i].SecretFile)

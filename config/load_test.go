@@ -268,7 +268,22 @@ redis: {sentinel: {master: m, addresses: ["10.0.0.1:26379"]}}
 }
 
 // One case per rule: the single problem reported, with its line and key path.
+// oauthA is an oauth2 block for imapA with one line added or replacing its default.
+func oauthA(line string) string {
+	fields := map[string]string{"token_url": "https://login.example.com/token", "client_id": "c", "scopes": "[s]"}
+	key, _, _ := strings.Cut(line, ":")
+	text := "    auth: xoauth2\n    oauth2:\n      " + line + "\n"
+	for _, k := range []string{"client_id", "scopes", "token_url"} {
+		if k != key {
+			text += "      " + k + ": " + fields[k] + "\n"
+		}
+	}
+	return text
+}
+
 func TestValidation(t *testing.T) {
+	t.Setenv("RMAD_IMAP_A_CLIENT_SECRET", "cs")
+	t.Setenv("RMAD_SMTP_CLIENT_SECRET", "cs")
 	t.Setenv("RMAD_IMAP_A_PASSWORD", "pw")
 	t.Setenv("RMAD_IMAP_B_PASSWORD", "pw")
 	t.Setenv("RMAD_WEBHOOK_W_SECRET", whsec1)
@@ -280,7 +295,7 @@ func TestValidation(t *testing.T) {
 	}{
 		{"yaml syntax", "log:\n  level: info: debug\n", `:2: YAML syntax: mapping values are not allowed in this context`},
 		{"unknown top-level key", "log: {level: info}\nlogs: {}\n", `:2: logs: unknown key (known here: `},
-		{"unknown nested key", imapA + "    tsl: implicit\n", `:5: imap[0].tsl: unknown key (known here: address, idle, `},
+		{"unknown nested key", imapA + "    tsl: implicit\n", `:5: imap[0].tsl: unknown key (known here: address, auth, idle, `},
 		{"duplicate key", "log:\n  level: info\n  level: debug\n", `:3: log.level: duplicate key (first set at line 2)`},
 		{"not a list", "imap: {name: a}\n", `:1: imap: want a list, got a mapping`},
 		{"not a mapping", "policy: [1, 2]\n", `:1: policy: want a mapping of keys, got a list`},
@@ -337,6 +352,16 @@ func TestValidation(t *testing.T) {
 		{"notify staff", "notify:\n  staff: desk\n", `:2: notify.staff: "desk" is not an email address`},
 		{"dmarc without authserv", "security:\n  require_dmarc_pass: true\n", `:1: security.authserv_id: missing`},
 		{"limits", "limits:\n  max_message_bytes: 0\n", `:2: limits.max_message_bytes: must be more than 0, got 0`},
+		{"imap auth", imapA + "    auth: oauth\n", `:5: imap[0].auth: "oauth" is not one of password, xoauth2, oauthbearer`},
+		{"imap oauth2 missing", imapA + "    auth: xoauth2\n", `:2: imap[0].oauth2: missing: auth xoauth2 needs token_url, client_id, client_secret_file and scopes`},
+		{"oauth2 with password auth", imapA + "    oauth2: {token_url: \"https://t.example/token\", client_id: c, scopes: [s]}\n", `:5: imap[0].oauth2: is used only with auth xoauth2 or oauthbearer (auth is password)`},
+		{"oauth2 token_url", imapA + oauthA("token_url: login.example.com/token"), `:7: imap[0].oauth2.token_url: "login.example.com/token" is not an https:// URL`},
+		{"oauth2 token_url http", imapA + oauthA("token_url: http://login.example.com/token"), `:7: imap[0].oauth2.token_url: "http://login.example.com/token" sends the client secret in clear text`},
+		{"oauth2 client_id", imapA + oauthA("client_id: \"\""), `:7: imap[0].oauth2.client_id: missing: the application (client) ID`},
+		{"oauth2 scopes", imapA + oauthA("scopes: []"), `:7: imap[0].oauth2.scopes: missing: list the scopes`},
+		{"oauth2 scope with space", imapA + oauthA("scopes: [\"a b\"]"), `:7: imap[0].oauth2.scopes[0]: "a b": one scope per list entry`},
+		{"oauth2 unknown key", imapA + oauthA("tenant: x"), `:7: imap[0].oauth2.tenant: unknown key (known here: client_id, `},
+		{"smtp oauth needs username", "smtp:\n  address: smtp.example.com:587\n  from: rma@example.com\n  auth: oauthbearer\n  oauth2: {token_url: \"https://t.example/token\", client_id: c, scopes: [s]}\n", `:1: smtp.username: missing: auth oauthbearer logs in as this mailbox`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -445,6 +470,9 @@ func TestSecrets(t *testing.T) {
 	mailbox := func(extra string) string {
 		return "imap:\n  - name: in-1\n    address: imap.example.com:993\n    username: u\n" + extra
 	}
+	oauthBox := func(extra string) string {
+		return mailbox("    auth: xoauth2\n    oauth2:\n      token_url: https://login.example.com/token\n      client_id: c\n      scopes: [s]\n" + extra)
+	}
 	source := func(extra string) string {
 		return "webhooks:\n  sources:\n    - name: portal\n      kind: submission\n" + extra
 	}
@@ -479,6 +507,19 @@ func TestSecrets(t *testing.T) {
 			env: map[string]string{"RMAD_SMTP_PASSWORD": "smtp-env\n"}, secret: func(c *config.Config) string { return c.SMTP.Password.Reveal() }, value: "smtp-env"},
 		{name: "redis password from file", text: "redis: {password_file: " + good + "}\n",
 			secret: func(c *config.Config) string { return c.Redis.Password.Reveal() }, value: "s3cret"},
+		{name: "oauth: no password needed, client secret from file", text: oauthBox("      client_secret_file: good\n"),
+			secret: func(c *config.Config) string { return c.IMAP[0].OAuth2.ClientSecret.Reveal() + "|" + c.IMAP[0].Password.Reveal() }, value: "s3cret|"},
+		{name: "oauth: client secret from env", text: oauthBox(""), env: map[string]string{"RMAD_IMAP_IN_1_CLIENT_SECRET": "cs-env"},
+			secret: func(c *config.Config) string { return c.IMAP[0].OAuth2.ClientSecret.Reveal() }, value: "cs-env"},
+		{name: "oauth: client secret nowhere", text: oauthBox(""),
+			want: ":6: imap[0].oauth2.client_secret_file: missing: set client_secret_file to a file holding the secret, or the environment variable RMAD_IMAP_IN_1_CLIENT_SECRET"},
+		{name: "oauth: refresh token file", text: oauthBox("      client_secret_file: good\n      refresh_token_file: " + good + "\n"),
+			secret: func(c *config.Config) string { return c.IMAP[0].OAuth2.RefreshToken.Reveal() }, value: "s3cret"},
+		{name: "oauth: refresh token file missing", text: oauthBox("      client_secret_file: good\n      refresh_token_file: " + missing + "\n"),
+			want: ":11: imap[0].oauth2.refresh_token_file: cannot read secret file " + missing + ": no such file or directory"},
+		{name: "smtp oauth: secret from env", text: "smtp:\n  address: smtp.example.com:587\n  from: a@example.com\n  username: u\n  auth: xoauth2\n" +
+			"  oauth2: {token_url: \"https://t.example/token\", client_id: c, scopes: [s]}\n", env: map[string]string{"RMAD_SMTP_CLIENT_SECRET": "smtp-cs"},
+			secret: func(c *config.Config) string { return c.SMTP.OAuth2.ClientSecret.Reveal() + "|" + c.SMTP.Password.Reveal() }, value: "smtp-cs|"},
 		{name: "webhook rotation", text: source("      secret_file: " + rotated + "\n"),
 			secret: func(c *config.Config) string { return fmt.Sprint(c.Webhooks.Sources[0].Secrets) }, value: "[****** ******]"},
 		{name: "webhook rotation, second secret", text: source("      secret_file: " + rotated + "\n"),

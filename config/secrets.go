@@ -17,7 +17,12 @@ import (
 const (
 	EnvRedisPassword = "RMAD_REDIS_PASSWORD"
 	EnvSMTPPassword  = "RMAD_SMTP_PASSWORD"
+	// EnvSMTPClientSecret holds smtp.oauth2's client secret when client_secret_file is empty.
+	EnvSMTPClientSecret = "RMAD_SMTP_CLIENT_SECRET"
 )
+
+// EnvIMAPClientSecret is the variable holding the OAuth client secret of the mailbox named name.
+func EnvIMAPClientSecret(name string) string { return "RMAD_IMAP_" + envName(name) + "_CLIENT_SECRET" }
 
 // EnvIMAPPassword is the variable holding the password of the mailbox named name.
 func EnvIMAPPassword(name string) string { return "RMAD_IMAP_" + envName(name) + "_PASSWORD" }
@@ -44,14 +49,23 @@ func loadSecrets(cfg *Config, p *problems) {
 
 	for i := range cfg.IMAP {
 		m := &cfg.IMAP[i]
-		if !nameRE.MatchString(m.Name) && m.PasswordFile == "" {
+		if !nameRE.MatchString(m.Name) && m.PasswordFile == "" && (m.OAuth2 == nil || m.OAuth2.ClientSecretFile == "") {
 			continue // no variable name to look for; the bad name is reported already
 		}
-		m.Password, _ = readSecret(p, indexPath("imap", i)+".password_file", m.PasswordFile, EnvIMAPPassword(m.Name), true)
+		path := indexPath("imap", i)
+		if UsesOAuth(m.Auth) {
+			loadOAuthSecrets(p, path, m.OAuth2, EnvIMAPClientSecret(m.Name))
+			continue
+		}
+		m.Password, _ = readSecret(p, path+".password_file", m.PasswordFile, EnvIMAPPassword(m.Name), true)
 	}
 
-	// A password without a user name would never be sent; one is needed only to log in.
-	cfg.SMTP.Password, _ = readSecret(p, "smtp.password_file", cfg.SMTP.PasswordFile, EnvSMTPPassword, cfg.SMTP.Username != "")
+	if UsesOAuth(cfg.SMTP.Auth) {
+		loadOAuthSecrets(p, "smtp", cfg.SMTP.OAuth2, EnvSMTPClientSecret)
+	} else {
+		// A password without a user name would never be sent; one is needed only to log in.
+		cfg.SMTP.Password, _ = readSecret(p, "smtp.password_file", cfg.SMTP.PasswordFile, EnvSMTPPassword, cfg.SMTP.Username != "")
+	}
 
 	for i := range cfg.Webhooks.Sources {
 		w := &cfg.Webhooks.Sources[i]
@@ -79,6 +93,18 @@ func loadSecrets(cfg *Config, p *problems) {
 	}
 }
 
+// loadOAuthSecrets reads the client secret (always needed) and the refresh token (when its file
+// is named: it chooses the refresh-token grant) of the oauth2 block at path.
+func loadOAuthSecrets(p *problems, path string, o *OAuth2, env string) {
+	if o == nil {
+		return // reported by validate
+	}
+	o.ClientSecret, _ = readSecret(p, path+".oauth2.client_secret_file", o.ClientSecretFile, env, true)
+	if o.RefreshTokenFile != "" {
+		o.RefreshToken, _ = readSecret(p, path+".oauth2.refresh_token_file", o.RefreshTokenFile, "", true)
+	}
+}
+
 // readSecret returns the secret from file, or else from the environment variable env, and
 // says where it came from. A required secret found nowhere, or an unreadable or empty file, is
 // a problem recorded at key.
@@ -95,6 +121,9 @@ func readSecret(p *problems, key, file, env string, required bool) (Secret, stri
 			return "", ""
 		}
 		return Secret(s), file
+	}
+	if env == "" {
+		return "", "" // a file-only secret (refresh_token_file) that is not named
 	}
 	if s := os.Getenv(env); s != "" {
 		return Secret(strings.TrimRight(s, "\r\n")), "$" + env

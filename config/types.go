@@ -63,13 +63,36 @@ const (
 	TLSNone     = "none" // loopback only
 )
 
+// Login mechanisms for IMAP and SMTP (imap[].auth, smtp.auth).
+const (
+	AuthPassword    = "password"    // LOGIN / AUTH PLAIN or LOGIN with password_file
+	AuthXOAUTH2     = "xoauth2"     // SASL XOAUTH2 with an OAuth 2.0 access token (Microsoft 365, Google)
+	AuthOAuthBearer = "oauthbearer" // SASL OAUTHBEARER (RFC 7628) with an OAuth 2.0 access token
+)
+
+// OAuth2 says how to get access tokens for auth xoauth2 or oauthbearer. Without a refresh
+// token it is the client-credentials grant (Microsoft 365 app-only access); with one, the
+// refresh-token grant (Google, or any delegated access).
+type OAuth2 struct {
+	TokenURL         string   `yaml:"token_url"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	Scopes           []string `yaml:"scopes"`
+	RefreshTokenFile string   `yaml:"refresh_token_file"`
+	// From client_secret_file or RMAD_IMAP_<NAME>_CLIENT_SECRET / RMAD_SMTP_CLIENT_SECRET.
+	ClientSecret Secret `yaml:"-"`
+	RefreshToken Secret `yaml:"-"` // from refresh_token_file; empty: client credentials
+}
+
 // Mailbox is one IMAP mailbox rmad reads.
 type Mailbox struct {
 	Name             string        `yaml:"name"`
 	Address          string        `yaml:"address"`
 	TLS              string        `yaml:"tls"`
 	Username         string        `yaml:"username"`
+	Auth             string        `yaml:"auth"` // password (default) | xoauth2 | oauthbearer
 	PasswordFile     string        `yaml:"password_file"`
+	OAuth2           *OAuth2       `yaml:"oauth2"`
 	Mailbox          string        `yaml:"mailbox"`
 	ProcessedMailbox string        `yaml:"processed_mailbox"`
 	RejectedMailbox  string        `yaml:"rejected_mailbox"`
@@ -83,13 +106,18 @@ func (m Mailbox) UseIDLE() bool { return m.IDLE == nil || *m.IDLE }
 
 // SMTP is the outgoing mail server.
 type SMTP struct {
-	Address      string `yaml:"address"`
-	TLS          string `yaml:"tls"`
-	Username     string `yaml:"username"`
-	PasswordFile string `yaml:"password_file"`
-	From         string `yaml:"from"`
-	Password     Secret `yaml:"-"` // from password_file or RMAD_SMTP_PASSWORD
+	Address      string  `yaml:"address"`
+	TLS          string  `yaml:"tls"`
+	Username     string  `yaml:"username"`
+	Auth         string  `yaml:"auth"` // password (default) | xoauth2 | oauthbearer
+	PasswordFile string  `yaml:"password_file"`
+	OAuth2       *OAuth2 `yaml:"oauth2"`
+	From         string  `yaml:"from"`
+	Password     Secret  `yaml:"-"` // from password_file or RMAD_SMTP_PASSWORD
 }
+
+// UsesOAuth reports whether auth is one of the OAuth 2.0 mechanisms.
+func UsesOAuth(auth string) bool { return auth == AuthXOAUTH2 || auth == AuthOAuthBearer }
 
 // HTTP server.
 type HTTP struct {

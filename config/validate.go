@@ -126,6 +126,44 @@ func validateIMAP(cfg *Config, p *problems) {
 		if m.PollInterval <= 0 {
 			p.at(path+".poll_interval", "must be positive, got %s", m.PollInterval)
 		}
+		checkAuth(p, path, m.Auth, m.OAuth2)
+	}
+}
+
+// checkAuth checks auth and the oauth2 block beside it (path is imap[i] or smtp).
+func checkAuth(p *problems, path, auth string, o *OAuth2) {
+	if !oneOf(p, path+".auth", auth, AuthPassword, AuthXOAUTH2, AuthOAuthBearer) {
+		return
+	}
+	if !UsesOAuth(auth) {
+		if o != nil {
+			p.at(path+".oauth2", "is used only with auth xoauth2 or oauthbearer (auth is %s)", auth)
+		}
+		return
+	}
+	if o == nil {
+		p.at(path+".oauth2", "missing: auth %s needs token_url, client_id, client_secret_file and scopes", auth)
+		return
+	}
+	path += ".oauth2"
+	switch u, err := url.Parse(o.TokenURL); {
+	case o.TokenURL == "":
+		p.at(path+".token_url", "missing: the token endpoint, such as https://login.microsoftonline.com/<tenant id>/oauth2/v2.0/token")
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		p.at(path+".token_url", "%q is not an https:// URL", o.TokenURL)
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		p.at(path+".token_url", "%q sends the client secret in clear text: use https (http only for a loopback address)", o.TokenURL)
+	}
+	if strings.TrimSpace(o.ClientID) == "" {
+		p.at(path+".client_id", "missing: the application (client) ID of the app registration")
+	}
+	if len(o.Scopes) == 0 {
+		p.at(path+".scopes", "missing: list the scopes, such as https://outlook.office365.com/.default (Microsoft 365) or https://mail.google.com/ (Google)")
+	}
+	for i, sc := range o.Scopes {
+		if strings.TrimSpace(sc) == "" || strings.ContainsAny(sc, " \t\r\n") {
+			p.at(indexPath(path+".scopes", i), "%q: one scope per list entry, without spaces", sc)
+		}
 	}
 }
 
@@ -136,6 +174,10 @@ func validateSMTP(cfg *Config, p *problems) {
 		p.at("smtp.from", "missing: the sender of rmad's mail, such as \"Example RMA <rma@example.com>\"")
 	} else if _, err := mail.ParseAddress(s.From); err != nil {
 		p.at("smtp.from", "%q is not an email address: %v", s.From, err)
+	}
+	checkAuth(p, "smtp", s.Auth, s.OAuth2)
+	if UsesOAuth(s.Auth) && s.Username == "" {
+		p.at("smtp.username", "missing: auth %s logs in as this mailbox (the address rmad sends as)", s.Auth)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/mailauth"
 )
 
 // Mail is one message handed to the Sink.
@@ -116,6 +117,8 @@ type Watcher struct {
 	kick   chan struct{} // Kick → sync now
 	exists chan struct{} // EXISTS from the server → sync now
 
+	tokens *mailauth.Tokens // auth xoauth2/oauthbearer: the mailbox's access tokens; nil with passwords
+
 	mu    sync.Mutex
 	state State
 
@@ -150,7 +153,12 @@ func New(cfg config.Mailbox, limits config.Limits, sink Sink, cur Cursor, lock L
 	if limits.MaxMessageBytes <= 0 {
 		limits.MaxMessageBytes = config.DefaultMaxMessageBytes
 	}
+	var tokens *mailauth.Tokens
+	if config.UsesOAuth(cfg.Auth) && cfg.OAuth2 != nil {
+		tokens = mailauth.NewTokens(*cfg.OAuth2, nil)
+	}
 	return &Watcher{
+		tokens:      tokens,
 		cfg:         cfg,
 		limits:      limits,
 		sink:        sink,
@@ -310,6 +318,8 @@ func (w *Watcher) checkConfig() error {
 		return bad("processed_mailbox and rejected_mailbox must differ from mailbox %q", c.Mailbox)
 	case w.sink == nil || w.cur == nil:
 		return bad("no sink or cursor store (a bug in the caller)")
+	case config.UsesOAuth(c.Auth) && w.tokens == nil:
+		return bad("auth %s needs an oauth2 block", c.Auth)
 	}
 	switch c.TLS {
 	case "", config.TLSImplicit, config.TLSStartTLS:

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/mailauth"
 )
 
 // errClosed: the server closed the connection (or it broke) while we were waiting.
@@ -38,8 +39,8 @@ func (w *Watcher) session(ctx context.Context) (synced bool, err error) {
 	if err := c.WaitGreeting(); err != nil {
 		return false, fmt.Errorf("imap %s: greeting from %s: %w", name, w.cfg.Address, err)
 	}
-	if err := c.Login(w.cfg.Username, w.cfg.Password.Reveal()).Wait(); err != nil {
-		return false, fmt.Errorf("imap %s: login as %s: %w", name, w.cfg.Username, err)
+	if err := w.login(ctx, c); err != nil {
+		return false, fmt.Errorf("imap %s: %w", name, err)
 	}
 	caps := c.Caps()
 	if caps == nil {
@@ -93,6 +94,29 @@ func (w *Watcher) session(ctx context.Context) (synced bool, err error) {
 			return synced, fmt.Errorf("imap %s: %w", name, err)
 		}
 	}
+}
+
+// login logs in with the password, or with an OAuth access token (a refused token is
+// replaced by a new one once; then the error says the server refused it).
+func (w *Watcher) login(ctx context.Context, c *imapclient.Client) error {
+	if !config.UsesOAuth(w.cfg.Auth) {
+		if err := c.Login(w.cfg.Username, w.cfg.Password.Reveal()).Wait(); err != nil {
+			return fmt.Errorf("login as %s: %w", w.cfg.Username, err)
+		}
+		return nil
+	}
+	mech := mailauth.Mechanism(w.cfg.Auth)
+	if !c.Caps().Has(imap.Cap("AUTH=" + mech)) {
+		return fmt.Errorf("auth %s: %s does not offer AUTH=%s", w.cfg.Auth, w.cfg.Address, mech)
+	}
+	err := mailauth.Login(ctx, w.tokens, mech, w.cfg.Username,
+		func(sc mailauth.Client) error { return c.Authenticate(sc) },
+		func(err error) bool { var ie *imap.Error; return errors.As(err, &ie) })
+	var refused *mailauth.RefusedError
+	if err != nil && !errors.As(err, &refused) { // a refusal says it all: "the server refused the OAuth token: ..."
+		return fmt.Errorf("%s as %s: %w", mech, w.cfg.Username, err)
+	}
+	return err
 }
 
 // dial connects with the configured TLS mode. TCP keepalive makes a silently dead connection
