@@ -40,6 +40,10 @@ func (d *Daemon) health(ctx context.Context) (bool, map[string]any) {
 		boxes[st.Mailbox] = b
 	}
 	details["mailboxes"] = boxes
+	// SMTP trouble (down, or the password or OAuth token refused) holds replies on the outbox.
+	smtpOK, smtpState := d.courier.smtp.Health()
+	details["smtp"] = smtpState
+	ok = ok && smtpOK
 	return ok, details
 }
 

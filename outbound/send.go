@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/mailauth"
 )
 
 // DefaultSendTimeout bounds one delivery (connect, TLS, auth, data) when the caller's context
@@ -54,11 +55,15 @@ type Sender struct {
 	// A server's LIMITS MAILMAX, or a 4xx refusal of MAIL FROM on a used session, lowers it.
 	MaxPerSession int
 
+	tokens *mailauth.Tokens // auth xoauth2/oauthbearer; nil with passwords
+
 	mu      sync.Mutex
 	idle    []*smtpSession // most recently used last
 	closed  bool
 	learned int // messages per session after which the server refused more (0: none seen)
 	stats   SenderStats
+	failing error     // the last attempt to open a session failed with this (nil: it worked)
+	since   time.Time // when opening sessions started to fail
 }
 
 // SenderStats counts sessions, for tests and the benchmark.
@@ -71,7 +76,36 @@ type SenderStats struct {
 
 // NewSender returns a Sender for smtp settings; log is the caller's component logger.
 func NewSender(cfg config.SMTP, log zerolog.Logger) *Sender {
-	return &Sender{cfg: cfg, log: log}
+	s := &Sender{cfg: cfg, log: log}
+	if config.UsesOAuth(cfg.Auth) && cfg.OAuth2 != nil {
+		s.tokens = mailauth.NewTokens(*cfg.OAuth2, nil)
+	}
+	return s
+}
+
+// Health says whether the Sender can reach and log in to the server: false, with the error,
+// when its last attempt to open a session failed (an outage, a refused password or OAuth
+// token). Mail waits on the outbox meanwhile; it is not lost.
+func (s *Sender) Health() (ok bool, detail string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing == nil {
+		return true, "ok"
+	}
+	return false, fmt.Sprintf("failing since %s: %v", s.since.UTC().Format(time.RFC3339), s.failing)
+}
+
+func (s *Sender) recordOpen(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		s.failing = nil
+	case s.failing == nil:
+		s.failing, s.since = err, time.Now()
+	default:
+		s.failing = err
+	}
 }
 
 // Stats returns the session counters.
@@ -303,8 +337,16 @@ func (s *Sender) expire(sess *smtpSession) {
 // Close closes the idle sessions; a Send after Close still works but keeps nothing open.
 func (s *Sender) Close() {
 	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.closeIdle()
+}
+
+// closeIdle QUITs the idle sessions, so that the next message opens (and logs in) afresh.
+func (s *Sender) closeIdle() {
+	s.mu.Lock()
 	idle := s.idle
-	s.idle, s.closed = nil, true
+	s.idle = nil
 	s.mu.Unlock()
 	for _, sess := range idle {
 		sess.timer.Stop()
@@ -312,8 +354,16 @@ func (s *Sender) Close() {
 	}
 }
 
-// open connects, says EHLO and logs in.
+// open connects, says EHLO and logs in, and records the outcome for Health.
 func (s *Sender) open(ctx context.Context, timeout time.Duration) (*smtpSession, error) {
+	sess, err := s.dial(ctx, timeout)
+	if ctx.Err() == nil || err == nil { // a caller giving up says nothing about the server
+		s.recordOpen(err)
+	}
+	return sess, err
+}
+
+func (s *Sender) dial(ctx context.Context, timeout time.Duration) (*smtpSession, error) {
 	mode := tlsMode(s.cfg)
 	if err := checkTransport(mode, s.cfg.Address); err != nil {
 		return nil, err
@@ -349,7 +399,7 @@ func (s *Sender) open(ctx context.Context, timeout time.Duration) (*smtpSession,
 	}
 	c.CommandTimeout = timeout
 	c.SubmissionTimeout = timeout
-	if err := s.login(c); err != nil {
+	if err := s.login(ctx, c); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -362,8 +412,10 @@ func (s *Sender) open(ctx context.Context, timeout time.Duration) (*smtpSession,
 	return sess, nil
 }
 
-// login says EHLO and authenticates when smtp.username is set.
-func (s *Sender) login(c *smtp.Client) error {
+// login says EHLO and authenticates when smtp.username is set: with the password, or with an
+// OAuth access token (a refused token is replaced once; then "the server refused the OAuth
+// token: ...").
+func (s *Sender) login(ctx context.Context, c *smtp.Client) error {
 	if err := c.Hello(s.localName()); err != nil {
 		return fmt.Errorf("ehlo: %w", err)
 	}
@@ -372,6 +424,21 @@ func (s *Sender) login(c *smtp.Client) error {
 	}
 	_, tlsActive := c.TLSConnectionState()
 	if err := authAllowed(s.cfg.Address, tlsActive); err != nil {
+		return err
+	}
+	if s.tokens != nil {
+		mech := mailauth.Mechanism(s.cfg.Auth)
+		if !c.SupportsAuth(mech) {
+			_, mechs := c.Extension("AUTH")
+			return fmt.Errorf("auth %s: the server offers AUTH %q, not %s", s.cfg.Auth, mechs, mech)
+		}
+		err := mailauth.Login(ctx, s.tokens, mech, s.cfg.Username,
+			func(sc mailauth.Client) error { return c.Auth(sc) },
+			func(err error) bool { var se *smtp.SMTPError; return errors.As(err, &se) })
+		var refused *mailauth.RefusedError
+		if err != nil && !errors.As(err, &refused) {
+			return fmt.Errorf("%s as %s: %w", mech, s.cfg.Username, err)
+		}
 		return err
 	}
 	mech, err := saslClient(c, s.cfg.Username, s.cfg.Password.Reveal())

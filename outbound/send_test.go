@@ -18,6 +18,7 @@ import (
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/internal/testenv"
+	"github.com/rmad/rmad/mailauth"
 )
 
 // recorder is a go-smtp Backend that keeps what it receives and fails on demand.
@@ -25,17 +26,18 @@ type recorder struct {
 	mu       sync.Mutex
 	user     string // when set, AUTH is offered and required with user/pass
 	pass     string
-	mechs    []string         // AUTH mechanisms offered; default PLAIN
-	rcptErr  map[string]error // per recipient
-	dataErr  error            // returned from DATA
-	dataHang time.Duration    // DATA sleeps this long before answering
-	got      []received       // delivered messages
-	authed   []string         // mechanisms used for successful logins
-	hello    []string         // EHLO names
-	tlsSeen  []bool           // per delivered message: was the connection TLS
-	perConn  int              // when > 0, MAIL FROM after this many messages on a connection gets 451
-	sessions int              // connections that said EHLO
-	logouts  int              // connections that ended (QUIT or dropped)
+	mechs    []string              // AUTH mechanisms offered; default PLAIN
+	rcptErr  map[string]error      // per recipient
+	dataErr  error                 // returned from DATA
+	dataHang time.Duration         // DATA sleeps this long before answering
+	got      []received            // delivered messages
+	authed   []string              // mechanisms used for successful logins
+	hello    []string              // EHLO names
+	tlsSeen  []bool                // per delivered message: was the connection TLS
+	perConn  int                   // when > 0, MAIL FROM after this many messages on a connection gets 451
+	tokens   *testenv.TokenService // with mechs XOAUTH2/OAUTHBEARER: checks access tokens for user
+	sessions int                   // connections that said EHLO
+	logouts  int                   // connections that ended (QUIT or dropped)
 }
 
 type received struct {
@@ -83,6 +85,22 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return sasl.NewPlainServer(func(identity, user, pass string) error {
 			if user != s.r.user || pass != s.r.pass {
 				return smtp.ErrAuthFailed
+			}
+			ok(mech)
+			return nil
+		}), nil
+	case mailauth.XOAUTH2:
+		return &xoauth2Server{check: func(user, token string) error {
+			if u, valid := s.r.tokens.Check(token); !valid || u != user || user != s.r.user {
+				return smtp.ErrAuthFailed
+			}
+			ok(mech)
+			return nil
+		}}, nil
+	case sasl.OAuthBearer:
+		return sasl.NewOAuthBearerServer(func(o sasl.OAuthBearerOptions) *sasl.OAuthBearerError {
+			if u, valid := s.r.tokens.Check(o.Token); !valid || u != o.Username || o.Username != s.r.user {
+				return &sasl.OAuthBearerError{Status: "invalid_token", Schemes: "bearer"}
 			}
 			ok(mech)
 			return nil
@@ -183,6 +201,33 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 		return []byte("Password:"), false, nil
 	}
 	return nil, true, l.check(l.user, string(resp))
+}
+
+// xoauth2Server is the server side of XOAUTH2 as Google and Microsoft run it: a bad token gets
+// a JSON error challenge, and the client's answer to it the final 535.
+type xoauth2Server struct {
+	check  func(user, token string) error
+	failed error
+}
+
+func (x *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
+	if x.failed != nil {
+		return nil, true, x.failed
+	}
+	var user, token string
+	for _, f := range strings.Split(string(resp), "\x01") {
+		if v, ok := strings.CutPrefix(f, "user="); ok {
+			user = v
+		}
+		if v, ok := strings.CutPrefix(f, "auth=Bearer "); ok {
+			token = v
+		}
+	}
+	if err := x.check(user, token); err != nil {
+		x.failed = err
+		return []byte(`{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}`), false, nil
+	}
+	return nil, true, nil
 }
 
 type serverMode int
@@ -679,5 +724,67 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSendOAuth logs in to a go-smtp server that checks access tokens with the loopback token
+// service: XOAUTH2 and OAUTHBEARER, a token expired or revoked mid-run replaced once (on the
+// next session), and a server refusing every token: a clear temporary error, Health degraded,
+// and the message goes out once tokens are taken again.
+func TestSendOAuth(t *testing.T) {
+	ts := testenv.StartTokenService(t)
+	const user = "rma@distributor.example"
+	ts.AddClient("app", "app-secret", user)
+	for _, mech := range []string{mailauth.XOAUTH2, sasl.OAuthBearer} {
+		t.Run(mech, func(t *testing.T) {
+			be := &recorder{user: user, mechs: []string{sasl.Plain, mech}, tokens: ts}
+			addr, clientTLS := startServer(t, be, startTLSServer)
+			auth := config.AuthXOAUTH2
+			if mech == sasl.OAuthBearer {
+				auth = config.AuthOAuthBearer
+			}
+			s := NewSender(config.SMTP{Address: addr, TLS: config.TLSStartTLS, Username: user, Auth: auth,
+				OAuth2: &config.OAuth2{TokenURL: ts.TokenURL, ClientID: "app", ClientSecret: "app-secret", Scopes: []string{"s"}},
+				From:   "rma@distributor.example"}, zerolog.Nop())
+			s.TLSConfig, s.Timeout, s.LocalName = clientTLS, 10*time.Second, "rmad.test"
+			defer s.Close()
+			send := func() error { return s.Send(context.Background(), testMessage()) }
+
+			minted := ts.Minted("client_credentials")
+			if err := send(); err != nil {
+				t.Fatal(err)
+			}
+			for i, spoil := range []func(){ts.ExpireAll, ts.RevokeAll} {
+				spoil()
+				s.closeIdle() // the next message needs a new session, so a new login
+				if err := send(); err != nil {
+					t.Fatalf("after the token went bad (%d): %v", i, err)
+				}
+			}
+			if n := ts.Minted("client_credentials") - minted; n != 3 || len(be.authed) != 3 || be.authed[0] != mech {
+				t.Errorf("%d tokens minted, logins %v; want 3 %s logins with a new token after each refusal", n, be.authed, mech)
+			}
+
+			ts.RefuseAll(true)
+			defer ts.RefuseAll(false)
+			s.closeIdle()
+			err := send()
+			if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "the server refused the OAuth token: ") {
+				t.Fatalf("Send with refused tokens = %v; want a temporary error saying the token was refused", err)
+			}
+			if strings.Contains(err.Error(), "at-") || strings.Contains(err.Error(), "app-secret") {
+				t.Errorf("the error shows a secret: %v", err)
+			}
+			if ok, detail := s.Health(); ok || !strings.Contains(detail, "refused the OAuth token") {
+				t.Errorf("Health = %v, %q; want degraded with the refusal", ok, detail)
+			}
+			ts.RefuseAll(false)
+			if err := send(); err != nil {
+				t.Fatal(err)
+			}
+			if ok, _ := s.Health(); !ok || len(be.messages()) != 4 {
+				t.Errorf("after recovery: health %v, %d messages delivered, want 4", ok, len(be.messages()))
+			}
+		})
 	}
 }
