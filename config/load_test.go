@@ -508,7 +508,9 @@ func TestSecrets(t *testing.T) {
 		{name: "redis password from file", text: "redis: {password_file: " + good + "}\n",
 			secret: func(c *config.Config) string { return c.Redis.Password.Reveal() }, value: "s3cret"},
 		{name: "oauth: no password needed, client secret from file", text: oauthBox("      client_secret_file: good\n"),
-			secret: func(c *config.Config) string { return c.IMAP[0].OAuth2.ClientSecret.Reveal() + "|" + c.IMAP[0].Password.Reveal() }, value: "s3cret|"},
+			secret: func(c *config.Config) string {
+				return c.IMAP[0].OAuth2.ClientSecret.Reveal() + "|" + c.IMAP[0].Password.Reveal()
+			}, value: "s3cret|"},
 		{name: "oauth: client secret from env", text: oauthBox(""), env: map[string]string{"RMAD_IMAP_IN_1_CLIENT_SECRET": "cs-env"},
 			secret: func(c *config.Config) string { return c.IMAP[0].OAuth2.ClientSecret.Reveal() }, value: "cs-env"},
 		{name: "oauth: client secret nowhere", text: oauthBox(""),
@@ -519,7 +521,9 @@ func TestSecrets(t *testing.T) {
 			want: ":11: imap[0].oauth2.refresh_token_file: cannot read secret file " + missing + ": no such file or directory"},
 		{name: "smtp oauth: secret from env", text: "smtp:\n  address: smtp.example.com:587\n  from: a@example.com\n  username: u\n  auth: xoauth2\n" +
 			"  oauth2: {token_url: \"https://t.example/token\", client_id: c, scopes: [s]}\n", env: map[string]string{"RMAD_SMTP_CLIENT_SECRET": "smtp-cs"},
-			secret: func(c *config.Config) string { return c.SMTP.OAuth2.ClientSecret.Reveal() + "|" + c.SMTP.Password.Reveal() }, value: "smtp-cs|"},
+			secret: func(c *config.Config) string {
+				return c.SMTP.OAuth2.ClientSecret.Reveal() + "|" + c.SMTP.Password.Reveal()
+			}, value: "smtp-cs|"},
 		{name: "webhook rotation", text: source("      secret_file: " + rotated + "\n"),
 			secret: func(c *config.Config) string { return fmt.Sprint(c.Webhooks.Sources[0].Secrets) }, value: "[****** ******]"},
 		{name: "webhook rotation, second secret", text: source("      secret_file: " + rotated + "\n"),
