@@ -118,9 +118,12 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		log:      log.With().Str("component", "worker").Logger(),
 	}
 	d.courier = newCourier(cfg, d.store, d.metrics, opt.Now, log)
-	sink := &mailSink{parser: d.parser, inbox: d.inbox, now: opt.Now}
-	locks := &leaseLocker{leases: d.store.Leases(), log: log}
+	sink := &mailSink{parser: d.parser, inbox: d.inbox, metrics: d.metrics, now: opt.Now}
+	locks := &leaseLocker{leases: d.store.Leases(), log: log.With().Str("component", "imap").Logger()}
 	for _, mb := range cfg.IMAP {
+		for _, disp := range []mailbox.Disposition{mailbox.Processed, mailbox.Rejected} {
+			d.metrics.MailsProcessed.WithLabelValues(mb.Name, disp.String()) // zeros, not absent series
+		}
 		// The watcher adds component=imap and mailbox itself: adding them here too would write
 		// each key twice in every JSON line.
 		d.watchers = append(d.watchers, mailbox.New(mb, cfg.Limits, sink, d.store, locks, log))
@@ -224,7 +227,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 		httpLn = ln
 	}
 
-	errs := make(chan error, 8)
+	// Any number of components may fail, and after the first failure nobody waits for the next:
+	// a failure is recorded, never sent where sending could block a component (and so the
+	// shutdown, which waits for every component).
+	var (
+		failOnce sync.Once
+		failed   = make(chan struct{})
+		failure  error // set once, before failed is closed
+	)
+	fail := func(err error) {
+		first := false
+		failOnce.Do(func() { failure, first = err, true; close(failed) })
+		if !first {
+			d.log.Error().Err(err).Msg("component failed")
+		}
+	}
 	var intakeWG, workWG sync.WaitGroup
 	start := func(wg *sync.WaitGroup, name string, f func() error) {
 		wg.Add(1)
@@ -233,7 +250,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.live.enter(name)
 			defer d.live.leave(name)
 			if err := f(); err != nil && !errors.Is(err, context.Canceled) {
-				errs <- fmt.Errorf("%s: %w", name, err)
+				fail(fmt.Errorf("%s: %w", name, err))
 			}
 		}()
 	}
@@ -253,10 +270,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info().Int("mailboxes", len(d.watchers)).Str("consumer", d.opt.Consumer).Msg("rmad running")
 
-	var failure error
 	select {
 	case <-ctx.Done():
-	case failure = <-errs:
+	case <-failed:
 		d.log.Error().Err(failure).Msg("component failed; stopping")
 	}
 	if d.opt.Stopping != nil {
@@ -272,7 +288,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.sched.Wait()
 	d.courier.smtp.Close() // QUIT the idle SMTP sessions
 	d.log.Info().Msg("rmad stopped")
-	return failure
+	select {
+	case <-failed:
+		return failure
+	default:
+		return nil
+	}
 }
 
 // partnerFinder looks partners up in the engine's current data, so a reload is seen at once.
@@ -285,9 +306,10 @@ func (p partnerFinder) BySender(addr string) (rma.Partner, bool) {
 // mailSink puts fetched mail durably into the inbox stream and tells the watcher where the mail
 // goes: partner mail to processed, automatic mail and unknown senders to rejected.
 type mailSink struct {
-	parser *ingest.Parser
-	inbox  *queue.Queue
-	now    func() time.Time
+	parser  *ingest.Parser
+	inbox   *queue.Queue
+	metrics *metrics.Metrics
+	now     func() time.Time
 }
 
 func (s *mailSink) Deliver(ctx context.Context, m mailbox.Mail) (mailbox.Disposition, error) {
@@ -309,29 +331,54 @@ func (s *mailSink) Deliver(ctx context.Context, m mailbox.Mail) (mailbox.Disposi
 	if _, err := s.inbox.Add(ctx, payload, attrs); err != nil {
 		return disp, fmt.Errorf("enqueue uid %d: %w", m.UID, err)
 	}
+	s.metrics.MailsProcessed.WithLabelValues(m.Mailbox, disp.String()).Inc()
 	return disp, nil
 }
 
 // leaseLocker gives each mailbox watcher a Redis lease, so one instance at a time reads a mailbox.
 type leaseLocker struct {
 	leases *store.Leases
-	log    zerolog.Logger
+	log    zerolog.Logger // with component=imap
 }
 
 // mailboxLeaseTTL bounds how long a mailbox waits after its reader died (renewed every ttl/3).
 const mailboxLeaseTTL = 15 * time.Second
 
-func (l *leaseLocker) Lock(ctx context.Context, name string) (<-chan struct{}, func(), error) {
-	waiting := false
+// mailboxLease names the lease of a configured mailbox.
+func mailboxLease(mailbox string) string { return "imap:" + mailbox }
+
+// legacyMailboxLease is the name earlier versions gave it (the prefix twice). While an
+// instance of such a version runs it renews that lease, so a new instance stands by rather than
+// read the mailbox beside it; once the old one stops, its lease expires within mailboxLeaseTTL.
+func legacyMailboxLease(mailbox string) string { return "imap:imap:" + mailbox }
+
+func (l *leaseLocker) Lock(ctx context.Context, mailbox string) (<-chan struct{}, func(), error) {
+	log := l.log.With().Str("mailbox", mailbox).Logger()
+	waiting := ""
+	standBy := func(why string) {
+		if waiting != why {
+			waiting = why
+			log.Info().Msg(why + "; standing by")
+		}
+	}
 	for {
-		lease, ok, err := l.leases.TryAcquire(ctx, "imap:"+name, mailboxLeaseTTL)
-		if err != nil {
-			l.log.Warn().Err(err).Str("mailbox", name).Msg("lease: redis error; retrying")
-		} else if ok {
+		lease, ok, err := l.leases.TryAcquire(ctx, mailboxLease(mailbox), mailboxLeaseTTL)
+		var old time.Duration
+		if ok {
+			old, err = l.leases.Remaining(ctx, legacyMailboxLease(mailbox))
+		}
+		switch {
+		case err != nil:
+			log.Warn().Err(err).Msg("lease: redis error; retrying")
+		case ok && old == 0:
 			return lease.Lost(), func() { _ = lease.Release(context.WithoutCancel(ctx)) }, nil
-		} else if !waiting {
-			waiting = true
-			l.log.Info().Str("mailbox", name).Msg("another instance reads this mailbox; standing by")
+		case ok:
+			standBy("an instance of an older rmad version reads this mailbox")
+		default:
+			standBy("another instance reads this mailbox")
+		}
+		if lease != nil {
+			_ = lease.Release(context.WithoutCancel(ctx))
 		}
 		select {
 		case <-ctx.Done():

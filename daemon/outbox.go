@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -16,11 +17,13 @@ import (
 )
 
 // sentWindow is how long a delivered Message-ID is remembered, so that a retried outbox entry
-// (crash after SMTP accepted it, before the ack) is not mailed twice.
+// (crash after SMTP accepted it, before the ack) or a second entry for the same reply (the same
+// mail taken in twice) is not mailed twice.
 const sentWindow = 30 * 24 * time.Hour
 
 // courier is the outbox stage: it delivers composed messages over SMTP, at least once and
-// normally exactly once per Message-ID.
+// normally exactly once per Message-ID. Each Message-ID is claimed before SMTP, so two couriers
+// (here or in other instances) holding entries for one reply send it once.
 type courier struct {
 	smtp    *outbound.Sender
 	store   *store.Store
@@ -34,20 +37,22 @@ func (c *courier) handle(ctx context.Context, m queue.Message) error {
 	if err := json.Unmarshal(m.Payload, &job); err != nil {
 		return fmt.Errorf("outbox %s: undecodable job: %v: %w", m.ID, err, queue.ErrPermanent)
 	}
-	key := "sent:" + job.Message.ID
-	if done, err := c.store.Marked(ctx, key); err != nil {
-		return fmt.Errorf("outbox %s: %w", job.Message.ID, err)
-	} else if done {
+	claim, err := c.store.ClaimDelivery(ctx, job.Message.ID)
+	if errors.Is(err, store.ErrDelivered) {
 		c.log.Debug().Str("message_id", job.Message.ID).Msg("already delivered")
 		return nil
 	}
+	if err != nil { // ErrDelivering included: retried until the other courier's outcome is known
+		return fmt.Errorf("outbox %s: %w", job.Message.ID, err)
+	}
 	if err := c.smtp.Send(ctx, job.Message); err != nil {
+		claim.Release(ctx)
 		if outbound.IsPermanent(err) {
 			return fmt.Errorf("outbox %s: %w: %w", job.Message.ID, err, queue.ErrPermanent)
 		}
 		return fmt.Errorf("outbox %s: %w", job.Message.ID, err)
 	}
-	if err := c.store.Mark(ctx, key, sentWindow); err != nil {
+	if err := claim.Delivered(ctx, sentWindow); err != nil {
 		// Delivered but not remembered: a retry may send it again, with the same Message-ID.
 		c.log.Warn().Err(err).Str("message_id", job.Message.ID).Msg("delivered; could not record it")
 	}

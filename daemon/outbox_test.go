@@ -73,7 +73,7 @@ func TestCourierDeliversOncePerMessageID(t *testing.T) {
 	if err == nil || errors.Is(err, queue.ErrPermanent) {
 		t.Fatalf("delivery during an SMTP outage = %v; want a retryable error", err)
 	}
-	if sent, err := st.Marked(ctx, "sent:reply.2@distributor.example"); err != nil || sent {
+	if sent, err := st.Delivered(ctx, "reply.2@distributor.example"); err != nil || sent {
 		t.Fatalf("failed delivery marked as sent (%v, %v)", sent, err)
 	}
 	smtp.SetFailure(false)

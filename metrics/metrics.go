@@ -48,7 +48,8 @@ type Metrics struct {
 	ReplyLatency prometheus.Histogram
 	// IMAPLastSync is the Unix time of each mailbox's last successful sync.
 	IMAPLastSync *prometheus.GaugeVec
-	// MailsProcessed counts mails by mailbox and disposition (processed, rejected, ignored ...).
+	// MailsProcessed counts mails taken into the inbox queue by mailbox (configured name) and
+	// disposition: the folder the mail is filed in (processed, rejected).
 	MailsProcessed *prometheus.CounterVec
 
 	// Refresh, when set, runs before every scrape (bounded by a short timeout) so that values
@@ -79,7 +80,7 @@ func New() *Metrics {
 			Buckets: ReplyLatencyBuckets,
 		}),
 		IMAPLastSync:   gaugeVec("imap_last_sync_timestamp_seconds", "Unix time of each mailbox's last successful IMAP sync.", "mailbox"),
-		MailsProcessed: counterVec("mails_processed_total", "Mails by mailbox and disposition.", "mailbox", "disposition"),
+		MailsProcessed: counterVec("mails_processed_total", "Mails taken in by mailbox and disposition (processed, rejected).", "mailbox", "disposition"),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),

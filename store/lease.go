@@ -95,6 +95,16 @@ func (l *Leases) Holder(ctx context.Context, name string) (string, error) {
 	return v, nil
 }
 
+// Remaining is how long the lease name is still held: 0 when it is free. A lease key without an
+// expiry (set by hand) counts as free, so it can never block anyone for good.
+func (l *Leases) Remaining(ctx context.Context, name string) (time.Duration, error) {
+	d, err := l.c.PTTL(ctx, l.k.lease(name)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("lease %s: %w", name, err)
+	}
+	return max(d, 0), nil // -2 (no key) and -1 (no expiry) are free
+}
+
 // Name is the lease's name.
 func (le *Lease) Name() string { return le.name }
 

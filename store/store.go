@@ -176,9 +176,6 @@ func New(c redis.UniversalClient, prefix string) *Store {
 	return &Store{c: c, k: keys{prefix: prefix}}
 }
 
-// Client is the Redis client the store uses.
-func (s *Store) Client() redis.UniversalClient { return s.c }
-
 // keys builds every key name; see the package comment for the layout.
 type keys struct{ prefix string }
 

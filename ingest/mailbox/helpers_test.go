@@ -385,7 +385,7 @@ func mboxConfig(addr string) config.Mailbox {
 		Mailbox:          "INBOX",
 		ProcessedMailbox: "RMA/Processed",
 		RejectedMailbox:  "RMA/Rejected",
-		PollInterval:     time.Hour, // tests rely on IDLE or Kick unless they say otherwise
+		PollInterval:     time.Hour, // tests rely on IDLE unless they say otherwise
 	}
 }
 

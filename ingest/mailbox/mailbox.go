@@ -73,10 +73,11 @@ type Cursor interface {
 }
 
 // Locker gives the watcher its lease so that one rmad instance at a time reads a mailbox. Lock
-// blocks until the lease is acquired or ctx is done; lost is closed when the lease is lost (the
-// watcher then disconnects at once and asks again); release gives it back.
+// takes the configured mailbox name (config imap[].name) and names the lease itself; it blocks
+// until the lease is acquired or ctx is done; lost is closed when the lease is lost (the watcher
+// then disconnects at once and asks again); release gives it back.
 type Locker interface {
-	Lock(ctx context.Context, name string) (lost <-chan struct{}, release func(), err error)
+	Lock(ctx context.Context, mailbox string) (lost <-chan struct{}, release func(), err error)
 }
 
 // Errors that a retry cannot fix: Run returns them (wrapped) instead of retrying.
@@ -114,7 +115,6 @@ type Watcher struct {
 	lock   Locker
 	log    zerolog.Logger
 
-	kick   chan struct{} // Kick → sync now
 	exists chan struct{} // EXISTS from the server → sync now
 
 	tokens *mailauth.Tokens // auth xoauth2/oauthbearer: the mailbox's access tokens; nil with passwords
@@ -165,7 +165,6 @@ func New(cfg config.Mailbox, limits config.Limits, sink Sink, cur Cursor, lock L
 		cur:         cur,
 		lock:        lock,
 		log:         log.With().Str("component", "imap").Str("mailbox", cfg.Name).Logger(),
-		kick:        make(chan struct{}, 1),
 		exists:      make(chan struct{}, 1),
 		state:       State{Mailbox: cfg.Name},
 		backoffMin:  time.Second,
@@ -177,18 +176,12 @@ func New(cfg config.Mailbox, limits config.Limits, sink Sink, cur Cursor, lock L
 	}
 }
 
-// LockName is the lease name the watcher asks its Locker for.
-func (w *Watcher) LockName() string { return "imap:" + w.cfg.Name }
-
 // State returns a snapshot of the watcher's health.
 func (w *Watcher) State() State {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.state
 }
-
-// Kick asks for a sync as soon as possible (it interrupts IDLE or the poll wait). It never blocks.
-func (w *Watcher) Kick() { signal(w.kick) }
 
 func signal(ch chan struct{}) {
 	select {
@@ -233,7 +226,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
-			err = fmt.Errorf("imap %s: lease %s: %w", w.cfg.Name, w.LockName(), err)
+			err = fmt.Errorf("imap %s: lease: %w", w.cfg.Name, err)
 			w.recordError(err)
 			d := bo.next()
 			w.log.Warn().Err(err).Dur("retry_in", d).Msg("cannot take the lease")
@@ -244,7 +237,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 		bo.reset()
 		w.update(func(s *State) { s.Leased = true })
-		w.log.Debug().Str("lease", w.LockName()).Msg("lease acquired")
+		w.log.Debug().Msg("lease acquired")
 		err = w.runLeased(ctx, lost)
 		w.update(func(s *State) { s.Leased = false }) // before release: never two Leased at once
 		release()
@@ -261,7 +254,7 @@ func (w *Watcher) acquire(ctx context.Context) (<-chan struct{}, func(), error) 
 	if w.lock == nil {
 		return nil, func() {}, nil
 	}
-	return w.lock.Lock(ctx, w.LockName())
+	return w.lock.Lock(ctx, w.cfg.Name)
 }
 
 // runLeased keeps a session going while the lease is held. It returns nil when ctx is done or the

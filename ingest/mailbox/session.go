@@ -74,7 +74,6 @@ func (w *Watcher) session(ctx context.Context) (synced bool, err error) {
 	var retryIn time.Duration // > 0: the last sync failed on the Sink or Cursor side
 	for {
 		drain(w.exists) // this sync sees everything announced so far
-		drain(w.kick)
 		err := w.sync(ctx, c, uidValidity)
 		var de *deliverError
 		switch {
@@ -242,7 +241,7 @@ func (w *Watcher) loadCursor(ctx context.Context, uidValidity uint32) uint32 {
 	return lastUID
 }
 
-// wait blocks until there may be new mail: EXISTS during IDLE, a Kick, the poll interval (also
+// wait blocks until there may be new mail: EXISTS during IDLE, the poll interval (also
 // the safety net under IDLE), or retryIn after a failed delivery. It returns an error when the
 // connection is gone or ctx is done.
 func (w *Watcher) wait(ctx context.Context, c *imapclient.Client, useIdle bool, retryIn time.Duration) error {
@@ -270,8 +269,6 @@ func (w *Watcher) wait(ctx context.Context, c *imapclient.Client, useIdle bool, 
 	select {
 	case <-w.exists:
 		why = "exists"
-	case <-w.kick:
-		why = "kick"
 	case <-timer.C:
 		why = "timer"
 	case <-c.Closed():

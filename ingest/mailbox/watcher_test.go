@@ -226,21 +226,6 @@ func TestPollingWithoutIdle(t *testing.T) {
 	}
 }
 
-func TestKick(t *testing.T) {
-	srv := newMemServer(t, nil).start()
-	t.Cleanup(srv.stop)
-	cfg := mboxConfig(srv.Addr())
-	no := false
-	cfg.IDLE = &no // neither IDLE nor polling (1 h) would find the mail: only Kick
-	sink := newSink()
-	w := newTestWatcher(t, cfg, limits, sink, newCursor(), nil)
-	run(t, w)
-	eventually(t, "first sync", func() bool { return !w.State().LastSync.IsZero() })
-	srv.appendMail("INBOX", mail(1, "kicked", 200))
-	w.Kick()
-	sink.next(t)
-}
-
 func TestReconnect(t *testing.T) {
 	srv := newMemServer(t, nil).start()
 	t.Cleanup(srv.stop)
@@ -342,7 +327,7 @@ func TestOneWatcherPerMailbox(t *testing.T) {
 
 	// b's lease expires (as when Redis loses it): b disconnects at once, then takes it again.
 	before := srv.accepted()
-	lock.revoke(b.LockName())
+	lock.revoke("partners")
 	eventually(t, "b reconnects under a new lease", func() bool {
 		return srv.accepted() > before && b.State().Connected
 	})

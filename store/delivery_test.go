@@ -1,0 +1,77 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// One claim per Message-ID at a time, among any number of couriers; a delivered Message-ID is
+// never claimed again; a released claim (failed send) or an expired one (a courier that died
+// mid-send) lets the next courier deliver it.
+func TestClaimDelivery(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+
+	const couriers = 16
+	var wg sync.WaitGroup
+	claims := make(chan *DeliveryClaim, couriers)
+	for range couriers {
+		wg.Go(func() {
+			c, err := s.ClaimDelivery(ctx, "reply.1@distributor.example")
+			switch {
+			case err == nil:
+				claims <- c
+			case !errors.Is(err, ErrDelivering):
+				t.Errorf("concurrent claim: %v; want a claim or ErrDelivering", err)
+			}
+		})
+	}
+	wg.Wait()
+	close(claims)
+	var won []*DeliveryClaim
+	for c := range claims {
+		won = append(won, c)
+	}
+	if len(won) != 1 {
+		t.Fatalf("%d of %d concurrent couriers got the claim, want 1", len(won), couriers)
+	}
+	if err := won[0].Delivered(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimDelivery(ctx, "reply.1@distributor.example"); !errors.Is(err, ErrDelivered) {
+		t.Fatalf("claim after delivery: %v; want ErrDelivered", err)
+	}
+	if ok, err := s.Delivered(ctx, "reply.1@distributor.example"); err != nil || !ok {
+		t.Fatalf("Delivered = %v, %v; want true", ok, err)
+	}
+
+	// A failed send gives the claim back: the retry gets it at once.
+	c, err := s.ClaimDelivery(ctx, "reply.2@distributor.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Release(ctx)
+	c, err = s.ClaimDelivery(ctx, "reply.2@distributor.example")
+	if err != nil {
+		t.Fatalf("claim after a release: %v", err)
+	}
+	if ok, _ := s.Delivered(ctx, "reply.2@distributor.example"); ok {
+		t.Fatal("a released claim counts as delivered")
+	}
+
+	// A courier that dies mid-send stops renewing; once its claim expires (here: made to expire)
+	// another courier delivers the message.
+	if _, err := s.ClaimDelivery(ctx, "reply.2@distributor.example"); !errors.Is(err, ErrDelivering) {
+		t.Fatalf("claim while another holds it: %v; want ErrDelivering", err)
+	}
+	if err := s.c.Del(ctx, s.k.lease(deliveryLease("reply.2@distributor.example"))).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimDelivery(ctx, "reply.2@distributor.example"); err != nil {
+		t.Fatalf("claim after the holder's claim expired: %v", err)
+	}
+	c.Release(ctx) // the dead courier's renewer notices and stops
+}
