@@ -75,9 +75,6 @@ func sniffFile(head []byte) string {
 	return ""
 }
 
-// sniffProof recognises a PDF or an image from its first bytes.
-func sniffProof(head []byte) bool { return sniffFile(head) != "" }
-
 // finish decides the role of every image, reads the body form, and folds in what forwarded
 // mail holds when this mail has none of its own: its items (body form, CSV, XLSX) when this one
 // has none, its proof when this one has none.
