@@ -79,3 +79,6 @@ func (o *Outbox) Deliver(ctx context.Context, msg outbound.Message) error {
 	}
 	return o.courier.handle(ctx, queue.Message{ID: "run-job", Payload: b})
 }
+
+// Close ends the SMTP sessions Deliver left open for the next mail.
+func (o *Outbox) Close() { o.courier.smtp.Close() }

@@ -106,6 +106,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.outbox = daemon.NewOutbox(e.rdb, cfg, testLogger(t, &logBuf{}))
+	t.Cleanup(e.outbox.Close)
 	return e
 }
 

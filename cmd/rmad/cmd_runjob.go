@@ -95,11 +95,12 @@ func runRunJob(env *cliEnv, args []string) int {
 		}
 		now = func() time.Time { return at }
 	}
-	sch, err := openSchedule(ctx, cfg, c, config.NewLogger(cfg.Log, env.stderr), now, runJobSend)
+	sch, closeOutbox, err := openSchedule(ctx, cfg, c, config.NewLogger(cfg.Log, env.stderr), now, runJobSend)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "rmad run-job: %v\n", err)
 		return 1
 	}
+	defer closeOutbox() // QUIT the SMTP session --send kept open
 	var rep schedule.Report
 	if runJobNow != "" {
 		rep, err = sch.RunTick(ctx, job, now())
@@ -121,21 +122,21 @@ func runRunJob(env *cliEnv, args []string) int {
 
 // openSchedule builds the scheduled jobs on Redis c, without a daemon: the store, the partners
 // file and the outbox — the running instances' couriers deliver what it queues, or with send
-// it delivers over SMTP at once.
-func openSchedule(ctx context.Context, cfg *config.Config, c redis.UniversalClient, log zerolog.Logger, now func() time.Time, send bool) (*schedule.Schedule, error) {
+// it delivers over SMTP at once. The func closes the outbox's SMTP sessions.
+func openSchedule(ctx context.Context, cfg *config.Config, c redis.UniversalClient, log zerolog.Logger, now func() time.Time, send bool) (*schedule.Schedule, func(), error) {
 	if err := store.CheckPersistence(ctx, c, cfg.Redis.AllowVolatile); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data, err := rules.LoadData(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ob := daemon.NewOutbox(c, cfg, log)
 	var outbox schedule.Outbox = ob
 	if send {
 		outbox = schedule.OutboxFunc(ob.Deliver)
 	}
-	return schedule.New(schedule.Config{
+	s, err := schedule.New(schedule.Config{
 		Store:    store.New(c, cfg.Redis.KeyPrefix),
 		Partner:  data.Partners.ByID,
 		Composer: outbound.NewComposer(cfg),
@@ -145,6 +146,11 @@ func openSchedule(ctx context.Context, cfg *config.Config, c redis.UniversalClie
 		Now:      now,
 		Log:      log,
 	})
+	if err != nil {
+		ob.Close()
+		return nil, nil, err
+	}
+	return s, ob.Close, nil
 }
 
 func printJobReport(w io.Writer, rep schedule.Report, sent bool) {
