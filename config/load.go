@@ -68,6 +68,7 @@ func Defaults() Config {
 		Redis:    Redis{URL: "redis://127.0.0.1:6379/0", KeyPrefix: "rmad:"},
 		SMTP:     SMTP{TLS: TLSStartTLS, Auth: AuthPassword},
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		Console:  Console{Locale: "en", SessionIdle: 8 * time.Hour, SessionMax: 7 * 24 * time.Hour},
 		Schedule: Schedule{Timezone: "UTC", Digest: "0 8 * * 1-5", Reminders: "30 8 * * *"},
 		Routing:  Routing{Default: string(rma.HandlingInHouse)},
 		// SPEC §4.
@@ -142,6 +143,7 @@ func resolvePaths(cfg *Config, dir string) {
 	abs(&cfg.PartnersFile)
 	abs(&cfg.CatalogFile)
 	abs(&cfg.SalesFile)
+	abs(&cfg.Console.StaffFile)
 	abs(&cfg.Redis.PasswordFile)
 	abs(&cfg.SMTP.PasswordFile)
 	oauth := func(o *OAuth2) {

@@ -11,6 +11,7 @@ type Config struct {
 	IMAP           []Mailbox      `yaml:"imap"`
 	SMTP           SMTP           `yaml:"smtp"`
 	HTTP           HTTP           `yaml:"http"`
+	Console        Console        `yaml:"console"`
 	Webhooks       Webhooks       `yaml:"webhooks"`
 	Schedule       Schedule       `yaml:"schedule"`
 	ServiceCenters ServiceCenters `yaml:"service_centers"`
@@ -123,6 +124,23 @@ func UsesOAuth(auth string) bool { return auth == AuthXOAUTH2 || auth == AuthOAu
 type HTTP struct {
 	Listen string `yaml:"listen"`
 }
+
+// Console is the staff console under /console/ on the HTTP server.
+type Console struct {
+	Enabled   bool   `yaml:"enabled"`
+	StaffFile string `yaml:"staff_file"` // accounts: username, name, role, password hash
+	Locale    string `yaml:"locale"`     // en | el: the console's language
+	// SessionIdle ends a session unused this long; SessionMax ends any session this old.
+	SessionIdle time.Duration `yaml:"session_idle"`
+	SessionMax  time.Duration `yaml:"session_max"`
+	// TrustedProxyHeader (e.g. X-Remote-User) names the signed-in user when the request comes
+	// from one of TrustedProxies (CIDRs); from anywhere else it is ignored.
+	TrustedProxyHeader string   `yaml:"trusted_proxy_header"`
+	TrustedProxies     []string `yaml:"trusted_proxies"`
+}
+
+// Console languages.
+var ConsoleLocales = []string{"en", "el"}
 
 // Webhook source kinds.
 const (

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -32,6 +33,7 @@ func validate(cfg *Config, p *problems) {
 		p.at("http.listen", "%q: %v", cfg.HTTP.Listen, err)
 	}
 	validateWebhooks(cfg, p)
+	validateConsole(cfg, p)
 	validateSchedule(cfg, p)
 	validateRouting(cfg, p)
 	validateServiceCenters(cfg, p)
@@ -264,6 +266,30 @@ func validateWebhooks(cfg *Config, p *problems) {
 			}
 			w.StatusMap[vendor] = string(st) // ParseStatus forgives case; later code need not
 		}
+	}
+}
+
+func validateConsole(cfg *Config, p *problems) {
+	c := &cfg.Console
+	oneOf(p, "console.locale", c.Locale, ConsoleLocales...)
+	if c.SessionIdle <= 0 {
+		p.at("console.session_idle", "must be more than 0, got %s", c.SessionIdle)
+	}
+	if c.SessionMax < c.SessionIdle {
+		p.at("console.session_max", "%s is shorter than session_idle %s", c.SessionMax, c.SessionIdle)
+	}
+	if c.Enabled && c.StaffFile == "" {
+		p.at("console.staff_file", "missing: the console needs the staff accounts file (rmad staff add USER writes it)")
+	}
+	for i, cidr := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			if _, err2 := netip.ParseAddr(cidr); err2 != nil {
+				p.at(fmt.Sprintf("console.trusted_proxies[%d]", i), "%q is not an address or CIDR (such as 10.0.0.0/8)", cidr)
+			}
+		}
+	}
+	if c.TrustedProxyHeader != "" && len(c.TrustedProxies) == 0 {
+		p.at("console.trusted_proxies", "missing: trusted_proxy_header is honoured only from these CIDRs")
 	}
 }
 

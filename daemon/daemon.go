@@ -128,7 +128,13 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		// each key twice in every JSON line.
 		d.watchers = append(d.watchers, mailbox.New(mb, cfg.Limits, sink, d.store, locks, log))
 	}
+	consoleHandler, err := d.newConsole(ctx)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	d.http = web.New(web.Config{
+		Console:        consoleHandler,
 		HTTP:           cfg.HTTP,
 		Sources:        cfg.Webhooks.Sources,
 		Store:          d.store,

@@ -263,6 +263,9 @@ func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.
 		}
 		switch res[0] {
 		case "ok":
+			if err := s.indexCommitted(ctx, p, out.Decisions, now); err != nil {
+				return out, fmt.Errorf("store commit %s: %w", key, err)
+			}
 			return out, nil
 		case "replay":
 			return replayOutcome(key, res)

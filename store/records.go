@@ -170,7 +170,7 @@ func (s *Store) SetStatus(ctx context.Context, number string, to rma.Status, act
 			r.Status = to
 			r.UpdatedAt = now
 			r.History = append(r.History, ev)
-			return r, nil
+			return r, s.indexChange(ctx, r, ev)
 		case "missing":
 			return rma.Record{}, fmt.Errorf("%s: %w", r.Number, ErrNotFound)
 		}

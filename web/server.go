@@ -66,6 +66,9 @@ type Config struct {
 	// Health reports Redis and the mailbox watchers; nil means always healthy.
 	Health func(ctx context.Context) (ok bool, details map[string]any)
 
+	// Console serves /console/ (the staff console); nil: no console.
+	Console http.Handler
+
 	Metrics *metrics.Metrics // nil: a private one (GET /metrics still works)
 	Log     zerolog.Logger
 	Now     func() time.Time // nil: time.Now
@@ -126,6 +129,9 @@ func New(cfg Config) *Server {
 	mux.Handle("GET /api/v1/rmas", s.apiHandler(s.apiLookup))
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	if cfg.Console != nil {
+		mux.Handle("/console/", cfg.Console)
+	}
 	s.handler = s.recoverPanics(problemRouting(mux))
 	return s
 }

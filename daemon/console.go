@@ -1,0 +1,40 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/rmad/rmad/rma"
+	"github.com/rmad/rmad/web/console"
+)
+
+// newConsole builds the staff console when console.enabled, after building the worklist
+// indexes of a store written before they existed (once; later changes keep them).
+func (d *Daemon) newConsole(ctx context.Context) (http.Handler, error) {
+	if !d.cfg.Console.Enabled {
+		return nil, nil
+	}
+	n, err := d.store.BuildWorklistIndex(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	if n > 0 {
+		d.log.Info().Str("component", "console").Int("rmas", n).Msg("worklist indexes built from the records")
+	}
+	c, err := console.New(console.Config{
+		Console:  d.cfg.Console,
+		Listen:   d.cfg.HTTP.Listen,
+		Store:    d.store,
+		Partner:  func(id string) (rma.Partner, bool) { return d.engine.Data().Partners.ByID(id) },
+		Partners: func() []rma.Partner { return d.engine.Data().Partners.All() },
+		Policy:   d.cfg.Policy,
+		Location: d.cfg.Schedule.Location,
+		Log:      d.log,
+		Now:      d.opt.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}

@@ -1,0 +1,460 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// The worklist indexes live on the global slot (P{rma}:ix:...), across partners, so that the
+// staff console pages through 100,000 RMAs without reading them:
+//
+//   - ix:st:<status>: sorted set of number keys ("yyyy:n"), scored by when the RMA entered
+//     the status (ms); ix:open the same for every open RMA;
+//   - ix:p:<partner>, ix:b:<brand>, ix:h:<handling>: sets of number keys, for the filters;
+//   - ix:trk:<tracking>: sets of number keys by tracking number, for the search;
+//   - ix:version: set once the indexes were built from the records.
+//
+// A record's slot and the global slot differ, so an index entry is written right after the
+// record by a second, idempotent step that states the record's whole index position. A crash
+// in between leaves an RMA out of (or in an old place on) the worklist until it is changed
+// again or the indexes are rebuilt (BuildWorklistIndex).
+
+func (k keys) ix(part string) string { return k.prefix + globalTag + ":ix:" + part }
+
+func (k keys) ixStatus(st rma.Status) string { return k.ix("st:" + string(st)) }
+
+// ixPutScript puts one RMA in its place: KEYS the status sets in rma.AllStatuses order, then
+// ix:open, the partner, brand and handling sets; ARGV member, 1-based status index, score
+// (ms), open flag.
+var ixPutScript = redis.NewScript(`
+local n = #KEYS - 4
+local st = tonumber(ARGV[2])
+for i = 1, n do
+  if i == st then redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) else redis.call('ZREM', KEYS[i], ARGV[1]) end
+end
+if ARGV[4] == '1' then redis.call('ZADD', KEYS[n+1], ARGV[3], ARGV[1]) else redis.call('ZREM', KEYS[n+1], ARGV[1]) end
+for i = n+2, n+4 do redis.call('SADD', KEYS[i], ARGV[1]) end
+return 1
+`)
+
+// ixQueryScript pages through the union of the given status sets (each optionally cut at a
+// maximum score: the overdue filter), intersected with filter sets. KEYS: n status sets, m
+// filter sets, then n+1 scratch keys. ARGV: n, m, offset, count, 'asc'|'desc', n cut-offs
+// ('' for none). Returns {total, members...}.
+var ixQueryScript = redis.NewScript(`
+local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
+local off, cnt, desc = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == 'desc'
+local tmp = KEYS[n+m+1]
+local src
+local srcs = {}
+local cut = false
+for i = 1, n do
+  local c = ARGV[5+i]
+  if c == '' then
+    table.insert(srcs, KEYS[i])
+  else
+    cut = true
+    local t = KEYS[n+m+1+i]
+    redis.call('ZRANGESTORE', t, KEYS[i], '-inf', c, 'BYSCORE')
+    table.insert(srcs, t)
+  end
+end
+if #srcs == 1 and m == 0 and not cut then
+  src = srcs[1]
+else
+  if #srcs == 1 then
+    redis.call('ZUNIONSTORE', tmp, 1, srcs[1])
+  else
+    redis.call('ZUNIONSTORE', tmp, #srcs, unpack(srcs))
+  end
+  for j = 1, m do
+    redis.call('ZINTERSTORE', tmp, 2, tmp, KEYS[n+j], 'WEIGHTS', 1, 0)
+  end
+  src = tmp
+end
+local total = redis.call('ZCARD', src)
+local page
+if cnt <= 0 then
+  page = {}
+elseif desc then
+  page = redis.call('ZRANGE', src, off, off+cnt-1, 'REV')
+else
+  page = redis.call('ZRANGE', src, off, off+cnt-1)
+end
+local del = {tmp}
+for i = 1, n do table.insert(del, KEYS[n+m+1+i]) end
+redis.call('DEL', unpack(del))
+table.insert(page, 1, tostring(total))
+return page
+`)
+
+// ixEntry is what the worklist indexes know of one RMA.
+type ixEntry struct {
+	num      numberKey
+	partner  string
+	brand    string
+	handling rma.Handling
+	status   rma.Status
+	since    time.Time
+}
+
+func entryOf(r rma.Record) (ixEntry, bool) {
+	n, err := rma.ParseNumber(r.Number)
+	if err != nil {
+		return ixEntry{}, false
+	}
+	e := ixEntry{num: numberKey{Year: n.Year, N: n.N}, partner: r.PartnerID, handling: r.Decision.Route.Handling,
+		status: r.Status, since: StatusSince(r)}
+	if r.Decision.Product != nil {
+		e.brand = r.Decision.Product.Brand
+	}
+	return e, true
+}
+
+// StatusSince is when the record entered its current status: the newest history entry that
+// moved it there, else its creation.
+func StatusSince(r rma.Record) time.Time {
+	since := r.CreatedAt
+	for i := len(r.History) - 1; i >= 0; i-- {
+		if r.History[i].Status != r.Status {
+			break
+		}
+		since = r.History[i].At
+	}
+	return since
+}
+
+func normIndex(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func (s *Store) putIndex(ctx context.Context, c redis.Cmdable, e ixEntry) error {
+	ks := make([]string, 0, len(rma.AllStatuses)+4)
+	at := 0
+	for i, st := range rma.AllStatuses {
+		ks = append(ks, s.k.ixStatus(st))
+		if st == e.status {
+			at = i + 1
+		}
+	}
+	ks = append(ks, s.k.ix("open"), s.k.ix("p:"+e.partner), s.k.ix("b:"+normIndex(e.brand)), s.k.ix("h:"+string(e.handling)))
+	return ixPutScript.Run(ctx, c, ks, e.num.String(), at, e.since.UnixMilli(), flag(e.status.IsOpen())).Err()
+}
+
+func (s *Store) indexRecords(ctx context.Context, recs []rma.Record) error {
+	pipe := s.c.Pipeline()
+	n := 0
+	for _, r := range recs {
+		if e, ok := entryOf(r); ok {
+			_ = s.putIndex(ctx, pipe, e)
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		// EVALSHA on a fresh server: the pipeline's NOSCRIPT is retried one by one.
+		for _, r := range recs {
+			if e, ok := entryOf(r); ok {
+				if err := s.putIndex(ctx, s.c, e); err != nil {
+					return fmt.Errorf("worklist index: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// indexCommitted indexes the RMAs a commit created.
+func (s *Store) indexCommitted(ctx context.Context, partner string, ds []rma.Decision, now time.Time) error {
+	var recs []rma.Record
+	for _, d := range ds {
+		if !d.NeedsNumber() || d.Number == "" {
+			continue
+		}
+		recs = append(recs, rma.Record{Number: d.Number, PartnerID: partner, Decision: d,
+			Status: rma.InitialStatus(d.Route.Handling), CreatedAt: now})
+	}
+	if err := s.indexRecords(ctx, recs); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if t := r.Decision.Item.Tracking; t != "" {
+			if err := s.IndexTracking(ctx, r.Number, t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// BuildWorklistIndex builds the worklist indexes from the records once (a store written
+// before they existed); with force it rebuilds them anyway.
+func (s *Store) BuildWorklistIndex(ctx context.Context, force bool) (int, error) {
+	if !force {
+		n, err := s.c.Exists(ctx, s.k.ix("version")).Result()
+		if err != nil {
+			return 0, fmt.Errorf("worklist index: %w", err)
+		}
+		if n == 1 {
+			return 0, nil
+		}
+	}
+	partners, err := s.Partners(ctx)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, p := range partners {
+		var nums []numberKey
+		for _, st := range rma.AllStatuses {
+			ms, err := s.c.SMembers(ctx, s.k.status(p, string(st))).Result()
+			if err != nil {
+				return total, fmt.Errorf("worklist index of %s: %w", p, err)
+			}
+			nums = append(nums, parseMembers(ms)...)
+		}
+		for start := 0; start < len(nums); start += loadBatch {
+			recs, err := s.load(ctx, p, nums[start:min(start+loadBatch, len(nums))])
+			if err != nil {
+				return total, err
+			}
+			if err := s.indexRecords(ctx, recs); err != nil {
+				return total, err
+			}
+			for _, r := range recs {
+				if t := r.Decision.Item.Tracking; t != "" {
+					if err := s.IndexTracking(ctx, r.Number, t); err != nil {
+						return total, err
+					}
+				}
+				for _, ev := range r.History {
+					if t := ev.Extra["tracking"]; t != "" {
+						if err := s.IndexTracking(ctx, r.Number, t); err != nil {
+							return total, err
+						}
+					}
+				}
+			}
+			total += len(recs)
+		}
+	}
+	if err := s.c.Set(ctx, s.k.ix("version"), "1", 0).Err(); err != nil {
+		return total, fmt.Errorf("worklist index: %w", err)
+	}
+	return total, nil
+}
+
+// IndexTracking makes an RMA findable by a tracking number set after it was created (by
+// AddEvent; SetStatus indexes the tracking extra of its change itself).
+func (s *Store) IndexTracking(ctx context.Context, number, tracking string) error {
+	n, err := rma.ParseNumber(number)
+	if err != nil {
+		return err
+	}
+	key := s.k.ix("trk:" + normSerial(tracking))
+	if err := s.c.SAdd(ctx, key, numberKey{Year: n.Year, N: n.N}.String()).Err(); err != nil {
+		return fmt.Errorf("tracking index: %w", err)
+	}
+	return nil
+}
+
+// WorklistQuery selects a page of the worklist. Empty fields do not filter.
+type WorklistQuery struct {
+	Statuses []rma.Status // none: every open status
+	Partner  string
+	Brand    string
+	Handling rma.Handling
+	// OverdueAfter, when set, keeps only the RMAs of the statuses it names that have been in
+	// their status longer than the duration (measured from Now).
+	OverdueAfter map[rma.Status]time.Duration
+	Now          time.Time
+	Newest       bool // newest in status first; default oldest (longest waiting) first
+	Offset       int
+	Limit        int
+}
+
+// WorklistPage is one page of the worklist.
+type WorklistPage struct {
+	Total   int
+	Records []rma.Record // in the query's order
+}
+
+// Worklist pages through the RMAs by status and time from the worklist indexes: a page costs
+// set operations on the indexes and reading its own records, never a scan of all records.
+func (s *Store) Worklist(ctx context.Context, q WorklistQuery) (WorklistPage, error) {
+	statuses := q.Statuses
+	open := len(statuses) == 0
+	if q.OverdueAfter != nil {
+		var keep []rma.Status
+		for _, st := range cmpOr(statuses, rma.AllStatuses) {
+			if _, ok := q.OverdueAfter[st]; ok {
+				keep = append(keep, st)
+			}
+		}
+		statuses, open = keep, false
+		if len(statuses) == 0 {
+			return WorklistPage{}, nil
+		}
+	}
+	var ks []string
+	var cuts []string
+	if open {
+		ks, cuts = []string{s.k.ix("open")}, []string{""}
+	} else {
+		for _, st := range statuses {
+			ks = append(ks, s.k.ixStatus(st))
+			c := ""
+			if d, ok := q.OverdueAfter[st]; ok {
+				c = "(" + strconv.FormatInt(q.Now.Add(-d).UnixMilli(), 10)
+			}
+			cuts = append(cuts, c)
+		}
+	}
+	n := len(ks)
+	var filters []string
+	if q.Partner != "" {
+		filters = append(filters, s.k.ix("p:"+q.Partner))
+	}
+	if q.Brand != "" {
+		filters = append(filters, s.k.ix("b:"+normIndex(q.Brand)))
+	}
+	if q.Handling != "" {
+		filters = append(filters, s.k.ix("h:"+string(q.Handling)))
+	}
+	ks = append(ks, filters...)
+	scratch := randomTag()
+	for i := 0; i <= n; i++ {
+		ks = append(ks, s.k.ix("tmp:"+scratch+":"+strconv.Itoa(i)))
+	}
+	order := "asc"
+	if q.Newest {
+		order = "desc"
+	}
+	args := []any{n, len(filters), max(q.Offset, 0), q.Limit, order}
+	for _, c := range cuts {
+		args = append(args, c)
+	}
+	res, err := ixQueryScript.Run(ctx, s.c, ks, args...).StringSlice()
+	if err != nil {
+		return WorklistPage{}, fmt.Errorf("worklist: %w", err)
+	}
+	total, _ := strconv.Atoi(res[0])
+	recs, err := s.loadNumbers(ctx, parseMembers(res[1:]))
+	if err != nil {
+		return WorklistPage{}, err
+	}
+	return WorklistPage{Total: total, Records: recs}, nil
+}
+
+func cmpOr[T any](a, b []T) []T {
+	if len(a) > 0 {
+		return a
+	}
+	return b
+}
+
+func randomTag() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// StatusCounts counts the RMAs in each status.
+func (s *Store) StatusCounts(ctx context.Context) (map[rma.Status]int, error) {
+	pipe := s.c.Pipeline()
+	cmds := make([]*redis.IntCmd, len(rma.AllStatuses))
+	for i, st := range rma.AllStatuses {
+		cmds[i] = pipe.ZCard(ctx, s.k.ixStatus(st))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("status counts: %w", err)
+	}
+	out := make(map[rma.Status]int, len(cmds))
+	for i, st := range rma.AllStatuses {
+		out[st] = int(cmds[i].Val())
+	}
+	return out, nil
+}
+
+// loadNumbers reads records of any partners, keeping the order of nums.
+func (s *Store) loadNumbers(ctx context.Context, nums []numberKey) ([]rma.Record, error) {
+	if len(nums) == 0 {
+		return nil, nil
+	}
+	pipe := s.c.Pipeline()
+	owners := make([]*redis.StringCmd, len(nums))
+	for i, nk := range nums {
+		owners[i] = pipe.HGet(ctx, s.k.owner(nk.Year), strconv.Itoa(nk.N))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("load records: %w", err)
+	}
+	byPartner := map[string][]numberKey{}
+	for i, nk := range nums {
+		if p, err := owners[i].Result(); err == nil {
+			byPartner[p] = append(byPartner[p], nk)
+		}
+	}
+	got := map[string]rma.Record{}
+	for p, ns := range byPartner {
+		recs, err := s.load(ctx, p, ns)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			got[r.Number] = r
+		}
+	}
+	out := make([]rma.Record, 0, len(nums))
+	for _, nk := range nums {
+		if r, ok := got[rma.Number{Year: nk.Year, N: nk.N}.String()]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// ByTracking finds the RMAs that carry a tracking number (sent with the item, or set since).
+func (s *Store) ByTracking(ctx context.Context, tracking string) ([]rma.Record, error) {
+	t := normSerial(tracking)
+	if t == "" {
+		return nil, nil
+	}
+	ms, err := s.c.SMembers(ctx, s.k.ix("trk:"+t)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("by tracking: %w", err)
+	}
+	nums := parseMembers(ms)
+	slices.SortFunc(nums, func(a, b numberKey) int {
+		if a.Year != b.Year {
+			return a.Year - b.Year
+		}
+		return a.N - b.N
+	})
+	return s.loadNumbers(ctx, nums)
+}
+
+// indexChange puts a changed record in its worklist place and indexes a tracking number the
+// change carries.
+func (s *Store) indexChange(ctx context.Context, r rma.Record, ev rma.Event) error {
+	if e, ok := entryOf(r); ok {
+		if err := s.putIndex(ctx, s.c, e); err != nil {
+			return fmt.Errorf("%s: worklist index: %w", r.Number, err)
+		}
+	}
+	if t := ev.Extra["tracking"]; t != "" {
+		return s.IndexTracking(ctx, r.Number, t)
+	}
+	return nil
+}

@@ -1,0 +1,240 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rmad/rmad/rma"
+	"github.com/rmad/rmad/store"
+)
+
+// History extras the console writes.
+const (
+	extraInternalNote = "internal_note" // a note for staff only, never in a partner's mail
+	extraTracking     = "tracking"
+	extraAction       = "console_action"
+)
+
+type field struct{ Name, Value string }
+
+type event struct {
+	At           time.Time
+	Status       rma.Status
+	Actor        string
+	Note         string
+	InternalNote string
+	Tracking     string
+}
+
+type rmaData struct {
+	Rec      rma.Record
+	Row      row
+	Partner  rma.Partner
+	Known    bool
+	Fields   []field
+	History  []event
+	Next     []rma.Status
+	Since    time.Time
+	Errors   map[string]string // form field → message
+	Form     map[string]string // values to show again
+	Refused  string            // an illegal move's reason
+	Internal bool
+}
+
+// rmaNumber reads /console/rmas/{year}/{n}.
+func rmaNumber(r *http.Request) (string, bool) {
+	n, err := rma.ParseNumber("RMA/" + r.PathValue("n") + "/SR/" + r.PathValue("year"))
+	if err != nil {
+		return "", false
+	}
+	return n.String(), true
+}
+
+func (c *Console) rmaPage(w http.ResponseWriter, r *http.Request, v *view) {
+	number, ok := rmaNumber(r)
+	if !ok {
+		c.render(w, http.StatusNotFound, "error", v, "error.not_found")
+		return
+	}
+	rec, err := c.cfg.Store.Get(r.Context(), number)
+	if err != nil {
+		c.unavailable(w, v, err)
+		return
+	}
+	c.renderRMA(w, v, http.StatusOK, rec, nil, nil, "")
+}
+
+func (c *Console) renderRMA(w http.ResponseWriter, v *view, status int, rec rma.Record, errs, form map[string]string, refused string) {
+	now := c.cfg.Now()
+	d := rmaData{Rec: rec, Row: c.rowOf(rec, now, c.overdueAfter()), Next: rec.Status.Next(), Since: store.StatusSince(rec),
+		Errors: errs, Form: form, Refused: refused}
+	if form != nil {
+		d.Internal = form["visibility"] == "internal"
+	}
+	d.Partner, d.Known = c.cfg.Partner(rec.PartnerID)
+	for _, name := range rma.Fields {
+		if val := rec.Decision.Item.Get(name); val != "" {
+			d.Fields = append(d.Fields, field{Name: name, Value: val})
+		}
+	}
+	for _, ev := range rec.History {
+		d.History = append(d.History, event{At: ev.At, Status: ev.Status, Actor: ev.Actor, Note: ev.Note,
+			InternalNote: ev.Extra[extraInternalNote], Tracking: ev.Extra[extraTracking]})
+	}
+	v.Title = rec.Number
+	v.Data = d
+	c.render(w, status, "rma", v, "")
+}
+
+// noteOf reads the note and its visibility: a partner-visible note is the history's note
+// (partners see it in their digest); an internal one is kept apart in the extras.
+func noteOf(r *http.Request) (note string, extra map[string]string, errKey string) {
+	note = strings.TrimSpace(r.PostForm.Get("note"))
+	if len(note) > maxNoteLen {
+		return "", nil, "form.note_too_long"
+	}
+	extra = map[string]string{}
+	if r.PostForm.Get("visibility") == "internal" && note != "" {
+		extra[extraInternalNote] = note
+		note = ""
+	}
+	return note, extra, ""
+}
+
+func formOf(r *http.Request) map[string]string {
+	return map[string]string{"note": r.PostForm.Get("note"), "visibility": r.PostForm.Get("visibility"),
+		"tracking": r.PostForm.Get("tracking")}
+}
+
+// setStatus serves POST /console/rmas/{year}/{n}/status: 303 back to the page, or the page
+// with the reason (409) for an illegal move, or with the field's message (422).
+func (c *Console) setStatus(w http.ResponseWriter, r *http.Request, v *view) {
+	rec, ok := c.formRMA(w, r, v)
+	if !ok {
+		return
+	}
+	to, err := rma.ParseStatus(r.PostForm.Get("status"))
+	note, extra, errKey := noteOf(r)
+	switch {
+	case err != nil:
+		c.renderRMA(w, v, http.StatusUnprocessableEntity, rec, map[string]string{"status": c.wordIn(v.Locale, "form.status_unknown")}, formOf(r), "")
+		return
+	case errKey != "":
+		c.renderRMA(w, v, http.StatusUnprocessableEntity, rec, map[string]string{"note": c.wordIn(v.Locale, errKey)}, formOf(r), "")
+		return
+	}
+	extra[extraAction] = "status"
+	updated, err := c.cfg.Store.SetStatus(r.Context(), rec.Number, to, v.actor(), note, extra, c.cfg.Now())
+	var te *rma.TransitionError
+	switch {
+	case errors.As(err, &te):
+		c.audit(v, "status_refused", rec.Number).Str("status", string(to)).Msg("illegal status change refused")
+		c.renderRMA(w, v, http.StatusConflict, rec, nil, formOf(r), c.refusal(v.Locale, te))
+		return
+	case err != nil:
+		c.unavailable(w, v, err)
+		return
+	}
+	c.audit(v, "status", updated.Number).Str("from", string(rec.Status)).Str("status", string(to)).Msg("status changed")
+	http.Redirect(w, r, rmaLink(updated.Number), http.StatusSeeOther)
+}
+
+// refusal says why a move is illegal, in the console's words.
+func (c *Console) refusal(locale string, te *rma.TransitionError) string {
+	next := te.From.Next()
+	if len(next) == 0 {
+		return fmt.Sprintf(c.wordIn(locale, "refused.final"), c.statusName(locale, te.From), c.statusName(locale, te.To))
+	}
+	names := make([]string, len(next))
+	for i, st := range next {
+		names[i] = c.statusName(locale, st)
+	}
+	return fmt.Sprintf(c.wordIn(locale, "refused.illegal"), c.statusName(locale, te.From), c.statusName(locale, te.To), strings.Join(names, ", "))
+}
+
+// formRMA reads the RMA of a POST to /console/rmas/{year}/{n}/...; false when it answered.
+func (c *Console) formRMA(w http.ResponseWriter, r *http.Request, v *view) (rma.Record, bool) {
+	number, ok := rmaNumber(r)
+	if !ok {
+		c.render(w, http.StatusNotFound, "error", v, "error.not_found")
+		return rma.Record{}, false
+	}
+	rec, err := c.cfg.Store.Get(r.Context(), number)
+	if err != nil {
+		c.unavailable(w, v, err)
+		return rma.Record{}, false
+	}
+	return rec, true
+}
+
+// addNote serves POST /console/rmas/{year}/{n}/note.
+func (c *Console) addNote(w http.ResponseWriter, r *http.Request, v *view) {
+	rec, ok := c.formRMA(w, r, v)
+	if !ok {
+		return
+	}
+	note, extra, errKey := noteOf(r)
+	if errKey == "" && note == "" && extra[extraInternalNote] == "" {
+		errKey = "form.note_empty"
+	}
+	if errKey != "" {
+		c.renderRMA(w, v, http.StatusUnprocessableEntity, rec, map[string]string{"note": c.wordIn(v.Locale, errKey)}, formOf(r), "")
+		return
+	}
+	extra[extraAction] = "note"
+	if !c.addEvent(w, r, v, rec, rma.Event{Actor: v.actor(), Note: note, Extra: extra}) {
+		return
+	}
+	c.audit(v, "note", rec.Number).Bool("internal", note == "").Msg("note added")
+	http.Redirect(w, r, rmaLink(rec.Number), http.StatusSeeOther)
+}
+
+// setTracking serves POST /console/rmas/{year}/{n}/tracking.
+func (c *Console) setTracking(w http.ResponseWriter, r *http.Request, v *view) {
+	rec, ok := c.formRMA(w, r, v)
+	if !ok {
+		return
+	}
+	t := strings.TrimSpace(r.PostForm.Get("tracking"))
+	msg := ""
+	switch {
+	case t == "":
+		msg = "form.tracking_empty"
+	case len(t) > maxTrackingLen || strings.ContainsAny(t, "\r\n\t"):
+		msg = "form.tracking_bad"
+	}
+	if msg != "" {
+		c.renderRMA(w, v, http.StatusUnprocessableEntity, rec, map[string]string{"tracking": c.wordIn(v.Locale, msg)}, formOf(r), "")
+		return
+	}
+	if !c.addEvent(w, r, v, rec, rma.Event{Actor: v.actor(), Extra: map[string]string{extraTracking: t, extraAction: "tracking"}}) {
+		return
+	}
+	if err := c.cfg.Store.IndexTracking(r.Context(), rec.Number, t); err != nil {
+		c.log.Error().Err(err).Str("rma", rec.Number).Msg("tracking index")
+	}
+	c.audit(v, "tracking", rec.Number).Str("tracking", t).Msg("tracking set")
+	http.Redirect(w, r, rmaLink(rec.Number), http.StatusSeeOther)
+}
+
+func (c *Console) addEvent(w http.ResponseWriter, r *http.Request, v *view, rec rma.Record, ev rma.Event) bool {
+	ev.At, ev.Status = c.cfg.Now(), rec.Status
+	err := c.cfg.Store.AddEvent(r.Context(), rec.Number, ev)
+	if errors.Is(err, store.ErrStatusChanged) {
+		// The status moved on while the form was open: show the page as it is now.
+		fresh, gerr := c.cfg.Store.Get(r.Context(), rec.Number)
+		if gerr == nil {
+			c.renderRMA(w, v, http.StatusConflict, fresh, nil, formOf(r), c.wordIn(v.Locale, "refused.changed"))
+			return false
+		}
+		err = gerr
+	}
+	if err != nil {
+		c.unavailable(w, v, err)
+		return false
+	}
+	return true
+}

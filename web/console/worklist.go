@@ -1,0 +1,271 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rmad/rmad/rma"
+	"github.com/rmad/rmad/store"
+)
+
+// row is one RMA on the worklist.
+type row struct {
+	Number, Partner, PartnerName, Brand, Model, Serial string
+	Status                                             rma.Status
+	Days                                               int
+	Handling                                           rma.Handling
+	Overdue                                            bool
+	Link                                               string
+}
+
+type statusCount struct {
+	Status rma.Status
+	Count  int
+	Link   string
+	On     bool
+}
+
+type worklistData struct {
+	Counts    []statusCount
+	Rows      []row
+	Total     int
+	Filter    filter
+	Partners  []rma.Partner
+	Statuses  []rma.Status
+	Handlings []rma.Handling
+	Prev      string
+	Next      string
+	From, To  int
+	Bulk      []bulkResult
+	BulkError string
+}
+
+// filter is the worklist's query string.
+type filter struct {
+	Statuses []rma.Status
+	Partner  string
+	Brand    string
+	Handling rma.Handling
+	Overdue  bool
+	Q        string
+	Newest   bool
+	Page     int
+}
+
+func (f filter) Has(st rma.Status) bool { return slices.Contains(f.Statuses, st) }
+
+// Query is the filter's query string ("?..."), to come back to the same page.
+func (f filter) Query() string { return strings.TrimPrefix(f.query(f.Page), "/console/") }
+
+func (f filter) query(page int) string {
+	q := url.Values{}
+	for _, st := range f.Statuses {
+		q.Add("status", string(st))
+	}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("partner", f.Partner)
+	set("brand", f.Brand)
+	set("handling", string(f.Handling))
+	set("q", f.Q)
+	if f.Overdue {
+		q.Set("overdue", "1")
+	}
+	if f.Newest {
+		q.Set("sort", "newest")
+	}
+	if page > 1 {
+		q.Set("page", strconv.Itoa(page))
+	}
+	if len(q) == 0 {
+		return "/console/"
+	}
+	return "/console/?" + q.Encode()
+}
+
+var handlings = []rma.Handling{rma.HandlingInHouse, rma.HandlingVendorTicket, rma.HandlingForward}
+
+// parseFilter reads the query; unknown values are dropped (a filter link is not a form).
+func parseFilter(q url.Values) filter {
+	var f filter
+	for _, s := range q["status"] {
+		if st, err := rma.ParseStatus(s); err == nil && !slices.Contains(f.Statuses, st) {
+			f.Statuses = append(f.Statuses, st)
+		}
+	}
+	f.Partner = strings.TrimSpace(q.Get("partner"))
+	f.Brand = clip(strings.TrimSpace(q.Get("brand")), 100)
+	if h := rma.Handling(q.Get("handling")); slices.Contains(handlings, h) {
+		f.Handling = h
+	}
+	f.Overdue = q.Get("overdue") != ""
+	f.Q = clip(strings.TrimSpace(q.Get("q")), maxCodeLen)
+	f.Newest = q.Get("sort") == "newest"
+	f.Page, _ = strconv.Atoi(q.Get("page"))
+	f.Page = max(f.Page, 1)
+	return f
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// overdueAfter is how long an RMA may stay in a status before the reminder rules act on it.
+func (c *Console) overdueAfter() map[rma.Status]time.Duration {
+	day := 24 * time.Hour
+	p := c.cfg.Policy
+	out := map[rma.Status]time.Duration{}
+	if p.AwaitingGoodsDays > 0 {
+		out[rma.StatusAwaitingGoods] = time.Duration(p.AwaitingGoodsDays) * day
+	}
+	if p.CustomerDelayDays > 0 {
+		out[rma.StatusAwaitingAccessories] = time.Duration(p.CustomerDelayDays) * day
+	}
+	if p.UncollectedDays > 0 {
+		out[rma.StatusRepaired] = time.Duration(p.UncollectedDays) * day
+		out[rma.StatusReplaced] = time.Duration(p.UncollectedDays) * day
+	}
+	return out
+}
+
+func (c *Console) rowOf(r rma.Record, now time.Time, limits map[rma.Status]time.Duration) row {
+	since := store.StatusSince(r)
+	d := r.Decision
+	rw := row{Number: r.Number, Partner: r.PartnerID, Serial: d.Item.Serial, Status: r.Status,
+		Days: int(now.Sub(since) / (24 * time.Hour)), Handling: d.Route.Handling, Link: rmaLink(r.Number)}
+	if p, ok := c.cfg.Partner(r.PartnerID); ok {
+		rw.PartnerName = p.Name
+	}
+	if d.Product != nil {
+		rw.Brand, rw.Model = d.Product.Brand, d.Product.Model
+	}
+	if lim, ok := limits[r.Status]; ok && now.Sub(since) > lim {
+		// Repaired/replaced items wait for collection only when we repaired them.
+		rw.Overdue = (r.Status != rma.StatusRepaired && r.Status != rma.StatusReplaced) || d.Route.Handling == rma.HandlingInHouse
+	}
+	return rw
+}
+
+func rmaLink(number string) string {
+	n, err := rma.ParseNumber(number)
+	if err != nil {
+		return "/console/"
+	}
+	return "/console/rmas/" + strconv.Itoa(n.Year) + "/" + strconv.Itoa(n.N)
+}
+
+// worklist serves GET /console/.
+func (c *Console) worklist(w http.ResponseWriter, r *http.Request, v *view) {
+	c.renderWorklist(w, r, v, http.StatusOK, nil, "")
+}
+
+func (c *Console) renderWorklist(w http.ResponseWriter, r *http.Request, v *view, status int, bulk []bulkResult, bulkErr string) {
+	ctx := r.Context()
+	f := parseFilter(r.URL.Query())
+	now := c.cfg.Now()
+	limits := c.overdueAfter()
+	data := worklistData{Filter: f, Partners: c.cfg.Partners(), Statuses: rma.AllStatuses, Handlings: handlings,
+		Bulk: bulk, BulkError: bulkErr}
+
+	counts, err := c.cfg.Store.StatusCounts(ctx)
+	if err != nil {
+		c.unavailable(w, v, err)
+		return
+	}
+	for _, st := range rma.AllStatuses {
+		data.Counts = append(data.Counts, statusCount{Status: st, Count: counts[st],
+			Link: filter{Statuses: []rma.Status{st}}.query(1), On: len(f.Statuses) == 1 && f.Statuses[0] == st})
+	}
+
+	var recs []rma.Record
+	if f.Q != "" {
+		recs, err = c.search(r, f, now, limits)
+		data.Total = len(recs)
+		start := min((f.Page-1)*pageSize, len(recs))
+		recs = recs[start:min(start+pageSize, len(recs))]
+	} else {
+		q := store.WorklistQuery{Statuses: f.Statuses, Partner: f.Partner, Brand: f.Brand, Handling: f.Handling,
+			Now: now, Newest: f.Newest, Offset: (f.Page - 1) * pageSize, Limit: pageSize}
+		if f.Overdue {
+			q.OverdueAfter = limits
+		}
+		var page store.WorklistPage
+		page, err = c.cfg.Store.Worklist(ctx, q)
+		recs, data.Total = page.Records, page.Total
+	}
+	if err != nil {
+		c.unavailable(w, v, err)
+		return
+	}
+	for _, rec := range recs {
+		data.Rows = append(data.Rows, c.rowOf(rec, now, limits))
+	}
+	data.From = (f.Page-1)*pageSize + 1
+	data.To = data.From + len(data.Rows) - 1
+	if f.Page > 1 {
+		data.Prev = f.query(f.Page - 1)
+	}
+	if f.Page*pageSize < data.Total {
+		data.Next = f.query(f.Page + 1)
+	}
+	v.Title = c.wordIn(v.Locale, "nav.worklist")
+	v.Data = data
+	c.render(w, status, "worklist", v, "")
+}
+
+// search finds RMAs by number, serial, own number or tracking, then applies the other
+// filters; across partners, as staff see every partner's RMAs.
+func (c *Console) search(r *http.Request, f filter, now time.Time, limits map[rma.Status]time.Duration) ([]rma.Record, error) {
+	ctx := r.Context()
+	found, err := c.cfg.Store.Lookup(ctx, f.Partner, f.Q)
+	if err != nil {
+		return nil, err
+	}
+	byTrk, err := c.cfg.Store.ByTracking(ctx, f.Q)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []rma.Record
+	for _, rec := range append(found, byTrk...) {
+		if seen[rec.Number] {
+			continue
+		}
+		seen[rec.Number] = true
+		d := rec.Decision
+		brand := ""
+		if d.Product != nil {
+			brand = d.Product.Brand
+		}
+		switch {
+		case f.Partner != "" && rec.PartnerID != f.Partner,
+			len(f.Statuses) > 0 && !slices.Contains(f.Statuses, rec.Status),
+			f.Brand != "" && !strings.EqualFold(brand, f.Brand),
+			f.Handling != "" && d.Route.Handling != f.Handling,
+			f.Overdue && !c.rowOf(rec, now, limits).Overdue:
+			continue
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func (c *Console) unavailable(w http.ResponseWriter, v *view, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		c.render(w, http.StatusNotFound, "error", v, "error.not_found")
+		return
+	}
+	c.log.Error().Err(err).Str("user", v.User.Username).Msg("console: store")
+	c.render(w, http.StatusServiceUnavailable, "error", v, "error.unavailable")
+}
