@@ -51,7 +51,7 @@ return 1
 // ixQueryScript pages through the union of the given status sets (each optionally cut at a
 // maximum score: the overdue filter), intersected with filter sets. KEYS: n status sets, m
 // filter sets, then n+1 scratch keys. ARGV: n, m, offset, count, 'asc'|'desc', n cut-offs
-// ('' for none). Returns {total, members...}.
+// (” for none). Returns {total, members...}.
 var ixQueryScript = redis.NewScript(`
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
 local off, cnt, desc = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == 'desc'

@@ -118,7 +118,7 @@ func (e *env) advance(d time.Duration) {
 // item is what a partner sends; newRMA commits it as rules would accept it.
 type item struct {
 	partner, serial, own, brand, model, description, contents string
-	handling                                                 rma.Handling
+	handling                                                  rma.Handling
 }
 
 func (e *env) newRMA(it item) string {

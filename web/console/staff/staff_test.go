@@ -62,7 +62,7 @@ func TestFile(t *testing.T) {
 		t.Fatal("unknown carol signed in")
 	}
 	for body, want := range map[string]string{
-		"staff:\n  - {username: Ann, role: agent}\n":  "username",
+		"staff:\n  - {username: Ann, role: agent}\n": "username",
 		"staff:\n  - {username: ann, role: boss}\n":  `role "boss"`,
 		"staff:\n  - {username: ann, colour: red}\n": "colour",
 	} {
