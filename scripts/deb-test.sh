@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make deb-test (called by .ci/run): builds the .deb for this machine's architecture, checks its
 # control data, contents (modes, owners, conffiles) and lintian, then installs it for real with
-# dpkg, checks the user, the files, rmad version and the unit (systemd-analyze verify), upgrades
-# to a rebuilt package with a newer version keeping the edited config, removes and purges it.
+# dpkg, checks the user, the files, rmad version and the unit (systemd-analyze verify and
+# security, both offline: no systemd needed as PID 1), upgrades to a rebuilt package with a
+# newer version keeping the edited config, removes and purges it.
 # Run as root on a throwaway machine (CI); it purges what it installed even when a check fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -121,9 +122,13 @@ if [ -d /run/systemd/system ] && systemctl is-active --quiet rmad; then fail "rm
 out=$(bash -c 'source /usr/share/bash-completion/completions/rmad; COMP_WORDS=(rmad check); COMP_CWORD=1; _rmad; echo "${COMPREPLY[*]}"')
 [ "$out" = check-config ] || fail "bash completion of 'rmad check' offers '$out'"
 
-step "systemd-analyze verify /lib/systemd/system/rmad.service"
+step "systemd-analyze verify and security of /lib/systemd/system/rmad.service"
 verify=$(systemd-analyze verify /lib/systemd/system/rmad.service 2>&1) || fail "systemd-analyze verify:"$'\n'"$verify"
 [ -z "$verify" ] || fail "systemd-analyze verify warns:"$'\n'"$verify"
+# The README's claim for the sandbox: exposure 1.1 "OK" (threshold on systemd's 0-100 scale).
+systemd-analyze security --offline=true --threshold=11 /lib/systemd/system/rmad.service >"$work/security.txt" 2>&1 ||
+  fail "systemd-analyze security rates the unit above 1.1:"$'\n'"$(tail -3 "$work/security.txt")"
+tail -1 "$work/security.txt"
 
 step "fill in the config as an admin would, then upgrade to $v2"
 sed -i -e 's/example\.com/distributor.test/g' -e 's/\.example\b/.test/g' /etc/rmad/config.yaml
