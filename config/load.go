@@ -90,7 +90,7 @@ func Defaults() Config {
 			CustomerDelayDays:    10,
 			UncollectedDays:      15,
 		},
-		Limits: Limits{MaxMessageBytes: DefaultMaxMessageBytes, MaxItemsPerSubmission: DefaultMaxItems},
+		Limits: Limits{MaxMessageBytes: DefaultMaxMessageBytes, MaxItemsPerSubmission: DefaultMaxItems, MaxCSVRows: DefaultMaxCSVRows},
 	}
 }
 
@@ -98,6 +98,7 @@ func Defaults() Config {
 const (
 	DefaultMaxMessageBytes = 25 << 20 // 25 MiB: a request with a few scanned invoices
 	DefaultMaxItems        = 1000
+	DefaultMaxCSVRows      = 10000 // rows of one CSV or XLSX attachment, header and titles included
 )
 
 // Mailbox defaults; list entries cannot be pre-filled like the rest.

@@ -243,6 +243,7 @@ func (s Security) ReplyToUnknown() bool { return s.UnknownSenderReply == nil || 
 type Limits struct {
 	MaxMessageBytes       int64 `yaml:"max_message_bytes"`
 	MaxItemsPerSubmission int   `yaml:"max_items_per_submission"`
+	MaxCSVRows            int   `yaml:"max_csv_rows"` // non-empty rows read from one CSV or XLSX file
 }
 
 // Secret is a password or key; it never prints itself.

@@ -59,6 +59,9 @@ func validate(cfg *Config, p *problems) {
 	if cfg.Limits.MaxItemsPerSubmission <= 0 {
 		p.at("limits.max_items_per_submission", "must be more than 0, got %d", cfg.Limits.MaxItemsPerSubmission)
 	}
+	if cfg.Limits.MaxCSVRows <= 0 {
+		p.at("limits.max_csv_rows", "must be more than 0, got %d", cfg.Limits.MaxCSVRows)
+	}
 }
 
 func validateRedis(cfg *Config, p *problems) {

@@ -91,7 +91,7 @@ func (c *content) finish(maxItems int) {
 	for _, f := range c.forwarded {
 		if !c.hasItemSource() {
 			c.body, c.csv, c.csvDelim, c.csvProblems = f.body, f.csv, f.csvDelim, f.csvProblems
-			c.tooManyItems, c.spreadsheet = f.tooManyItems, f.spreadsheet
+			c.tooManyItems, c.spreadsheet, c.rowLimitFile = f.tooManyItems, f.spreadsheet, f.rowLimitFile
 		}
 		if !c.hasProof && f.hasProof {
 			c.hasProof = true
@@ -102,7 +102,7 @@ func (c *content) finish(maxItems int) {
 }
 
 func (c *content) hasItemSource() bool {
-	return len(c.body) > 0 || len(c.csv) > 0 || len(c.csvProblems) > 0 || c.spreadsheet != "" || c.tooManyItems
+	return len(c.body) > 0 || len(c.csv) > 0 || len(c.csvProblems) > 0 || c.spreadsheet != "" || c.tooManyItems || c.rowLimitFile != ""
 }
 
 // imageRole decides between proof and decoration by how the image is used and what it is.

@@ -8,6 +8,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
 
 	"github.com/rmad/rmad/ingest"
 )
@@ -100,6 +103,7 @@ func BenchmarkParseMailAndRules(b *testing.B) { benchParse(b, true) }
 func BenchmarkRules(b *testing.B) {
 	p := newPipeline(b)
 	p.parser.Limits.MaxItemsPerSubmission = benchRows
+	p.parser.Limits.MaxCSVRows = benchRows + 1
 	sub, err := p.parser.ParseMail(bytes.NewReader(benchMail(benchCSV())))
 	if err != nil || len(sub.Items) != benchRows {
 		b.Fatalf("%d items, %v, %v", len(sub.Items), sub.Problems, err)
@@ -117,6 +121,7 @@ func benchParse(b *testing.B, withRules bool) {
 	raw := benchMail(benchCSV())
 	p := newPipeline(b)
 	p.parser.Limits.MaxItemsPerSubmission = benchRows
+	p.parser.Limits.MaxCSVRows = benchRows + 1
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -128,6 +133,56 @@ func benchParse(b *testing.B, withRules bool) {
 			if d := p.engine.Evaluate(sub, fixtureNow); len(d) != benchRows {
 				b.Fatalf("%d decisions", len(d))
 			}
+		}
+	}
+	reportRows(b)
+}
+
+// benchXLSX is the 10,000 rows of benchCSV as an Excel workbook (EANs as numbers, dates as
+// Excel dates), written with excelize's stream writer.
+func benchXLSX(b *testing.B) []byte {
+	f := excelize.NewFile()
+	defer f.Close()
+	sw, err := f.NewStreamWriter("Sheet1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = sw.SetRow("A1", []any{"own_number", "ean", "serial", "purchase_date", "description", "expectation"})
+	eans := []int64{5204001000013, 4712633000024, 6940735000095, 5099206000070}
+	for i := range benchRows {
+		cell, _ := excelize.CoordinatesToCellName(1, i+2)
+		if err := sw.SetRow(cell, []any{fmt.Sprintf("NOVA-%05d", i), eans[i%len(eans)], fmt.Sprintf("SN-%06d", i),
+			time.Date(2026, time.Month(i%10+1), i%28+1, 0, 0, 0, 0, time.UTC),
+			fmt.Sprintf("Nu pornește, LED-ul de stare clipește roșu (unit %d)", i), "înlocuire"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := sw.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := f.WriteTo(&out); err != nil {
+		b.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// BenchmarkParseMailXLSXAndRules is parse + rules of a 10,000-row .xlsx attachment.
+func BenchmarkParseMailXLSXAndRules(b *testing.B) {
+	raw := bytes.Replace(benchMail(benchXLSX(b)), []byte("Content-Type: text/csv\r\nContent-Disposition: attachment; filename=\"rma.csv\""),
+		[]byte("Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\r\nContent-Disposition: attachment; filename=\"rma.xlsx\""), 1)
+	p := newPipeline(b)
+	p.parser.Limits.MaxItemsPerSubmission = benchRows
+	p.parser.Limits.MaxCSVRows = benchRows + 1
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		sub, err := p.parser.ParseMail(bytes.NewReader(raw))
+		if err != nil || len(sub.Items) != benchRows {
+			b.Fatalf("%d items, %v, %v", len(sub.Items), sub.Problems, err)
+		}
+		if d := p.engine.Evaluate(sub, fixtureNow); len(d) != benchRows {
+			b.Fatalf("%d decisions", len(d))
 		}
 	}
 	reportRows(b)

@@ -62,17 +62,21 @@ func (p *Parser) fill(sub *rma.Submission, c *content, exceeded bool) {
 		return
 	}
 	items := c.body
-	if len(items)+len(c.csv) > maxItems || c.tooManyItems {
+	switch {
+	case c.rowLimitFile != "":
+		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeTooLarge, "",
+			"reason", "rows", "limit", strconv.Itoa(p.maxCSVRows()), "file", c.rowLimitFile))
+	case len(items)+len(c.csv) > maxItems || c.tooManyItems:
 		// Nothing of an oversized submission is kept: the reply says to split it.
 		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeTooLarge, "",
 			"reason", "items", "limit", strconv.Itoa(maxItems)))
-	} else {
+	default:
 		sub.Items = joinItems(items, c.csv)
 	}
 	sub.Problems = append(sub.Problems, c.csvProblems...)
 	if len(sub.Items) == 0 && len(c.csvProblems) == 0 && c.spreadsheet != "" && !hasCode(sub.Problems, rma.CodeTooLarge) {
 		sub.Problems = append(sub.Problems, rma.NewProblem(rma.CodeCSVInvalid, "",
-			"reason", CSVReasonSpreadsheet, "file", c.spreadsheet))
+			"reason", CSVReasonOldSpreadsheet, "file", c.spreadsheet))
 	}
 	// Nothing found and nothing else wrong: first say how to write items, then ask for the proof.
 	if len(sub.Items) == 0 && len(sub.Problems) == 0 {

@@ -17,6 +17,9 @@ var positionalColumns = []string{"own_number", "ean", "serial", "purchase_date",
 // ErrTooManyRows is returned (wrapped) by ReadCSV when a file has more item rows than allowed.
 var ErrTooManyRows = errors.New("more item rows than allowed")
 
+// errRowLimit is ErrTooManyRows for limits.max_csv_rows (rows of one file, not items in all).
+var errRowLimit = fmt.Errorf("%w: limits.max_csv_rows", ErrTooManyRows)
+
 // CSV problem reasons (CSVError.Reason; Params["reason"] of a csv_invalid problem).
 const (
 	CSVReasonEmpty       = "empty"            // no item rows at all
@@ -55,7 +58,7 @@ func (e *CSVError) Unwrap() error { return e.Err }
 // With maxRows > 0, reading stops after maxRows items and the error wraps ErrTooManyRows when
 // there are more. A file that cannot be read at all gives a *CSVError.
 func ReadCSV(data []byte, maxRows int) (items []rma.Item, delim rune, err error) {
-	t, err := readCSVTable(data, maxRows)
+	t, err := readCSVTable(data, maxRows, 0)
 	return t.items, t.delim, err
 }
 
@@ -67,7 +70,8 @@ type csvTable struct {
 	header   bool // a header row named the columns
 }
 
-func readCSVTable(data []byte, maxRows int) (csvTable, error) {
+// readCSVTable reads at most maxRows items and maxRecords non-empty records (0: no limit).
+func readCSVTable(data []byte, maxRows, maxRecords int) (csvTable, error) {
 	var t csvTable
 	if reason := binaryKind(data); reason != "" {
 		return t, &CSVError{Reason: reason}
@@ -97,6 +101,7 @@ func readCSVTable(data []byte, maxRows int) (csvTable, error) {
 		t.items = make([]rma.Item, 0, estimateRows(data))
 	}
 	columns := positionalColumns // field of each column; "" ignores the column
+	records := 0
 	for {
 		rec, err := r.Read()
 		if err == io.EOF {
@@ -112,6 +117,9 @@ func readCSVTable(data []byte, maxRows int) (csvTable, error) {
 		}
 		if blankRecord(rec, odd) {
 			continue
+		}
+		if records++; maxRecords > 0 && records > maxRecords {
+			return t, fmt.Errorf("csv: more than %d rows: %w", maxRecords, errRowLimit)
 		}
 		if !t.header && len(t.items) < headerSearchRows {
 			// The header may sit below a title row or two: rows read before it were titles.

@@ -64,7 +64,7 @@ func TestReadCSVEncodings(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tab, err := readCSVTable(c.data, 0)
+			tab, err := readCSVTable(c.data, 0, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -151,11 +152,25 @@ func (p *Parser) addCSV(c *content, info partInfo, data []byte) string {
 		c.tooManyItems = true
 		return RoleItems
 	}
-	t, err := readCSVTable(data, left)
+	if bytes.HasPrefix(data, []byte("PK\x03\x04")) && info.kind == partCSV {
+		// A workbook named .csv: read it as what it is, or say to save it as CSV.
+		var ce *CSVError
+		if _, err := readXLSXTable(data, left, p.maxCSVRows()); errors.As(err, &ce) &&
+			(ce.Reason == CSVReasonDamagedXLSX || ce.Reason == CSVReasonOldSpreadsheet) {
+			c.csvProblems = append(c.csvProblems, csvProblem(info.filename, &CSVError{Reason: CSVReasonSpreadsheet}))
+			return RoleUnreadable
+		}
+		_, role := p.addXLSX(c, info, bytes.NewReader(data))
+		return role
+	}
+	t, err := readCSVTable(data, left, p.maxCSVRows())
 	if info.kind == partMaybeTable && (err != nil || !t.header) {
 		return RoleOther // a .txt that is not an item table is just a text file
 	}
 	switch {
+	case errors.Is(err, errRowLimit):
+		c.rowLimitFile = info.filename
+		return RoleItems
 	case errors.Is(err, ErrTooManyRows):
 		c.tooManyItems = true
 		return RoleItems

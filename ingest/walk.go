@@ -39,6 +39,7 @@ type content struct {
 	csvDelim     rune
 	csvProblems  []rma.Problem
 	tooManyItems bool
+	rowLimitFile string // a CSV or XLSX file with more than limits.max_csv_rows rows ("" none)
 	hasProof     bool
 	spreadsheet  string // name of a workbook attachment we cannot read
 	images       []pendingImage

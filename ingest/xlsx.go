@@ -1,12 +1,254 @@
 package ingest
 
-import "io"
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
 
-// addXLSX reads an Excel workbook's item rows.
+	"github.com/xuri/excelize/v2"
+
+	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/rma"
+)
+
+// Workbook problem reasons (CSVError.Reason; Params["reason"] of a csv_invalid problem).
+const (
+	CSVReasonOldSpreadsheet = "old_spreadsheet" // .xls or .ods: the partner is asked to save it as .xlsx or CSV
+	CSVReasonEncrypted      = "encrypted"       // a password-protected workbook
+	CSVReasonMacros         = "macros"          // a workbook with macros (.xlsm, vbaProject.bin)
+	CSVReasonUnzipTooLarge  = "unzip_too_large" // unpacks to more than the limit (a zip bomb, or a giant workbook)
+	CSVReasonDamagedXLSX    = "damaged_xlsx"    // not a readable .xlsx
+)
+
+// Bounds of reading one workbook: excelize refuses to unpack more than xlsxUnzipLimit in all,
+// and keeps a sheet larger than xlsxXMLLimit in a temporary file instead of memory.
+const (
+	xlsxUnzipLimit = 16 << 20
+	xlsxXMLLimit   = 4 << 20
+)
+
+// DefaultMaxCSVRows bounds the non-empty rows read from one CSV or XLSX file when
+// limits.max_csv_rows is 0.
+const DefaultMaxCSVRows = config.DefaultMaxCSVRows
+
+// oleMagic starts an OLE2 compound file: an old .xls, or an encrypted .xlsx.
+var oleMagic = []byte{0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1}
+
+// addXLSX reads an Excel workbook's item rows and says what the file was to rmad.
 func (p *Parser) addXLSX(c *content, info partInfo, body io.Reader) (int64, string) {
-	n, _ := io.Copy(io.Discard, body)
-	if c.spreadsheet == "" {
-		c.spreadsheet = info.filename
+	data, err := io.ReadAll(io.LimitReader(body, p.maxBytes()))
+	size := int64(len(data))
+	if err != nil {
+		c.csvProblems = append(c.csvProblems, csvProblem(info.filename, &CSVError{Reason: CSVReasonDamaged, Err: err}))
+		return size, RoleUnreadable
 	}
-	return n, RoleUnreadable
+	left := p.maxItems() - len(c.csv)
+	if left <= 0 {
+		c.tooManyItems = true
+		return size, RoleItems
+	}
+	t, err := readXLSXTable(data, left, p.maxCSVRows())
+	switch {
+	case errors.Is(err, errRowLimit):
+		c.rowLimitFile = info.filename
+		return size, RoleItems
+	case errors.Is(err, ErrTooManyRows):
+		c.tooManyItems = true
+		return size, RoleItems
+	case err != nil:
+		c.csvProblems = append(c.csvProblems, csvProblem(info.filename, err))
+		return size, RoleUnreadable
+	}
+	c.addTable(t.items, t.delim)
+	return size, RoleItems
+}
+
+func (p *Parser) maxCSVRows() int {
+	if p.Limits.MaxCSVRows > 0 {
+		return p.Limits.MaxCSVRows
+	}
+	return DefaultMaxCSVRows
+}
+
+// ReadXLSX reads the items of an Excel workbook like a CSV attachment (see ReadCSV): the first
+// sheet whose first rows hold a header row, else the first sheet with positional columns. Dates
+// stored as Excel serial numbers become ISO dates; EANs stored as numbers keep their 13 digits;
+// a number Excel stored in scientific notation stays as it is (and is an invalid EAN). Rows are
+// streamed; at most maxRows non-empty rows are read (more: ErrTooManyRows), at most maxItems
+// items kept (more: ErrTooManyRows). Encrypted and macro workbooks, old .xls files and
+// workbooks that unpack to more than 16 MiB give a *CSVError.
+func ReadXLSX(data []byte, maxItems, maxRows int) ([]rma.Item, error) {
+	t, err := readXLSXTable(data, maxItems, maxRows)
+	return t.items, err
+}
+
+func readXLSXTable(data []byte, maxItems, maxRows int) (csvTable, error) {
+	var t csvTable
+	t.delim = ',' // rma-results.csv for a workbook: the CSV default
+	if bytes.HasPrefix(data, oleMagic) {
+		if bytes.Contains(data, utf16Name("EncryptedPackage")) || bytes.Contains(data, utf16Name("EncryptionInfo")) {
+			return t, &CSVError{Reason: CSVReasonEncrypted}
+		}
+		return t, &CSVError{Reason: CSVReasonOldSpreadsheet}
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		if bytes.HasPrefix(data, []byte("PK")) {
+			return t, &CSVError{Reason: CSVReasonDamagedXLSX, Err: err}
+		}
+		return t, &CSVError{Reason: CSVReasonOldSpreadsheet, Err: err} // an .ods or anything else named .xlsx
+	}
+	var unzipped uint64
+	for _, f := range zr.File {
+		name := strings.ToLower(f.Name)
+		if strings.HasSuffix(name, "vbaproject.bin") {
+			return t, &CSVError{Reason: CSVReasonMacros}
+		}
+		if name == "mimetype" || name == "content.xml" {
+			return t, &CSVError{Reason: CSVReasonOldSpreadsheet} // OpenDocument
+		}
+		unzipped += f.UncompressedSize64
+	}
+	if unzipped > xlsxUnzipLimit {
+		return t, &CSVError{Reason: CSVReasonUnzipTooLarge, Err: fmt.Errorf("unpacks to %d bytes, limit %d", unzipped, xlsxUnzipLimit)}
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{
+		RawCellValue: true, UnzipSizeLimit: xlsxUnzipLimit, UnzipXMLSizeLimit: xlsxXMLLimit})
+	if err != nil {
+		if strings.Contains(err.Error(), "unzip size") {
+			return t, &CSVError{Reason: CSVReasonUnzipTooLarge, Err: err}
+		}
+		return t, &CSVError{Reason: CSVReasonDamagedXLSX, Err: err}
+	}
+	defer f.Close()
+	date1904 := false
+	if props, err := f.GetWorkbookProps(); err == nil && props.Date1904 != nil {
+		date1904 = *props.Date1904
+	}
+	sheet := pickSheet(f)
+	if sheet == "" {
+		return t, &CSVError{Reason: CSVReasonEmpty}
+	}
+	rows, err := f.Rows(sheet)
+	if err != nil {
+		return t, &CSVError{Reason: CSVReasonDamagedXLSX, Err: err}
+	}
+	defer rows.Close()
+	t.items = make([]rma.Item, 0, min(maxItems, 1024))
+	columns := positionalColumns
+	read := 0
+	for rows.Next() {
+		rec, err := rows.Columns()
+		if err != nil {
+			return t, &CSVError{Reason: CSVReasonDamagedXLSX, Err: err}
+		}
+		if blankRecord(rec, true) {
+			continue
+		}
+		if read++; maxRows > 0 && read > maxRows {
+			return t, fmt.Errorf("xlsx: more than %d rows: %w", maxRows, errRowLimit)
+		}
+		if !t.header && len(t.items) < headerSearchRows {
+			if h := headerColumns(rec); h != nil {
+				columns, t.header, t.items = h, true, t.items[:0]
+				continue
+			}
+		}
+		if maxItems > 0 && len(t.items) >= maxItems {
+			return t, fmt.Errorf("xlsx: more than %d item rows: %w", maxItems, ErrTooManyRows)
+		}
+		t.items = append(t.items, rma.Item{Line: len(t.items) + 1})
+		it := &t.items[len(t.items)-1]
+		fillItem(it, rec, columns, hasOddSpacesRow(rec))
+		if d := it.PurchaseDate; d != "" {
+			it.PurchaseDate = excelDate(d, date1904)
+		}
+	}
+	if err := rows.Error(); err != nil {
+		return t, &CSVError{Reason: CSVReasonDamagedXLSX, Err: err}
+	}
+	if len(t.items) == 0 {
+		return t, &CSVError{Reason: CSVReasonEmpty}
+	}
+	return t, nil
+}
+
+// pickSheet is the first visible sheet whose first rows hold a header row, else the first sheet.
+func pickSheet(f *excelize.File) string {
+	sheets := f.GetSheetList()
+	for _, s := range sheets {
+		if visible, err := f.GetSheetVisible(s); err == nil && !visible {
+			continue
+		}
+		if sheetHasHeader(f, s) {
+			return s
+		}
+	}
+	if len(sheets) == 0 {
+		return ""
+	}
+	return sheets[0]
+}
+
+func sheetHasHeader(f *excelize.File, sheet string) bool {
+	rows, err := f.Rows(sheet)
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	for seen, n := 0, 0; rows.Next() && seen <= headerSearchRows && n < 1000; n++ {
+		rec, err := rows.Columns()
+		if err != nil {
+			return false
+		}
+		if blankRecord(rec, true) {
+			continue
+		}
+		seen++
+		if headerColumns(rec) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// excelDate turns an Excel serial date (days since 1900, or 1904) into 2006-01-02; text dates
+// are left to the rules.
+func excelDate(v string, date1904 bool) string {
+	if v == "" || strings.Trim(v, "0123456789.") != "" {
+		return v
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n < 1 || n > 2958465 {
+		return v
+	}
+	tm, err := excelize.ExcelDateToTime(n, date1904)
+	if err != nil {
+		return v
+	}
+	return tm.Format("2006-01-02")
+}
+
+func hasOddSpacesRow(rec []string) bool {
+	for _, v := range rec {
+		for i := 0; i < len(v); i++ {
+			if v[i] >= 0x80 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// utf16Name is a stream name as an OLE2 directory stores it.
+func utf16Name(s string) []byte {
+	out := make([]byte, 0, 2*len(s))
+	for i := 0; i < len(s); i++ {
+		out = append(out, s[i], 0)
+	}
+	return out
 }
