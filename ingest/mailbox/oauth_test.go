@@ -83,11 +83,10 @@ func TestOAuthDovecot(t *testing.T) {
 			eventually(t, "moved", func() bool { return count(cfg.ProcessedMailbox) == 1+i })
 			spoil()
 			before := ts.Minted("client_credentials")
-			lock.revoke(w.LockName())
+			lock.revoke(cfg.Name)
 			eventually(t, "reconnected", func() bool { return w.State().Connected })
 			raw := mail(2+i, "after the token went bad", 300)
-			appendTo(cfg.Mailbox, raw)
-			w.Kick()
+			appendTo(cfg.Mailbox, raw) // IDLE announces it
 			if m := sink.next(t); !bytes.Equal(m.Raw, raw) {
 				t.Fatalf("wrong mail after a new token")
 			}
