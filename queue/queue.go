@@ -71,6 +71,10 @@ type Options struct {
 	// ShutdownGrace is how long running handlers may finish after Run's context ends before
 	// their own context is cancelled. [0: cancelled at once]
 	ShutdownGrace time.Duration
+	// SettleTimeout bounds the Redis commands that count an attempt before the handler and
+	// settle it (ack, retry, dead letter) after; the settling deadline starts when the handler
+	// returns, however long it ran. [10s]
+	SettleTimeout time.Duration
 	// Log is the caller's component logger (component=queue); entries add stream=<Stream>.
 	Log zerolog.Logger
 }
@@ -100,6 +104,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxBackoff < o.BaseBackoff {
 		o.MaxBackoff = o.BaseBackoff
+	}
+	if o.SettleTimeout <= 0 {
+		o.SettleTimeout = 10 * time.Second
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 1

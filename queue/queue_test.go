@@ -493,3 +493,33 @@ func TestBackoffBounds(t *testing.T) {
 		t.Fatal(s)
 	}
 }
+
+// A handler that runs longer than the settle deadline still acknowledges: the deadline for
+// settling starts when the handler returns (a slow SMTP relay once took 12 s a message).
+func TestSlowHandlerStillAcks(t *testing.T) {
+	c := testClient(t)
+	ctx := context.Background()
+	opt := fastOpts("c1")
+	opt.SettleTimeout = 100 * time.Millisecond
+	q := New(c, testPrefix(t), opt)
+	for i := range 3 {
+		if _, err := q.Add(ctx, []byte(fmt.Sprint(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var calls atomic.Int32
+	stop := running(t, q, func(ctx context.Context, m Message) error {
+		calls.Add(1)
+		time.Sleep(4 * opt.SettleTimeout)
+		return nil
+	})
+	waitFor(t, "empty queue", 10*time.Second, func() bool { d, _ := q.Depth(ctx); return d == 0 })
+	time.Sleep(300 * time.Millisecond) // a lost ack would show as a second call
+	stop()
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("handler called %d times for 3 messages", n)
+	}
+	if dl, _ := q.DeadLetters(ctx, 0); len(dl) != 0 {
+		t.Fatalf("dead letters: %+v", dl)
+	}
+}

@@ -470,12 +470,14 @@ func (r *runner) handle(m Message) {
 	q := r.q
 	defer r.wg.Done()
 	defer func() { r.slots <- struct{}{} }()
-	// Settling must not be cut short by shutdown: it is a few quick commands.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(r.hctx), 10*time.Second)
-	defer cancel()
 	log := q.log.With().Str("id", m.ID).Logger()
+	// Counting and settling must not be cut short by shutdown: they are a few quick commands,
+	// each given SettleTimeout of its own, so a slow handler does not eat the time to settle.
+	base := context.WithoutCancel(r.hctx)
+	cctx, cancel := context.WithTimeout(base, q.opt.SettleTimeout)
+	defer cancel()
 
-	attempt, err := q.c.HIncrBy(sctx, q.meta, fAttempts(m.ID), 1).Result()
+	attempt, err := q.c.HIncrBy(cctx, q.meta, fAttempts(m.ID), 1).Result()
 	if err != nil {
 		log.Error().Err(err).Msg("count attempt")
 		r.forget(m.ID)
@@ -484,15 +486,18 @@ func (r *runner) handle(m Message) {
 	m.Attempt = int(attempt)
 	if m.Attempt > q.opt.MaxAttempts {
 		// Earlier attempts never settled: the process died in the handler each time.
-		last, _ := q.c.HGet(sctx, q.meta, fError(m.ID)).Result()
+		last, _ := q.c.HGet(cctx, q.meta, fError(m.ID)).Result()
 		if last == "" {
 			last = "the worker stopped while handling it"
 		}
-		r.settleDead(sctx, m, m.Attempt-1, last)
+		r.settleDead(cctx, m, m.Attempt-1, last)
 		return
 	}
 
 	herr := r.call(m)
+	// The settle deadline starts now, when the handler has returned.
+	sctx, cancelSettle := context.WithTimeout(base, q.opt.SettleTimeout)
+	defer cancelSettle()
 	switch {
 	case herr == nil:
 		if err := q.ack(sctx, m.ID); err != nil {
