@@ -108,7 +108,7 @@ IFS=: read -r _ _ uid gid _ home shell < <(getent passwd rmad) || fail "no rmad 
 [ "$uid" -lt 1000 ] || fail "rmad is not a system user (uid $uid)"
 [ "$(getent group rmad | cut -d: -f3)" = "$gid" ] || fail "rmad's primary group is not rmad"
 [ "$home" = /nonexistent ] && [ "$shell" = /usr/sbin/nologin ] || fail "rmad's home/shell are $home $shell"
-for want in "750 root:rmad /etc/rmad" "750 root:rmad /etc/rmad/secrets" "640 root:rmad /etc/rmad/config.yaml"; do
+for want in "2750 root:rmad /etc/rmad" "2750 root:rmad /etc/rmad/secrets" "640 root:rmad /etc/rmad/config.yaml"; do
   got=$(stat -c '%a %U:%G %n' "${want##* }")
   [ "$got" = "$want" ] || fail "installed: $got, want $want"
 done
@@ -133,10 +133,17 @@ tail -1 "$work/security.txt"
 step "fill in the config as an admin would, then upgrade to $v2"
 sed -i -e 's/example\.com/distributor.test/g' -e 's/\.example\b/.test/g' /etc/rmad/config.yaml
 echo "# edited by deb-test" >>/etc/rmad/config.yaml
-install -m 0640 -g rmad /usr/share/doc/rmad/examples/{partners.yaml,catalog.csv,sales.csv} /etc/rmad/
-for s in imap-partners smtp; do echo "password-$s" >"/etc/rmad/secrets/$s"; done
-for s in webhook-dji webhook-portal; do echo "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" >"/etc/rmad/secrets/$s"; done
-chgrp rmad /etc/rmad/secrets/*; chmod 0640 /etc/rmad/secrets/*
+# Plain copies and redirections, as root with umask 077: the setgid folders give them group rmad.
+(
+  umask 077
+  cp /usr/share/doc/rmad/examples/{partners.yaml,catalog.csv,sales.csv} /etc/rmad/
+  for s in imap-partners smtp; do echo "password-$s" >"/etc/rmad/secrets/$s"; done
+  for s in webhook-dji webhook-portal; do echo "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" >"/etc/rmad/secrets/$s"; done
+)
+for f in /etc/rmad/partners.yaml /etc/rmad/secrets/smtp; do
+  [ "$(stat -c %G "$f")" = rmad ] || fail "$f was created with group $(stat -c %G "$f"), not rmad"
+done
+chmod 0640 /etc/rmad/{partners.yaml,catalog.csv,sales.csv} /etc/rmad/secrets/*
 cp /etc/rmad/config.yaml "$work/edited.yaml"
 # The unit runs rmad as rmad: that user must read the config, data files and secrets.
 setpriv --reuid=rmad --regid=rmad --init-groups rmad check-config >"$work/check.out" 2>&1 ||
