@@ -169,9 +169,33 @@ func TestParseDate(t *testing.T) {
 		{in: "12.13.2026", reason: DateReasonCalendar},
 		{in: "2026-13-01", reason: DateReasonCalendar},
 		{in: "21.03/2026", reason: DateReasonFormat}, // mixed separators
-		{in: "21.03.26", reason: DateReasonFormat},   // two-digit year is ambiguous
-		{in: "March 21, 2026", reason: DateReasonFormat},
-		{in: "2026/03/21", reason: DateReasonFormat},
+		{in: "21.03.26", want: day(2026, 3, 21)},     // two-digit year, day first
+		{in: "02/05/26", want: day(2026, 5, 2)},
+		{in: "2-5-99", want: day(1999, 5, 2)},
+		{in: "21.03/26", reason: DateReasonFormat}, // mixed separators
+		{in: "March 21, 2026", want: day(2026, 3, 21)},
+		{in: "2 May 2026", want: day(2026, 5, 2)},
+		{in: "2nd May 2026", want: day(2026, 5, 2)},
+		{in: "02-May-26", want: day(2026, 5, 2)},
+		{in: "2 Μαΐου 2026", want: day(2026, 5, 2)},
+		{in: "15 Αυγούστου 2026", want: day(2026, 8, 15)},
+		{in: "3 Φεβ 2026", want: day(2026, 2, 3)},
+		{in: "2 mai 2026", want: day(2026, 5, 2)},
+		{in: "12 noiembrie 2026", want: day(2026, 11, 12)},
+		{in: "1er février 2026", want: day(2026, 2, 1)},
+		{in: "14 juillet 2026", want: day(2026, 7, 14)},
+		{in: "2026/03/21", want: day(2026, 3, 21)},
+		{in: "2026.03.21", want: day(2026, 3, 21)},
+		{in: "2026-03-21T10:30:00Z", want: day(2026, 3, 21)},
+		{in: "2026-03-21T10:30:00.123+02:00", want: day(2026, 3, 21)},
+		{in: "2026-03-21 10:30 -0500", want: day(2026, 3, 21)},
+		{in: "2026-03-21 123:00", reason: DateReasonFormat},
+		{in: "31 February 2026", reason: DateReasonCalendar},
+		{in: "30 Φεβρουαρίου 2026", reason: DateReasonCalendar},
+		{in: "31.04.26", reason: DateReasonCalendar},
+		{in: "2 Smarch 2026", reason: DateReasonFormat},
+		{in: "May 2026", reason: DateReasonFormat},
+		{in: "2 May 3 2026", reason: DateReasonFormat},
 		{in: "46102", reason: DateReasonFormat}, // a spreadsheet serial date
 	}
 	for _, tt := range tests {
@@ -210,5 +234,26 @@ func TestAddMonths(t *testing.T) {
 		if got := AddMonths(day(tt.from), tt.months).Format(isoDate); got != tt.want {
 			t.Errorf("AddMonths(%s, %d) = %s, want %s", tt.from, tt.months, got, tt.want)
 		}
+	}
+}
+
+func TestNormalizeEAN(t *testing.T) {
+	for in, want := range map[string]string{
+		"5 204001 000013":           "5204001000013",
+		"5-204001-000013":           "5204001000013",
+		"5.204001.000013":           "5204001000013",
+		" 5204001000013 ":           "5204001000013",
+		"5\u00a0204001\u00a0000013": "5204001000013",
+		"5 204001 00001":            "5 204001 00001",   // 12 digits: left for CheckEAN's length problem
+		"5 204001 0000133":          "5 204001 0000133", // 14 digits
+		"5.90123E+12":               "5.90123E+12",      // scientific notation is no barcode print
+		"EAN 5204001000013":         "EAN 5204001000013",
+	} {
+		if got := NormalizeEAN(in); got != want {
+			t.Errorf("NormalizeEAN(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if p := CheckEAN(NormalizeEAN("5 204001 000013")); p != nil {
+		t.Errorf("printed EAN: %+v", p)
 	}
 }

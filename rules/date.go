@@ -14,7 +14,7 @@ const (
 )
 
 // DateFormats lists the accepted shapes, for messages.
-const DateFormats = "YYYY-MM-DD, DD.MM.YYYY, DD/MM/YYYY, DD-MM-YYYY"
+const DateFormats = "YYYY-MM-DD, DD.MM.YYYY, DD/MM/YYYY, DD-MM-YYYY, DD.MM.YY, 2 May 2026 (month names in English, Greek, Romanian or French)"
 
 // DateError says why ParseDate refused a value.
 type DateError struct {
@@ -34,8 +34,11 @@ func (e *DateError) Error() string {
 
 // ParseDate reads a calendar date as partners and spreadsheets write it: 2026-03-21,
 // 21.03.2026, 21/03/2026 or 21-03-2026 (day first), optionally followed by a time of day, which
-// is ignored. The day must exist (31.02.2026 is refused). The result is midnight UTC of that day.
-// Errors are *DateError.
+// is ignored; also (see parseLooseDate) two-digit years (02/05/26, day first, 20xx), ISO dates
+// with any time and zone (2026-03-21T10:30:00+02:00), year first with dots or slashes, and
+// month names in English, Greek, Romanian and French (2 May 2026, 2 Μαΐου 2026, 2 mai 2026,
+// May 2, 2026). The day must exist (31.02.2026 is refused). The result is midnight UTC of that
+// day. Errors are *DateError.
 func ParseDate(s string) (time.Time, error) {
 	v := strings.TrimSpace(s)
 	if v == "" {
@@ -43,7 +46,10 @@ func ParseDate(s string) (time.Time, error) {
 	}
 	y, mo, d, ok := scanDate(strings.TrimSpace(trimTimeOfDay(v)))
 	if !ok {
-		return time.Time{}, &DateError{Value: strings.TrimSpace(s), Reason: DateReasonFormat}
+		// The shapes most files use are scanned above; the rest only when those fail.
+		if y, mo, d, ok = parseLooseDate(v); !ok {
+			return time.Time{}, &DateError{Value: strings.TrimSpace(s), Reason: DateReasonFormat}
+		}
 	}
 	t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC)
 	// time.Date normalises 31.02 into March: a changed day or month means no such date.

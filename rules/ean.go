@@ -64,6 +64,37 @@ func CheckEAN(s string) *rma.Problem {
 	return nil
 }
 
+// NormalizeEAN trims an EAN and, when it is written as printed under the barcode
+// ("5 204001 000013", with hyphens, dots or non-breaking spaces between the groups) and exactly
+// 13 digits remain, returns those digits; anything else is returned trimmed, for CheckEAN to
+// say what is wrong with it.
+func NormalizeEAN(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) == eanLength && allDigits(s) {
+		return s // the usual case
+	}
+	var b [eanLength]byte
+	n, seps := 0, 0
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			if n == eanLength {
+				return s
+			}
+			b[n] = byte(r)
+			n++
+		case r == ' ' || r == '-' || r == '.' || r == '\u00a0' || r == '\u202f' || r == '\t':
+			seps++
+		default:
+			return s
+		}
+	}
+	if n != eanLength || seps == 0 {
+		return s
+	}
+	return string(b[:])
+}
+
 // isScientific recognises what a spreadsheet shows for a long number in a "General" column:
 // 5.90123E+12, or 5,90123E+12 in locales with a decimal comma. It accepts what the expression
 // ^[0-9]+([.,][0-9]+)?[eE]\+?[0-9]+$ did (a scanner, because CheckEAN runs for every item).

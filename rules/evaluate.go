@@ -123,7 +123,8 @@ func (e *Engine) decide(d decision, data *Data, sub *rma.Submission, it *rma.Ite
 
 	// Product. An EAN the parser already flagged (5.9E+12 from a spreadsheet) is not checked
 	// again, and an invalid EAN is not also unknown.
-	ean := strings.TrimSpace(it.EAN)
+	ean := NormalizeEAN(it.EAN)
+	d.Item.EAN = ean
 	var info *productInfo
 	if !d.flagged("ean") {
 		switch pi, p := products.lookup(ean); {

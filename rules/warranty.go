@@ -41,7 +41,7 @@ type WarrantyAnswer struct {
 // serial when that is the partner's unit of this EAN.
 func (e *Engine) Warranty(partnerID, ean, serial string, now time.Time) WarrantyAnswer {
 	data := e.Data()
-	a := WarrantyAnswer{EAN: strings.TrimSpace(ean), Serial: strings.TrimSpace(serial), Warranty: rma.Warranty{Status: rma.WarrantyUnknown}}
+	a := WarrantyAnswer{EAN: NormalizeEAN(ean), Serial: strings.TrimSpace(serial), Warranty: rma.Warranty{Status: rma.WarrantyUnknown}}
 	if p := CheckEAN(a.EAN); p != nil {
 		a.Reason, a.Problem = WarrantyReasonEANInvalid, p
 		return a
