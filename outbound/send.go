@@ -354,6 +354,32 @@ func (s *Sender) closeIdle() {
 	}
 }
 
+// Tokens returns the OAuth token source of smtp.auth xoauth2/oauthbearer, or nil.
+func (s *Sender) Tokens() *mailauth.Tokens { return s.tokens }
+
+// Probe opens a session (connect, TLS, EHLO, AUTH) and QUITs it, sending nothing: `rmad
+// doctor`. It says whether the session is on TLS and which extensions the server offers.
+func (s *Sender) Probe(ctx context.Context) (tlsOn bool, extensions []string, err error) {
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = DefaultSendTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sess, err := s.open(ctx, timeout)
+	if err != nil {
+		return false, nil, fmt.Errorf("smtp %s: %w", s.cfg.Address, err)
+	}
+	_, tlsOn = sess.c.TLSConnectionState()
+	for _, ext := range []string{"PIPELINING", "SMTPUTF8", "8BITMIME", "SIZE", "LIMITS"} {
+		if ok, _ := sess.c.Extension(ext); ok {
+			extensions = append(extensions, ext)
+		}
+	}
+	sess.quit()
+	return tlsOn, extensions, nil
+}
+
 // open connects, says EHLO and logs in, and records the outcome for Health.
 func (s *Sender) open(ctx context.Context, timeout time.Duration) (*smtpSession, error) {
 	sess, err := s.dial(ctx, timeout)

@@ -90,13 +90,13 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return nil
 		}), nil
 	case mailauth.XOAUTH2:
-		return &xoauth2Server{check: func(user, token string) error {
+		return testenv.XOAUTH2Server(func(user, token string) error {
 			if u, valid := s.r.tokens.Check(token); !valid || u != user || user != s.r.user {
 				return smtp.ErrAuthFailed
 			}
 			ok(mech)
 			return nil
-		}}, nil
+		}), nil
 	case sasl.OAuthBearer:
 		return sasl.NewOAuthBearerServer(func(o sasl.OAuthBearerOptions) *sasl.OAuthBearerError {
 			if u, valid := s.r.tokens.Check(o.Token); !valid || u != o.Username || o.Username != s.r.user {
@@ -201,33 +201,6 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 		return []byte("Password:"), false, nil
 	}
 	return nil, true, l.check(l.user, string(resp))
-}
-
-// xoauth2Server is the server side of XOAUTH2 as Google and Microsoft run it: a bad token gets
-// a JSON error challenge, and the client's answer to it the final 535.
-type xoauth2Server struct {
-	check  func(user, token string) error
-	failed error
-}
-
-func (x *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
-	if x.failed != nil {
-		return nil, true, x.failed
-	}
-	var user, token string
-	for _, f := range strings.Split(string(resp), "\x01") {
-		if v, ok := strings.CutPrefix(f, "user="); ok {
-			user = v
-		}
-		if v, ok := strings.CutPrefix(f, "auth=Bearer "); ok {
-			token = v
-		}
-	}
-	if err := x.check(user, token); err != nil {
-		x.failed = err
-		return []byte(`{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}`), false, nil
-	}
-	return nil, true, nil
 }
 
 type serverMode int

@@ -252,3 +252,24 @@ type redisLogger struct{ l zerolog.Logger }
 func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
 	r.l.Warn().Msgf(format, v...)
 }
+
+// MemoryPolicy returns Redis's maxmemory-policy (from CONFIG GET, else INFO memory where
+// CONFIG is disabled). rmad needs noeviction: any other policy lets Redis drop queued mail and
+// RMA records when it runs out of memory.
+func MemoryPolicy(ctx context.Context, c redis.Cmdable) (string, error) {
+	if m, err := c.ConfigGet(ctx, "maxmemory-policy").Result(); err == nil {
+		if v, ok := m["maxmemory-policy"]; ok {
+			return v, nil
+		}
+	}
+	info, err := c.Info(ctx, "memory").Result()
+	if err != nil {
+		return "", fmt.Errorf("redis memory policy: %w", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "maxmemory_policy:"); ok {
+			return v, nil
+		}
+	}
+	return "", errors.New("redis memory policy: neither CONFIG GET nor INFO memory tells it")
+}
