@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
@@ -125,6 +126,7 @@ type Watcher struct {
 	// Tunables: production values from New; tests shorten them.
 	backoffMin, backoffMax time.Duration // reconnect and lease retry
 	retryMin               time.Duration // first retry after a Sink/Cursor failure (doubles up to the poll interval)
+	probeEvery             time.Duration // while the server refuses connections: how often a TCP dial checks it is back
 	idleRefresh            time.Duration // re-issue IDLE at least this often
 	batchBytes             int64         // raw bytes fetched per UID FETCH
 	batchCount             int           // mails per UID FETCH
@@ -139,6 +141,10 @@ const (
 	// consecutiveFailuresStop: after this many Sink failures in a row the sync stops early (the
 	// Sink's store is likely down); a single poison mail does not stop the others.
 	consecutiveFailuresStop = 3
+	// reconnectCap is the longest step of the reconnect backoff; with jitter a wait at the cap
+	// is 10–20 s. While the server cannot even be reached, a TCP dial every probeEvery ends the
+	// wait as soon as it listens again, so intake resumes within seconds of its return.
+	reconnectCap = 20 * time.Second
 )
 
 // New makes a watcher for one configured mailbox. lock may be nil when the caller guarantees a
@@ -168,8 +174,9 @@ func New(cfg config.Mailbox, limits config.Limits, sink Sink, cur Cursor, lock L
 		exists:      make(chan struct{}, 1),
 		state:       State{Mailbox: cfg.Name},
 		backoffMin:  time.Second,
-		backoffMax:  2 * time.Minute,
+		backoffMax:  reconnectCap,
 		retryMin:    time.Second,
+		probeEvery:  time.Second,
 		idleRefresh: 25 * time.Minute,
 		batchBytes:  8 << 20,
 		batchCount:  200,
@@ -287,8 +294,38 @@ func (w *Watcher) runLeased(ctx context.Context, lost <-chan struct{}) error {
 		d := bo.next()
 		w.recordError(err)
 		w.log.Warn().Err(err).Dur("retry_in", d).Msg("disconnected")
-		if !sleep(lctx, d) {
+		if isUnreachable(err) {
+			if !w.sleepUntilReachable(lctx, d) {
+				return nil
+			}
+		} else if !sleep(lctx, d) {
 			return nil
+		}
+	}
+}
+
+// isUnreachable reports whether err is a failed TCP connect (refused, no route, timed out):
+// the server is down, not unhappy with us, so a bare TCP dial tells when it is back.
+func isUnreachable(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// sleepUntilReachable waits d, or less: it dials the server every probeEvery and returns as
+// soon as the port accepts a connection (which is closed at once). It reports false when ctx
+// ended.
+func (w *Watcher) sleepUntilReachable(ctx context.Context, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	dialer := net.Dialer{Timeout: w.probeEvery}
+	for {
+		wait := min(w.probeEvery, time.Until(deadline))
+		if wait <= 0 || !sleep(ctx, wait) {
+			return ctx.Err() == nil
+		}
+		if c, err := dialer.DialContext(ctx, "tcp", w.cfg.Address); err == nil {
+			_ = c.Close()
+			w.log.Info().Msg("server reachable again: reconnecting")
+			return true
 		}
 	}
 }

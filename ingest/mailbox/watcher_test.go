@@ -591,3 +591,50 @@ func TestBackoffJitter(t *testing.T) {
 		t.Error("no jitter")
 	}
 }
+
+// The reconnect backoff of a real watcher stops growing at 20 s (10–20 s with jitter).
+func TestReconnectBackoffCapped(t *testing.T) {
+	w := New(mboxConfig("127.0.0.1:1"), limits, newSink(), newCursor(), nil, testLogger(t))
+	b := backoff{min: w.backoffMin, max: w.backoffMax}
+	var longest time.Duration
+	for range 40 {
+		d := b.next()
+		longest = max(longest, d)
+		if d > 20*time.Second {
+			t.Fatalf("reconnect wait %v, want at most 20 s", d)
+		}
+	}
+	if longest < 10*time.Second {
+		t.Errorf("longest wait %v: the backoff never reached its cap", longest)
+	}
+}
+
+// After a 60 s outage of the IMAP server, with the production backoff, the watcher reads the
+// mailbox within 10 s of the server's return (it used to wait up to two minutes).
+func TestIntakeSoonAfterLongOutage(t *testing.T) {
+	t.Parallel()
+	srv := newMemServer(t, nil).start()
+	t.Cleanup(srv.stop)
+	sink := newSink()
+	w := New(mboxConfig(srv.Addr()), limits, sink, newCursor(), nil, testLogger(t))
+	run(t, w)
+	srv.appendMail("INBOX", mail(1, "before the outage", 200))
+	sink.next(t)
+	eventually(t, "moved", func() bool { return srv.count("RMA/Processed") == 1 })
+
+	srv.stop()
+	eventually(t, "disconnect noticed", func() bool { return !w.State().Connected })
+	srv.appendMail("INBOX", mail(2, "while down", 200))
+	time.Sleep(60 * time.Second)
+	srv.start()
+	back := time.Now()
+	m := sink.next(t)
+	took := time.Since(back)
+	t.Logf("intake %v after the server's return from a 60 s outage", took)
+	if !bytes.Contains(m.Header, []byte("while down")) {
+		t.Fatalf("got %q", m.Header)
+	}
+	if took > 10*time.Second {
+		t.Errorf("intake %v after the server's return, want within 10 s", took)
+	}
+}
