@@ -34,18 +34,24 @@ func init() {
 	})
 }
 
-// explainedFile is one file's object in --json output (SPEC §9). Why, Problems and Command are
-// additions for people: they say why a mail is ignored, what fails the whole submission, and
-// what a command asks; they are left out when empty.
+// explainedFile is one file's object in --json output (SPEC §9). The rest are additions for
+// people: what rmad read (subject, from, whether a proof of purchase was found, every file it
+// found and what it took it for), why a mail is ignored or its sender unknown (the signal that
+// decided, and a sentence saying it), what fails the whole submission, and what a command asks.
 type explainedFile struct {
-	File      string             `json:"file"`
-	MessageID string             `json:"message_id"`
-	Kind      rma.Kind           `json:"kind"`
-	Partner   string             `json:"partner"`
-	Rows      []explainedRow     `json:"rows"`
-	Why       string             `json:"why,omitempty"`
-	Problems  []explainedProblem `json:"problems,omitempty"`
-	Command   *rma.Command       `json:"command,omitempty"`
+	File        string              `json:"file"`
+	MessageID   string              `json:"message_id"`
+	Kind        rma.Kind            `json:"kind"`
+	Partner     string              `json:"partner"`
+	Rows        []explainedRow      `json:"rows"`
+	Subject     string              `json:"subject"`
+	From        string              `json:"from"`
+	Why         string              `json:"why,omitempty"`
+	WhyText     string              `json:"why_text,omitempty"`
+	Proof       bool                `json:"proof"`
+	Attachments []ingest.Attachment `json:"attachments"`
+	Problems    []explainedProblem  `json:"problems,omitempty"`
+	Command     *rma.Command        `json:"command,omitempty"`
 }
 
 type explainedRow struct {
@@ -142,12 +148,19 @@ func (ex *explainer) explain(file string) (explainedFile, rma.Submission, []rma.
 		return explainedFile{}, rma.Submission{}, nil, err
 	}
 	defer f.Close()
-	sub, err := ex.parser.ParseMail(f)
+	sub, atts, err := ex.parser.Inspect(f)
 	if err != nil {
 		return explainedFile{}, sub, nil, err
 	}
+	if atts == nil {
+		atts = []ingest.Attachment{}
+	}
 	res := explainedFile{File: file, MessageID: sub.Source.MessageID, Kind: sub.Kind, Partner: sub.PartnerID,
-		Rows: []explainedRow{}, Why: sub.Why, Command: sub.Command}
+		Rows: []explainedRow{}, Subject: sub.Subject, From: sub.From, Why: sub.Why, Proof: sub.HasProof,
+		Attachments: atts, Command: sub.Command}
+	if sub.Why != "" {
+		res.WhyText = whyText(sub.Why, ex.cfg)
+	}
 	for _, p := range sub.Problems {
 		res.Problems = append(res.Problems, explainedProblem{Code: p.Code, Message: problemText(p)})
 	}
@@ -207,6 +220,7 @@ func (ex *explainer) writeText(w io.Writer, res explainedFile, sub rma.Submissio
 		}
 		fmt.Fprintln(w)
 	}
+	writeAttachments(w, res.Attachments)
 	for _, p := range res.Problems {
 		fmt.Fprintf(w, "  whole submission: %s: %s\n", p.Code, p.Message)
 	}
@@ -250,4 +264,51 @@ func itemText(d rma.Decision) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// writeAttachments lists the files rmad found, so "why was my PDF not seen?" has its answer.
+func writeAttachments(w io.Writer, atts []ingest.Attachment) {
+	if len(atts) == 0 {
+		fmt.Fprintln(w, "  files:      none")
+		return
+	}
+	fmt.Fprintln(w, "  files:")
+	for _, a := range atts {
+		name := a.Filename
+		if name == "" {
+			name = "(no name)"
+		}
+		line := fmt.Sprintf("    %s (%s, %s): %s", name, a.ContentType, byteCount(a.Size), roleText(a.Role))
+		if a.Inside != "" {
+			line += ", inside " + a.Inside
+		}
+		if a.Note != "" {
+			line += " — " + a.Note
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func roleText(role string) string {
+	switch role {
+	case ingest.RoleProof:
+		return "proof of purchase"
+	case ingest.RoleItems:
+		return "items (CSV/XLSX)"
+	case ingest.RoleDecorative:
+		return "decorative, not a proof"
+	case ingest.RoleUnreadable:
+		return "unreadable"
+	}
+	return "other, not used"
+}
+
+func byteCount(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

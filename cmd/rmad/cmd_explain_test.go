@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rmad/rmad/daemon/sandbox"
+	"github.com/rmad/rmad/ingest/tnef/tneftest"
 	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
@@ -144,4 +147,69 @@ func TestExplainBadConfig(t *testing.T) {
 	if !strings.Contains(errb.String(), "cannot read the configuration") {
 		t.Errorf("stderr:\n%s", &errb)
 	}
+}
+
+// explain shows what rmad saw in a mail: the decoded subject, the sender, whether a proof was
+// found, and every file with its role and where it was found.
+func TestExplainAttachments(t *testing.T) {
+	fixNow(t)
+	cfg := explainConfig(t)
+	pdf := []byte("%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+	s := tneftest.NewStream()
+	s.Attr(2, tneftest.AttAttachRendData, make([]byte, 14))
+	s.Attr(2, tneftest.AttAttachTitle, []byte("INVOIC~1.PDF\x00"))
+	s.Attr(2, tneftest.AttAttachData, pdf)
+	s.Attr(2, tneftest.AttAttachment, (&tneftest.Props{}).Unicode(tneftest.PrAttachLong, "invoice.pdf").Bytes())
+	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+	inner := "From: Colleague <colleague@cyprusnet.example>\nSubject: router\nMIME-Version: 1.0\n" +
+		"Content-Type: multipart/mixed; boundary=in\n\n--in\nContent-Type: text/plain\n\nEAN: 5204001000013\nSerial: RT-99\nPurchase date: 2026-06-01\nDescription: Router does not power on at all.\n" +
+		"--in\nContent-Type: application/ms-tnef\nContent-Disposition: attachment; filename=winmail.dat\nContent-Transfer-Encoding: base64\n\n" + b64(s.Bytes()) + "\n--in--\n"
+	mail := "From: Cyprus Net <returns@cyprusnet.example>\nTo: rma@distributor.example\nSubject: =?utf-7?Q?Fwd:_R+AOk-clamation?=\nMessage-ID: <x1@cyprusnet.example>\nMIME-Version: 1.0\n" +
+		"Content-Type: multipart/mixed; boundary=out\n\n--out\nContent-Type: text/plain\n\nsee below\n--out\nContent-Type: image/png\nContent-ID: <logo>\n\n\x89PNG\r\n\x1a\n\n" +
+		"--out\nContent-Type: message/rfc822\n\n" + inner + "\n--out--\n"
+	file := filepath.Join(t.TempDir(), "fwd.eml")
+	if err := os.WriteFile(file, []byte(mail), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"explain", "--json", "--config", cfg, file}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, &errb)
+	}
+	var got []struct {
+		Subject     string
+		From        string
+		Proof       bool
+		Kind        string
+		Rows        []struct{ Result string }
+		Attachments []struct {
+			Filename    string
+			ContentType string `json:"content_type"`
+			Size        int64
+			Role        string
+			Inside      string
+		}
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got) != 1 {
+		t.Fatalf("%v\n%s", err, &out)
+	}
+	g := got[0]
+	if g.Subject != "Fwd: Réclamation" || g.From != "returns@cyprusnet.example" || !g.Proof || g.Kind != "submission" || len(g.Rows) != 1 {
+		t.Errorf("%+v", g)
+	}
+	roles := map[string]string{}
+	for _, a := range g.Attachments {
+		roles[a.Filename+"|"+a.ContentType+"@"+a.Inside] = a.Role
+	}
+	for key, role := range map[string]string{"|image/png@": "decorative", "|message/rfc822@": "other",
+		"winmail.dat|application/ms-tnef@forwarded message": "other", "invoice.pdf|application/pdf@forwarded message > winmail.dat": "proof"} {
+		if roles[key] != role {
+			t.Errorf("%s: role %q, want %q (all: %v)", key, roles[key], role, roles)
+		}
+	}
+	out.Reset()
+	if code := run([]string{"explain", "--config", cfg, file}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	wantContains(t, "stdout", out.String(), []string{`subject:    "Fwd: Réclamation"`, "files:", "invoice.pdf (application/pdf, 69 bytes): proof of purchase, inside forwarded message > winmail.dat",
+		"decorative, not a proof", "proof of purchase attached"})
 }
