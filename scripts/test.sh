@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 need_pkg redis-server redis-server
 need_pkg redis-cli redis-tools
 need_pkg dovecot dovecot-imapd
+need_pkg chromium chromium # the staff console's browser tests (chromedp)
 
 work=$(mktemp -d /tmp/rmad-test.XXXXXX)
 trap 'stop_services; rm -rf "$work"' EXIT
@@ -16,6 +17,7 @@ trap 'stop_services; rm -rf "$work"' EXIT
 start_redis "$work/redis"
 export RMAD_TEST_REDIS="127.0.0.1:$REDIS_PORT"
 export RMAD_TEST_REDIS_SERVER="$(command -v redis-server)"
+export RMAD_TEST_CHROMIUM="$(command -v chromium)"
 if [ -x scripts/dovecot.sh ]; then
   . scripts/dovecot.sh
   start_dovecot "$work/dovecot"

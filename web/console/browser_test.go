@@ -1,0 +1,271 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// browser starts Debian's chromium (RMAD_TEST_CHROMIUM, set by scripts/test.sh) headless with a
+// fresh profile, and collects everything the page logs as an error.
+type browser struct {
+	t    *testing.T
+	ctx  context.Context
+	mu   sync.Mutex
+	errs []string
+	// expected are answers the test provokes on purpose (the HTTP contract's 409 for an
+	// illegal move), which Chromium logs as failed loads: "<status> <url>".
+	expected []string
+}
+
+func (b *browser) expect(status int, url string) {
+	b.mu.Lock()
+	b.expected = append(b.expected, fmt.Sprintf("%d %s", status, url))
+	b.mu.Unlock()
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	exe := os.Getenv("RMAD_TEST_CHROMIUM")
+	if exe == "" {
+		t.Fatal("RMAD_TEST_CHROMIUM is not set: run the tests with `make test` (scripts/test.sh installs chromium)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	b := &browser{t: t, ctx: ctx}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		var msg string
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.APITypeError || ev.Type == runtime.APITypeAssert {
+				msg = fmt.Sprintf("console.%s: %v", ev.Type, ev.Args)
+			}
+		case *runtime.EventExceptionThrown:
+			msg = "exception: " + ev.ExceptionDetails.Text
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.LevelError {
+				msg = fmt.Sprintf("log %s: %s (%s)", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
+				b.mu.Lock()
+				for _, x := range b.expected {
+					status, url, _ := strings.Cut(x, " ")
+					if ev.Entry.Source == cdplog.SourceNetwork && ev.Entry.URL == url && strings.Contains(ev.Entry.Text, "status of "+status) {
+						msg = ""
+					}
+				}
+				b.mu.Unlock()
+			}
+		}
+		if msg != "" {
+			b.mu.Lock()
+			b.errs = append(b.errs, msg)
+			b.mu.Unlock()
+		}
+	})
+	if err := chromedp.Run(ctx, runtime.Enable(), cdplog.Enable()); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return b
+}
+
+func (b *browser) run(what string, actions ...chromedp.Action) {
+	b.t.Helper()
+	if err := chromedp.Run(b.ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	var s string
+	b.run("read "+sel, chromedp.Text(sel, &s, chromedp.ByQuery))
+	return s
+}
+
+// waitText waits until the element's text is want (a form POST is loading the next page),
+// and returns the text it last saw.
+func (b *browser) waitText(sel, want string) string {
+	b.t.Helper()
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var s string
+		err := chromedp.Run(b.ctx, chromedp.Evaluate(fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.textContent : "" })()`, sel), &s))
+		if err == nil {
+			got = s
+			if got == want {
+				break
+			}
+		}
+	}
+	return got
+}
+
+func (b *browser) focused() string {
+	b.t.Helper()
+	var id string
+	b.run("focus", chromedp.Evaluate(`document.activeElement ? document.activeElement.id : ""`, &id))
+	return id
+}
+
+// screenshot writes docs/<name>.png when RMAD_UPDATE_SCREENSHOTS is set (the README shows them).
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	if os.Getenv("RMAD_UPDATE_SCREENSHOTS") == "" {
+		return
+	}
+	var png []byte
+	b.run("screenshot", chromedp.CaptureScreenshot(&png))
+	if err := os.WriteFile(filepath.Join("..", "..", "docs", name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// A service-desk morning in a real browser, by mouse and keyboard like a person: sign in,
+// find an RMA by serial, receive it with a note, bulk-expire two, scan three parcels with the
+// keyboard only, see an illegal move refused, sign out; the browser logs no error.
+func TestBrowserWorkday(t *testing.T) {
+	e := newEnv(t)
+	find := e.newRMA(item{serial: "BR-SER-0042", own: "PO-7781", description: "no power after firmware update", contents: "router, PSU"})
+	bulkA := e.newRMA(item{partner: "P-RO-002", serial: "BR-B1", brand: "QNAP", model: "TS-264"})
+	bulkB := e.newRMA(item{partner: "P-FR-003", serial: "BR-B2"})
+	scans := []string{e.newRMA(item{serial: "BR-S1", contents: "drone, 2 batteries", brand: "DJI", model: "Mini 4 Pro"}),
+		e.newRMA(item{partner: "P-EN-004", serial: "BR-S2", own: "CY-PO-3"}),
+		e.newRMA(item{serial: "BR-S3"})}
+	stale := e.newRMA(item{serial: "BR-STALE"})
+	for i := range 6 { // a fuller worklist for the screenshot
+		e.advance(26 * time.Hour)
+		e.newRMA(item{partner: []string{"P-GR-001", "P-RO-002", "P-FR-003"}[i%3], serial: fmt.Sprintf("SN-%04d", 3100+i*7)})
+	}
+	e.advance(15 * 24 * time.Hour) // some are overdue now
+	b := newBrowser(t)
+	base := e.srv.URL
+
+	b.run("sign in",
+		chromedp.Navigate(base+"/console/"),
+		chromedp.WaitVisible(`#signin`, chromedp.ByQuery),
+		chromedp.SendKeys(`#username`, "ann", chromedp.ByQuery),
+		chromedp.SendKeys(`#password`, annPassword, chromedp.ByQuery),
+		chromedp.Click(`#signin`, chromedp.ByQuery),
+		chromedp.WaitVisible(`table.worklist`, chromedp.ByQuery),
+	)
+	if got := b.text(`header .user`); !strings.Contains(got, "Ann Agent") {
+		t.Fatalf("signed in as %q", got)
+	}
+	b.screenshot("console-worklist")
+
+	b.run("find by serial",
+		chromedp.SendKeys(`#q`, "br-ser-0042\r", chromedp.ByQuery),
+		chromedp.WaitVisible(`.shown`, chromedp.ByQuery),
+	)
+	if got := b.text(`table.worklist tbody`); !strings.Contains(got, find) || strings.Contains(got, bulkA) {
+		t.Fatalf("search result: %q", got)
+	}
+	b.run("open the RMA",
+		chromedp.Click(`table.worklist tbody a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#to-received`, chromedp.ByQuery),
+		chromedp.SendKeys(`#note`, "parcel arrived complete", chromedp.ByQuery),
+	)
+	b.screenshot("console-rma")
+	b.run("move to received", chromedp.Click(`#to-received`, chromedp.ByQuery), chromedp.WaitVisible(`#to-diagnosing`, chromedp.ByQuery))
+	if got := b.text(`#status`); got != "Received" {
+		t.Fatalf("status shown: %q", got)
+	}
+	if got := b.text(`table.history`); !strings.Contains(got, "parcel arrived complete") || !strings.Contains(got, "staff:ann") {
+		t.Fatalf("history: %q", got)
+	}
+	if r := e.record(find); r.Status != rma.StatusReceived || r.History[len(r.History)-1].Note != "parcel arrived complete" {
+		t.Fatalf("stored: %s %+v", r.Status, r.History)
+	}
+
+	b.run("bulk-move two",
+		chromedp.Navigate(base+"/console/?status=awaiting_goods"),
+		chromedp.WaitVisible(`table.worklist`, chromedp.ByQuery),
+		chromedp.Click(`input[name="rma"][value="`+bulkA+`"]`, chromedp.ByQuery),
+		chromedp.Click(`input[name="rma"][value="`+bulkB+`"]`, chromedp.ByQuery),
+		chromedp.SetValue(`#bulk-status`, string(rma.StatusExpired), chromedp.ByQuery),
+		chromedp.SendKeys(`#bulk-note`, "no parcel after 30 days", chromedp.ByQuery),
+		chromedp.Click(`#bulk-submit`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.bulk-results`, chromedp.ByQuery),
+	)
+	if got := b.text(`.bulk-results`); strings.Count(got, "✓") != 2 || !strings.Contains(got, bulkA) || !strings.Contains(got, bulkB) {
+		t.Fatalf("bulk results: %q", got)
+	}
+	for _, n := range []string{bulkA, bulkB} {
+		if r := e.record(n); r.Status != rma.StatusExpired {
+			t.Fatalf("%s: %s", n, r.Status)
+		}
+	}
+
+	// Goods receipt: the input has the focus; a scanner types the code and Enter.
+	b.run("receive page", chromedp.Navigate(base+"/console/receive"), chromedp.WaitVisible(`#code`, chromedp.ByQuery))
+	codes := []string{scans[0], "CY-PO-3", "br-s3"}
+	for i, code := range codes {
+		if f := b.focused(); f != "code" {
+			t.Fatalf("scan %d: the focus is on %q, not the code input", i+1, f)
+		}
+		want := "✓ " + scans[i] + " received."
+		b.run("scan "+code, chromedp.KeyEvent(code+"\r"))
+		if got := b.waitText("#result-line", want); got != want {
+			t.Fatalf("scan %d (%s): the page says %q, want %q", i+1, code, got, want)
+		}
+		if i == 0 {
+			b.screenshot("console-receive")
+		}
+	}
+	for _, n := range scans {
+		if r := e.record(n); r.Status != rma.StatusReceived || r.History[len(r.History)-1].Actor != "staff:ann" {
+			t.Fatalf("%s: %s", n, r.Status)
+		}
+	}
+
+	// An illegal move: the page was opened, then a colleague received the parcel; "Expired"
+	// is no longer a legal move and is refused with the reason.
+	b.run("open a page", chromedp.Navigate(base+rmaLink(stale)), chromedp.WaitVisible(`#to-expired`, chromedp.ByQuery))
+	if _, err := e.store.SetStatus(t.Context(), stale, rma.StatusReceived, "staff:bob", "", nil, e.clock()); err != nil {
+		t.Fatal(err)
+	}
+	b.expect(409, base+rmaLink(stale)+"/status")
+	b.run("illegal move", chromedp.Click(`#to-expired`, chromedp.ByQuery), chromedp.WaitVisible(`#refused`, chromedp.ByQuery))
+	if got := b.text(`#refused`); !strings.Contains(got, "Refused") || !strings.Contains(got, "Expired") {
+		t.Fatalf("refusal: %q", got)
+	}
+	if r := e.record(stale); r.Status != rma.StatusReceived {
+		t.Fatalf("illegal move applied: %s", r.Status)
+	}
+
+	b.run("sign out", chromedp.Click(`#signout`, chromedp.ByQuery), chromedp.WaitVisible(`#signin`, chromedp.ByQuery))
+	var loc string
+	b.run("after sign-out", chromedp.Navigate(base+"/console/"), chromedp.WaitVisible(`#signin`, chromedp.ByQuery), chromedp.Location(&loc))
+	if !strings.HasSuffix(loc, "/console/login") {
+		t.Fatalf("after sign-out /console/ shows %s", loc)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.errs) > 0 {
+		t.Fatalf("the browser logged errors:\n%s", strings.Join(b.errs, "\n"))
+	}
+}
