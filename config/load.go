@@ -91,6 +91,7 @@ func Defaults() Config {
 			UncollectedDays:      15,
 		},
 		Limits: Limits{MaxMessageBytes: DefaultMaxMessageBytes, MaxItemsPerSubmission: DefaultMaxItems, MaxCSVRows: DefaultMaxCSVRows},
+		Labels: Labels{Format: LabelsA4x4},
 	}
 }
 

@@ -221,6 +221,7 @@ func TestDefaults(t *testing.T) {
 		{"limits.max_items_per_submission", cfg.Limits.MaxItemsPerSubmission, 1000},
 		{"security.unknown_sender_reply", cfg.Security.ReplyToUnknown(), true},
 		{"service_centers.default", cfg.ServiceCenters.Default, "GR"}, // the only centre
+		{"labels.format", cfg.Labels.Format, "a4x4"},
 		{"sales_file", cfg.SalesFile, ""},
 		{"partners_file", cfg.PartnersFile, "partners.yaml"}, // relative to cfg.yaml's folder "."
 	}
@@ -306,6 +307,7 @@ func TestValidation(t *testing.T) {
 		{"negative duration", imapA + "    poll_interval: -5s\n", `:5: imap[0].poll_interval: must be positive, got -5s`},
 		{"log level", "log:\n  level: verbose\n", `:2: log.level: "verbose" is not one of debug, info, warn, error`},
 		{"log format", "log: {format: text}\n", `:1: log.format: "text" is not one of json, console`},
+		{"labels format", "labels:\n  format: A5\n", `:2: labels.format: "A5" is not one of a6, a4x4`},
 		{"imap tls", imapA + "    tls: startls\n", `:5: imap[0].tls: "startls" is not one of implicit, starttls, none`},
 		{"imap tls none remote", imapA + "    tls: none\n", `:5: imap[0].tls: none sends the password in clear text: allowed only for a loopback address, not imap.example.com`},
 		{"smtp tls none remote", "smtp:\n  address: 192.0.2.1:25\n  tls: none\n  from: rma@example.com\n", `:3: smtp.tls: none sends the password in clear text`},
@@ -392,6 +394,7 @@ func TestValidationAccepts(t *testing.T) {
 		"webhooks: {sources: [{name: w, kind: vendor_status, status_map: {ok: CLOSED}}]}\n",
 		"notify: {staff: \"a@example.com, Desk <b@example.com>\"}\n",
 		"routing: {default: vendor_ticket, brands: {Acme: {handling: vendor_direct, portal: \"https://rma.acme.example/\"}}}\n",
+		"labels: {format: a6}\n",
 	} {
 		t.Setenv("RMAD_WEBHOOK_W_SECRET", whsec1)
 		if _, err := config.Parse([]byte(withRequired(text)), "cfg.yaml"); err != nil {

@@ -2,7 +2,10 @@
 // all problems reported at once with file:line), defaults, validation and secrets.
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Config is the whole configuration file (see config.example.yaml for every key).
 type Config struct {
@@ -22,6 +25,7 @@ type Config struct {
 	ClaimTypes     ClaimTypes     `yaml:"claim_types"`
 	Policy         Policy         `yaml:"policy"`
 	Notify         Notify         `yaml:"notify"`
+	Labels         Labels         `yaml:"labels"`
 	Security       Security       `yaml:"security"`
 	Limits         Limits         `yaml:"limits"`
 
@@ -183,6 +187,23 @@ type ServiceCenters struct {
 	Default string
 }
 
+// For is the service centre partners from country ship to: that country's, else the default
+// country's. It reports false when neither has an address.
+func (s ServiceCenters) For(country string) (ServiceCenter, bool) {
+	for _, cc := range []string{country, s.Default} {
+		cc = strings.TrimSpace(cc)
+		if cc == "" {
+			continue
+		}
+		for k, sc := range s.Centers {
+			if strings.EqualFold(k, cc) && strings.TrimSpace(sc.Address) != "" {
+				return sc, true
+			}
+		}
+	}
+	return ServiceCenter{}, false
+}
+
 // Routing per brand (SPEC §5).
 type Routing struct {
 	Default string                  `yaml:"default"`
@@ -222,6 +243,17 @@ type Policy struct {
 	AwaitingGoodsDays    int      `yaml:"awaiting_goods_days"`
 	CustomerDelayDays    int      `yaml:"customer_delay_days"`
 	UncollectedDays      int      `yaml:"uncollected_days"`
+}
+
+// Label formats (labels.format): one A6 label per page, or four A6 labels on an A4 page.
+const (
+	LabelsA6   = "a6"
+	LabelsA4x4 = "a4x4"
+)
+
+// Labels configures the parcel labels sent with replies.
+type Labels struct {
+	Format string `yaml:"format"` // a6 | a4x4
 }
 
 // Notify lists who else hears of things.

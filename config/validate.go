@@ -53,6 +53,7 @@ func validate(cfg *Config, p *problems) {
 	if cfg.Security.RequireDMARCPass && strings.TrimSpace(cfg.Security.AuthservID) == "" {
 		p.at("security.authserv_id", "missing: require_dmarc_pass needs the host name whose Authentication-Results header is trusted")
 	}
+	oneOf(p, "labels.format", cfg.Labels.Format, LabelsA6, LabelsA4x4)
 	if cfg.Limits.MaxMessageBytes <= 0 {
 		p.at("limits.max_message_bytes", "must be more than 0, got %d", cfg.Limits.MaxMessageBytes)
 	}

@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/i18n"
+	"github.com/rmad/rmad/label"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -21,13 +23,15 @@ type Composer struct {
 	// Location is the time zone of times shown in mails (schedule.timezone); nil means UTC.
 	// Calendar dates (purchase, warranty) are shown as they are, never shifted.
 	Location *time.Location
+	// Labels is the page format of rma-labels.pdf (labels.format); empty means label.DefaultFormat.
+	Labels label.Format
 }
 
 // NewComposer is the Composer that cfg describes: smtp.from, the service centres, the policy,
 // notify.staff and schedule.timezone.
 func NewComposer(cfg *config.Config) *Composer {
 	return &Composer{From: cfg.SMTP.From, Centers: cfg.ServiceCenters, Policy: cfg.Policy,
-		StaffAddr: cfg.Notify.Staff, Location: cfg.Schedule.Location}
+		StaffAddr: cfg.Notify.Staff, Location: cfg.Schedule.Location, Labels: label.Format(cfg.Labels.Format)}
 }
 
 // Reply is the answer to a submission (SPEC §3): threaded, in the partner's language, with a
@@ -94,7 +98,33 @@ func (c *Composer) Reply(sub rma.Submission, p rma.Partner, ds []rma.Decision, n
 	}
 	d := autoReply(sub, to, "reply", string(l), replySubject(sub.Subject, numbers), b.String())
 	d.files = []file{{name: ResultsFilename, contentType: "text/csv", data: ResultsCSV(ds, string(l), sub.CSVDelimiter)}}
+	labels, err := c.labelsFile(ds, p, string(l))
+	if err != nil {
+		return Message{}, err
+	}
+	d.files = append(d.files, labels...)
 	return c.build(d, now)
+}
+
+// labelsFile is rma-labels.pdf, one parcel label per item the partner sends to the service
+// centre, in the partner's language; none when no item goes there.
+func (c *Composer) labelsFile(ds []rma.Decision, p rma.Partner, locale string) ([]file, error) {
+	ls := label.ForReply(ds, p, c.Centers)
+	if len(ls) == 0 {
+		return nil, nil
+	}
+	for i := range ls {
+		ls[i].Locale = locale
+	}
+	format := c.Labels
+	if format == "" {
+		format = label.DefaultFormat
+	}
+	pdf, err := label.PDF(format, ls...)
+	if err != nil {
+		return nil, fmt.Errorf("outbound: %w", err)
+	}
+	return []file{{name: label.Filename, contentType: "application/pdf", data: pdf}}, nil
 }
 
 // tally is the one-line count of results: "Accepted: 2 · Rejected: 1".
@@ -212,7 +242,7 @@ func (c *Composer) writeShipping(b *body, l i18n.Lang, p rma.Partner, ds []rma.D
 		l.T("reply.ship.number"),
 		l.T("reply.ship.accessories", "days", days),
 	}
-	if sc, ok := c.center(p.Country); ok {
+	if sc, ok := c.Centers.For(p.Country); ok {
 		steps = append(steps, l.T("reply.ship.address", "name", sc.Name, "address", sc.Address))
 	} else {
 		steps = append(steps, l.T("reply.ship.address_unknown"))
@@ -295,22 +325,6 @@ func (c *Composer) signature(b *body, l i18n.Lang) {
 	b.blank()
 	b.b.WriteString("-- \n") // the signature separator keeps its space (RFC 3676)
 	b.line(l.T("automatic"))
-}
-
-// center is the service centre for a partner's country, else the default country's.
-func (c *Composer) center(country string) (config.ServiceCenter, bool) {
-	for _, cc := range []string{country, c.Centers.Default} {
-		cc = strings.TrimSpace(cc)
-		if cc == "" {
-			continue
-		}
-		for k, sc := range c.Centers.Centers {
-			if strings.EqualFold(k, cc) && strings.TrimSpace(sc.Address) != "" {
-				return sc, true
-			}
-		}
-	}
-	return config.ServiceCenter{}, false
 }
 
 // day shows an instant as a date in the distributor's time zone.

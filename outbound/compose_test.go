@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rmad/rmad/i18n"
+	"github.com/rmad/rmad/label"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -75,8 +76,8 @@ func TestReplyHeaders(t *testing.T) {
 			if p.get(t, "MIME-Version") != "1.0" || p.get(t, "Content-Language") != loc {
 				t.Errorf("MIME-Version %q, Content-Language %q", p.get(t, "MIME-Version"), p.get(t, "Content-Language"))
 			}
-			if p.types[ResultsFilename] != "text/csv" || len(p.files) != 1 {
-				t.Errorf("attachments %v, want only %s as text/csv", p.types, ResultsFilename)
+			if p.types[ResultsFilename] != "text/csv" || p.types[label.Filename] != "application/pdf" || len(p.files) != 2 {
+				t.Errorf("attachments %v, want %s as text/csv and %s as application/pdf", p.types, ResultsFilename, label.Filename)
 			}
 			if !strings.HasPrefix(p.body, i18n.Lang(loc).T("greeting")) {
 				t.Errorf("body does not start with the %s greeting:\n%s", loc, p.body)

@@ -139,7 +139,11 @@ func writeMIME(w io.Writer, h mail.Header, d draft) error {
 	}
 	for _, f := range d.files {
 		var ah mail.AttachmentHeader
-		ah.SetContentType(f.contentType, map[string]string{"charset": "utf-8", "name": f.name})
+		params := map[string]string{"name": f.name}
+		if strings.HasPrefix(f.contentType, "text/") {
+			params["charset"] = "utf-8"
+		}
+		ah.SetContentType(f.contentType, params)
 		ah.SetFilename(f.name)
 		aw, err := mw.CreateAttachment(ah)
 		if err != nil {

@@ -47,7 +47,7 @@ func (c *Composer) PartnerReminder(p rma.Partner, rem rules.Reminder, now time.T
 	case rules.RuleGoodsReminder:
 		subject = l.T("reminder.goods.subject", args...)
 		b.line(l.T("reminder.goods.body", args...))
-		if sc, ok := c.center(p.Country); ok {
+		if sc, ok := c.Centers.For(p.Country); ok {
 			b.blank()
 			b.line(l.T("reply.ship.address", "name", sc.Name, "address", sc.Address))
 		}

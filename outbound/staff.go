@@ -181,6 +181,12 @@ func (c *Composer) StaffCopy(sub rma.Submission, p rma.Partner, ds []rma.Decisio
 		files: []file{{name: ResultsFilename, contentType: "text/csv",
 			data: ResultsCSV(ds, i18n.Fallback, ',')}},
 	}
+	// The same labels as the partner's, so staff can print them for a partner who cannot.
+	labels, err := c.labelsFile(ds, p, string(i18n.For(p.Locale, sub.Locale)))
+	if err != nil {
+		return Message{}, false, err
+	}
+	d.files = append(d.files, labels...)
 	// Staff answer the partner straight from their mail client.
 	if a, err := mail.ParseAddress(sub.From); err == nil {
 		d.replyTo = []*mail.Address{a}

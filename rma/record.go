@@ -32,3 +32,23 @@ func (r Record) LastNote() string {
 	}
 	return ""
 }
+
+// Receiver-pays shipping: a partner asks for it on the item (receiver_pays: yes) and staff
+// answer with a history event whose extra ExtraReceiverPays is ReceiverPaysApproved or
+// ReceiverPaysRefused. Until then it is only a request.
+const (
+	ExtraReceiverPays    = "receiver_pays"
+	ReceiverPaysApproved = "approved"
+	ReceiverPaysRefused  = "refused"
+)
+
+// ApprovedReceiverPays reports whether staff's latest answer to a receiver-pays request was
+// approval.
+func (r Record) ApprovedReceiverPays() bool {
+	for i := len(r.History) - 1; i >= 0; i-- {
+		if v, ok := r.History[i].Extra[ExtraReceiverPays]; ok {
+			return v == ReceiverPaysApproved
+		}
+	}
+	return false
+}
