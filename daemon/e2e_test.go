@@ -332,6 +332,7 @@ type sentMail struct {
 	Subject       string
 	Text          string // the inline text parts
 	CSV           []byte // rma-results.csv; nil when absent
+	Labels        []byte // rma-labels.pdf; nil when absent
 }
 
 func parseSent(t testing.TB, m sandbox.Mail) sentMail {
@@ -368,8 +369,11 @@ func parseSent(t testing.TB, m sandbox.Mail) sentMail {
 				s.Text += string(data)
 			}
 		case *mail.AttachmentHeader:
-			if fn, _ := h.Filename(); fn == "rma-results.csv" {
+			switch fn, _ := h.Filename(); fn {
+			case "rma-results.csv":
 				s.CSV = data
+			case "rma-labels.pdf":
+				s.Labels = data
 			}
 		}
 	}

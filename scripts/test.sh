@@ -10,6 +10,9 @@ need_pkg redis-server redis-server
 need_pkg redis-cli redis-tools
 need_pkg dovecot dovecot-imapd
 need_pkg chromium chromium # the staff console's browser tests (chromedp)
+# The parcel label tests read the PDFs back: text with pdftotext, barcodes with pdftoppm + zbarimg.
+need_pkg pdftotext poppler-utils
+need_pkg zbarimg zbar-tools
 
 work=$(mktemp -d /tmp/rmad-test.XXXXXX)
 trap 'stop_services; rm -rf "$work"' EXIT
