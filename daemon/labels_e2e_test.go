@@ -2,8 +2,8 @@ package daemon_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"encoding/csv"
 	"slices"
 	"strings"
