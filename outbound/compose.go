@@ -1,7 +1,6 @@
 package outbound
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,27 +103,6 @@ func (c *Composer) Reply(sub rma.Submission, p rma.Partner, ds []rma.Decision, n
 	}
 	d.files = append(d.files, labels...)
 	return c.build(d, now)
-}
-
-// labelsFile is rma-labels.pdf, one parcel label per item the partner sends to the service
-// centre, in the partner's language; none when no item goes there.
-func (c *Composer) labelsFile(ds []rma.Decision, p rma.Partner, locale string) ([]file, error) {
-	ls := label.ForReply(ds, p, c.Centers)
-	if len(ls) == 0 {
-		return nil, nil
-	}
-	for i := range ls {
-		ls[i].Locale = locale
-	}
-	format := c.Labels
-	if format == "" {
-		format = label.DefaultFormat
-	}
-	pdf, err := label.PDF(format, ls...)
-	if err != nil {
-		return nil, fmt.Errorf("outbound: %w", err)
-	}
-	return []file{{name: label.Filename, contentType: "application/pdf", data: pdf}}, nil
 }
 
 // tally is the one-line count of results: "Accepted: 2 · Rejected: 1".
