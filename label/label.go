@@ -18,6 +18,8 @@ import (
 	"github.com/boombuler/barcode/code128"
 	"github.com/boombuler/barcode/qr"
 	"golang.org/x/image/font/sfnt"
+
+	"github.com/rmad/rmad/i18n"
 )
 
 // Filename is the attachment name of the labels in replies and staff copies.
@@ -167,7 +169,7 @@ func cutLines(pdf *fpdf.Fpdf) {
 
 // draw puts one label with its top left corner at (x0, y0).
 func draw(pdf *fpdf.Fpdf, x0, y0 float64, l Label) error {
-	wd := wordsFor(l.Locale)
+	wd := i18n.For(l.Locale)
 	left := x0 + margin
 	y := y0 + margin
 

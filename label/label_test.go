@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/internal/testenv"
 )
 
@@ -59,7 +60,7 @@ func TestLabelTextInEachLanguage(t *testing.T) {
 				t.Fatalf("%d pages, want 1", len(pages))
 			}
 			text := flat(pages[0])
-			w := wordsFor(loc)
+			w := i18n.For(loc)
 			want := []string{l.Number, l.Partner, l.OwnNumber, l.Brand + " " + l.Model, l.Serial,
 				l.CenterName, l.CenterAddress, l.ReturnAddress,
 				w.T("label.ship_to"), w.T("label.return_to"), w.T("label.stick")}

@@ -217,7 +217,7 @@ func (c *Composer) writeShipping(b *body, l i18n.Lang, p rma.Partner, ds []rma.D
 		days = strconv.Itoa(c.Policy.CustomerDelayDays)
 	}
 	steps := []string{
-		l.T("reply.ship.number"),
+		l.T("reply.ship.number", "file", label.Filename),
 		l.T("reply.ship.accessories", "days", days),
 	}
 	if sc, ok := c.Centers.For(p.Country); ok {
