@@ -86,7 +86,7 @@ Mulțumim`)
 	}
 	var staff []sentMail
 	for _, m := range sent {
-		if p := parseSent(t, m); p.AutoSubmitted == "auto-generated" && slices.Contains(p.To, "service-desk@distributor.example") {
+		if p := parseSent(t, m); p.AutoSubmitted == "auto-generated" && slices.Contains(p.To, strings.ToLower(h.cfg.Notify.Staff)) {
 			staff = append(staff, p)
 		}
 	}
