@@ -37,6 +37,9 @@ type Options struct {
 	Consumer string           // consumer name in the stream groups; default the host name (+ RMAD_INSTANCE)
 	Grace    time.Duration    // how long in-flight work may finish after a stop; default 20s
 	Workers  int              // inbox workers; default 4
+	// SMTPMessagesPerSession caps the messages per SMTP session (0: outbound's default); 1 is
+	// a session per message, for rmadbench to compare.
+	SMTPMessagesPerSession int
 	// Ready is called once every component has started and Redis answers (sd_notify READY).
 	Ready func()
 	// Stopping is called when Run begins to stop (sd_notify STOPPING).
@@ -118,6 +121,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		log:      log.With().Str("component", "worker").Logger(),
 	}
 	d.courier = newCourier(cfg, d.store, d.metrics, opt.Now, log)
+	d.courier.smtp.MaxPerSession = opt.SMTPMessagesPerSession
 	sink := &mailSink{parser: d.parser, inbox: d.inbox, metrics: d.metrics, now: opt.Now}
 	locks := &leaseLocker{leases: d.store.Leases(), log: log.With().Str("component", "imap").Logger()}
 	for _, mb := range cfg.IMAP {

@@ -58,6 +58,8 @@ type options struct {
 	workers    int
 	log        string
 	timeout    time.Duration
+	smtpLogin  bool // the sink wants STARTTLS and AUTH PLAIN, as a submission server does
+	perSession int  // SMTP messages per session (0: rmad's default; 1: a session per message)
 }
 
 func run() int {
@@ -73,6 +75,8 @@ func run() int {
 	flag.IntVar(&o.workers, "workers", 0, "inbox workers (0: the daemon's default)")
 	flag.StringVar(&o.log, "log", "", "write the daemon's logs to this `file` (default: discarded)")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up when one mail (latency) or the whole batch (throughput, per 1000 mails) takes longer")
+	flag.BoolVar(&o.smtpLogin, "smtp-login", false, "the SMTP sink wants STARTTLS (self-signed certificate) and AUTH PLAIN, as a submission server does")
+	flag.IntVar(&o.perSession, "smtp-per-session", 0, "SMTP messages per session (0: rmad's default; 1: a new session per message)")
 	flag.Parse()
 	if o.mode != "idle" && o.mode != "poll" && o.mode != "both" {
 		fmt.Fprintf(os.Stderr, "rmadbench: -mode %q is not idle, poll or both\n", o.mode)
@@ -97,7 +101,14 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	defer e.close()
 	fmt.Fprintf(out, "rmadbench %s  %s/%s, %d CPUs, %s\n", time.Now().Format("2006-01-02"), runtime.GOOS, runtime.GOARCH,
 		runtime.NumCPU(), runtime.Version())
-	fmt.Fprintf(out, "IMAP: %s   Redis: %s   SMTP: go-smtp sink on loopback\n\n", e.imapName, e.redisName)
+	smtpName := "go-smtp sink on loopback"
+	if o.smtpLogin {
+		smtpName += ", STARTTLS + AUTH PLAIN"
+	}
+	if o.perSession > 0 {
+		smtpName += fmt.Sprintf(", %d messages per session", o.perSession)
+	}
+	fmt.Fprintf(out, "IMAP: %s   Redis: %s   SMTP: %s\n\n", e.imapName, e.redisName, smtpName)
 
 	modes := map[string][]bool{"idle": {true}, "poll": {false}, "both": {true, false}}[o.mode]
 	if o.mails > 0 {
@@ -146,6 +157,7 @@ type env struct {
 	partners             []partner
 	seq                  int // mail counter across runs, for unique Message-IDs
 	run                  string
+	perSession           int // -smtp-per-session
 }
 
 type partner struct {
@@ -189,7 +201,19 @@ func setup(o options) (e *env, err error) {
 		}
 		e.imapAddr, e.imapName = e.mem.Addr, "go-imap in-memory server"
 	}
-	if e.smtp, err = sandbox.StartSMTP(""); err != nil {
+	e.perSession = o.perSession
+	if o.smtpLogin {
+		if e.smtp, err = sandbox.StartSMTPLogin("", "rmad", "bench-smtp"); err != nil {
+			return e, err
+		}
+		// The daemon's Sender trusts the system roots: point them at the sink's certificate
+		// (Go reads SSL_CERT_FILE once, at the first TLS handshake).
+		certFile := filepath.Join(e.dir, "smtp-cert.pem")
+		if err := os.WriteFile(certFile, e.smtp.CertPEM, 0o600); err != nil {
+			return e, err
+		}
+		os.Setenv("SSL_CERT_FILE", certFile)
+	} else if e.smtp, err = sandbox.StartSMTP(""); err != nil {
 		return e, err
 	}
 	if e.client, err = dial(e.imapAddr, e.user, e.pass); err != nil {
@@ -299,8 +323,12 @@ func (e *env) newRun(ctx context.Context, name string, idle bool, poll time.Dura
 	if err != nil {
 		return nil, fmt.Errorf("bench config: %w", err)
 	}
+	if e.smtp.CertPEM != nil { // -smtp-login
+		cfg.SMTP.TLS, cfg.SMTP.Username, cfg.SMTP.Password = config.TLSStartTLS, "rmad", "bench-smtp"
+	}
 	log := config.NewLogger(cfg.Log, e.logw)
-	if r.d, err = daemon.New(ctx, cfg, log, daemon.Options{Workers: workers, Consumer: "rmadbench-" + name}); err != nil {
+	if r.d, err = daemon.New(ctx, cfg, log, daemon.Options{Workers: workers, Consumer: "rmadbench-" + name,
+		SMTPMessagesPerSession: e.perSession}); err != nil {
 		return nil, err
 	}
 	return r, nil

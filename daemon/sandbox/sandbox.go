@@ -6,9 +6,17 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +29,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -149,6 +158,8 @@ type Mail struct {
 type SMTP struct {
 	Addr string
 	Dir  string // .eml files are written here when not empty
+	// CertPEM is the server certificate of StartSMTPLogin (nil for the plain sink).
+	CertPEM []byte
 
 	srv   *smtp.Server
 	mu    sync.Mutex
@@ -160,7 +171,10 @@ type SMTP struct {
 }
 
 // StartSMTP starts the sink on a free loopback port; dir may be empty.
-func StartSMTP(dir string) (*SMTP, error) {
+func StartSMTP(dir string) (*SMTP, error) { return startSMTP(dir, nil) }
+
+// startSMTP starts the sink; setup, when not nil, changes the server before it serves.
+func startSMTP(dir string, setup func(*SMTP) error) (*SMTP, error) {
 	s := &SMTP{Dir: dir, wake: make(chan struct{})}
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -172,6 +186,11 @@ func StartSMTP(dir string) (*SMTP, error) {
 	s.srv.AllowInsecureAuth = true
 	s.srv.ReadTimeout = time.Minute
 	s.srv.WriteTimeout = time.Minute
+	if setup != nil {
+		if err := setup(s); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("smtp: listen: %w", err)
@@ -179,6 +198,73 @@ func StartSMTP(dir string) (*SMTP, error) {
 	s.Addr = ln.Addr().String()
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// StartSMTPLogin starts the sink as a submission server would run: STARTTLS with a fresh
+// self-signed certificate for 127.0.0.1 (CertPEM, for the client to trust) and AUTH PLAIN with
+// user and pass required before MAIL. rmadbench uses it to price connect, TLS and login.
+func StartSMTPLogin(dir, user, pass string) (*SMTP, error) {
+	return startSMTP(dir, func(s *SMTP) error {
+		cert, pemBytes, err := selfSigned()
+		if err != nil {
+			return err
+		}
+		s.CertPEM = pemBytes
+		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		s.srv.AllowInsecureAuth = false
+		s.srv.Backend = smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+			return &loginSession{smtpSession: smtpSession{sink: s}, user: user, pass: pass}, nil
+		})
+		return nil
+	})
+}
+
+// loginSession is a sink session that requires AUTH PLAIN.
+type loginSession struct {
+	smtpSession
+	user, pass string
+	authed     bool
+}
+
+func (l *loginSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (l *loginSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != l.user || pass != l.pass {
+			return smtp.ErrAuthFailed
+		}
+		l.authed = true
+		return nil
+	}), nil
+}
+
+func (l *loginSession) Mail(from string, opts *smtp.MailOptions) error {
+	if !l.authed {
+		return smtp.ErrAuthRequired
+	}
+	return l.smtpSession.Mail(from, opts)
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and localhost, valid for a day.
+func selfSigned() (tls.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "rmad sandbox"},
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pemBytes, nil
 }
 
 // Stop closes the sink.
