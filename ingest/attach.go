@@ -29,7 +29,7 @@ const (
 	RoleDecorative = "decorative" // an image shown by the HTML body, an icon or emoji
 	RoleUnreadable = "unreadable" // a file rmad should read and cannot (broken, encrypted, old format, not what it says)
 	RoleOther      = "other"      // anything else (and containers such as winmail.dat)
-	RolePending    = "pending"    // an image whose role finish decides
+	rolePending    = "pending"    // an image whose role finish decides (never left in a result)
 )
 
 // sniffHeadBytes is how much of a file is read to tell what it is (an image's dimensions sit in

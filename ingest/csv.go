@@ -100,8 +100,7 @@ func readCSVTable(data []byte, maxRows, maxRecords int) (csvTable, error) {
 	} else {
 		t.items = make([]rma.Item, 0, estimateRows(data))
 	}
-	columns := positionalColumns // field of each column; "" ignores the column
-	records := 0
+	st := tableState{columns: positionalColumns}
 	for {
 		rec, err := r.Read()
 		if err == io.EOF {
@@ -118,26 +117,44 @@ func readCSVTable(data []byte, maxRows, maxRecords int) (csvTable, error) {
 		if blankRecord(rec, odd) {
 			continue
 		}
-		if records++; maxRecords > 0 && records > maxRecords {
-			return t, fmt.Errorf("csv: more than %d rows: %w", maxRecords, errRowLimit)
+		if _, err := t.addRecord(rec, &st, maxRows, maxRecords, odd); err != nil {
+			return t, err
 		}
-		if !t.header && len(t.items) < headerSearchRows {
-			// The header may sit below a title row or two: rows read before it were titles.
-			if h := headerColumns(rec); h != nil {
-				columns, t.header, t.items = h, true, t.items[:0]
-				continue
-			}
-		}
-		if maxRows > 0 && len(t.items) >= maxRows {
-			return t, fmt.Errorf("csv: more than %d item rows: %w", maxRows, ErrTooManyRows)
-		}
-		t.items = append(t.items, rma.Item{Line: len(t.items) + 1})
-		fillItem(&t.items[len(t.items)-1], rec, columns, odd)
 	}
 	if len(t.items) == 0 {
 		return t, &CSVError{Reason: CSVReasonEmpty}
 	}
 	return t, nil
+}
+
+// tableState is what addRecord carries from one record of a table to the next.
+type tableState struct {
+	records int      // non-empty records read
+	columns []string // field of each column; "" ignores the column
+}
+
+// addRecord reads one non-empty record of a CSV or XLSX table: a header row (up to
+// headerSearchRows rows down, below titles) names the columns, any other row is an item. It
+// returns the item added (nil for a header) or an error wrapping ErrTooManyRows when the
+// file has more than maxRecords records (errRowLimit) or maxItems items (0: no limit).
+func (t *csvTable) addRecord(rec []string, st *tableState, maxItems, maxRecords int, odd bool) (*rma.Item, error) {
+	if st.records++; maxRecords > 0 && st.records > maxRecords {
+		return nil, fmt.Errorf("more than %d rows: %w", maxRecords, errRowLimit)
+	}
+	if !t.header && len(t.items) < headerSearchRows {
+		// The header may sit below a title row or two: rows read before it were titles.
+		if h := headerColumns(rec); h != nil {
+			st.columns, t.header, t.items = h, true, t.items[:0]
+			return nil, nil
+		}
+	}
+	if maxItems > 0 && len(t.items) >= maxItems {
+		return nil, fmt.Errorf("more than %d item rows: %w", maxItems, ErrTooManyRows)
+	}
+	t.items = append(t.items, rma.Item{Line: len(t.items) + 1})
+	it := &t.items[len(t.items)-1]
+	fillItem(it, rec, st.columns, odd)
+	return it, nil
 }
 
 // delimSniffBytes is how much of a file delimiter detection reads.

@@ -224,7 +224,7 @@ func FuzzForwarded(f *testing.F) {
 			if strings.Count(a.Inside, InsideForwarded) > maxForwardDepth {
 				t.Fatalf("read %q", a.Inside)
 			}
-			if a.Role == RolePending {
+			if a.Role == rolePending {
 				t.Fatalf("role left undecided: %+v", a)
 			}
 		}

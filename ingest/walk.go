@@ -267,7 +267,7 @@ func (p *Parser) addFile(c *content, info partInfo, body io.Reader, st *walkStat
 		case strings.HasPrefix(kind, "image/"):
 			// Decoration or proof is decided once the whole mail (its HTML) is read.
 			c.images = append(c.images, pendingImage{att: len(c.atts), info: info, head: head, size: att.Size})
-			att.Role = RolePending
+			att.Role = rolePending
 		case info.kind == partProof:
 			att.Role, att.Note = RoleUnreadable, "labelled a PDF or image, but its bytes are neither"
 		}

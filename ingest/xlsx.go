@@ -139,8 +139,7 @@ func readXLSXTable(data []byte, maxItems, maxRows int) (csvTable, error) {
 	}
 	defer rows.Close()
 	t.items = make([]rma.Item, 0, min(maxItems, 1024))
-	columns := positionalColumns
-	read := 0
+	st := &tableState{columns: positionalColumns}
 	for rows.Next() {
 		rec, err := rows.Columns()
 		if err != nil {
@@ -149,21 +148,13 @@ func readXLSXTable(data []byte, maxItems, maxRows int) (csvTable, error) {
 		if blankRecord(rec, true) {
 			continue
 		}
-		if read++; maxRows > 0 && read > maxRows {
-			return t, fmt.Errorf("xlsx: more than %d rows: %w", maxRows, errRowLimit)
+		it, err := t.addRecord(rec, st, maxItems, maxRows, hasOddSpacesRow(rec))
+		if err != nil {
+			return t, fmt.Errorf("xlsx: %w", err)
 		}
-		if !t.header && len(t.items) < headerSearchRows {
-			if h := headerColumns(rec); h != nil {
-				columns, t.header, t.items = h, true, t.items[:0]
-				continue
-			}
+		if it == nil {
+			continue
 		}
-		if maxItems > 0 && len(t.items) >= maxItems {
-			return t, fmt.Errorf("xlsx: more than %d item rows: %w", maxItems, ErrTooManyRows)
-		}
-		t.items = append(t.items, rma.Item{Line: len(t.items) + 1})
-		it := &t.items[len(t.items)-1]
-		fillItem(it, rec, columns, hasOddSpacesRow(rec))
 		if d := it.PurchaseDate; d != "" {
 			it.PurchaseDate = excelDate(d, date1904)
 		}
