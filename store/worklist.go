@@ -70,17 +70,14 @@ for i = 1, n do
     table.insert(srcs, t)
   end
 end
-if #srcs == 1 and m == 0 and not cut then
+if #srcs == 1 then
   src = srcs[1]
 else
-  if #srcs == 1 then
-    redis.call('ZUNIONSTORE', tmp, 1, srcs[1])
-  else
-    redis.call('ZUNIONSTORE', tmp, #srcs, unpack(srcs))
-  end
-  for j = 1, m do
-    redis.call('ZINTERSTORE', tmp, 2, tmp, KEYS[n+j], 'WEIGHTS', 1, 0)
-  end
+  redis.call('ZUNIONSTORE', tmp, #srcs, unpack(srcs))
+  src = tmp
+end
+for j = 1, m do
+  redis.call('ZINTERSTORE', tmp, 2, KEYS[n+j], src, 'WEIGHTS', 0, 1)
   src = tmp
 end
 local total = redis.call('ZCARD', src)
