@@ -75,6 +75,12 @@ type Options struct {
 	// settle it (ack, retry, dead letter) after; the settling deadline starts when the handler
 	// returns, however long it ran. [10s]
 	SettleTimeout time.Duration
+	// StorePing checks that the store the handler uses can serve; a handler error while it
+	// fails is not counted as an attempt. [PING the queue's client, every master of a Cluster]
+	StorePing func(context.Context) error
+	// StoreLogEvery: while Redis cannot serve (down, out of memory, ...) the consumer logs
+	// the failure at most once per this interval. [30s]
+	StoreLogEvery time.Duration
 	// Log is the caller's component logger (component=queue); entries add stream=<Stream>.
 	Log zerolog.Logger
 }
@@ -105,6 +111,9 @@ func (o *Options) defaults() {
 	if o.MaxBackoff < o.BaseBackoff {
 		o.MaxBackoff = o.BaseBackoff
 	}
+	if o.StoreLogEvery <= 0 {
+		o.StoreLogEvery = 30 * time.Second
+	}
 	if o.SettleTimeout <= 0 {
 		o.SettleTimeout = 10 * time.Second
 	}
@@ -126,6 +135,9 @@ type Queue struct {
 // New returns the queue opt.Stream under prefix (redis.key_prefix).
 func New(c redis.UniversalClient, prefix string, opt Options) *Queue {
 	opt.defaults()
+	if opt.StorePing == nil {
+		opt.StorePing = pingAll(c)
+	}
 	stream := prefix + opt.Stream
 	dead := prefix + "dead:" + opt.Stream
 	return &Queue{

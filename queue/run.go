@@ -45,6 +45,9 @@ type runner struct {
 
 	rescan      atomic.Bool // read own pending entries (at start, after errors that may have lost track)
 	rescanReset atomic.Bool // ... from the first one
+
+	trouble *storeTrouble   // pacing and logging while Redis cannot serve
+	refund  map[string]bool // under mu: the last attempt was the store's fault but could not be uncounted
 }
 
 // requestRescan makes the loop read this consumer's pending entries again from the start.
@@ -73,7 +76,8 @@ func (q *Queue) Run(ctx context.Context, h Handler) error {
 	})
 	defer stopGrace()
 
-	r := &runner{q: q, h: h, hctx: hctx, slots: make(chan struct{}, q.opt.Concurrency), owned: map[string]time.Time{}}
+	r := &runner{q: q, h: h, hctx: hctx, slots: make(chan struct{}, q.opt.Concurrency), owned: map[string]time.Time{},
+		refund: map[string]bool{}, trouble: &storeTrouble{log: q.log, logEvery: q.opt.StoreLogEvery}}
 	for range q.opt.Concurrency {
 		r.slots <- struct{}{}
 	}
@@ -97,11 +101,11 @@ func (r *runner) loop(ctx context.Context) {
 	pendingFrom := "0"
 	reclaimFrom := "0-0"
 	var nextReclaim time.Time
-	failures := 0
 	for ctx.Err() == nil {
+		r.trouble.wait(ctx) // Redis refused a write: do not spin on it
 		if !groupReady {
 			if err := q.ensureGroup(ctx); err != nil {
-				r.pause(ctx, &failures, err)
+				r.pause(ctx, err)
 				continue
 			}
 			groupReady = true
@@ -126,24 +130,18 @@ func (r *runner) loop(ctx context.Context) {
 				continue
 			}
 			if ctx.Err() == nil {
-				r.pause(ctx, &failures, err)
+				r.pause(ctx, err)
 			}
 			continue
 		}
-		failures = 0
 	}
 }
 
 // pause waits after a Redis error, longer each time in a row, up to 5 s.
-func (r *runner) pause(ctx context.Context, failures *int, err error) {
-	*failures++
-	d := min(time.Duration(*failures)*200*time.Millisecond, 5*time.Second)
-	r.q.log.Error().Err(err).Dur("retry_in", d).Msg("redis error")
+func (r *runner) pause(ctx context.Context, err error) {
+	r.trouble.failed(err, "read")
 	r.requestRescan()
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
+	r.trouble.wait(ctx)
 }
 
 // acquire waits for a free handler slot and takes every free one; 0 when ctx ended.
@@ -477,12 +475,21 @@ func (r *runner) handle(m Message) {
 	cctx, cancel := context.WithTimeout(base, q.opt.SettleTimeout)
 	defer cancel()
 
-	attempt, err := q.c.HIncrBy(cctx, q.meta, fAttempts(m.ID), 1).Result()
+	// An attempt the store spoiled and that could not be uncounted then is uncounted now.
+	incr := int64(1)
+	if r.takeRefund(m.ID) {
+		incr = 0
+	}
+	attempt, err := q.c.HIncrBy(cctx, q.meta, fAttempts(m.ID), incr).Result()
 	if err != nil {
-		log.Error().Err(err).Msg("count attempt")
+		r.trouble.failed(err, "count attempt")
 		r.forget(m.ID)
+		if incr == 0 {
+			r.setRefund(m.ID)
+		}
 		return
 	}
+	r.trouble.ok()
 	m.Attempt = int(attempt)
 	if m.Attempt > q.opt.MaxAttempts {
 		// Earlier attempts never settled: the process died in the handler each time.
@@ -501,8 +508,9 @@ func (r *runner) handle(m Message) {
 	switch {
 	case herr == nil:
 		if err := q.ack(sctx, m.ID); err != nil {
-			log.Error().Err(err).Msg("ack failed; the entry will be handled again")
+			r.trouble.failed(err, "ack")
 			r.forget(m.ID)
+			r.setRefund(m.ID) // handled again, but the store's fault: not another attempt
 			return
 		}
 		r.release(m.ID)
@@ -512,6 +520,16 @@ func (r *runner) handle(m Message) {
 			log.Warn().Err(err).Msg("uncount interrupted attempt")
 		}
 		r.release(m.ID)
+	case !errors.Is(herr, ErrPermanent) && q.storeDown(herr):
+		// Redis could not serve the handler: not the message's fault, so not an attempt, and
+		// never a dead letter however long it lasts. Tried again when the store is back.
+		if err := q.c.HIncrBy(sctx, q.meta, fAttempts(m.ID), -1).Err(); err != nil {
+			r.setRefund(m.ID)
+		}
+		d := r.trouble.failed(herr, "handle")
+		r.mu.Lock()
+		r.owned[m.ID] = time.Now().Add(d)
+		r.mu.Unlock()
 	case errors.Is(herr, ErrPermanent) || m.Attempt >= q.opt.MaxAttempts:
 		r.settleDead(sctx, m, m.Attempt, herr.Error())
 	default:
@@ -520,7 +538,7 @@ func (r *runner) handle(m Message) {
 		err := q.c.HSet(sctx, q.meta, fError(m.ID), herr.Error(), fDue(m.ID), due.UnixMilli(),
 			fFailed(m.ID), time.Now().UTC().Format(time.RFC3339)).Err()
 		if err != nil {
-			log.Error().Err(err).Msg("record failure")
+			r.trouble.failed(err, "record failure")
 		}
 		r.mu.Lock()
 		r.owned[m.ID] = due
@@ -531,11 +549,25 @@ func (r *runner) handle(m Message) {
 
 func (r *runner) settleDead(ctx context.Context, m Message, attempts int, lastErr string) {
 	if err := r.q.toDeadLetters(ctx, m, attempts, lastErr); err != nil {
-		r.q.log.Error().Err(err).Str("id", m.ID).Msg("could not move to dead letters; will try again")
+		r.trouble.failed(err, "dead letter")
 		r.forget(m.ID)
 		return
 	}
 	r.release(m.ID)
+}
+
+func (r *runner) setRefund(id string) {
+	r.mu.Lock()
+	r.refund[id] = true
+	r.mu.Unlock()
+}
+
+func (r *runner) takeRefund(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	had := r.refund[id]
+	delete(r.refund, id)
+	return had
 }
 
 // forget drops an entry whose state could not be written; the pending scan finds it again.
