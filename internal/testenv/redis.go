@@ -83,4 +83,3 @@ func (r *Redis) Log() string {
 	b, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
 	return strings.TrimSpace(string(b))
 }
-
