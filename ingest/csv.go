@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/rmad/rmad/internal/csvdelim"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -84,7 +85,10 @@ func readCSVTable(data []byte, maxRows, maxRecords int) (csvTable, error) {
 	if d, rest, ok := excelSepLine(text); ok {
 		t.delim, text = d, rest
 	} else {
-		t.delim = detectDelimiter(string(text[:min(len(text), delimSniffBytes)]))
+		t.delim = csvdelim.Detect(string(text[:min(len(text), delimSniffBytes)]), func(cell string) bool {
+			_, ok := fieldForLabel(cell)
+			return ok
+		})
 	}
 
 	// Most files have no odd spaces at all: then cells are only trimmed (the hot path).

@@ -7,12 +7,16 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rmad/rmad/internal/csvdelim"
 )
 
-// csvTable reads a data file with a header row (catalog, sales). The delimiter is taken from
-// the header line (',' ';' or tab), because ERP exports in Greece and Romania often use ';'.
+// csvTable reads a data file with a header row (catalog, sales). The delimiter is the one that
+// splits the header into rmad's column names (csvdelim, as for partners' attachments), because
+// ERP exports in Greece and Romania often use ';'.
 type csvTable struct {
 	name string
 	r    *csv.Reader
@@ -22,25 +26,20 @@ type csvTable struct {
 	badUTF8 bool
 }
 
+// sniffBytes is how much of a file delimiter detection reads: the header and the first rows.
+const sniffBytes = 16 << 10
+
 // openCSV reads the header and checks that every required column is there. Extra columns are
 // ignored: exports from ERPs carry more than rmad needs.
 func openCSV(r io.Reader, name string, required []string, optional ...string) (*csvTable, error) {
 	errs := &errList{file: name}
-	br := bufio.NewReader(r)
-	head, _ := br.Peek(4096)
-	head = bytes.TrimPrefix(head, []byte("\xEF\xBB\xBF"))
-	if i := bytes.IndexByte(head, '\n'); i >= 0 {
-		head = head[:i]
-	}
-	delim := ','
-	if n := bytes.Count(head, []byte{';'}); n > bytes.Count(head, []byte{','}) {
-		delim = ';'
-	}
-	if n := bytes.Count(head, []byte{'\t'}); n > bytes.Count(head, []byte{','}) && n > bytes.Count(head, []byte{';'}) {
-		delim = '\t'
-	}
+	br := bufio.NewReaderSize(r, sniffBytes)
+	head, _ := br.Peek(sniffBytes) // fewer at the end of a short file
+	columns := append(slices.Clone(required), optional...)
 	cr := csv.NewReader(skipBOM(br))
-	cr.Comma = delim
+	cr.Comma = csvdelim.Detect(string(bytes.TrimPrefix(head, []byte("\xEF\xBB\xBF"))), func(cell string) bool {
+		return slices.Contains(columns, strings.ToLower(cell))
+	})
 	cr.FieldsPerRecord = -1 // short rows get a positioned error from us, not a bare one
 	cr.ReuseRecord = false
 	header, err := cr.Read()
@@ -67,7 +66,7 @@ func openCSV(r io.Reader, name string, required []string, optional ...string) (*
 	}
 	for _, c := range required {
 		if _, ok := t.col[c]; !ok {
-			errs.add(1, 1, "header lacks column %q (want %s)", c, strings.Join(append(append([]string{}, required...), optional...), ","))
+			errs.add(1, 1, "header lacks column %q (want %s)", c, strings.Join(columns, ","))
 		}
 	}
 	if len(errs.errs) > 0 {

@@ -1,4 +1,7 @@
-package ingest
+// Package csvdelim finds the delimiter of a CSV text, for the partners' attachments (ingest)
+// and the distributor's catalog and sales exports (rules) alike: spreadsheets in Greece, Romania
+// and France write ';' or tabs as often as ','.
+package csvdelim
 
 import "strings"
 
@@ -6,14 +9,16 @@ import "strings"
 // often contains commas, rarely semicolons or tabs.
 var csvDelimiters = []rune{'\t', ';', ',', '|'}
 
-// delimSniffLines is how many records delimiter detection looks at.
-const delimSniffLines = 50
+// sniffLines is how many records detection looks at.
+const sniffLines = 50
 
-// detectDelimiter finds the delimiter of a CSV text: the one that splits a header row into known
-// column names, else the one that splits the first records into the same, largest number of
-// fields. Quoted fields are skipped, so "a, b" inside quotes does not count.
-func detectDelimiter(text string) rune {
-	records := sniffRecords(text, delimSniffLines)
+// Detect finds the delimiter of a CSV text (its first kilobytes are enough): the one that
+// splits the header row into the most cells known reports as column names (at least two),
+// else the one that splits the first records into the same, largest number of fields; ',' when
+// nothing tells. Quoted fields are skipped, so "a, b" inside quotes does not count. known gets
+// each cell with surrounding quotes and spaces trimmed; nil knows no names.
+func Detect(text string, known func(cell string) bool) rune {
+	records := sniffRecords(text, sniffLines)
 	if len(records) == 0 {
 		return ','
 	}
@@ -22,7 +27,7 @@ func detectDelimiter(text string) rune {
 	for _, d := range csvDelimiters {
 		n := 0
 		for _, cell := range splitOutsideQuotes(records[0], d) {
-			if _, ok := fieldForLabel(strings.Trim(cell, "\" ")); ok {
+			if known != nil && known(strings.Trim(cell, "\" ")) {
 				n++
 			}
 		}
