@@ -111,63 +111,96 @@ func (d decision) flagged(field string) bool {
 	return false
 }
 
+// itemCheck is one item's evaluation: the decision it fills, and what its sections learn for the
+// sections after them (the product, a sale to trust, a usable purchase date, the route). The
+// sections run in a fixed order, which is also the order of the problems in the decision.
+type itemCheck struct {
+	decision
+	e     *Engine
+	data  *Data
+	sub   *rma.Submission
+	it    *rma.Item
+	today time.Time
+
+	ean        string       // trimmed
+	info       *productInfo // nil: no product (invalid or unknown EAN)
+	sale       Sale         // valid when saleUsable
+	saleUsable bool
+	dateOK     bool // d.Purchase is a real, past purchase date
+	route      rma.Route
+}
+
 // decide fills d (a zero Decision) for one item.
 func (e *Engine) decide(d decision, data *Data, sub *rma.Submission, it *rma.Item, today time.Time, products *productCache) {
 	*d.Decision = rma.Decision{Line: it.Line, Item: *it, Warranty: rma.Warranty{Status: rma.WarrantyUnknown}}
+	c := itemCheck{decision: d, e: e, data: data, sub: sub, it: it, today: today}
 	for _, p := range sub.Problems {
 		d.problem(p)
 	}
 	for _, p := range it.ParseProblems {
 		d.problem(p)
 	}
+	c.product(products)
+	c.serial()
+	c.purchaseDate()
+	c.description()
+	c.claimType()
+	c.quantity()
+	c.faultType()
+	c.routing()
+	c.warranty()
+	c.result()
+}
 
-	// Product. An EAN the parser already flagged (5.9E+12 from a spreadsheet) is not checked
-	// again, and an invalid EAN is not also unknown.
-	ean := NormalizeEAN(it.EAN)
-	d.Item.EAN = ean
-	var info *productInfo
-	if !d.flagged("ean") {
-		switch pi, p := products.lookup(ean); {
-		case p != nil:
-			d.problem(*p)
-		case pi != nil:
-			info, d.Product = pi, pi.prod
-		default:
-			d.problem(rma.NewProblem(rma.CodeEANUnknown, "ean", "value", ean))
-		}
+// product finds the item's product. An EAN the parser already flagged (5.9E+12 from a
+// spreadsheet) is not checked again, and an invalid EAN is not also unknown.
+func (c *itemCheck) product(products *productCache) {
+	c.ean = NormalizeEAN(c.it.EAN)
+	c.Item.EAN = c.ean
+	if c.flagged("ean") {
+		return
 	}
-	prod := d.Product
+	switch pi, p := products.lookup(c.ean); {
+	case p != nil:
+		c.problem(*p)
+	case pi != nil:
+		c.info, c.Product = pi, pi.prod
+	default:
+		c.problem(rma.NewProblem(rma.CodeEANUnknown, "ean", "value", c.ean))
+	}
+}
 
-	// Serial against the sales records. Only a sale of this partner with the same EAN is
-	// trusted for dates: anything else is a mix-up the partner should hear about, not evidence.
-	serial := strings.TrimSpace(it.Serial)
-	var sale Sale
-	saleUsable := false
-	if serial != "" && data.Sales.Len() > 0 {
-		s, ok := data.Sales.BySerial(serial)
+// serial checks the serial against the sales records. Only a sale of this partner with the same
+// EAN is trusted for dates: anything else is a mix-up the partner should hear about, not
+// evidence.
+func (c *itemCheck) serial() {
+	serial := strings.TrimSpace(c.it.Serial)
+	if serial != "" && c.data.Sales.Len() > 0 {
+		s, ok := c.data.Sales.BySerial(serial)
 		switch {
 		case !ok:
-			d.note(rma.NoteSerialNotInSales, "serial", serial)
-		case sub.PartnerID != "" && !samePartner(s.PartnerID, sub.PartnerID):
-			d.note(rma.NoteSerialOtherPartner, "serial", serial)
-		case s.EAN != ean:
-			d.note(rma.NoteEANMismatchSales, "serial", serial, "ean", s.EAN)
+			c.note(rma.NoteSerialNotInSales, "serial", serial)
+		case c.sub.PartnerID != "" && !samePartner(s.PartnerID, c.sub.PartnerID):
+			c.note(rma.NoteSerialOtherPartner, "serial", serial)
+		case s.EAN != c.ean:
+			c.note(rma.NoteEANMismatchSales, "serial", serial, "ean", s.EAN)
 		default:
-			sale, saleUsable = s, true
+			c.sale, c.saleUsable = s, true
 		}
 	}
-	if prod != nil && serial == "" && info.serialRequired {
-		d.problem(rma.NewProblem(rma.CodeSerialRequired, "serial", "brand", prod.Brand))
+	if c.info != nil && serial == "" && c.info.serialRequired {
+		c.problem(rma.NewProblem(rma.CodeSerialRequired, "serial", "brand", c.Product.Brand))
 	}
+}
 
-	// Purchase date.
-	dateOK := false
-	switch ds := strings.TrimSpace(it.PurchaseDate); {
-	case ds == "" && saleUsable:
-		d.Purchase, dateOK = sale.InvoiceDate, true
-		d.note(rma.NoteDateFromSales, "date", sale.InvoiceDate.Format(isoDate))
+// purchaseDate reads the purchase date, or takes the trusted sale's when the item has none.
+func (c *itemCheck) purchaseDate() {
+	switch ds := strings.TrimSpace(c.it.PurchaseDate); {
+	case ds == "" && c.saleUsable:
+		c.Purchase, c.dateOK = c.sale.InvoiceDate, true
+		c.note(rma.NoteDateFromSales, "date", c.sale.InvoiceDate.Format(isoDate))
 	case ds == "":
-		d.problem(rma.NewProblem(rma.CodeDateInvalid, "purchase_date", "value", "", "reason", DateReasonMissing, "formats", DateFormats))
+		c.problem(rma.NewProblem(rma.CodeDateInvalid, "purchase_date", "value", "", "reason", DateReasonMissing, "formats", DateFormats))
 	default:
 		t, err := ParseDate(ds)
 		switch {
@@ -176,105 +209,125 @@ func (e *Engine) decide(d decision, data *Data, sub *rma.Submission, it *rma.Ite
 			if de := (*DateError)(nil); errors.As(err, &de) {
 				reason = de.Reason
 			}
-			d.problem(rma.NewProblem(rma.CodeDateInvalid, "purchase_date", "value", ds, "reason", reason, "formats", DateFormats))
-		case t.After(today):
-			d.Purchase = t
-			d.problem(rma.NewProblem(rma.CodeDateInFuture, "purchase_date", "value", ds, "today", today.Format(isoDate)))
+			c.problem(rma.NewProblem(rma.CodeDateInvalid, "purchase_date", "value", ds, "reason", reason, "formats", DateFormats))
+		case t.After(c.today):
+			c.Purchase = t
+			c.problem(rma.NewProblem(rma.CodeDateInFuture, "purchase_date", "value", ds, "today", c.today.Format(isoDate)))
 		default:
-			d.Purchase, dateOK = t, true
-			if saleUsable && !sale.InvoiceDate.Equal(t) {
-				d.note(rma.NoteDateDiffersFromSale, "given", t.Format(isoDate), "sales", sale.InvoiceDate.Format(isoDate))
+			c.Purchase, c.dateOK = t, true
+			if c.saleUsable && !c.sale.InvoiceDate.Equal(t) {
+				c.note(rma.NoteDateDiffersFromSale, "given", t.Format(isoDate), "sales", c.sale.InvoiceDate.Format(isoDate))
 			}
 		}
 	}
+}
 
-	// Description: spaces do not count.
-	if descriptionShorter(it.Description, e.minDesc) {
-		d.problem(rma.NewProblem(rma.CodeDescriptionMissing, "description", "min", strconv.Itoa(e.minDesc)))
+// description must be long enough; spaces do not count.
+func (c *itemCheck) description() {
+	if descriptionShorter(c.it.Description, c.e.minDesc) {
+		c.problem(rma.NewProblem(rma.CodeDescriptionMissing, "description", "min", strconv.Itoa(c.e.minDesc)))
 	}
+}
 
-	// Claim type: its brand restriction needs the product; its required fields do not.
-	ct := claimKey(it.ClaimType)
+// claimType checks the claim type: its brand restriction needs the product, its required fields
+// do not. An IBAN that is given is always checked: a refund to a mistyped account is hard to
+// undo.
+func (c *itemCheck) claimType() {
+	ct := claimKey(c.it.ClaimType)
 	if ct == "" {
 		ct = DefaultClaimType
 	}
-	if rule, ok := e.claimTypes[ct]; !ok {
-		d.problem(rma.NewProblem(rma.CodeClaimTypeInvalid, "claim_type", "value", strings.TrimSpace(it.ClaimType), "allowed", e.claimNames))
+	if rule, ok := c.e.claimTypes[ct]; !ok {
+		c.problem(rma.NewProblem(rma.CodeClaimTypeInvalid, "claim_type", "value", strings.TrimSpace(c.it.ClaimType), "allowed", c.e.claimNames))
 	} else {
-		d.ClaimType = rule.name
-		if prod != nil && len(rule.brands) > 0 && !slices.Contains(rule.brandKeys, info.brandKey) {
-			d.problem(rma.NewProblem(rma.CodeClaimTypeNotAllowed, "claim_type", "value", rule.name, "brand", prod.Brand, "brands", strings.Join(rule.brands, "|")))
+		c.ClaimType = rule.name
+		if c.info != nil && len(rule.brands) > 0 && !slices.Contains(rule.brandKeys, c.info.brandKey) {
+			c.problem(rma.NewProblem(rma.CodeClaimTypeNotAllowed, "claim_type", "value", rule.name, "brand", c.Product.Brand, "brands", strings.Join(rule.brands, "|")))
 		}
 		for _, f := range rule.requires {
-			if strings.TrimSpace(it.Get(f)) == "" {
-				d.problem(rma.NewProblem(rma.Code(f+"_required"), f, "claim_type", rule.name))
+			if strings.TrimSpace(c.it.Get(f)) == "" {
+				c.problem(rma.NewProblem(rma.Code(f+"_required"), f, "claim_type", rule.name))
 			}
 		}
 	}
-	// An IBAN that is given is always checked: a refund to a mistyped account is hard to undo.
-	if strings.TrimSpace(it.IBAN) != "" && !d.flagged("iban") {
-		if p := CheckIBAN(it.IBAN); p != nil {
-			d.problem(*p)
+	if strings.TrimSpace(c.it.IBAN) != "" && !c.flagged("iban") {
+		if p := CheckIBAN(c.it.IBAN); p != nil {
+			c.problem(*p)
 		}
 	}
+}
 
-	// Quantity.
-	d.Quantity = 1
-	if qs := strings.TrimSpace(it.Quantity); qs != "" {
+// quantity is 1 unless given; more than one unit on a line only for bulk products.
+func (c *itemCheck) quantity() {
+	c.Quantity = 1
+	if qs := strings.TrimSpace(c.it.Quantity); qs != "" {
 		if n, ok := atoiStrict(qs); !ok || n < 1 {
-			d.Quantity = 0
-			d.problem(rma.NewProblem(rma.CodeQuantityInvalid, "quantity", "value", qs, "reason", "not_positive"))
+			c.Quantity = 0
+			c.problem(rma.NewProblem(rma.CodeQuantityInvalid, "quantity", "value", qs, "reason", "not_positive"))
 		} else {
-			d.Quantity = n
+			c.Quantity = n
 		}
 	}
-	if prod != nil && d.Quantity > 1 && !prod.Bulk {
-		d.problem(rma.NewProblem(rma.CodeQuantityInvalid, "quantity", "value", strconv.Itoa(d.Quantity), "reason", "not_bulk", "max", "1"))
+	if c.info != nil && c.Quantity > 1 && !c.Product.Bulk {
+		c.problem(rma.NewProblem(rma.CodeQuantityInvalid, "quantity", "value", strconv.Itoa(c.Quantity), "reason", "not_bulk", "max", "1"))
 	}
+}
 
-	// Fault type, from the product's list when it has one.
-	if prod != nil && len(prod.FaultTypes) > 0 {
-		switch ft := strings.TrimSpace(it.FaultType); {
-		case ft == "":
-			d.problem(rma.NewProblem(rma.CodeFaultTypeRequired, "fault_type", "allowed", strings.Join(prod.FaultTypes, "|")))
-		case !slices.Contains(info.faultKeys, faultKey(ft)):
-			d.problem(rma.NewProblem(rma.CodeFaultTypeInvalid, "fault_type", "value", ft, "allowed", strings.Join(prod.FaultTypes, "|")))
-		}
+// faultType must be one of the product's list when it has one.
+func (c *itemCheck) faultType() {
+	if c.info == nil || len(c.Product.FaultTypes) == 0 {
+		return
 	}
-
-	// Routing.
-	var route rma.Route
-	if prod != nil {
-		route = info.route
-		if route.Handling == rma.HandlingVendorTicket && strings.TrimSpace(it.VendorTicket) == "" {
-			d.problem(rma.NewProblem(rma.CodeVendorTicketRequired, "vendor_ticket", "brand", prod.Brand, "helpdesk", route.Helpdesk))
-		}
+	switch ft := strings.TrimSpace(c.it.FaultType); {
+	case ft == "":
+		c.problem(rma.NewProblem(rma.CodeFaultTypeRequired, "fault_type", "allowed", strings.Join(c.Product.FaultTypes, "|")))
+	case !slices.Contains(c.info.faultKeys, faultKey(ft)):
+		c.problem(rma.NewProblem(rma.CodeFaultTypeInvalid, "fault_type", "value", ft, "allowed", strings.Join(c.Product.FaultTypes, "|")))
 	}
+}
 
-	// Warranty. The manufacturer judges its own warranty for vendor_direct brands, so the
-	// out-of-warranty policy does not apply to them.
-	if prod != nil && dateOK {
-		until := AddMonths(d.Purchase, prod.WarrantyMonths)
-		d.Warranty = rma.Warranty{Status: rma.WarrantyIn, Until: until}
-		if today.After(until) {
-			d.Warranty.Status = rma.WarrantyExpired
-			if route.Handling != rma.HandlingVendorDirect {
-				if e.rejectExpired {
-					d.problem(rma.NewProblem(rma.CodeOutOfWarranty, "purchase_date", "until", until.Format(isoDate), "months", strconv.Itoa(prod.WarrantyMonths)))
-				} else {
-					d.note(rma.NotePaidRepair, "until", until.Format(isoDate))
-				}
-			}
-		}
+// routing takes the brand's route; vendor_ticket brands need the manufacturer's ticket.
+func (c *itemCheck) routing() {
+	if c.info == nil {
+		return
 	}
+	c.route = c.info.route
+	if c.route.Handling == rma.HandlingVendorTicket && strings.TrimSpace(c.it.VendorTicket) == "" {
+		c.problem(rma.NewProblem(rma.CodeVendorTicketRequired, "vendor_ticket", "brand", c.Product.Brand, "helpdesk", c.route.Helpdesk))
+	}
+}
 
+// warranty runs from the purchase date for the product's months. The manufacturer judges its
+// own warranty for vendor_direct brands, so the out-of-warranty policy does not apply to them.
+func (c *itemCheck) warranty() {
+	if c.info == nil || !c.dateOK {
+		return
+	}
+	prod := c.Product
+	until := AddMonths(c.Purchase, prod.WarrantyMonths)
+	c.Warranty = rma.Warranty{Status: rma.WarrantyIn, Until: until}
+	if !c.today.After(until) {
+		return
+	}
+	c.Warranty.Status = rma.WarrantyExpired
 	switch {
-	case len(d.Problems) > 0:
-		d.Result = rma.ResultRejected // Route stays empty; the helpdesk is in the problem's Params
-	case route.Handling == rma.HandlingVendorDirect:
-		d.Result, d.Route = rma.ResultRedirected, route
+	case c.route.Handling == rma.HandlingVendorDirect:
+	case c.e.rejectExpired:
+		c.problem(rma.NewProblem(rma.CodeOutOfWarranty, "purchase_date", "until", until.Format(isoDate), "months", strconv.Itoa(prod.WarrantyMonths)))
 	default:
-		d.Result, d.Route = rma.ResultAccepted, route
+		c.note(rma.NotePaidRepair, "until", until.Format(isoDate))
+	}
+}
+
+// result: any problem rejects; a vendor_direct brand redirects; the rest is accepted.
+func (c *itemCheck) result() {
+	switch {
+	case len(c.Problems) > 0:
+		c.Result = rma.ResultRejected // Route stays empty; the helpdesk is in the problem's Params
+	case c.route.Handling == rma.HandlingVendorDirect:
+		c.Result, c.Route = rma.ResultRedirected, c.route
+	default:
+		c.Result, c.Route = rma.ResultAccepted, c.route
 	}
 }
 
