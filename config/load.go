@@ -71,7 +71,7 @@ func Defaults() Config {
 		Console:  Console{Locale: "en", SessionIdle: 8 * time.Hour, SessionMax: 7 * 24 * time.Hour},
 		Schedule: Schedule{Timezone: "UTC", Digest: "0 8 * * 1-5", Reminders: "30 8 * * *"},
 		Routing:  Routing{Default: string(rma.HandlingInHouse)},
-		// SPEC §4.
+		// docs/contract.md §4.
 		ClaimTypes: ClaimTypes{
 			"defective":      {},
 			"order_error":    {},

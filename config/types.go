@@ -204,7 +204,7 @@ func (s ServiceCenters) For(country string) (ServiceCenter, bool) {
 	return ServiceCenter{}, false
 }
 
-// Routing per brand (SPEC §5).
+// Routing per brand (docs/contract.md §5).
 type Routing struct {
 	Default string                  `yaml:"default"`
 	Brands  map[string]BrandRouting `yaml:"brands"`
@@ -233,7 +233,7 @@ const (
 	OutOfWarrantyReject     = "reject"
 )
 
-// Policy values (SPEC §2–§4).
+// Policy values (docs/contract.md §2–§4).
 type Policy struct {
 	SerialRequiredBrands []string `yaml:"serial_required_brands"`
 	MinDescriptionChars  int      `yaml:"min_description_chars"`

@@ -29,7 +29,7 @@ const crashMails = 200
 
 // TestCrashRecovery runs `rmad run` as a process against the test Dovecot and Redis and an SMTP
 // sink, kills it with SIGKILL 3 to 5 times at random moments while 200 partner mails are being
-// taken in, decided and answered, and restarts it each time. Then (SPEC §10): nothing is left in
+// taken in, decided and answered, and restarts it each time. Then (docs/contract.md §10): nothing is left in
 // the mailbox, every mail is exactly one submission with one RMA number, no number is issued
 // twice, every mail is answered at least once, and a resent answer keeps its Message-ID.
 //

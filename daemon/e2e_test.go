@@ -39,14 +39,14 @@ const waitLong = 90 * time.Second
 // or 2027); the daemon's clock starts there and runs, so the test does not age with the machine.
 var fixturesDay = time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 
-// resultsHeader is SPEC §3's rma-results.csv header, spelled out here rather than taken from
+// resultsHeader is docs/contract.md §3's rma-results.csv header, spelled out here rather than taken from
 // outbound so that a change there cannot silently change what the test expects.
 var resultsHeader = []string{"line", "own_number", "ean", "serial", "result", "rma_number", "handling", "warranty", "codes", "message"}
 
 var rmaNumber = regexp.MustCompile(`^RMA/[1-9][0-9]*/SR/20[0-9]{2}$`)
 
 // csvDelimiter is the delimiter of the fixtures' own CSV attachments: the reply's
-// rma-results.csv must use the partner's delimiter (SPEC §3), ',' for mails without a CSV.
+// rma-results.csv must use the partner's delimiter (docs/contract.md §3), ',' for mails without a CSV.
 var csvDelimiter = map[string]rune{
 	"02-ro-csv-cp1250.eml":        ';',
 	"07-gr-csv-cp1253-header.eml": ';',

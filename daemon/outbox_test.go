@@ -22,7 +22,7 @@ import (
 
 // The courier delivers an outbox entry once even when the entry comes back (a crash after SMTP
 // accepted it, before the ack), keeps a failed delivery retryable, and dead-letters what it
-// cannot decode (SPEC §10: every reply at least once, a resend with the same Message-ID).
+// cannot decode (docs/contract.md §10: every reply at least once, a resend with the same Message-ID).
 func TestCourierDeliversOncePerMessageID(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
 	t.Cleanup(func() { _ = rdb.Close() })

@@ -27,7 +27,7 @@ const (
 	attrEnqueued    = "enqueued"  // unix nanoseconds, for the reply latency metric
 )
 
-// unknownSenderWindow is how often one unknown address may get the registration hint (SPEC §1.4).
+// unknownSenderWindow is how often one unknown address may get the registration hint (docs/contract.md §1.4).
 const unknownSenderWindow = 24 * time.Hour
 
 // pipeline is the inbox stage: parse → rules → store → compose replies → outbox. It is shared by

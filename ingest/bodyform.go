@@ -6,11 +6,11 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// ParseBodyForm reads the items a partner wrote in a mail body as "label: value" lines (SPEC
-// §1.1). Labels are matched case- and accent-insensitively in the four languages; ":" may have
+// ParseBodyForm reads the items a partner wrote in a mail body as "label: value" lines
+// (docs/contract.md §1.1). Labels are matched case- and accent-insensitively in the four languages; ":" may have
 // spaces around it and spaces may be non-breaking. Items are separated by a line of "---" (or
 // "___", "==="), or start anew at an EAN line when the current item already has an EAN (the
-// SPEC's "blank line followed by a new ean line"). Lines that are not labels (greetings,
+// contract's "blank line followed by a new ean line"). Lines that are not labels (greetings,
 // notes) are ignored, as are quoted replies and anything below a signature.
 //
 // A value may continue on the following lines when its label line had none ("Description:"

@@ -8,7 +8,7 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// itemsString renders items compactly for comparison: fields in SPEC order, items split by " | ".
+// itemsString renders items compactly for comparison: fields in field order, items split by " | ".
 func itemsString(items []rma.Item) string {
 	var out []string
 	for _, it := range items {
@@ -100,7 +100,7 @@ func TestParseBodyFormLimit(t *testing.T) {
 	}
 }
 
-// TestLabelsUnambiguous: no folded label may name two fields, and every SPEC field name is a label.
+// TestLabelsUnambiguous: no folded label may name two fields, and every field name is a label.
 func TestLabelsUnambiguous(t *testing.T) {
 	seen := map[string]string{}
 	for field, labels := range fieldLabels {

@@ -10,7 +10,7 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// classify decides the kind of a mail (SPEC §1.3, §1.4): automatic mail is ignored; then,
+// classify decides the kind of a mail (docs/contract.md §1.3, §1.4): automatic mail is ignored; then,
 // with require_dmarc_pass, mail without a trusted dmarc=pass is from an unknown sender; so is
 // mail from an address no partner has; a partner's mail is a command or a submission.
 func (p *Parser) classify(sub *rma.Submission, h mail.Header) {
@@ -87,7 +87,7 @@ func (p *Parser) fill(sub *rma.Submission, c *content, exceeded bool) {
 	}
 }
 
-// joinItems puts body items before CSV rows and numbers them (SPEC §3: line is the position in
+// joinItems puts body items before CSV rows and numbers them (docs/contract.md §3: line is the position in
 // the submission). The CSV's slice is reused when there are no body items.
 func joinItems(body, csv []rma.Item) []rma.Item {
 	all := csv

@@ -8,7 +8,7 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// commandWords maps the folded first word of a subject to its command (SPEC §1.3).
+// commandWords maps the folded first word of a subject to its command (docs/contract.md §1.3).
 var commandWords = map[string]string{
 	"status": rma.CommandStatus, "κατασταση": rma.CommandStatus, "stare": rma.CommandStatus, "statut": rma.CommandStatus,
 	"warranty": rma.CommandWarranty, "εγγυηση": rma.CommandWarranty, "garantie": rma.CommandWarranty,

@@ -12,7 +12,7 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// positionalColumns is the column order of a CSV without a header row (SPEC §1.2).
+// positionalColumns is the column order of a CSV without a header row (docs/contract.md §1.2).
 var positionalColumns = []string{"own_number", "ean", "serial", "purchase_date", "description", "expectation"}
 
 // ErrTooManyRows is returned (wrapped) by ReadCSV when a file has more item rows than allowed.
@@ -50,7 +50,7 @@ func (e *CSVError) Error() string {
 
 func (e *CSVError) Unwrap() error { return e.Err }
 
-// ReadCSV reads the items of a CSV attachment (SPEC §1.2): encoding and delimiter are detected,
+// ReadCSV reads the items of a CSV attachment (docs/contract.md §1.2): encoding and delimiter are detected,
 // a header row (column names in any of the four languages, any order) is used when present,
 // else the positional columns own_number, ean, serial, purchase_date, description,
 // expectation. Empty rows and columns are skipped. Values are kept as sent, trimmed; Line is the

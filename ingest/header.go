@@ -14,7 +14,7 @@ import (
 )
 
 // ClassifyHeader decides from a mail's header block alone what ParseMail would call it: kind,
-// sender, partner, command. Sender classification (SPEC §1.4) needs nothing else, so the IMAP
+// sender, partner, command. Sender classification (docs/contract.md §1.4) needs nothing else, so the IMAP
 // side can file a mail (processed or rejected) without parsing its body a first time.
 func (p *Parser) ClassifyHeader(header []byte) (rma.Submission, error) {
 	br := bufio.NewReader(bytes.NewReader(header))

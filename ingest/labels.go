@@ -1,7 +1,7 @@
 package ingest
 
-// fieldLabels are the words partners use for each item field (SPEC §1.1), in English, Greek,
-// Romanian and French, plus the SPEC's own field names (CSV headers like "own_number").
+// fieldLabels are the words partners use for each item field (docs/contract.md §1.1), in English, Greek,
+// Romanian and French, plus the field names themselves (docs/contract.md §1) (CSV headers like "own_number").
 // Matching folds case, accents, tonos, cedilla/comma-below and punctuation (see fold), so
 // each spelling is listed once.
 var fieldLabels = map[string][]string{
@@ -107,7 +107,7 @@ var labelIndex = buildLabelIndex()
 func buildLabelIndex() map[string]string {
 	idx := make(map[string]string)
 	for field, labels := range fieldLabels {
-		// The SPEC's field names themselves ("purchase_date") are always accepted.
+		// The field names themselves ("purchase_date") are always accepted.
 		idx[fold(field)] = field
 		for _, l := range labels {
 			idx[fold(l)] = field

@@ -17,7 +17,7 @@ const (
 	partOther       partKind = iota
 	partPlain                // text/plain body
 	partHTML                 // text/html body
-	partCSV                  // a CSV attachment (SPEC §1.2)
+	partCSV                  // a CSV attachment (docs/contract.md §1.2)
 	partMaybeTable           // a .txt attachment: Excel's "Unicode text" export is a TSV
 	partProof                // labelled PDF or image: a proof of purchase if its bytes are one
 	partMaybeProof           // application/octet-stream without a telling name: sniff it

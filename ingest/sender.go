@@ -23,7 +23,7 @@ const (
 	WhyNotRegistered   = "not_registered"     // no partner has this address or domain
 )
 
-// automaticReason says why a mail is automatic (SPEC §1.4, RFC 3834) and must never be
+// automaticReason says why a mail is automatic (docs/contract.md §1.4, RFC 3834) and must never be
 // answered, or "" for a mail a person sent.
 func automaticReason(h mail.Header, from, subject string, own []string) string {
 	if v := h.Get("Auto-Submitted"); v != "" && headerToken(v) != "no" {

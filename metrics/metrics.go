@@ -33,7 +33,7 @@ type Metrics struct {
 	Submissions *prometheus.CounterVec
 	// Items counts decided items by result (accepted, rejected, redirected, duplicate).
 	Items *prometheus.CounterVec
-	// ItemCodes counts item problems by code (SPEC §7).
+	// ItemCodes counts item problems by code (docs/contract.md §7).
 	ItemCodes *prometheus.CounterVec
 	// WebhookRequests counts answered webhook requests by source (configured name, or "unknown")
 	// and HTTP status code.
@@ -43,7 +43,7 @@ type Metrics struct {
 	// DeadLetters is the number of entries in each dead-letter stream.
 	DeadLetters *prometheus.GaugeVec
 	// ReplyLatency is the time from a mail's arrival (or a request's receipt) to its reply being
-	// handed to SMTP, in seconds. The goal is about one second (SPEC §10), so the buckets are
+	// handed to SMTP, in seconds. The goal is about one second (docs/contract.md §10), so the buckets are
 	// dense around it.
 	ReplyLatency prometheus.Histogram
 	// IMAPLastSync is the Unix time of each mailbox's last successful sync.

@@ -25,7 +25,7 @@ type WarrantyInfo struct {
 	Notes []rma.Note
 }
 
-// StatusAnswer answers "STATUS <query>" (SPEC §1.3) with the partner's matching RMAs: status
+// StatusAnswer answers "STATUS <query>" (docs/contract.md §1.3) with the partner's matching RMAs: status
 // code beside its localised name, dates and history; or says plainly that nothing matched.
 func (c *Composer) StatusAnswer(sub rma.Submission, p rma.Partner, query string, recs []rma.Record, now time.Time) (Message, error) {
 	l := i18n.For(p.Locale, sub.Locale)
@@ -152,7 +152,7 @@ func (c *Composer) answer(sub rma.Submission, p rma.Partner, locale, kind, text 
 	return c.build(autoReply(sub, to, kind, locale, replySubject(sub.Subject, nil), text), now)
 }
 
-// RegistrationHint answers an unknown sender (SPEC §1.4) with how to register, in all four
+// RegistrationHint answers an unknown sender (docs/contract.md §1.4) with how to register, in all four
 // languages since nothing tells which one the sender reads; English first. The once-per-24h
 // limit is the caller's.
 func (c *Composer) RegistrationHint(sub rma.Submission, now time.Time) (Message, error) {

@@ -33,7 +33,7 @@ func NewComposer(cfg *config.Config) *Composer {
 		StaffAddr: cfg.Notify.Staff, Location: cfg.Schedule.Location, Labels: label.Format(cfg.Labels.Format)}
 }
 
-// Reply is the answer to a submission (SPEC §3): threaded, in the partner's language, with a
+// Reply is the answer to a submission (docs/contract.md §3): threaded, in the partner's language, with a
 // readable summary, what to do next per handling, and rma-results.csv.
 func (c *Composer) Reply(sub rma.Submission, p rma.Partner, ds []rma.Decision, now time.Time) (Message, error) {
 	l := i18n.For(p.Locale, sub.Locale)

@@ -12,7 +12,7 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// ResultsHeader is the header row of rma-results.csv (SPEC §3); partners' tools rely on it.
+// ResultsHeader is the header row of rma-results.csv (docs/contract.md §3); partners' tools rely on it.
 var ResultsHeader = []string{"line", "own_number", "ean", "serial", "result", "rma_number", "handling", "warranty", "codes", "message"}
 
 // ClaimsHeader is the header row of the CSV a forwarded claim carries to the manufacturer.
@@ -40,7 +40,7 @@ func ResultRows(ds []rma.Decision, locale string) []ResultRow {
 	for i, d := range ds {
 		handling := string(d.Route.Handling)
 		if d.Result == rma.ResultRejected {
-			handling = "" // SPEC §3: empty when rejected, whatever rules left in Route
+			handling = "" // docs/contract.md §3: empty when rejected, whatever rules left in Route
 		}
 		warranty := string(d.Warranty.Status)
 		if warranty == "" {

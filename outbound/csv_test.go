@@ -18,7 +18,7 @@ func readCSV(t *testing.T, b []byte, delim rune) [][]string {
 		t.Fatal("CSV is not UTF-8")
 	}
 	if bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) {
-		t.Fatal("CSV starts with a BOM: the header must be exactly the SPEC's")
+		t.Fatal("CSV starts with a BOM: the header must be exactly the contract's (docs/contract.md §3)")
 	}
 	r := csv.NewReader(bytes.NewReader(b))
 	r.Comma = delim

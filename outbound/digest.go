@@ -14,7 +14,7 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// StatusFilename is the status digest's attachment (SPEC §3).
+// StatusFilename is the status digest's attachment (docs/contract.md §3).
 const StatusFilename = "rma-status.csv"
 
 // StatusHeader is the header row of rma-status.csv; partners' tools rely on it.
@@ -127,7 +127,7 @@ func compareNumbers(a, b string) int {
 	return na.N - nb.N
 }
 
-// Digest is a partner's status digest for the window (from, to] (SPEC §3): one mail in the
+// Digest is a partner's status digest for the window (from, to] (docs/contract.md §3): one mail in the
 // partner's language listing the entries — each with its status code and name, dates and last
 // note, the changed ones with what changed — and rma-status.csv. from is zero for the partner's
 // first digest. Its Message-ID comes from the partner and to, so a resend after a crash is the

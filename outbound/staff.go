@@ -195,7 +195,7 @@ func (c *Composer) StaffCopy(sub rma.Submission, p rma.Partner, ds []rma.Decisio
 	return m, err == nil, err
 }
 
-// Forward sends each forward_to address the claims of its items (SPEC §5 forward): one mail per
+// Forward sends each forward_to address the claims of its items (docs/contract.md §5 forward): one mail per
 // address, English, with the claims as CSV. Replies from the manufacturer go to staff.
 func (c *Composer) Forward(sub rma.Submission, p rma.Partner, ds []rma.Decision, now time.Time) ([]Message, error) {
 	groups := map[string][]rma.Decision{}

@@ -2,10 +2,10 @@
 // statuses and RMA numbers. It has no I/O; every other package speaks in these types.
 package rma
 
-// Code is a stable problem code (SPEC §7). Partners' tools and tests rely on the strings.
+// Code is a stable problem code (docs/contract.md §7). Partners' tools and tests rely on the strings.
 type Code string
 
-// The problem codes of SPEC §7.
+// The problem codes of docs/contract.md §7.
 const (
 	CodeEANInvalid           Code = "ean_invalid"
 	CodeEANUnknown           Code = "ean_unknown"
@@ -28,7 +28,7 @@ const (
 	CodeCSVInvalid           Code = "csv_invalid"
 )
 
-// AllCodes lists every problem code, in SPEC order.
+// AllCodes lists every problem code, in the order of docs/contract.md §7.
 var AllCodes = []Code{
 	CodeEANInvalid, CodeEANUnknown, CodeSerialRequired, CodeDateInvalid, CodeDateInFuture,
 	CodeDescriptionMissing, CodeClaimTypeInvalid, CodeClaimTypeNotAllowed, CodeVendorTicketRequired,
@@ -43,7 +43,7 @@ var SubmissionCodes = []Code{CodeProofMissing, CodeNoItems, CodeTooLarge, CodeCS
 // are made from Code, Field and Params by the outbound templates of the partner's language.
 type Problem struct {
 	Code  Code   `json:"code"`
-	Field string `json:"field,omitempty"` // item field name as in SPEC §1 (ean, serial, ...), empty for the whole submission
+	Field string `json:"field,omitempty"` // item field name as in docs/contract.md §1 (ean, serial, ...), empty for the whole submission
 	// Params carry the specifics a message needs: "value" (what was sent), "reason" (a sub-case
 	// such as "scientific_notation", "length", "check_digit"), "allowed" (a |-joined list),
 	// "min", "brand", "helpdesk", "until" ...
@@ -62,7 +62,7 @@ func NewProblem(code Code, field string, params ...string) Problem {
 	return p
 }
 
-// NoteKey names a warning that does not reject an item (SPEC §7: reported in message, no code).
+// NoteKey names a warning that does not reject an item (docs/contract.md §7: reported in message, no code).
 type NoteKey string
 
 // Notes rules may attach to a decision.

@@ -2,7 +2,7 @@ package rma
 
 import "time"
 
-// Result of one item (SPEC §3).
+// Result of one item (docs/contract.md §3).
 type Result string
 
 // Results.
@@ -13,7 +13,7 @@ const (
 	ResultDuplicate  Result = "duplicate"
 )
 
-// Handling says who handles an item (SPEC §5).
+// Handling says who handles an item (docs/contract.md §5).
 type Handling string
 
 // Handlings.
@@ -33,7 +33,7 @@ func ValidHandling(h Handling) bool {
 	return false
 }
 
-// WarrantyStatus of an item (SPEC §3).
+// WarrantyStatus of an item (docs/contract.md §3).
 type WarrantyStatus string
 
 // Warranty statuses.
@@ -105,7 +105,7 @@ func (d Decision) NeedsNumber() bool {
 	return d.Result == ResultAccepted && d.Route.Handling != HandlingVendorDirect
 }
 
-// Partner is a registered reseller (SPEC §6).
+// Partner is a registered reseller (docs/contract.md §6).
 type Partner struct {
 	ID             string   `yaml:"id" json:"id"`
 	Name           string   `yaml:"name" json:"name"`

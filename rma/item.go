@@ -2,7 +2,7 @@ package rma
 
 import "time"
 
-// Item is one returned product as the partner described it (SPEC §1). Values are kept as sent,
+// Item is one returned product as the partner described it (docs/contract.md §1). Values are kept as sent,
 // trimmed; rules parse and check them.
 type Item struct {
 	Line         int    `json:"line"` // 1-based position in the submission: body items first, then CSV rows
@@ -25,11 +25,11 @@ type Item struct {
 	ParseProblems []Problem `json:"parse_problems,omitempty"`
 }
 
-// Fields names the item fields in SPEC order; parsers and templates use these names.
+// Fields names the item fields in the order of docs/contract.md §1; parsers and templates use these names.
 var Fields = []string{"ean", "serial", "purchase_date", "description", "own_number", "expectation",
 	"claim_type", "fault_type", "quantity", "tracking", "contents", "vendor_ticket", "iban", "receiver_pays"}
 
-// Set assigns a field by its SPEC name; it reports false for an unknown name.
+// Set assigns a field by its name (docs/contract.md §1); it reports false for an unknown name.
 func (it *Item) Set(field, value string) bool {
 	if p := it.field(field); p != nil {
 		*p = value
@@ -38,7 +38,7 @@ func (it *Item) Set(field, value string) bool {
 	return false
 }
 
-// Get returns a field by its SPEC name ("" for unknown names).
+// Get returns a field by its name (docs/contract.md §1) ("" for unknown names).
 func (it *Item) Get(field string) string {
 	if p := it.field(field); p != nil {
 		return *p
@@ -83,7 +83,7 @@ func (it *Item) field(name string) *string {
 // Kind says what a piece of input is.
 type Kind string
 
-// Kinds of input (SPEC §9, explain --json).
+// Kinds of input (docs/contract.md §9, explain --json).
 const (
 	KindSubmission    Kind = "submission"
 	KindCommand       Kind = "command"
@@ -102,7 +102,7 @@ type Source struct {
 	RawSHA256   string `json:"raw_sha256,omitempty"` // hex of the raw mail or request body
 }
 
-// Command is a STATUS or WARRANTY request by mail (SPEC §1.3).
+// Command is a STATUS or WARRANTY request by mail (docs/contract.md §1.3).
 type Command struct {
 	Name   string `json:"name"` // "status" or "warranty"
 	Query  string `json:"query,omitempty"`

@@ -110,7 +110,7 @@ func TestTransitionTableIsClosed(t *testing.T) {
 func TestInitialAndOpen(t *testing.T) {
 	if InitialStatus(HandlingForward) != StatusForwardedToVendor || InitialStatus(HandlingInHouse) != StatusAwaitingGoods ||
 		InitialStatus(HandlingVendorTicket) != StatusAwaitingGoods {
-		t.Error("initial statuses differ from SPEC §8")
+		t.Error("initial statuses differ from docs/contract.md §8")
 	}
 	for _, s := range []Status{StatusClosed, StatusExpired, StatusShippedBack, StatusCredited} {
 		if s.IsOpen() {
@@ -157,6 +157,6 @@ func TestDecisionHelpers(t *testing.T) {
 		t.Errorf("NewProblem params: %+v", d.Problems)
 	}
 	if len(AllCodes) != 19 {
-		t.Errorf("SPEC §7 has 19 codes, AllCodes has %d", len(AllCodes))
+		t.Errorf("docs/contract.md §7 has 19 codes, AllCodes has %d", len(AllCodes))
 	}
 }

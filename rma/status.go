@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Status of an RMA in its lifecycle (SPEC §8).
+// Status of an RMA in its lifecycle (docs/contract.md §8).
 type Status string
 
 // Statuses.

@@ -8,7 +8,7 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// The ageing policy (SPEC §3 "Reminders"): which scheduled rule applies to an RMA that has stayed
+// The ageing policy (docs/contract.md §3 "Reminders"): which scheduled rule applies to an RMA that has stayed
 // too long in a status. The functions here only compute; the schedule package applies them and
 // outbound composes the mails. The rule names are stable: they are in RMA histories (the event's
 // extra "rule"), in Message-IDs and in Redis keys.
@@ -164,5 +164,5 @@ func ReminderFromEvent(r rma.Record, ev rma.Event) Reminder {
 func TellsPartner(rule string) bool { return rule != RuleUncollected }
 
 // TellsStaff reports whether a rule is an escalation that notify.staff hears of (every
-// escalation: SPEC §3).
+// escalation: docs/contract.md §3).
 func TellsStaff(rule string) bool { return rule != RuleGoodsReminder }

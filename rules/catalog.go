@@ -8,7 +8,7 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// Catalog is the product list (SPEC §6): ean,brand,model,warranty_months,fault_types,bulk.
+// Catalog is the product list (docs/contract.md §6): ean,brand,model,warranty_months,fault_types,bulk.
 // A nil *Catalog is empty.
 type Catalog struct {
 	products map[string]rma.Product // by EAN

@@ -23,7 +23,7 @@ const (
 	eanScientificExpandedMaxLen = 20
 )
 
-// CheckEAN checks an EAN/GTIN-13 (SPEC §1): 13 digits with a valid GS1 check digit. It returns
+// CheckEAN checks an EAN/GTIN-13 (docs/contract.md §1): 13 digits with a valid GS1 check digit. It returns
 // nil when s is valid, else an ean_invalid problem whose Params say why: "value", "reason"
 // (missing, scientific_notation, length, not_digits, check_digit) and, where it helps the
 // partner, "expected_check" (the right last digit), "expanded" (what a spreadsheet's 5.9E+12

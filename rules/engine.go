@@ -10,7 +10,7 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// DefaultClaimType is the claim type of an item that names none (SPEC §4).
+// DefaultClaimType is the claim type of an item that names none (docs/contract.md §4).
 const DefaultClaimType = "defective"
 
 // Engine decides items. It holds the configuration (fixed for its life) and the loaded Data
@@ -41,8 +41,8 @@ type claimRule struct {
 
 // NewEngine builds an engine from the configuration's routing, claim_types, policy and
 // service_centers, with data (which may be nil: then nothing is known until SetData).
-// Values the configuration leaves empty take SPEC defaults: routing in_house, the claim types of
-// SPEC §4, out_of_warranty paid_repair; the description must have at least one character.
+// Values the configuration leaves empty take the contract's defaults: routing in_house, the claim types of
+// docs/contract.md §4, out_of_warranty paid_repair; the description must have at least one character.
 // A brand whose handling is not one of the four is routed in_house, so a typo in the
 // configuration brings items to the distributor's own desk rather than losing them.
 func NewEngine(cfg *config.Config, data *Data) *Engine {
@@ -68,7 +68,7 @@ func NewEngine(cfg *config.Config, data *Data) *Engine {
 	}
 	cts := cfg.ClaimTypes
 	if len(cts) == 0 {
-		cts = config.Defaults().ClaimTypes // SPEC §4's, when the configuration lists none
+		cts = config.Defaults().ClaimTypes // docs/contract.md §4's, when the configuration lists none
 	}
 	names := make([]string, 0, len(cts))
 	for name, ct := range cts {

@@ -449,7 +449,7 @@ func TestEngineWithoutData(t *testing.T) {
 			t.Errorf("warranty = %+v", a)
 		}
 	}
-	// The SPEC's claim types apply when the configuration lists none.
+	// The default claim types (docs/contract.md §4) apply when the configuration lists none.
 	cfg := testConfig()
 	cfg.ClaimTypes = nil
 	d := evaluateOne(t, testEngine(t, cfg), partnerCY, with(router(), func(i *rma.Item) { i.ClaimType = "fast_refund" }))

@@ -17,7 +17,7 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// Partners are the registered resellers (SPEC §6). A nil *Partners knows nobody.
+// Partners are the registered resellers (docs/contract.md §6). A nil *Partners knows nobody.
 type Partners struct {
 	list     []rma.Partner
 	byID     map[string]int // idKey → index

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Sale is one line of the sales records (SPEC §6): which partner bought which unit, when.
+// Sale is one line of the sales records (docs/contract.md §6): which partner bought which unit, when.
 type Sale struct {
 	Serial      string // empty for products sold without serial tracking
 	EAN         string

@@ -14,7 +14,7 @@ const (
 	WarrantyReasonNoPurchase = "no_purchase" // the partner bought no such product, per the sales records
 )
 
-// WarrantyAnswer answers a WARRANTY <ean> [serial] command (SPEC §1.3).
+// WarrantyAnswer answers a WARRANTY <ean> [serial] command (docs/contract.md §1.3).
 type WarrantyAnswer struct {
 	EAN    string // as asked, trimmed
 	Serial string // as asked, trimmed; may be empty

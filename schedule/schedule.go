@@ -1,4 +1,4 @@
-// Package schedule runs rmad's scheduled jobs (SPEC §3): the partners' status digests and the
+// Package schedule runs rmad's scheduled jobs (docs/contract.md §3): the partners' status digests and the
 // reminder and escalation rules, on their cron specs in schedule.timezone, once per tick across
 // every instance sharing a Redis, caught up after a crash, and by hand (`rmad run-job`). It
 // decides when a job runs and what it tells; rules says which ageing rule is due, outbound
@@ -29,7 +29,7 @@ const (
 // Jobs lists the scheduled jobs.
 var Jobs = []string{JobDigest, JobReminders}
 
-// How one run of a job is made to happen once (SPEC §10: "each cron run happens once"):
+// How one run of a job is made to happen once (docs/contract.md §10: "each cron run happens once"):
 //
 //   - A run is named by its job and tick: the scheduled minute in schedule.timezone, or the
 //     moment (to the millisecond) of a run by hand. A "done" marker for the run makes every

@@ -14,7 +14,7 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// What the scheduled jobs (status digests and reminders, SPEC §3) keep in Redis. All of it lives
+// What the scheduled jobs (status digests and reminders, docs/contract.md §3) keep in Redis. All of it lives
 // in the partner's hash slot, beside the records it is about:
 //
 //   - P{p:<partner>}:digest — the partner's digest watermark: the time (unix ms) up to which its

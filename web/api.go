@@ -66,7 +66,7 @@ func (s *Server) apiHandler(serve func(*http.Request) (answer, string)) http.Han
 // partner identified by its token. A "partner" field, if given, must be that partner.
 // Resending the same request (same body, or the same Idempotency-Key header) is recognised by
 // the store and answered with the first RMA numbers (result duplicate for new claims that
-// repeat old ones, per SPEC §2.6).
+// repeat old ones, per docs/contract.md §2.6).
 func (s *Server) apiSubmission(r *http.Request) (answer, string) {
 	p, bad := s.partnerOf(r)
 	if bad != nil {

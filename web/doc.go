@@ -9,7 +9,7 @@
 //     "id.timestamp.body" under any of the source's whsec_ secrets; ±5 min). Kind
 //     vendor_status takes {"rma_number","vendor_reference","status","note","tracking"} and
 //     answers {"rma_number","status","previous_status","updated_at"}; kind submission takes
-//     {"partner","items":[{SPEC §1 fields}],"attachments":[{"filename","content_type",
+//     {"partner","items":[{docs/contract.md §1 fields}],"attachments":[{"filename","content_type",
 //     "content_base64"}],"notify":bool} and answers {"results":[rows of rma-results.csv],
 //     "problems":[{"code","message"}]}.
 //   - POST /api/v1/submissions: the submission body without (or with the matching) "partner",

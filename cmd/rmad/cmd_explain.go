@@ -29,12 +29,12 @@ func init() {
 		short: "show what rmad would decide for mail files, and why (parse + rules; no Redis, IMAP or SMTP)",
 		run:   runExplain,
 		flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&explainJSON, "json", false, "print one JSON array, one object per file (SPEC §9), for tools")
+			fs.BoolVar(&explainJSON, "json", false, "print one JSON array, one object per file, for tools")
 		},
 	})
 }
 
-// explainedFile is one file's object in --json output (SPEC §9). The rest are additions for
+// explainedFile is one file's object in --json output (docs/contract.md §9). The rest are additions for
 // people: what rmad read (subject, from, whether a proof of purchase was found, every file it
 // found and what it took it for), why a mail is ignored or its sender unknown (the signal that
 // decided, and a sentence saying it), what fails the whole submission, and what a command asks.

@@ -42,7 +42,7 @@ func fixNow(t *testing.T) {
 }
 
 // TestExplainJSONFixtures checks --json against the fixtures' expected outcomes: the keys of
-// SPEC §9, kinds, and every row (a duplicate is accepted here: only the store knows).
+// docs/contract.md §9, kinds, and every row (a duplicate is accepted here: only the store knows).
 func TestExplainJSONFixtures(t *testing.T) {
 	fixNow(t)
 	cfg := explainConfig(t)

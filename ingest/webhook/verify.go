@@ -21,7 +21,7 @@ const (
 	HeaderSignature = "webhook-signature"
 )
 
-// DefaultTolerance is how far a delivery's timestamp may be from our clock, either way (SPEC §9).
+// DefaultTolerance is how far a delivery's timestamp may be from our clock, either way (docs/contract.md §9).
 // It bounds how long a captured request can be replayed before the id memory has to stop it.
 const DefaultTolerance = 5 * time.Minute
 
