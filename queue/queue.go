@@ -20,7 +20,7 @@
 // It needs Redis 6.2 or later (XAUTOCLAIM).
 //
 // The attempt counters live in a hash that shares the stream's hash slot, so acknowledging is
-// one MULTI on Redis Cluster too. The dead-letter stream is another key (its name is fixed as
+// one pipeline to one node on Redis Cluster too (not MULTI, which Redis refuses when out of memory). The dead-letter stream is another key (its name is fixed as
 // <prefix>dead:<stream>); moving an entry there writes the dead letter first and then
 // acknowledges, so a crash in between can only deliver the entry once more.
 package queue
@@ -237,11 +237,14 @@ func fError(id string) string    { return id + ":err" }
 func fDue(id string) string      { return id + ":due" }
 func fFailed(id string) string   { return id + ":at" }
 
-// ack finishes an entry: acknowledged, deleted from the stream, counters gone.
+// ack finishes an entry: deleted from the stream, acknowledged, counters gone. It is a plain
+// pipeline, not MULTI: Redis over maxmemory (noeviction) refuses a transaction but not these
+// commands, which only free memory. Deleting comes first, so a crash part way leaves at most a
+// pending id without an entry (admit acknowledges it) and a few stale counters.
 func (q *Queue) ack(ctx context.Context, id string) error {
-	pipe := q.c.TxPipeline()
-	pipe.XAck(ctx, q.stream, q.opt.Group, id)
+	pipe := q.c.Pipeline()
 	pipe.XDel(ctx, q.stream, id)
+	pipe.XAck(ctx, q.stream, q.opt.Group, id)
 	pipe.HDel(ctx, q.meta, fAttempts(id), fError(id), fDue(id), fFailed(id))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("queue %s: ack %s: %w", q.opt.Stream, id, err)
