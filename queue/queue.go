@@ -14,6 +14,9 @@
 //     the process also runs out of attempts.
 //   - After MaxAttempts, or at once for an error wrapping ErrPermanent, the entry moves to the
 //     dead-letter stream with its last error; Retry puts it back.
+//   - A failure of Redis itself (see StoreUnavailable; or any error while Redis fails a PING)
+//     is not an attempt: the consumer holds back, logs it once per StoreLogEvery, and goes on
+//     when Redis serves again, however long it was away.
 //   - A lost consumer group (NOGROUP: Redis lost its data) is created again from the start of
 //     the stream, which then holds only unfinished work.
 //
