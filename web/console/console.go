@@ -33,6 +33,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/store"
 	"github.com/rmad/rmad/web/console/staff"
@@ -65,10 +66,12 @@ type Config struct {
 	// Partner finds a partner by id; Partners lists them (for the filter).
 	Partner  func(id string) (rma.Partner, bool)
 	Partners func() []rma.Partner
-	Policy   config.Policy    // the reminder thresholds mark RMAs overdue
-	Location *time.Location   // schedule.timezone: every time shown
-	Log      zerolog.Logger   // component=console is added
-	Now      func() time.Time // nil: time.Now
+	Policy   config.Policy  // the reminder thresholds mark RMAs overdue
+	Location *time.Location // schedule.timezone: every time shown
+	// DeadLetters are the queues whose dead letters admins see and retry (inbox, outbox).
+	DeadLetters []*queue.Queue
+	Log         zerolog.Logger   // component=console is added
+	Now         func() time.Time // nil: time.Now
 }
 
 // Console serves /console/.
@@ -163,6 +166,8 @@ func (c *Console) routes() {
 	m.Handle("POST /console/rmas/{year}/{n}/tracking", c.auth(c.setTracking))
 	m.Handle("GET /console/receive", c.auth(c.receiveForm))
 	m.Handle("POST /console/receive", c.auth(c.receive))
+	m.Handle("GET /console/dead-letters", c.auth(c.admin(c.deadLetters)))
+	m.Handle("POST /console/dead-letters/retry", c.auth(c.admin(c.retryDeadLetter)))
 	m.Handle("/console/", c.auth(func(w http.ResponseWriter, r *http.Request, v *view) {
 		c.render(w, http.StatusNotFound, "error", v, "error.not_found")
 	}))

@@ -112,10 +112,10 @@ func TestLoginThrottling(t *testing.T) {
 
 func TestSessionExpiry(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *Config) { c.Console.SessionIdle = 300 * time.Millisecond; c.Console.SessionMax = 2 * time.Hour })
+	e := newEnv(t, func(c *Config) { c.Console.SessionIdle = 2 * time.Second; c.Console.SessionMax = 2 * time.Hour })
 	c := e.signedIn("ann", annPassword)
 	// Idle: Redis forgets a session unused for session_idle.
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(3 * time.Second)
 	wantStatus(t, c.get("/console/"), http.StatusSeeOther)
 
 	// Max: a session in use still ends session_max after sign-in.
