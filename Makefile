@@ -10,13 +10,14 @@ test:
 demo:
 	bash scripts/demo.sh $(ARGS)
 
-# What CI checks besides the tests: formatting, a tidy go.mod, go vet and staticcheck (pinned
-# by the tool directive in go.mod).
+# What CI checks besides the tests: formatting, a tidy go.mod, go vet, staticcheck (pinned by
+# the tool directive in go.mod), and a TestMain calling testenv.Main in every tested package.
 lint:
 	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt -l: not formatted:"; echo "$$files"; exit 1; fi
 	go mod tidy -diff
 	go vet ./...
 	go tool staticcheck ./...
+	bash scripts/lint-testmain.sh
 
 build:
 	go build -ldflags "-X main.version=$(VERSION)" -o bin/rmad ./cmd/rmad

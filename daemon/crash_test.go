@@ -97,7 +97,7 @@ func TestCrashRecovery(t *testing.T) {
 			// enqueued and before they were moved out of INBOX (the watcher moves a batch after
 			// enqueuing it): every one of them comes again after the restart.
 			target := int64(wave1/4 + rng.IntN(wave1/2))
-			eventually(t, waitLong, "first sync under way", func() bool {
+			testenv.Eventually(t, waitLong, "first sync under way", func() bool {
 				info, err := rdb.XInfoStream(ctx, prefix+"inbox").Result()
 				return err == nil && info.EntriesAdded >= target
 			})
@@ -123,7 +123,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 
-	eventually(t, 4*time.Minute, "every mail answered after the crashes", func() bool {
+	testenv.Eventually(t, 4*time.Minute, "every mail answered after the crashes", func() bool {
 		return replied.count() == crashMails && box.count(box.in) == 0 &&
 			xlen(ctx, t, rdb, prefix+"inbox") == 0 && xlen(ctx, t, rdb, prefix+"outbox") == 0
 	})

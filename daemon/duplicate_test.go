@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rmad/rmad/internal/testenv"
 )
 
 // The same mail taken in twice at once (a partner's client appending it twice, a copy in two
@@ -24,7 +26,7 @@ func TestSameMailTwiceBackToBackRepliesOnce(t *testing.T) {
 	orig := readHeader(t, name, raw)
 	h.box.append(t, raw)
 	h.box.append(t, raw)
-	eventually(t, waitLong, "both copies taken in and answered", func() bool {
+	testenv.Eventually(t, waitLong, "both copies taken in and answered", func() bool {
 		if h.box.count(h.box.in) != 0 {
 			return false
 		}

@@ -119,12 +119,12 @@ func TestEndToEndSMTPOutage(t *testing.T) {
 	}
 
 	// Every mail leaves INBOX and is decided although nothing can be sent ...
-	eventually(t, waitLong, "mails taken in and decided during the outage", func() bool {
+	testenv.Eventually(t, waitLong, "mails taken in and decided during the outage", func() bool {
 		return h.box.count(h.box.in) == 0 && h.depth(ctx, t, queue.Inbox) == 0
 	})
 	// ... and each reply waiting in the outbox is refused at least twice (first try and a retry).
 	var waiting int64
-	eventually(t, waitLong, "every outbox entry refused twice", func() bool {
+	testenv.Eventually(t, waitLong, "every outbox entry refused twice", func() bool {
 		waiting = h.depth(ctx, t, queue.Outbox)
 		failed := h.failedOutboxAttempts(t)
 		if waiting < int64(len(fixtures)) {
@@ -143,7 +143,7 @@ func TestEndToEndSMTPOutage(t *testing.T) {
 	}
 
 	h.sink.SetFailure(false)
-	eventually(t, waitLong, "outbox drained after the outage", func() bool {
+	testenv.Eventually(t, waitLong, "outbox drained after the outage", func() bool {
 		p, err := h.d.Pending(ctx)
 		return err == nil && p == 0
 	})
@@ -387,7 +387,7 @@ type harness struct {
 	prefix  string
 	cfgPath string
 	cfg     *config.Config
-	logs    *syncBuffer
+	logs    *testenv.SyncBuffer
 	rdb     *redis.Client
 	d       *daemon.Daemon
 }
@@ -400,7 +400,7 @@ type harnessOptions struct {
 func newHarness(t *testing.T, opt harnessOptions) *harness {
 	t.Helper()
 	redisAddr := testenv.RedisAddr(t)
-	h := &harness{box: newIMAPBox(t), logs: &syncBuffer{}}
+	h := &harness{box: newIMAPBox(t), logs: &testenv.SyncBuffer{}}
 	h.prefix = fmt.Sprintf("rmad-%s-%d:", strings.ToLower(t.Name()), time.Now().UnixNano())
 	sink, err := sandbox.StartSMTP("")
 	if err != nil {
@@ -428,7 +428,7 @@ func newHarness(t *testing.T, opt harnessOptions) *harness {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("daemon log (last 16 KiB):\n%s", h.logs.tail(16<<10))
+			t.Logf("daemon log (last 16 KiB):\n%s", h.logs.Tail(16<<10))
 		}
 	})
 	return h
@@ -460,7 +460,7 @@ func (h *harness) start(t *testing.T) {
 		case <-time.After(waitLong):
 			t.Errorf("daemon did not stop within %s", waitLong)
 		}
-		checkLogLines(t, h.logs.bytes())
+		checkLogLines(t, h.logs.Bytes())
 	})
 }
 
@@ -509,7 +509,7 @@ func (h *harness) deliver(ctx context.Context, t *testing.T, name string, raw []
 	h.box.append(t, raw)
 	// The watcher enqueues a mail before it moves it, and the worker queues the replies before it
 	// acknowledges the mail: an empty mailbox seen before empty queues means all is done.
-	eventually(t, waitLong, name+" answered", func() bool {
+	testenv.Eventually(t, waitLong, name+" answered", func() bool {
 		if h.box.count(h.box.in) != 0 {
 			return false
 		}
@@ -532,7 +532,7 @@ func (h *harness) depth(ctx context.Context, t testing.TB, stream string) int64 
 func (h *harness) failedOutboxAttempts(t testing.TB) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for _, line := range bytes.Split(h.logs.bytes(), []byte("\n")) {
+	for _, line := range bytes.Split(h.logs.Bytes(), []byte("\n")) {
 		var e struct {
 			Stream  string `json:"stream"`
 			ID      string `json:"id"`
@@ -743,42 +743,4 @@ func writeConfig(t testing.TB, dir string, p configParams) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// eventually polls cond until it holds or timeout passes (then the test fails).
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// syncBuffer collects the daemon's log lines from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
-func (s *syncBuffer) tail(n int) string {
-	b := s.bytes()
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }

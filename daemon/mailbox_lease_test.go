@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/rmad/rmad/internal/testenv"
 )
 
 // A mailbox's lease is lease:imap:<name>, and log lines name the mailbox as configured. A lease
@@ -21,8 +23,8 @@ func TestMailboxLeaseAcrossUpgrade(t *testing.T) {
 	}
 	start := time.Now()
 	h.start(t)
-	eventually(t, waitLong, "mailbox connected", func() bool {
-		return bytes.Contains(h.logs.bytes(), []byte(`"message":"connected"`))
+	testenv.Eventually(t, waitLong, "mailbox connected", func() bool {
+		return bytes.Contains(h.logs.Bytes(), []byte(`"message":"connected"`))
 	})
 	waited := time.Since(start)
 	if waited < oldTTL-200*time.Millisecond {
@@ -38,7 +40,7 @@ func TestMailboxLeaseAcrossUpgrade(t *testing.T) {
 		t.Errorf("a lease is still written under the old name (ttl %s)", ttl)
 	}
 	standBy := false
-	for _, line := range bytes.Split(h.logs.bytes(), []byte("\n")) {
+	for _, line := range bytes.Split(h.logs.Bytes(), []byte("\n")) {
 		var e struct {
 			Mailbox *string `json:"mailbox"`
 			Message string  `json:"message"`

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -172,21 +171,8 @@ func (e *schEnv) start(consumer string, opt Options) (*Daemon, *schLog) {
 
 // schLog keeps a daemon's JSON log lines.
 type schLog struct {
-	mu   sync.Mutex
-	b    bytes.Buffer
+	testenv.SyncBuffer
 	stop func()
-}
-
-func (l *schLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *schLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // seed commits one accepted item for partner at at and returns its RMA number.

@@ -16,6 +16,7 @@ import (
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/daemon"
 	"github.com/rmad/rmad/ingest/mailbox"
+	"github.com/rmad/rmad/internal/testenv"
 )
 
 // Every mailbox failing at once (here twelve on a server that offers neither MOVE nor UIDPLUS,
@@ -36,8 +37,8 @@ func TestShutdownCompletesWhenEveryMailboxFails(t *testing.T) {
 		h.cfg.IMAP = append(h.cfg.IMAP, mb)
 	}
 	allFailed := func() {
-		eventually(t, waitLong, "twelve watchers stopped", func() bool {
-			return bytes.Count(h.logs.bytes(), []byte(`"message":"stopped"`)) >= 12
+		testenv.Eventually(t, waitLong, "twelve watchers stopped", func() bool {
+			return bytes.Count(h.logs.Bytes(), []byte(`"message":"stopped"`)) >= 12
 		})
 		time.Sleep(200 * time.Millisecond) // from the log line to the report of the failure
 	}

@@ -6,17 +6,15 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/daemon/sandbox"
+	"github.com/rmad/rmad/internal/testenv"
 )
 
 // notifySocket is a fake systemd: a unixgram socket in NOTIFY_SOCKET that collects what rmad
@@ -109,64 +107,14 @@ func TestNotifyReadyThenStopping(t *testing.T) {
 	sock.quiet(200 * time.Millisecond)
 }
 
-// schRedis is a redis-server of the test's own, to take away and bring back.
-type schRedis struct {
-	t         *testing.T
-	dir, addr string
-	cmd       *exec.Cmd
-}
-
-func startSchRedis(t *testing.T) *schRedis {
-	t.Helper()
-	if os.Getenv("RMAD_TEST_REDIS_SERVER") == "" {
-		t.Fatal("RMAD_TEST_REDIS_SERVER is not set: run the tests with `make test` (scripts/test.sh)")
-	}
-	port, err := sandbox.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &schRedis{t: t, dir: t.TempDir(), addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *schRedis) start() {
-	r.t.Helper()
-	_, port, _ := net.SplitHostPort(r.addr)
-	r.cmd = exec.Command(os.Getenv("RMAD_TEST_REDIS_SERVER"), "--port", port, "--bind", "127.0.0.1", "--dir", r.dir,
-		"--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"))
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: r.addr})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
-			r.t.Fatalf("private redis-server did not start:\n%s", log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *schRedis) kill() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
-
 // READY waits for Redis; the watchdog pings at half WATCHDOG_USEC only while Redis answers and
 // the consumers run, and resumes when Redis is back; STOPPING at the end.
 func TestReadyAndWatchdogFollowHealth(t *testing.T) {
 	sock := listenNotify(t)
 	t.Setenv("WATCHDOG_USEC", "400000") // ping every 200 ms
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
-	r := startSchRedis(t)
-	e := newSchEnvAt(t, schNever, r.addr)
+	r := testenv.StartRedis(t, "--appendonly", "yes") // to take away and bring back
+	e := newSchEnvAt(t, schNever, r.Addr)
 	cfg, err := config.Load(e.cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -182,27 +130,27 @@ func TestReadyAndWatchdogFollowHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.kill() // Redis goes away between start-up checks and Run
+	r.Stop() // Redis goes away between start-up checks and Run
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 
 	sock.quiet(1500 * time.Millisecond) // not READY, no watchdog pings: Redis does not answer
-	r.start()
+	r.Start()
 	sock.expect("READY=1", 30*time.Second, "WATCHDOG=1")
 	for range 3 {
 		sock.expect("WATCHDOG=1", 2*time.Second)
 	}
 
-	r.kill()
+	r.Stop()
 	sock.quiet(time.Second, "WATCHDOG=1") // a ping already under way may still arrive
 	sock.quiet(1500 * time.Millisecond)   // then none while Redis is away
 	if !strings.Contains(logs.String(), "watchdog pings withheld") {
 		t.Errorf("the withheld pings were not logged:\n%s", logs.String())
 	}
 
-	r.start()
+	r.Start()
 	sock.expect("WATCHDOG=1", 30*time.Second)
 	cancel()
 	sock.expect("STOPPING=1", 5*time.Second, "WATCHDOG=1")

@@ -555,7 +555,7 @@ func TestSendReusesTheSession(t *testing.T) {
 		t.Errorf("stats = %+v, want 1 opened, 4 reused, 5 delivered", st)
 	}
 	s.Close()
-	waitFor(t, "the idle session to be closed by Close", func() bool { _, out := be.counts(); return out == 1 })
+	testenv.Eventually(t, 5*time.Second, "the idle session to be closed by Close", func() bool { _, out := be.counts(); return out == 1 })
 }
 
 func TestSendReconnectsWhenTheServerClosedTheSession(t *testing.T) {
@@ -577,7 +577,7 @@ func TestSendReconnectsWhenTheServerClosedTheSession(t *testing.T) {
 	if err := s.Send(context.Background(), testMessage()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the server to drop the idle client", func() bool { _, out := be.counts(); return out == 1 })
+	testenv.Eventually(t, 5*time.Second, "the server to drop the idle client", func() bool { _, out := be.counts(); return out == 1 })
 	if err := s.Send(context.Background(), testMessage()); err != nil {
 		t.Fatalf("after the server closed the session: %v", err)
 	}
@@ -598,7 +598,7 @@ func TestSendClosesIdleSessions(t *testing.T) {
 	if err := s.Send(context.Background(), testMessage()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the idle session to be closed", func() bool { _, out := be.counts(); return out == 1 })
+	testenv.Eventually(t, 5*time.Second, "the idle session to be closed", func() bool { _, out := be.counts(); return out == 1 })
 	if err := s.Send(context.Background(), testMessage()); err != nil {
 		t.Fatal(err)
 	}
@@ -686,17 +686,6 @@ func TestSendConcurrentSessions(t *testing.T) {
 	}
 	if st := s.Stats(); st.Opened > 4 || st.Delivered != 40 {
 		t.Errorf("stats = %+v, want at most 4 sessions (one per concurrent sender) for 40 messages", st)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

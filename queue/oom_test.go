@@ -45,7 +45,7 @@ func TestOutOfMemoryAckNoResendBoundedLog(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, "first handler running", 5*time.Second, func() bool { return calls[0].Load() == 1 })
+	testenv.Eventually(t, 5*time.Second, "first handler running", func() bool { return calls[0].Load() == 1 })
 	// Fill the server to its limit.
 	if err := c.ConfigSet(ctx, "maxmemory", "4mb").Err(); err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestOutOfMemoryAckNoResendBoundedLog(t *testing.T) {
 	if err := c.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "every message handled after memory was freed", 15*time.Second, func() bool {
+	testenv.Eventually(t, 15*time.Second, "every message handled after memory was freed", func() bool {
 		d, err := q.Depth(ctx)
 		return err == nil && d == 0
 	})

@@ -62,17 +62,6 @@ func running(t *testing.T, q *Queue, h Handler) (stop func()) {
 	return stop
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestAddRunAckAndDepth(t *testing.T) {
 	c := testClient(t)
 	prefix := testPrefix(t)
@@ -97,8 +86,8 @@ func TestAddRunAckAndDepth(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	waitFor(t, "20 messages", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 20 })
-	waitFor(t, "empty queue", 5*time.Second, func() bool { d, _ := q.Depth(ctx); return d == 0 })
+	testenv.Eventually(t, 5*time.Second, "20 messages", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 20 })
+	testenv.Eventually(t, 5*time.Second, "empty queue", func() bool { d, _ := q.Depth(ctx); return d == 0 })
 	stop()
 	for n, k := range seen {
 		if k != 1 {
@@ -151,7 +140,7 @@ func TestOwnPendingFirstAfterRestart(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	waitFor(t, "both", 3*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 2 })
+	testenv.Eventually(t, 3*time.Second, "both", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 2 })
 	stop()
 	if order[0] != old || order[1] != newer {
 		t.Fatalf("order %v, want pending %s before new %s", order, old, newer)
@@ -187,7 +176,7 @@ func TestReclaimFromDeadConsumer(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("entry of the dead consumer was not reclaimed")
 	}
-	waitFor(t, "ack", 2*time.Second, func() bool { d, _ := q.Depth(ctx); return d == 0 })
+	testenv.Eventually(t, 2*time.Second, "ack", func() bool { d, _ := q.Depth(ctx); return d == 0 })
 	stop()
 	select {
 	case m := <-got:
@@ -228,12 +217,12 @@ func TestRetryWithBackoffThenDeadLetterAndRetry(t *testing.T) {
 		case "perm":
 			return fmt.Errorf("partner unknown: %w", ErrPermanent)
 		case "panic":
-			panic("a bug in the handler")
+			panic(testenv.Deliberate("a bug in the handler"))
 		}
 		return nil
 	})
-	waitFor(t, "3 dead letters", 10*time.Second, func() bool { dl, _ := q.DeadLetters(ctx, 0); return len(dl) == 3 })
-	waitFor(t, "flaky done", 5*time.Second, func() bool { d, _ := q.Depth(ctx); return d == 0 })
+	testenv.Eventually(t, 10*time.Second, "3 dead letters", func() bool { dl, _ := q.DeadLetters(ctx, 0); return len(dl) == 3 })
+	testenv.Eventually(t, 5*time.Second, "flaky done", func() bool { d, _ := q.Depth(ctx); return d == 0 })
 	mu.Lock()
 	fl := attempts["flaky"]
 	if len(fl) != 3 {
@@ -283,7 +272,7 @@ func TestRetryWithBackoffThenDeadLetterAndRetry(t *testing.T) {
 	if err := q.Retry(ctx, byOrigin[poison].ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "retried poison", 5*time.Second, func() bool { d, _ := q.Depth(ctx); return d == 0 })
+	testenv.Eventually(t, 5*time.Second, "retried poison", func() bool { d, _ := q.Depth(ctx); return d == 0 })
 	mu.Lock()
 	if n := len(attempts["poison"]); n != 1 {
 		t.Fatalf("retried poison: %d attempts", n)
@@ -321,7 +310,7 @@ func TestCrashLoopingMessageGoesDead(t *testing.T) {
 	c.HSet(ctx, q.meta, fAttempts(id), 4)
 	called := make(chan struct{}, 1)
 	stop := running(t, q, func(context.Context, Message) error { called <- struct{}{}; return nil })
-	waitFor(t, "dead letter", 3*time.Second, func() bool { dl, _ := q.DeadLetters(ctx, 0); return len(dl) == 1 })
+	testenv.Eventually(t, 3*time.Second, "dead letter", func() bool { dl, _ := q.DeadLetters(ctx, 0); return len(dl) == 1 })
 	stop()
 	select {
 	case <-called:
@@ -361,7 +350,7 @@ func TestLongBackoffIsNotReclaimedEarly(t *testing.T) {
 	if _, err := q.Add(ctx, []byte("x"), nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "second attempt", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) >= 2 })
+	testenv.Eventually(t, 5*time.Second, "second attempt", func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) >= 2 })
 	time.Sleep(500 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
@@ -440,7 +429,7 @@ func TestConsumersShareWork(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "all handled", 20*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == total })
+	testenv.Eventually(t, 20*time.Second, "all handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == total })
 	mu.Lock()
 	defer mu.Unlock()
 	if dup != "" {
@@ -513,7 +502,7 @@ func TestSlowHandlerStillAcks(t *testing.T) {
 		time.Sleep(4 * opt.SettleTimeout)
 		return nil
 	})
-	waitFor(t, "empty queue", 10*time.Second, func() bool { d, _ := q.Depth(ctx); return d == 0 })
+	testenv.Eventually(t, 10*time.Second, "empty queue", func() bool { d, _ := q.Depth(ctx); return d == 0 })
 	time.Sleep(300 * time.Millisecond) // a lost ack would show as a second call
 	stop()
 	if n := calls.Load(); n != 3 {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/internal/recovered"
 )
 
 // Handler handles one message. Returning nil acknowledges it; an error makes the attempt
@@ -582,6 +584,7 @@ func (r *runner) call(m Message) (err error) {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("handler panic: %v", p)
 			r.q.log.Error().Str("id", m.ID).Str("stack", string(debug.Stack())).Msg("handler panicked")
+			recovered.Panic(p)
 		}
 	}()
 	return r.h(r.hctx, m)

@@ -84,11 +84,11 @@ func storeAway(t *testing.T, shared bool) {
 		}
 		return nil
 	})
-	waitFor(t, "a few handled", 5*time.Second, func() bool { return started.Load() >= 3 })
+	testenv.Eventually(t, 5*time.Second, "a few handled", func() bool { return started.Load() >= 3 })
 	srv.Stop()
 	time.Sleep(3 * time.Second) // 15 times the old horizon
 	srv.Start()
-	waitFor(t, "every message handled after the store's return", 20*time.Second, func() bool {
+	testenv.Eventually(t, 20*time.Second, "every message handled after the store's return", func() bool {
 		d, err := q.Depth(ctx)
 		return err == nil && d == 0
 	})

@@ -9,6 +9,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
+
+	"github.com/rmad/rmad/internal/recovered"
 )
 
 // Job is a scheduled job. It gets the tick it runs for — the scheduled time, in the schedule's
@@ -223,6 +225,7 @@ func (c cronLogger) Info(msg string, kv ...any) {
 func (c cronLogger) Error(err error, msg string, kv ...any) {
 	if msg == "panic" {
 		c.l.Error().Err(err).Fields(kv).Msg("scheduled job panicked; recovered, the next run goes ahead")
+		recovered.Panic(err)
 		return
 	}
 	c.l.Error().Err(err).Fields(kv).Msg("cron: " + msg)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
+
+	"github.com/rmad/rmad/internal/testenv"
 )
 
 var athens, _ = time.LoadLocation("Europe/Athens")
@@ -74,7 +75,7 @@ func TestJobChainOrder(t *testing.T) {
 	job := cron.FuncJob(func() {
 		runs++
 		if runs == 1 {
-			panic("boom")
+			panic(testenv.Deliberate("boom"))
 		}
 	})
 	wrapped := cron.NewChain(JobChain(cl)...).Then(job)
@@ -126,7 +127,7 @@ func TestJobChainSkipsWhileRunning(t *testing.T) {
 }
 
 func TestScheduler(t *testing.T) {
-	var log syncBuf
+	var log testenv.SyncBuffer
 	clock := time.Date(2026, 3, 23, 6, 0, 0, 0, time.UTC) // Monday 08:00 in Athens
 	s := NewScheduler(athens, func() time.Time { return clock }, zerolog.New(&log))
 	type call struct {
@@ -204,22 +205,4 @@ func TestScheduler(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
 	}
-}
-
-// syncBuf is a bytes.Buffer safe for the scheduler's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -105,20 +105,20 @@ func newEnv(t *testing.T) *env {
 	if e.data, err = rules.LoadData(cfg); err != nil {
 		t.Fatal(err)
 	}
-	e.outbox = daemon.NewOutbox(e.rdb, cfg, testLogger(t, &logBuf{}))
+	e.outbox = daemon.NewOutbox(e.rdb, cfg, testLogger(t, &testenv.SyncBuffer{}))
 	t.Cleanup(e.outbox.Close)
 	return e
 }
 
 // jobs returns the scheduled jobs on the environment, with the given cron specs, delivering to
 // outbox (nil: the SMTP sink at once), logging to logs (may be nil).
-func (e *env) jobs(sp specs, outbox schedule.Outbox, logs *logBuf) *schedule.Schedule {
+func (e *env) jobs(sp specs, outbox schedule.Outbox, logs *testenv.SyncBuffer) *schedule.Schedule {
 	e.t.Helper()
 	if outbox == nil {
 		outbox = schedule.OutboxFunc(e.outbox.Deliver)
 	}
 	if logs == nil {
-		logs = &logBuf{}
+		logs = &testenv.SyncBuffer{}
 	}
 	sc := e.cfg.Schedule
 	sc.Digest, sc.Reminders = sp.digest, sp.reminders
@@ -135,24 +135,6 @@ func (e *env) jobs(sp specs, outbox schedule.Outbox, logs *logBuf) *schedule.Sch
 
 func testLogger(t *testing.T, w io.Writer) zerolog.Logger {
 	return config.NewLogger(config.Log{Level: "debug", Format: "json"}, w)
-}
-
-// logBuf keeps JSON log lines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // seed commits one accepted item for partner at at and returns its RMA number.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/outbound"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/rules"
@@ -174,7 +175,7 @@ func TestDigestCaughtUpAfterRestart(t *testing.T) {
 	e.settle(1)
 
 	e.clock.Set(tick.Add(7 * time.Minute)) // systemd restarted rmad a few minutes later
-	logs2 := &logBuf{}
+	logs2 := &testenv.SyncBuffer{}
 	s2 := e.jobs(real, nil, logs2)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

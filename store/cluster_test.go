@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
 )
@@ -24,15 +25,15 @@ func startCluster(t *testing.T) []string {
 	t.Helper()
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
-		if cli = filepath.Join(filepath.Dir(os.Getenv("RMAD_TEST_REDIS_SERVER")), "redis-cli"); !fileExists(cli) {
+		if cli = filepath.Join(filepath.Dir(testenv.RedisServer(t)), "redis-cli"); !fileExists(cli) {
 			t.Fatal("redis-cli is needed to create the test cluster (Debian package redis-tools; scripts/test.sh installs it)")
 		}
 	}
 	var addrs []string
 	for range 3 {
-		r := startPrivateRedis(t, t.TempDir(), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		r := testenv.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--appendonly", "yes")
-		addrs = append(addrs, r.addr())
+		addrs = append(addrs, r.Addr)
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
@@ -185,16 +186,16 @@ func TestOnRedisCluster(t *testing.T) {
 
 // Connect through Sentinel finds the master and works like a single server.
 func TestOnRedisSentinel(t *testing.T) {
-	master := startPrivateRedis(t, t.TempDir(), "--appendonly", "yes")
+	master := testenv.StartRedis(t, "--appendonly", "yes")
 	dir := t.TempDir()
-	port := freePortPair(t)
+	port := testenv.FreePortPair(t)
 	conf := filepath.Join(dir, "sentinel.conf")
 	text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\nsentinel monitor mymaster 127.0.0.1 %d 1\n",
-		port, dir, filepath.Join(dir, "sentinel.log"), master.port)
+		port, dir, filepath.Join(dir, "sentinel.log"), master.Port)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Getenv("RMAD_TEST_REDIS_SERVER"), conf, "--sentinel")
+	cmd := exec.Command(testenv.RedisServer(t), conf, "--sentinel")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestOnRedisSentinel(t *testing.T) {
 		t.Fatalf("%+v %v", out.Decisions, err)
 	}
 	// It really went to the master.
-	direct := redisClient(t, master.addr())
+	direct := redisClient(t, master.Addr)
 	if n, _ := direct.Exists(ctx, s.k.rec("gr-net", numberKey{Year: 2026, N: 1})).Result(); n != 1 {
 		t.Fatal("record not on the master")
 	}

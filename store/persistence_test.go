@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -31,8 +32,8 @@ func TestCheckPersistence(t *testing.T) {
 	if err := CheckPersistence(ctx, testClient(t), false); err != nil {
 		t.Fatalf("test redis has AOF, yet: %v", err)
 	}
-	volatile := startPrivateRedis(t, t.TempDir(), "--appendonly", "no")
-	c := redisClient(t, volatile.addr())
+	volatile := testenv.StartRedis(t, "--appendonly", "no")
+	c := redisClient(t, volatile.Addr)
 	err := CheckPersistence(ctx, c, false)
 	if err == nil || !strings.Contains(err.Error(), "CONFIG SET appendonly yes") || !strings.Contains(err.Error(), "allow_volatile") {
 		t.Fatalf("volatile redis: %v", err)
@@ -42,12 +43,12 @@ func TestCheckPersistence(t *testing.T) {
 	}
 
 	// Managed Redis without CONFIG: INFO persistence decides.
-	noConfigAOF := startPrivateRedis(t, t.TempDir(), "--appendonly", "yes", "--rename-command", "CONFIG", "")
-	if err := CheckPersistence(ctx, redisClient(t, noConfigAOF.addr()), false); err != nil {
+	noConfigAOF := testenv.StartRedis(t, "--appendonly", "yes", "--rename-command", "CONFIG", "")
+	if err := CheckPersistence(ctx, redisClient(t, noConfigAOF.Addr), false); err != nil {
 		t.Fatalf("AOF without CONFIG: %v", err)
 	}
-	noConfigVolatile := startPrivateRedis(t, t.TempDir(), "--appendonly", "no", "--rename-command", "CONFIG", "")
-	if err := CheckPersistence(ctx, redisClient(t, noConfigVolatile.addr()), false); err == nil {
+	noConfigVolatile := testenv.StartRedis(t, "--appendonly", "no", "--rename-command", "CONFIG", "")
+	if err := CheckPersistence(ctx, redisClient(t, noConfigVolatile.Addr), false); err == nil {
 		t.Fatal("volatile redis without CONFIG accepted")
 	}
 }
@@ -73,8 +74,8 @@ func TestConnect(t *testing.T) {
 		cancel()
 	}
 	// The password comes from cfg.Password (password_file), not from the URL.
-	locked := startPrivateRedis(t, t.TempDir(), "--requirepass", "s3cret")
-	cfg := config.Redis{URL: "redis://" + locked.addr() + "/0"}
+	locked := testenv.StartRedis(t, "--requirepass", "s3cret")
+	cfg := config.Redis{URL: "redis://" + locked.Addr + "/0"}
 	if c, err := Connect(ctx, cfg); err == nil {
 		_ = c.Close()
 		t.Error("connected without the password")
@@ -90,9 +91,8 @@ func TestConnect(t *testing.T) {
 // Proof: redis-server killed (SIGKILL) in the middle of a run and restarted from its AOF;
 // afterwards every submission is committed exactly once, and the numbers have no gaps.
 func TestCommitSurvivesRedisKillAndAOFRestart(t *testing.T) {
-	dir := t.TempDir()
-	srv := startPrivateRedis(t, dir, "--appendonly", "yes", "--appendfsync", "always")
-	s := New(redisClient(t, srv.addr()), "rmad:")
+	srv := testenv.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+	s := New(redisClient(t, srv.Addr), "rmad:")
 	ctx := context.Background()
 
 	const total = 600
@@ -122,7 +122,7 @@ func TestCommitSurvivesRedisKillAndAOFRestart(t *testing.T) {
 	killed := false
 	for i := range subs {
 		if !killed && answered.Load() >= total/3 {
-			srv.kill() // mid-run: the workers have commits in flight
+			srv.Stop() // mid-run: the workers have commits in flight
 			killed = true
 		}
 		work <- i
@@ -138,7 +138,7 @@ func TestCommitSurvivesRedisKillAndAOFRestart(t *testing.T) {
 		t.Fatal("no submission was cut off by the kill")
 	}
 
-	srv.start() // from the same dir: the AOF is replayed
+	srv.Start() // from the same data dir: the AOF is replayed
 	// Like a worker's retry with backoff: wait until the client's pool dials again.
 	for deadline := time.Now().Add(10 * time.Second); s.c.Ping(ctx).Err() != nil; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -400,14 +401,14 @@ func TestLeases(t *testing.T) {
 
 // Loss is also detected when Redis stops answering for longer than the lease could live.
 func TestLeaseLostWhenRedisGone(t *testing.T) {
-	r := startPrivateRedis(t, t.TempDir(), "--appendonly", "yes")
-	c := redisClient(t, r.addr())
+	r := testenv.StartRedis(t, "--appendonly", "yes")
+	c := redisClient(t, r.Addr)
 	l := NewLeases(c, "t:", "me")
 	le, ok, err := l.TryAcquire(context.Background(), "cron", 300*time.Millisecond)
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	r.kill()
+	r.Stop()
 	select {
 	case <-le.Lost():
 	case <-time.After(3 * time.Second):

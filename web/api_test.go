@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/ingest/webhook"
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -190,7 +191,9 @@ func TestHealthAndMetrics(t *testing.T) {
 }
 
 func TestPanicIsAProblem(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.PartnerByToken = func(string) (rma.Partner, bool) { panic("boom") } })
+	e := newEnv(t, func(c *Config) {
+		c.PartnerByToken = func(string) (rma.Partner, bool) { panic(testenv.Deliberate("boom")) }
+	})
 	wantProblem(t, e.api("GET", "/api/v1/rmas?q=x", tokenGR, nil), http.StatusInternalServerError, "internal")
 }
 

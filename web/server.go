@@ -17,6 +17,7 @@ import (
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/ingest/webhook"
+	"github.com/rmad/rmad/internal/recovered"
 	"github.com/rmad/rmad/metrics"
 	"github.com/rmad/rmad/rma"
 )
@@ -201,6 +202,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error().Str("method", r.Method).Str("path", r.URL.Path).Interface("panic", v).Msg("http handler panicked")
+				recovered.Panic(v)
 				pkInternal.with("the request could not be handled; it has been logged").write(w)
 			}
 		}()

@@ -107,7 +107,7 @@ func TestDovecot(t *testing.T) {
 		!bytes.Equal(got[2].Header, headerOf(big)) {
 		t.Errorf("too-large mail: too_large=%v raw=%d size=%d header=%q", got[2].TooLarge, len(got[2].Raw), got[2].Size, got[2].Header)
 	}
-	eventually(t, "mails moved", func() bool {
+	testenv.Eventually(t, waitTimeout, "mails moved", func() bool {
 		return box.count(box.in) == 0 && box.count(box.processed) == 1 && box.count(box.reject) == 2
 	})
 	st := w.State()
@@ -119,7 +119,7 @@ func TestDovecot(t *testing.T) {
 	}
 
 	// IDLE: a new mail from another client wakes the watcher (the poll interval is an hour).
-	eventually(t, "watcher idling", func() bool { return w.State().Idle })
+	testenv.Eventually(t, waitTimeout, "watcher idling", func() bool { return w.State().Idle })
 	raw := mail(4, "new RMA while idling", 500)
 	start := time.Now()
 	box.append(raw)
@@ -128,7 +128,7 @@ func TestDovecot(t *testing.T) {
 	if !bytes.Equal(m.Raw, raw) {
 		t.Error("wrong mail delivered after IDLE")
 	}
-	eventually(t, "moved after IDLE", func() bool { return box.count(box.processed) == 2 && box.count(box.in) == 0 })
+	testenv.Eventually(t, waitTimeout, "moved after IDLE", func() bool { return box.count(box.processed) == 2 && box.count(box.in) == 0 })
 	if n := len(sink.delivered()); n != 4 {
 		t.Errorf("%d deliveries for 4 mails", n)
 	}

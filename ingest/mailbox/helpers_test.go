@@ -421,18 +421,6 @@ func run(t testing.TB, w *Watcher) (stop func()) {
 	return stop
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // mail builds a small RFC 5322 message with CRLF line ends.
 func mail(i int, subject string, bodyBytes int) []byte {
 	var b strings.Builder

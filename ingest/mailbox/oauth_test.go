@@ -72,7 +72,7 @@ func TestOAuthDovecot(t *testing.T) {
 		minted := ts.Minted("client_credentials")
 		run(t, w)
 		sink.next(t)
-		eventually(t, "moved", func() bool { return count(cfg.ProcessedMailbox) == 1 })
+		testenv.Eventually(t, waitTimeout, "moved", func() bool { return count(cfg.ProcessedMailbox) == 1 })
 		if n := ts.Minted("client_credentials") - minted; n != 1 {
 			t.Errorf("%d tokens minted for one login, want 1", n)
 		}
@@ -80,11 +80,11 @@ func TestOAuthDovecot(t *testing.T) {
 		// The token expires early on the server (rmad's copy still looks valid), and the
 		// watcher must reconnect: it is refused once, gets a new token and goes on.
 		for i, spoil := range []func(){ts.ExpireAll, ts.RevokeAll} {
-			eventually(t, "moved", func() bool { return count(cfg.ProcessedMailbox) == 1+i })
+			testenv.Eventually(t, waitTimeout, "moved", func() bool { return count(cfg.ProcessedMailbox) == 1+i })
 			spoil()
 			before := ts.Minted("client_credentials")
 			lock.revoke(cfg.Name)
-			eventually(t, "reconnected", func() bool { return w.State().Connected })
+			testenv.Eventually(t, waitTimeout, "reconnected", func() bool { return w.State().Connected })
 			raw := mail(2+i, "after the token went bad", 300)
 			appendTo(cfg.Mailbox, raw) // IDLE announces it
 			if m := sink.next(t); !bytes.Equal(m.Raw, raw) {
@@ -104,7 +104,7 @@ func TestOAuthDovecot(t *testing.T) {
 		sink := newSink()
 		w := newTestWatcher(t, cfg, config.Limits{}, sink, newCursor(), nil)
 		run(t, w)
-		eventually(t, "the refusal recorded", func() bool { return w.State().LastError != "" })
+		testenv.Eventually(t, waitTimeout, "the refusal recorded", func() bool { return w.State().LastError != "" })
 		st := w.State()
 		if want := "imap refused: the server refused the OAuth token: "; !strings.HasPrefix(st.LastError, want) || st.Connected {
 			t.Errorf("state %+v; want not connected and an error starting %q", st, want)
@@ -116,7 +116,7 @@ func TestOAuthDovecot(t *testing.T) {
 		if m := sink.next(t); !bytes.Equal(m.Raw, raw) {
 			t.Fatal("wrong mail delivered once the server took tokens again")
 		}
-		eventually(t, "moved", func() bool { return count(cfg.ProcessedMailbox) == 1 && count(cfg.Mailbox) == 0 })
+		testenv.Eventually(t, waitTimeout, "moved", func() bool { return count(cfg.ProcessedMailbox) == 1 && count(cfg.Mailbox) == 0 })
 	})
 
 	t.Run("refresh token over OAUTHBEARER", func(t *testing.T) {
@@ -128,7 +128,7 @@ func TestOAuthDovecot(t *testing.T) {
 		w := newTestWatcher(t, cfg, config.Limits{}, sink, newCursor(), nil)
 		before := ts.Minted("refresh_token")
 		run(t, w)
-		eventually(t, "connected", func() bool { return w.State().Connected })
+		testenv.Eventually(t, waitTimeout, "connected", func() bool { return w.State().Connected })
 		if ts.Minted("refresh_token") != before+1 {
 			t.Errorf("the refresh-token grant was not used")
 		}

@@ -48,18 +48,18 @@ func TestDeliverAndMove(t *testing.T) {
 			t.Errorf("mail %d: header block %q", i, m.Header)
 		}
 	}
-	eventually(t, "mails moved to processed", func() bool {
+	testenv.Eventually(t, waitTimeout, "mails moved to processed", func() bool {
 		return srv.count("INBOX") == 0 && srv.count("RMA/Processed") == 3
 	})
 	if n := srv.count("RMA/Rejected"); n != 0 {
 		t.Errorf("rejected mailbox has %d mails, want 0 (and must exist)", n)
 	}
-	eventually(t, "cursor", func() bool {
+	testenv.Eventually(t, waitTimeout, "cursor", func() bool {
 		uv, last := cur.get("partners")
 		return uv == w.State().UIDValidity && last == uids[2]
 	})
 	// The state counts a sync's deliveries when the sync ends, after the moves and the cursor.
-	eventually(t, "sync counted", func() bool { st := w.State(); return st.Delivered == 3 && !st.LastSync.IsZero() })
+	testenv.Eventually(t, waitTimeout, "sync counted", func() bool { st := w.State(); return st.Delivered == 3 && !st.LastSync.IsZero() })
 	st := w.State()
 	if !st.Connected || !st.IdleCapable {
 		t.Errorf("state %+v", st)
@@ -84,7 +84,7 @@ func TestDispositions(t *testing.T) {
 	srv.appendMail("INBOX", mail(3, "RMA request", 200))
 	run(t, newTestWatcher(t, mboxConfig(srv.Addr()), limits, sink, newCursor(), nil))
 
-	eventually(t, "mails sorted into folders", func() bool {
+	testenv.Eventually(t, waitTimeout, "mails sorted into folders", func() bool {
 		return srv.count("INBOX") == 0 && srv.count("RMA/Processed") == 2 && srv.count("RMA/Rejected") == 1
 	})
 	c := dialLogin(t, srv.Addr(), testUser, testPass)
@@ -118,7 +118,7 @@ func TestTooLargeIsRejectedWithoutBody(t *testing.T) {
 	if !bytes.Equal(second.Header, headerOf(big)) {
 		t.Errorf("big mail header %q, want %q", second.Header, headerOf(big))
 	}
-	eventually(t, "big mail in rejected, small in processed", func() bool {
+	testenv.Eventually(t, waitTimeout, "big mail in rejected, small in processed", func() bool {
 		return srv.count("INBOX") == 0 && srv.count("RMA/Rejected") == 1 && srv.count("RMA/Processed") == 1
 	})
 	// The 4 MiB body never crossed the wire: everything the server sent is far smaller.
@@ -148,7 +148,7 @@ func TestSinkErrorLeavesMailAndRetries(t *testing.T) {
 
 	// The good mail is not held up by the failing one; the failing one is retried (without
 	// polling: the poll interval is an hour) and stays in INBOX meanwhile.
-	eventually(t, "good mail moved, failing one retried", func() bool {
+	testenv.Eventually(t, waitTimeout, "good mail moved, failing one retried", func() bool {
 		return srv.count("RMA/Processed") == 1 && attempts.Load() >= 3
 	})
 	if n := srv.count("INBOX"); n != 1 {
@@ -158,7 +158,7 @@ func TestSinkErrorLeavesMailAndRetries(t *testing.T) {
 		t.Errorf("state after sink errors: %+v", st)
 	}
 	failing.Store(false)
-	eventually(t, "failing mail delivered once the sink recovers", func() bool {
+	testenv.Eventually(t, waitTimeout, "failing mail delivered once the sink recovers", func() bool {
 		return srv.count("INBOX") == 0 && srv.count("RMA/Processed") == 2
 	})
 }
@@ -178,7 +178,7 @@ func TestCursorFailureDoesNotMove(t *testing.T) {
 		t.Fatalf("INBOX holds %d mails, want 1", n)
 	}
 	cur.fail.Store(false)
-	eventually(t, "moved once the cursor can be set", func() bool { return srv.count("RMA/Processed") == 1 })
+	testenv.Eventually(t, waitTimeout, "moved once the cursor can be set", func() bool { return srv.count("RMA/Processed") == 1 })
 }
 
 func TestIdleWakesOnAppend(t *testing.T) {
@@ -187,7 +187,7 @@ func TestIdleWakesOnAppend(t *testing.T) {
 	sink := newSink()
 	w := newTestWatcher(t, mboxConfig(srv.Addr()), limits, sink, newCursor(), nil) // poll: 1 h
 	run(t, w)
-	eventually(t, "watcher idling", func() bool { return w.State().Idle })
+	testenv.Eventually(t, waitTimeout, "watcher idling", func() bool { return w.State().Idle })
 
 	other := dialLogin(t, srv.Addr(), testUser, testPass)
 	raw := mail(1, "new RMA", 400)
@@ -203,7 +203,7 @@ func TestIdleWakesOnAppend(t *testing.T) {
 	if !bytes.Equal(m.Raw, raw) {
 		t.Error("wrong mail delivered")
 	}
-	eventually(t, "moved and idling again", func() bool {
+	testenv.Eventually(t, waitTimeout, "moved and idling again", func() bool {
 		return srv.count("RMA/Processed") == 1 && w.State().Idle
 	})
 }
@@ -218,7 +218,7 @@ func TestPollingWithoutIdle(t *testing.T) {
 	sink := newSink()
 	w := newTestWatcher(t, cfg, limits, sink, newCursor(), nil)
 	run(t, w)
-	eventually(t, "connected", func() bool { return w.State().Connected })
+	testenv.Eventually(t, waitTimeout, "connected", func() bool { return w.State().Connected })
 	srv.appendMail("INBOX", mail(1, "polled", 200))
 	sink.next(t)
 	if st := w.State(); st.IdleCapable || st.Idle {
@@ -235,26 +235,26 @@ func TestReconnect(t *testing.T) {
 
 	srv.appendMail("INBOX", mail(1, "before drop", 200))
 	sink.next(t)
-	eventually(t, "idling", func() bool { return w.State().Idle })
+	testenv.Eventually(t, waitTimeout, "idling", func() bool { return w.State().Idle })
 
 	before := srv.accepted()
 	srv.dropConns() // server-side close while the watcher is in IDLE
-	eventually(t, "reconnected", func() bool { return srv.accepted() > before && w.State().Idle })
+	testenv.Eventually(t, waitTimeout, "reconnected", func() bool { return srv.accepted() > before && w.State().Idle })
 	srv.appendMail("INBOX", mail(2, "after drop", 200))
 	if m := sink.next(t); !bytes.Contains(m.Header, []byte("after drop")) {
 		t.Fatalf("got %q", m.Header)
 	}
-	eventually(t, "moved", func() bool { return srv.count("RMA/Processed") == 2 })
+	testenv.Eventually(t, waitTimeout, "moved", func() bool { return srv.count("RMA/Processed") == 2 })
 
 	srv.stop() // the server goes away for a while ...
-	eventually(t, "disconnect noticed", func() bool { return !w.State().Connected })
+	testenv.Eventually(t, waitTimeout, "disconnect noticed", func() bool { return !w.State().Connected })
 	srv.appendMail("INBOX", mail(3, "while down", 200))
 	time.Sleep(100 * time.Millisecond) // a few failed reconnects
 	srv.start()                        // ... and comes back on the same address
 	if m := sink.next(t); !bytes.Contains(m.Header, []byte("while down")) {
 		t.Fatalf("got %q", m.Header)
 	}
-	eventually(t, "all moved", func() bool { return srv.count("RMA/Processed") == 3 })
+	testenv.Eventually(t, waitTimeout, "all moved", func() bool { return srv.count("RMA/Processed") == 3 })
 	if st := w.State(); st.LastError == "" {
 		t.Errorf("the drop left no error in the state: %+v", st)
 	}
@@ -306,12 +306,12 @@ func TestOneWatcherPerMailbox(t *testing.T) {
 	t.Cleanup(func() { monStop(); <-monDone })
 
 	stopA := run(t, a)
-	eventually(t, "a holds the lease", func() bool { return a.State().Connected })
+	testenv.Eventually(t, waitTimeout, "a holds the lease", func() bool { return a.State().Connected })
 	run(t, b)
 	for i := range 20 {
 		srv.appendMail("INBOX", mail(i, fmt.Sprintf("batch one %d", i), 200))
 	}
-	eventually(t, "20 mails processed", func() bool { return srv.count("RMA/Processed") == 20 })
+	testenv.Eventually(t, waitTimeout, "20 mails processed", func() bool { return srv.count("RMA/Processed") == 20 })
 	mu.Lock()
 	if len(byWatcher["a"]) != 20 || len(byWatcher["b"]) != 0 {
 		t.Errorf("a delivered %d, b %d; want 20 and 0 (each mail once, by the lease holder)", len(byWatcher["a"]), len(byWatcher["b"]))
@@ -319,20 +319,20 @@ func TestOneWatcherPerMailbox(t *testing.T) {
 	mu.Unlock()
 
 	stopA() // a stops: b takes over
-	eventually(t, "b takes over", func() bool { return b.State().Connected })
+	testenv.Eventually(t, waitTimeout, "b takes over", func() bool { return b.State().Connected })
 	for i := range 5 {
 		srv.appendMail("INBOX", mail(100+i, fmt.Sprintf("batch two %d", i), 200))
 	}
-	eventually(t, "25 mails processed", func() bool { return srv.count("RMA/Processed") == 25 })
+	testenv.Eventually(t, waitTimeout, "25 mails processed", func() bool { return srv.count("RMA/Processed") == 25 })
 
 	// b's lease expires (as when Redis loses it): b disconnects at once, then takes it again.
 	before := srv.accepted()
 	lock.revoke("partners")
-	eventually(t, "b reconnects under a new lease", func() bool {
+	testenv.Eventually(t, waitTimeout, "b reconnects under a new lease", func() bool {
 		return srv.accepted() > before && b.State().Connected
 	})
 	srv.appendMail("INBOX", mail(200, "batch three", 200))
-	eventually(t, "26 mails processed", func() bool { return srv.count("RMA/Processed") == 26 })
+	testenv.Eventually(t, waitTimeout, "26 mails processed", func() bool { return srv.count("RMA/Processed") == 26 })
 
 	if n := overlap.Load(); n > 0 {
 		t.Errorf("two watchers delivered at the same time %d times", n)
@@ -358,7 +358,7 @@ func TestMoveFallbackUsesUIDExpunge(t *testing.T) {
 	sink := newSink()
 	run(t, newTestWatcher(t, mboxConfig(srv.Addr()), limits, sink, newCursor(), nil))
 
-	eventually(t, "mails copied to processed and expunged", func() bool {
+	testenv.Eventually(t, waitTimeout, "mails copied to processed and expunged", func() bool {
 		return srv.count("RMA/Processed") == 2 && srv.count("INBOX") == 1
 	})
 	for _, m := range sink.delivered() {
@@ -437,7 +437,7 @@ func TestUIDValidityChangeAndLeftoverMail(t *testing.T) {
 	if m := sink.next(t); m.UID != uid {
 		t.Fatalf("delivered uid %d, want %d", m.UID, uid)
 	}
-	eventually(t, "moved", func() bool { return srv.count("INBOX") == 0 })
+	testenv.Eventually(t, waitTimeout, "moved", func() bool { return srv.count("INBOX") == 0 })
 	stop()
 
 	// A different UIDVALIDITY: the cursor is reset and the mailbox rescanned.
@@ -448,7 +448,7 @@ func TestUIDValidityChangeAndLeftoverMail(t *testing.T) {
 	if m := sink.next(t); m.UID != uid2 || m.UIDValidity != uv {
 		t.Fatalf("delivered uid %d/%d, want %d/%d", m.UIDValidity, m.UID, uv, uid2)
 	}
-	eventually(t, "cursor reset to the new UIDVALIDITY", func() bool {
+	testenv.Eventually(t, waitTimeout, "cursor reset to the new UIDVALIDITY", func() bool {
 		gotUV, gotUID := cur.get("partners")
 		return gotUV == uv && gotUID == uid2
 	})
@@ -483,7 +483,7 @@ func TestTLSModes(t *testing.T) {
 		cfg.TLS = config.TLSImplicit
 		w := newTestWatcher(t, cfg, limits, newSink(), newCursor(), nil) // system roots only
 		run(t, w)
-		eventually(t, "certificate error", func() bool {
+		testenv.Eventually(t, waitTimeout, "certificate error", func() bool {
 			return strings.Contains(w.State().LastError, "certificate")
 		})
 		if w.State().Connected {

@@ -1,4 +1,7 @@
-// Package testenv gives tests the real services that scripts/test.sh started.
+// Package testenv is the tests' scaffolding in one place: the real services (the Redis and
+// Dovecot scripts/test.sh started, or a redis-server of the test's own), waiting for a condition,
+// a log buffer many goroutines write, fixtures, certificates, and Main, which every package's
+// TestMain calls.
 package testenv
 
 import (
@@ -6,19 +9,8 @@ import (
 	"testing"
 )
 
-// RedisAddr returns the private redis-server's host:port. A test that needs Redis fails loudly
-// without it: CI must never skip such a test silently.
-func RedisAddr(t testing.TB) string {
-	t.Helper()
-	addr := os.Getenv("RMAD_TEST_REDIS")
-	if addr == "" {
-		t.Fatal("RMAD_TEST_REDIS is not set: run the tests with `make test`, which starts a private redis-server")
-	}
-	return addr
-}
-
 // IMAPServer returns the private Dovecot's host:port and the login of its one user, started by
-// scripts/test.sh (scripts/dovecot.sh). Like RedisAddr, it fails loudly when they are missing.
+// scripts/test.sh (scripts/dovecot.sh). It fails loudly when they are missing.
 func IMAPServer(t testing.TB) (addr, user, pass string) {
 	t.Helper()
 	addr, user, pass = os.Getenv("RMAD_TEST_IMAP"), os.Getenv("RMAD_TEST_IMAP_USER"), os.Getenv("RMAD_TEST_IMAP_PASS")

@@ -48,7 +48,7 @@ type env struct {
 	staff    string // the staff file
 	mu       sync.Mutex
 	now      time.Time
-	logs     *syncBuffer
+	logs     *testenv.SyncBuffer
 	seq      int
 }
 
@@ -65,7 +65,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, partners: ps, now: testNow, logs: &syncBuffer{}}
+	e := &env{t: t, store: st, partners: ps, now: testNow, logs: &testenv.SyncBuffer{}}
 	e.staff = filepath.Join(t.TempDir(), "staff.yaml")
 	f := &staff.File{}
 	for _, a := range []struct{ user, name, role, pw string }{
@@ -261,22 +261,4 @@ func wantNotIn(t testing.TB, p page, subs ...string) {
 			t.Errorf("page has %q", s)
 		}
 	}
-}
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
