@@ -620,10 +620,10 @@ func TestIntakeSoonAfterLongOutage(t *testing.T) {
 	run(t, w)
 	srv.appendMail("INBOX", mail(1, "before the outage", 200))
 	sink.next(t)
-	eventually(t, "moved", func() bool { return srv.count("RMA/Processed") == 1 })
+	testenv.Eventually(t, waitTimeout, "moved", func() bool { return srv.count("RMA/Processed") == 1 })
 
 	srv.stop()
-	eventually(t, "disconnect noticed", func() bool { return !w.State().Connected })
+	testenv.Eventually(t, waitTimeout, "disconnect noticed", func() bool { return !w.State().Connected })
 	srv.appendMail("INBOX", mail(2, "while down", 200))
 	time.Sleep(60 * time.Second)
 	srv.start()
