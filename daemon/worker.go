@@ -99,6 +99,15 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 		return p.answerCommand(ctx, sub, enqueued, log)
 	}
 
+	if numbers, err := p.followUpThread(ctx, sub); err != nil {
+		return fmt.Errorf("inbox %s: %w", m.ID, err)
+	} else if len(numbers) > 0 {
+		// A reply in a thread is never a rejected request: no items is what it should have.
+		sub.Kind, sub.Problems = rma.KindFollowUp, nil
+		p.metrics.ObserveSubmission(sub, nil)
+		return p.followUp(ctx, sub, numbers, enqueued, log)
+	}
+
 	ds, err := p.submit(ctx, sub, enqueued, true)
 	if err != nil {
 		return fmt.Errorf("inbox %s: %w", m.ID, err)
@@ -124,14 +133,13 @@ func (p *pipeline) submit(ctx context.Context, sub rma.Submission, enqueued stri
 	if !out.Replay {
 		p.metrics.ObserveSubmission(sub, out.Decisions)
 	}
+	var reply *outbound.Message
 	if notify {
-		reply, err := p.composer.Reply(sub, partner, out.Decisions, now)
+		r, err := p.composer.Reply(sub, partner, out.Decisions, now)
 		if err != nil {
 			return nil, fmt.Errorf("compose reply: %w", err)
 		}
-		if err := p.send(ctx, reply, enqueued); err != nil {
-			return nil, err
-		}
+		reply = &r
 	}
 	var msgs []outbound.Message
 	if staff, ok, err := p.composer.StaffCopy(sub, partner, out.Decisions, now); err != nil {
@@ -143,7 +151,24 @@ func (p *pipeline) submit(ctx context.Context, sub rma.Submission, enqueued stri
 	if err != nil {
 		return nil, fmt.Errorf("compose forward: %w", err)
 	}
-	for _, msg := range append(msgs, fwd...) {
+	msgs = append(msgs, fwd...)
+	// The thread is known before any of its mails leaves, so a fast answer is recognised.
+	ids := []string{sub.Source.MessageID}
+	if reply != nil {
+		ids = append(ids, reply.ID)
+	}
+	for _, m := range msgs {
+		ids = append(ids, m.ID)
+	}
+	if err := p.store.IndexThread(ctx, partner.ID, decidedNumbers(out.Decisions), ids...); err != nil {
+		return nil, err
+	}
+	if reply != nil {
+		if err := p.send(ctx, *reply, enqueued); err != nil {
+			return nil, err
+		}
+	}
+	for _, msg := range msgs {
 		// No trigger time: the latency metric is about the partner's reply.
 		if err := p.send(ctx, msg, ""); err != nil {
 			return nil, err
@@ -165,11 +190,15 @@ func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueu
 	now := p.now()
 	var msg outbound.Message
 	var err error
+	var commandNumbers []string // the RMAs the answer is about: its thread
 	switch sub.Command.Name {
 	case rma.CommandStatus:
 		recs, lerr := p.store.Lookup(ctx, partner.ID, sub.Command.Query)
 		if lerr != nil {
 			return fmt.Errorf("status %q: %w", sub.Command.Query, lerr)
+		}
+		for _, r := range recs {
+			commandNumbers = append(commandNumbers, r.Number)
 		}
 		msg, err = p.composer.StatusAnswer(sub, partner, sub.Command.Query, recs, now)
 		log.Info().Str("query", sub.Command.Query).Int("matches", len(recs)).Msg("status command answered")
@@ -182,6 +211,9 @@ func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueu
 	}
 	if err != nil {
 		return fmt.Errorf("compose %s answer: %w", sub.Command.Name, err)
+	}
+	if err := p.store.IndexThread(ctx, partner.ID, commandNumbers, sub.Source.MessageID, msg.ID); err != nil {
+		return err
 	}
 	return p.send(ctx, msg, enqueued)
 }

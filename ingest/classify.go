@@ -61,6 +61,7 @@ func (p *Parser) fill(sub *rma.Submission, c *content, exceeded bool) {
 	if sub.Kind != rma.KindSubmission {
 		return
 	}
+	sub.FollowUp = followUp(sub, c)
 	items := c.body
 	switch {
 	case c.rowLimitFile != "":

@@ -89,6 +89,9 @@ const (
 	KindCommand       Kind = "command"
 	KindIgnored       Kind = "ignored"        // automatic mail: never answered
 	KindUnknownSender Kind = "unknown_sender" // not a registered partner
+	// KindFollowUp is a partner's reply in an RMA's thread; the daemon decides it (the thread
+	// index is in the store), so a parser alone never returns it.
+	KindFollowUp Kind = "follow_up"
 )
 
 // Source says where a submission came from; the store keeps it with each record.
@@ -138,4 +141,15 @@ type Submission struct {
 	Problems []Problem `json:"problems,omitempty"`
 	// Why is a short machine reason for Ignored/UnknownSender kinds ("auto_submitted", "list_id", ...).
 	Why string `json:"why,omitempty"`
+	// FollowUp is set on a partner's mail that may answer an RMA thread (it has In-Reply-To or
+	// References, or names an RMA number in its subject). Whether it is one is for the daemon to
+	// decide with the store's thread index and the numbers' owners.
+	FollowUp *FollowUp `json:"follow_up,omitempty"`
+}
+
+// FollowUp is what a reply in an RMA's thread says in the partner's own words.
+type FollowUp struct {
+	Numbers []string          `json:"numbers,omitempty"` // RMA numbers named in the subject, canonical
+	Text    string            `json:"text,omitempty"`    // the typed text: quotes, attributions and signature removed
+	Fields  map[string]string `json:"fields,omitempty"`  // item fields labelled in Text ("tracking": "...")
 }
