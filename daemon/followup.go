@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -67,8 +65,7 @@ func (p *pipeline) followUp(ctx context.Context, sub rma.Submission, numbers []s
 	if tracking != "" {
 		extra["tracking"] = tracking
 	}
-	key := sha256.Sum256([]byte(store.SubmissionKey(sub)))
-	once := "followup:" + hex.EncodeToString(key[:12])
+	once := store.FollowUpKey(sub)
 	for _, n := range numbers {
 		ev := rma.Event{At: now, Actor: sub.From, Note: sub.FollowUp.Text, Extra: extra}
 		if _, err := p.store.AddEventOnce(ctx, n, once, ev); err != nil {

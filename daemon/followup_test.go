@@ -2,6 +2,8 @@ package daemon_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
@@ -216,3 +218,41 @@ func TestFollowUps(t *testing.T) {
 
 // reSubject is the subject of a reply to a mail with subject s, as mail clients write it.
 func reSubject(s string) string { return "Re: " + strings.TrimPrefix(s, "Re: ") }
+
+// TestFollowUpCrashBetweenRecordAndAnswer: a worker that wrote the follow-up on the RMA and died
+// before its answer was on the outbox is retried; the retry writes nothing twice and sends the
+// answer.
+func TestFollowUpCrashBetweenRecordAndAnswer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	h.start(t)
+	ctx := context.Background()
+	st := store.New(h.rdb, h.prefix)
+	const partnerAddr = "service@alfa-computers.gr"
+	raw, err := os.ReadFile("../testdata/mails/01-gr-body-router.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := readHeader(t, "01", raw)
+	replies := partnerReplies(t, orig, h.deliver(ctx, t, "submission", raw))
+	if len(replies) != 1 {
+		t.Fatalf("%d replies to the submission, want 1", len(replies))
+	}
+	number := ingest.SubjectNumbers(replies[0].Subject)[0]
+	fu := followUpMail(partnerAddr, "fu-crash@alfa-computers.gr", reSubject(replies[0].Subject), replies[0].MessageID,
+		[]string{orig.MessageID, replies[0].MessageID}, "AWB: 9988776655\n")
+	// What the crashed attempt did: the event is written under the mail's once-key.
+	sum := sha256.Sum256(fu)
+	sub := rma.Submission{Source: rma.Source{Channel: "mail", MessageID: "fu-crash@alfa-computers.gr", RawSHA256: hex.EncodeToString(sum[:])}}
+	ev := rma.Event{At: fixturesDay, Actor: partnerAddr, Note: "AWB: 9988776655", Extra: map[string]string{"tracking": "9988776655"}}
+	if ok, err := st.AddEventOnce(ctx, number, store.FollowUpKey(sub), ev); err != nil || !ok {
+		t.Fatalf("pre-record: %v %v", ok, err)
+	}
+	toPartner, toStaff := sentTo(t, h.deliver(ctx, t, "retried follow-up", fu), partnerAddr)
+	if len(toPartner) != 1 || !strings.Contains(toPartner[0].Text, "9988776655") || len(toStaff) != 1 {
+		t.Fatalf("retry after the crash: %d answers to the partner, %d staff mails; want the answer and the staff mail", len(toPartner), len(toStaff))
+	}
+	if evs := partnerEvents(t, st, number); len(evs) != 1 {
+		t.Errorf("the retry wrote the follow-up again: %+v", evs)
+	}
+}

@@ -96,3 +96,7 @@ func (s *Store) ThreadNumbers(ctx context.Context, partner string, messageIDs []
 	})
 	return nums, nil
 }
+
+// FollowUpKey is the once-key (AddEventOnce) under which a follow-up mail is written on each RMA
+// of its thread: the same mail, retried after a crash or fetched twice, is written once.
+func FollowUpKey(sub rma.Submission) string { return "followup:" + shortHash(SubmissionKey(sub)) }
