@@ -86,16 +86,7 @@ func TestFollowUps(t *testing.T) {
 	st := store.New(h.rdb, h.prefix)
 
 	const partnerAddr = "service@alfa-computers.gr"
-	raw, err := os.ReadFile("../testdata/mails/01-gr-body-router.eml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig := readHeader(t, "01", raw)
-	replies := partnerReplies(t, orig, h.deliver(ctx, t, "submission", raw))
-	if len(replies) != 1 {
-		t.Fatalf("%d replies to the submission, want 1", len(replies))
-	}
-	reply := replies[0]
+	orig, reply := submitRouter(ctx, t, h)
 	nums := ingest.SubjectNumbers(reply.Subject)
 	if len(nums) != 1 {
 		t.Fatalf("reply subject %q: want one RMA number", reply.Subject)
@@ -229,15 +220,8 @@ func TestFollowUpCrashBetweenRecordAndAnswer(t *testing.T) {
 	ctx := context.Background()
 	st := store.New(h.rdb, h.prefix)
 	const partnerAddr = "service@alfa-computers.gr"
-	raw, err := os.ReadFile("../testdata/mails/01-gr-body-router.eml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig := readHeader(t, "01", raw)
-	replies := partnerReplies(t, orig, h.deliver(ctx, t, "submission", raw))
-	if len(replies) != 1 {
-		t.Fatalf("%d replies to the submission, want 1", len(replies))
-	}
+	orig, reply := submitRouter(ctx, t, h)
+	replies := []sentMail{reply}
 	number := ingest.SubjectNumbers(replies[0].Subject)[0]
 	fu := followUpMail(partnerAddr, "fu-crash@alfa-computers.gr", reSubject(replies[0].Subject), replies[0].MessageID,
 		[]string{orig.MessageID, replies[0].MessageID}, "AWB: 9988776655\n")
@@ -255,4 +239,19 @@ func TestFollowUpCrashBetweenRecordAndAnswer(t *testing.T) {
 	if evs := partnerEvents(t, st, number); len(evs) != 1 {
 		t.Errorf("the retry wrote the follow-up again: %+v", evs)
 	}
+}
+
+// submitRouter delivers the Greek router submission (01) and returns it and rmad's one reply.
+func submitRouter(ctx context.Context, t *testing.T, h *harness) (mailHeader, sentMail) {
+	t.Helper()
+	raw, err := os.ReadFile("../testdata/mails/01-gr-body-router.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := readHeader(t, "01", raw)
+	replies := partnerReplies(t, orig, h.deliver(ctx, t, "submission", raw))
+	if len(replies) != 1 {
+		t.Fatalf("%d replies to the submission, want 1", len(replies))
+	}
+	return orig, replies[0]
 }
