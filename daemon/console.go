@@ -24,16 +24,18 @@ func (d *Daemon) newConsole(ctx context.Context) (http.Handler, error) {
 		d.log.Info().Str("component", "console").Int("rmas", n).Msg("worklist indexes built from the records")
 	}
 	c, err := console.New(console.Config{
-		Console:     d.cfg.Console,
-		Listen:      d.cfg.HTTP.Listen,
-		Store:       d.store,
-		Partner:     func(id string) (rma.Partner, bool) { return d.engine.Data().Partners.ByID(id) },
-		Partners:    func() []rma.Partner { return d.engine.Data().Partners.All() },
-		Policy:      d.cfg.Policy,
-		DeadLetters: []*queue.Queue{d.inbox, d.outbox},
-		Location:    d.cfg.Schedule.Location,
-		Log:         d.log,
-		Now:         d.opt.Now,
+		Console:        d.cfg.Console,
+		Listen:         d.cfg.HTTP.Listen,
+		Store:          d.store,
+		Partner:        func(id string) (rma.Partner, bool) { return d.engine.Data().Partners.ByID(id) },
+		Partners:       func() []rma.Partner { return d.engine.Data().Partners.All() },
+		Policy:         d.cfg.Policy,
+		ServiceCenters: d.cfg.ServiceCenters,
+		Labels:         d.cfg.Labels,
+		DeadLetters:    []*queue.Queue{d.inbox, d.outbox},
+		Location:       d.cfg.Schedule.Location,
+		Log:            d.log,
+		Now:            d.opt.Now,
 	})
 	if err != nil {
 		return nil, err

@@ -66,8 +66,11 @@ type Config struct {
 	// Partner finds a partner by id; Partners lists them (for the filter).
 	Partner  func(id string) (rma.Partner, bool)
 	Partners func() []rma.Partner
-	Policy   config.Policy  // the reminder thresholds mark RMAs overdue
-	Location *time.Location // schedule.timezone: every time shown
+	Policy   config.Policy // the reminder thresholds mark RMAs overdue
+	// ServiceCenters and Labels make the RMA page's parcel label, as the reply's.
+	ServiceCenters config.ServiceCenters
+	Labels         config.Labels
+	Location       *time.Location // schedule.timezone: every time shown
 	// DeadLetters are the queues whose dead letters admins see and retry (inbox, outbox).
 	DeadLetters []*queue.Queue
 	Log         zerolog.Logger   // component=console is added
@@ -161,6 +164,7 @@ func (c *Console) routes() {
 	m.Handle("GET /console/{$}", c.auth(c.worklist))
 	m.Handle("POST /console/bulk", c.auth(c.bulk))
 	m.Handle("GET /console/rmas/{year}/{n}", c.auth(c.rmaPage))
+	m.Handle("GET /console/rmas/{year}/{n}/label.pdf", c.auth(c.labelPDF))
 	m.Handle("POST /console/rmas/{year}/{n}/status", c.auth(c.setStatus))
 	m.Handle("POST /console/rmas/{year}/{n}/note", c.auth(c.addNote))
 	m.Handle("POST /console/rmas/{year}/{n}/tracking", c.auth(c.setTracking))

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -421,4 +423,47 @@ func TestGreekConsole(t *testing.T) {
 	c := e.signedIn("ann", annPassword)
 	p := c.get("/console/")
 	wantIn(t, p, `lang="el"`, "Λίστα εργασιών", "Αναμονή παραλαβής")
+}
+
+// The RMA page links the parcel label, the same PDF the reply carried; an RMA the manufacturer
+// handles has none.
+func TestRMAPageLabel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) {
+		c.ServiceCenters = config.ServiceCenters{Default: "GR",
+			Centers: map[string]config.ServiceCenter{"GR": {Name: "Service Athens", Address: "Leoforos 1, Athens"}}}
+	})
+	num := e.newRMA(item{serial: "LBL-1"})
+	fwd := e.newRMA(item{serial: "LBL-2", handling: rma.HandlingForward})
+	c := e.signedIn("ann", annPassword)
+	wantIn(t, c.get(rmaLink(num)), `id="label-link"`, rmaLink(num)+"/label.pdf")
+	wantNotIn(t, c.get(rmaLink(fwd)), `id="label-link"`)
+
+	p := c.get(rmaLink(num) + "/label.pdf")
+	wantStatus(t, p, http.StatusOK)
+	if ct := p.header.Get("Content-Type"); ct != "application/pdf" {
+		t.Fatalf("content type %q", ct)
+	}
+	text := strings.Join(testenv.PDFText(t, []byte(p.body)), "\n")
+	for _, want := range []string{num, "Alfa Computers", "LBL-1", "Service Athens"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("label text lacks %q:\n%s", want, text)
+		}
+	}
+	codes := testenv.Barcodes(t, []byte(p.body))
+	if len(codes) == 0 {
+		t.Fatal("no barcode read from the label")
+	}
+	for _, b := range codes {
+		if b.Data != num {
+			t.Errorf("barcode %+v, want %s", b, num)
+		}
+	}
+	wantStatus(t, c.get(rmaLink(fwd)+"/label.pdf"), http.StatusNotFound)
+	wantStatus(t, c.get("/console/rmas/2026/99999/label.pdf"), http.StatusNotFound)
+	// Signed out: no label.
+	anon := e.client()
+	if p := anon.get(rmaLink(num) + "/label.pdf"); p.status != http.StatusSeeOther {
+		t.Fatalf("signed out: %d", p.status)
+	}
 }

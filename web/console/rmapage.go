@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rmad/rmad/label"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/store"
 )
@@ -42,6 +43,7 @@ type rmaData struct {
 	Form     map[string]string // values to show again
 	Refused  string            // an illegal move's reason
 	Internal bool
+	HasLabel bool // the partner sends it to the service centre, so it has a parcel label
 }
 
 // rmaNumber reads /console/rmas/{year}/{n}.
@@ -75,6 +77,8 @@ func (c *Console) renderRMA(w http.ResponseWriter, v *view, status int, rec rma.
 		d.Internal = form["visibility"] == "internal"
 	}
 	d.Partner, d.Known = c.cfg.Partner(rec.PartnerID)
+	_, lerr := label.ForRecord(rec, d.Partner, c.cfg.ServiceCenters)
+	d.HasLabel = lerr == nil
 	for _, name := range rma.Fields {
 		if val := rec.Decision.Item.Get(name); val != "" {
 			d.Fields = append(d.Fields, field{Name: name, Value: val})
@@ -237,4 +241,46 @@ func (c *Console) addEvent(w http.ResponseWriter, r *http.Request, v *view, rec 
 		return false
 	}
 	return true
+}
+
+// labelPDF serves GET /console/rmas/{year}/{n}/label.pdf: the RMA's parcel label, the same
+// one the reply carried (rmad label prints it too), to print at the desk or send again.
+func (c *Console) labelPDF(w http.ResponseWriter, r *http.Request, v *view) {
+	number, ok := rmaNumber(r)
+	if !ok {
+		c.render(w, http.StatusNotFound, "error", v, "error.not_found")
+		return
+	}
+	rec, err := c.cfg.Store.Get(r.Context(), number)
+	if errors.Is(err, store.ErrNotFound) {
+		c.render(w, http.StatusNotFound, "error", v, "error.not_found")
+		return
+	}
+	if err != nil {
+		c.unavailable(w, v, err)
+		return
+	}
+	p, known := c.cfg.Partner(rec.PartnerID)
+	if !known {
+		p = rma.Partner{ID: rec.PartnerID}
+	}
+	l, err := label.ForRecord(rec, p, c.cfg.ServiceCenters)
+	if err != nil {
+		c.render(w, http.StatusNotFound, "error", v, "error.no_label")
+		return
+	}
+	format := label.Format(c.cfg.Labels.Format)
+	if format == "" {
+		format = label.DefaultFormat
+	}
+	pdf, err := label.PDF(format, l)
+	if err != nil {
+		c.log.Error().Err(err).Str("rma", rec.Number).Msg("parcel label")
+		c.render(w, http.StatusInternalServerError, "error", v, "error.internal")
+		return
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", `inline; filename="`+strings.ReplaceAll(rec.Number, "/", "-")+`-label.pdf"`)
+	_, _ = w.Write(pdf)
+	c.log.Info().Str("user", v.User.Username).Str("action", "label").Str("rma", rec.Number).Msg("parcel label printed")
 }
