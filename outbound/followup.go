@@ -1,7 +1,6 @@
 package outbound
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -24,14 +23,11 @@ func (c *Composer) FollowUpStaff(sub rma.Submission, p rma.Partner, numbers []st
 	if strings.TrimSpace(c.StaffAddr) == "" || sub.FollowUp == nil {
 		return Message{}, false, nil
 	}
-	staff, err := mail.ParseAddressList(c.StaffAddr)
+	staff, err := c.staffList()
 	if err != nil {
-		return Message{}, false, fmt.Errorf("outbound: notify.staff %q: %w", c.StaffAddr, err)
+		return Message{}, false, err
 	}
-	received := sub.Date
-	if received.IsZero() {
-		received = now
-	}
+	received := receivedAt(sub, now)
 	subject, text, err := render("followup.tmpl", followUpView{
 		Partner: p, Numbers: strings.Join(numbers, ", "), From: sub.From, Subject: oneLine(sub.Subject),
 		Received: c.stamp(received), Source: sourceText(sub.Source), Text: sub.FollowUp.Text, Tracking: tracking,

@@ -100,9 +100,9 @@ func (c *Composer) StaffEscalation(p rma.Partner, rem rules.Reminder, now time.T
 	if !rules.TellsStaff(rem.Rule) || strings.TrimSpace(c.StaffAddr) == "" {
 		return Message{}, false, nil
 	}
-	staff, err := mail.ParseAddressList(c.StaffAddr)
+	staff, err := c.staffList()
 	if err != nil {
-		return Message{}, false, fmt.Errorf("outbound: notify.staff %q: %w", c.StaffAddr, err)
+		return Message{}, false, err
 	}
 	r := rem.Record
 	it := r.Decision.Item

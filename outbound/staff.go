@@ -151,14 +151,11 @@ func (c *Composer) StaffCopy(sub rma.Submission, p rma.Partner, ds []rma.Decisio
 	if len(items) == 0 {
 		return Message{}, false, nil
 	}
-	staff, err := mail.ParseAddressList(c.StaffAddr)
+	staff, err := c.staffList()
 	if err != nil {
-		return Message{}, false, fmt.Errorf("outbound: notify.staff %q: %w", c.StaffAddr, err)
+		return Message{}, false, err
 	}
-	received := sub.Date
-	if received.IsZero() {
-		received = now
-	}
+	received := receivedAt(sub, now)
 	subject, text, err := render("staff.tmpl", staffView{
 		Partner:  p,
 		From:     sub.From,
@@ -291,4 +288,21 @@ func sourceText(s rma.Source) string {
 		return "unknown"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// staffList is notify.staff as addresses, for the mails staff get.
+func (c *Composer) staffList() ([]*mail.Address, error) {
+	staff, err := mail.ParseAddressList(c.StaffAddr)
+	if err != nil {
+		return nil, fmt.Errorf("outbound: notify.staff %q: %w", c.StaffAddr, err)
+	}
+	return staff, nil
+}
+
+// receivedAt is when the partner's mail came: its Date, else now.
+func receivedAt(sub rma.Submission, now time.Time) time.Time {
+	if sub.Date.IsZero() {
+		return now
+	}
+	return sub.Date
 }
