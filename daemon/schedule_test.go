@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata"
@@ -40,29 +39,12 @@ func schAt(t testing.TB, s string) time.Time {
 	return tt
 }
 
-type schClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *schClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *schClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 type schEnv struct {
 	t       *testing.T
 	prefix  string
 	smtp    *sandbox.SMTP
 	cfgPath string
-	clock   *schClock
+	clock   *testenv.Clock
 	first   *Daemon
 	seq     int
 }
@@ -80,7 +62,7 @@ func newSchEnvAt(t *testing.T, specs schSpecs, redisAddr string) *schEnv {
 	t.Helper()
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
-	e := &schEnv{t: t, prefix: "t:" + t.Name() + ":" + hex.EncodeToString(rnd[:]) + ":", clock: &schClock{t: schAt(t, "2026-03-02 09:00")}}
+	e := &schEnv{t: t, prefix: "t:" + t.Name() + ":" + hex.EncodeToString(rnd[:]) + ":", clock: testenv.NewClock(schAt(t, "2026-03-02 09:00"))}
 	imapSrv, err := sandbox.StartIMAP("rma@distributor.example", "pw-"+hex.EncodeToString(rnd[:]))
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata"
@@ -47,23 +46,6 @@ func at(t testing.TB, s string) time.Time {
 	return tt
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 type specs struct{ digest, reminders string }
 
 var never = specs{"0 0 31 2 *", "0 0 31 2 *"}
@@ -76,7 +58,7 @@ type env struct {
 	data   *rules.Data
 	smtp   *sandbox.SMTP
 	outbox *daemon.Outbox
-	clock  *clock
+	clock  *testenv.Clock
 	seq    int
 }
 
@@ -84,7 +66,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
-	e := &env{t: t, clock: &clock{t: at(t, "2026-03-02 09:00")}}
+	e := &env{t: t, clock: testenv.NewClock(at(t, "2026-03-02 09:00"))}
 	var err error
 	if e.smtp, err = sandbox.StartSMTP(""); err != nil {
 		t.Fatal(err)
