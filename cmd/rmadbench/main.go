@@ -36,6 +36,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
 	rmad "github.com/rmad/rmad"
@@ -60,12 +61,14 @@ type options struct {
 	timeout    time.Duration
 	smtpLogin  bool // the sink wants STARTTLS and AUTH PLAIN, as a submission server does
 	perSession int  // SMTP messages per session (0: rmad's default; 1: a session per message)
+	fsync      string
+	pairs      int
 }
 
 func run() int {
 	var o options
 	flag.IntVar(&o.mails, "mails", 200, "mails for the latency measurement (0 skips it)")
-	flag.StringVar(&o.mode, "mode", "both", "latency with `idle`, poll or both")
+	flag.StringVar(&o.mode, "mode", "both", "`idle`, poll or both: latency that way, then rmad's throughput; bare: the bare pipeline's throughput; ratio: alternating rmad and bare throughput runs")
 	flag.IntVar(&o.throughput, "throughput", 2000, "mails for the throughput measurement (0 skips it)")
 	flag.StringVar(&o.redis, "redis", "", "use this Redis `host:port` (must persist with AOF) instead of a private redis-server")
 	flag.StringVar(&o.imapAddr, "imap", "", "IMAP server `host:port` on loopback (plaintext), e.g. a private Dovecot; default: go-imap's in-memory server")
@@ -77,9 +80,23 @@ func run() int {
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up when one mail (latency) or the whole batch (throughput, per 1000 mails) takes longer")
 	flag.BoolVar(&o.smtpLogin, "smtp-login", false, "the SMTP sink wants STARTTLS (self-signed certificate) and AUTH PLAIN, as a submission server does")
 	flag.IntVar(&o.perSession, "smtp-per-session", 0, "SMTP messages per session (0: rmad's default; 1: a new session per message)")
+	flag.StringVar(&o.fsync, "appendfsync", "always", "the private redis-server's appendfsync: `always` or everysec")
+	flag.IntVar(&o.pairs, "pairs", 3, "rmad/bare run pairs of -mode ratio")
 	flag.Parse()
-	if o.mode != "idle" && o.mode != "poll" && o.mode != "both" {
-		fmt.Fprintf(os.Stderr, "rmadbench: -mode %q is not idle, poll or both\n", o.mode)
+	if !slices.Contains([]string{"idle", "poll", "both", "bare", "ratio"}, o.mode) {
+		fmt.Fprintf(os.Stderr, "rmadbench: -mode %q is not idle, poll, both, bare or ratio\n", o.mode)
+		return 2
+	}
+	if o.fsync != "always" && o.fsync != "everysec" {
+		fmt.Fprintf(os.Stderr, "rmadbench: -appendfsync %q is not always or everysec\n", o.fsync)
+		return 2
+	}
+	if o.redis != "" && o.fsync != "always" {
+		fmt.Fprintln(os.Stderr, "rmadbench: -appendfsync is for the private redis-server; set it on the -redis server itself")
+		return 2
+	}
+	if (o.mode == "bare" || o.mode == "ratio") && o.throughput <= 0 {
+		fmt.Fprintf(os.Stderr, "rmadbench: -mode %s needs -throughput > 0\n", o.mode)
 		return 2
 	}
 	if o.imapAddr != "" && (o.imapUser == "" || o.imapPass == "") {
@@ -108,7 +125,14 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	if o.perSession > 0 {
 		smtpName += fmt.Sprintf(", %d messages per session", o.perSession)
 	}
-	fmt.Fprintf(out, "IMAP: %s   Redis: %s   SMTP: %s\n\n", e.imapName, e.redisName, smtpName)
+	fmt.Fprintf(out, "IMAP: %s   Redis: %s   SMTP: %s\n", e.imapName, e.redisName, smtpName)
+	fmt.Fprintf(out, "load average at the start: %s\n\n", loadAvg())
+	switch o.mode {
+	case "bare":
+		return e.bareOnly(ctx, o, out)
+	case "ratio":
+		return e.ratio(ctx, o, out)
+	}
 
 	modes := map[string][]bool{"idle": {true}, "poll": {false}, "both": {true, false}}[o.mode]
 	if o.mails > 0 {
@@ -129,7 +153,7 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintln(out)
 	}
 	if o.throughput > 0 {
-		t, err := e.throughput(ctx, o)
+		t, err := e.throughput(ctx, o, "throughput")
 		if err != nil {
 			return err
 		}
@@ -138,6 +162,7 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintf(out, "  %-44s %9s %12.0f\n", "rmad: fetch, decide, record, reply (+ staff copy)", sec(t.rmad), rate(o.throughput, t.rmad))
 		fmt.Fprintf(out, "  %-44s %9s %12.0f\n", "bare go-imap UID FETCH BODY.PEEK[] 1:*", sec(t.fetch), rate(o.throughput, t.fetch))
 		fmt.Fprintf(out, "  (APPEND of the %d mails beforehand: %s, %.0f mails/s)\n", o.throughput, sec(t.append), rate(o.throughput, t.append))
+		printStats(out, "rmad", t.stats)
 	}
 	return nil
 }
@@ -146,6 +171,7 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 type env struct {
 	redisAddr, redisName string
 	redis                *sandbox.Redis
+	rc                   *redis.Client // INFO, SLOWLOG
 	mem                  *sandbox.IMAP
 	imapAddr, imapName   string
 	user, pass           string
@@ -189,7 +215,13 @@ func setup(o options) (e *env, err error) {
 			return e, err
 		}
 		e.redis, e.redisAddr = r, r.Addr
-		e.redisName = "private " + redisVersion() + " (AOF, appendfsync always)"
+		e.redisName = "private " + redisVersion() + " (AOF, appendfsync " + o.fsync + ")"
+	}
+	e.rc = redis.NewClient(&redis.Options{Addr: e.redisAddr, PoolSize: 1})
+	if o.fsync != "always" {
+		if err := e.rc.ConfigSet(context.Background(), "appendfsync", o.fsync).Err(); err != nil {
+			return e, fmt.Errorf("redis appendfsync %s: %w", o.fsync, err)
+		}
 	}
 	if o.imapAddr != "" {
 		e.imapAddr, e.user, e.pass = o.imapAddr, o.imapUser, o.imapPass
@@ -239,6 +271,9 @@ func setup(o options) (e *env, err error) {
 func (e *env) close() {
 	if e.client != nil {
 		e.client.Close()
+	}
+	if e.rc != nil {
+		e.rc.Close()
 	}
 	if e.smtp != nil {
 		e.smtp.Stop()
@@ -481,13 +516,16 @@ func (r *daemonRun) settle(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-type throughputResult struct{ append, fetch, rmad time.Duration }
+type throughputResult struct {
+	append, fetch, rmad time.Duration
+	stats               runStats
+}
 
 // throughput fills a mailbox with o.throughput mails, times a bare fetch of them, then starts the
 // daemon and times it until every mail is answered and the queues are empty.
-func (e *env) throughput(ctx context.Context, o options) (throughputResult, error) {
+func (e *env) throughput(ctx context.Context, o options, name string) (throughputResult, error) {
 	var res throughputResult
-	r, err := e.newRun(ctx, "throughput", true, 30*time.Second, o.workers)
+	r, err := e.newRun(ctx, name, true, 30*time.Second, o.workers)
 	if err != nil {
 		return res, err
 	}
@@ -508,6 +546,10 @@ func (e *env) throughput(ctx context.Context, o options) (throughputResult, erro
 	}
 
 	replies := newReplyWatch(e.smtp)
+	before, err := e.beginStats(ctx)
+	if err != nil {
+		return res, err
+	}
 	began = time.Now()
 	r.start()
 	timeout := o.timeout * time.Duration(1+o.throughput/1000)
@@ -520,6 +562,10 @@ func (e *env) throughput(ctx context.Context, o options) (throughputResult, erro
 		return res, err
 	}
 	res.rmad = time.Since(began)
+	if res.stats, err = e.endStats(ctx, before, o.throughput); err != nil {
+		return res, err
+	}
+	res.stats.took = res.rmad
 	return res, r.stop()
 }
 
@@ -568,26 +614,31 @@ func (e *env) bareFetch(folder string, want int) (time.Duration, error) {
 	return d, nil
 }
 
-// replyWatch follows the sink's mails and notes when each mail's reply arrived.
+// replyWatch follows the sink's mails and notes when each mail's reply arrived. It reads each
+// mail once (the sink hands over only new ones) and keeps a running count of the replies
+// waitAll still misses, so following N mails costs O(N), not O(N²).
 type replyWatch struct {
-	sink *sandbox.SMTP
-	seen int
-	at   map[string]time.Time // In-Reply-To → arrival (as seen by this process)
+	sink    *sandbox.SMTP
+	seen    int
+	at      map[string]time.Time // In-Reply-To → arrival (as seen by this process)
+	want    map[string]bool      // waitAll's ids
+	missing int                  // of want, not yet answered
 }
 
 func newReplyWatch(s *sandbox.SMTP) *replyWatch {
-	return &replyWatch{sink: s, seen: len(s.Mails()), at: map[string]time.Time{}}
+	return &replyWatch{sink: s, seen: s.Count(), at: map[string]time.Time{}}
 }
 
 // scan reads mails that arrived since the last call.
 func (w *replyWatch) scan(ctx context.Context) error {
-	all, err := w.sink.Wait(ctx, w.seen+1)
+	news, err := w.sink.Since(ctx, w.seen)
 	if err != nil {
 		return err
 	}
+	w.seen += len(news)
 	now := time.Now()
-	for _, m := range all[w.seen:] {
-		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	for _, m := range news {
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Data)) // reads the header only
 		if err != nil {
 			continue
 		}
@@ -597,9 +648,11 @@ func (w *replyWatch) scan(ctx context.Context) error {
 		id := strings.Trim(strings.TrimSpace(msg.Header.Get("In-Reply-To")), "<>")
 		if _, ok := w.at[id]; !ok {
 			w.at[id] = now
+			if w.want[id] {
+				w.missing--
+			}
 		}
 	}
-	w.seen = len(all)
 	return nil
 }
 
@@ -615,20 +668,18 @@ func (w *replyWatch) waitFor(ctx context.Context, id string) (time.Time, error) 
 }
 
 func (w *replyWatch) waitAll(ctx context.Context, ids map[string]bool) error {
-	for {
-		missing := 0
-		for id := range ids {
-			if _, ok := w.at[id]; !ok {
-				missing++
-			}
-		}
-		if missing == 0 {
-			return nil
-		}
-		if err := w.scan(ctx); err != nil {
-			return fmt.Errorf("%d of %d mails unanswered: %w", missing, len(ids), err)
+	w.want, w.missing = ids, 0
+	for id := range ids {
+		if _, ok := w.at[id]; !ok {
+			w.missing++
 		}
 	}
+	for w.missing > 0 {
+		if err := w.scan(ctx); err != nil {
+			return fmt.Errorf("%d of %d mails unanswered: %w", w.missing, len(ids), err)
+		}
+	}
+	return nil
 }
 
 // nextMail is a valid one-item submission from one of the sample partners, with a PDF invoice.

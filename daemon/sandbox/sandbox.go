@@ -305,6 +305,33 @@ func (s *SMTP) Wait(ctx context.Context, n int) ([]Mail, error) {
 	}
 }
 
+// Since blocks until more than n mails arrived (or ctx ends) and returns a copy of those after
+// the first n only, so a reader that follows the sink pays for each mail once.
+func (s *SMTP) Since(ctx context.Context, n int) ([]Mail, error) {
+	for {
+		s.mu.Lock()
+		got, wake := len(s.mails), s.wake
+		if got > n {
+			out := append([]Mail(nil), s.mails[n:]...)
+			s.mu.Unlock()
+			return out, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("smtp sink: %d mails, waiting for more: %w", got, ctx.Err())
+		case <-wake:
+		}
+	}
+}
+
+// Count is the number of mails received so far.
+func (s *SMTP) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mails)
+}
+
 func (s *SMTP) add(m Mail) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

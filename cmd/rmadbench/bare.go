@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
+	"github.com/redis/go-redis/v9"
+)
+
+// The bare pipeline does per mail exactly the I/O rmad must do and nothing else, so that the
+// gap between the two is what rmad's own work costs: a fetcher (UID SEARCH, UID FETCH
+// BODY.PEEK[] in batches of 200 as rmad's watcher does, one XADD of the raw mail each, UID
+// MOVE of the batch), 4 workers (XREADGROUP, one EVALSHA that numbers and records, XADD of the
+// reply, XACK+XDEL in one pipeline) and 4 couriers (XREADGROUP, two SMTP deliveries over a
+// session each courier keeps open, XACK+XDEL in one pipeline), on the same Redis.
+const (
+	bareWorkers  = 4
+	bareCouriers = 4
+	bareBatch    = 200
+)
+
+// bareRecord numbers a mail and records it, as rmad's commit does in the end: the counter, the
+// record hash and the submission's outcome key. KEYS seq, record prefix, outcome key; ARGV
+// partner, Message-ID.
+var bareRecord = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[2] .. n, 'number', n, 'partner', ARGV[1], 'message_id', ARGV[2], 'status', 'awaiting_goods')
+redis.call('SET', KEYS[3], n)
+return n
+`)
+
+// bareRun runs the bare pipeline on folder until want mails were answered (reply and staff
+// copy delivered, both streams acknowledged).
+func (e *env) bareRun(ctx context.Context, folder, done string, want int, timeout time.Duration) (time.Duration, error) {
+	rc := redis.NewClient(&redis.Options{Addr: e.redisAddr, PoolSize: 2 * (bareWorkers + bareCouriers)})
+	defer rc.Close()
+	prefix := fmt.Sprintf("rmadbench-%s-bare%d:", e.run, e.seq)
+	inbox, outbox := prefix+"inbox", prefix+"outbox"
+	for _, s := range []string{inbox, outbox} {
+		if err := rc.XGroupCreateMkStream(ctx, s, "bare", "0").Err(); err != nil {
+			return 0, fmt.Errorf("bare: group %s: %w", s, err)
+		}
+	}
+	if err := bareRecord.Load(ctx, rc).Err(); err != nil {
+		return 0, fmt.Errorf("bare: load script: %w", err)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var answered atomic.Int64
+	finished := make(chan struct{})
+	var once sync.Once
+	errc := make(chan error, 1+bareWorkers+bareCouriers)
+	fail := func(err error) {
+		if err != nil && ctx.Err() == nil {
+			errc <- err
+			cancel()
+		}
+	}
+	began := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); fail(e.bareFetch2Redis(ctx, rc, folder, done, inbox)) }()
+	for i := range bareWorkers {
+		wg.Add(1)
+		go func() { defer wg.Done(); fail(bareWorker(ctx, rc, prefix, inbox, outbox, i)) }()
+	}
+	for i := range bareCouriers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fail(e.bareCourier(ctx, rc, outbox, i, func() {
+				if answered.Add(1) == int64(want) {
+					once.Do(func() { close(finished) })
+				}
+			}))
+		}()
+	}
+	var err error
+	select {
+	case <-finished:
+	case err = <-errc:
+	case <-ctx.Done():
+		err = fmt.Errorf("bare: %d of %d mails answered: %w", answered.Load(), want, ctx.Err())
+	}
+	took := time.Since(began)
+	cancel()
+	wg.Wait()
+	return took, err
+}
+
+// bareFetch2Redis moves every mail of folder into the inbox stream and then to done.
+func (e *env) bareFetch2Redis(ctx context.Context, rc *redis.Client, folder, done, inbox string) error {
+	c, err := dial(e.imapAddr, e.user, e.pass)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Select(folder, nil).Wait(); err != nil {
+		return fmt.Errorf("bare: select %s: %w", folder, err)
+	}
+	if err := c.Create(done, nil).Wait(); err != nil {
+		return fmt.Errorf("bare: create %s: %w", done, err)
+	}
+	found, err := c.UIDSearch(&imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
+	if err != nil {
+		return fmt.Errorf("bare: search: %w", err)
+	}
+	uids := found.AllUIDs()
+	for len(uids) > 0 && ctx.Err() == nil {
+		n := min(bareBatch, len(uids))
+		set := imap.UIDSetNum(uids[:n]...)
+		uids = uids[n:]
+		fetch := c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+		for {
+			msg := fetch.Next()
+			if msg == nil {
+				break
+			}
+			for item := msg.Next(); item != nil; item = msg.Next() {
+				b, ok := item.(imapclient.FetchItemDataBodySection)
+				if !ok {
+					continue
+				}
+				raw, err := io.ReadAll(b.Literal)
+				if err != nil {
+					fetch.Close()
+					return err
+				}
+				if err := rc.XAdd(ctx, &redis.XAddArgs{Stream: inbox, Values: []any{"payload", raw}}).Err(); err != nil {
+					fetch.Close()
+					return fmt.Errorf("bare: xadd: %w", err)
+				}
+			}
+		}
+		if err := fetch.Close(); err != nil {
+			return fmt.Errorf("bare: fetch: %w", err)
+		}
+		if _, err := c.Move(set, done).Wait(); err != nil {
+			return fmt.Errorf("bare: move: %w", err)
+		}
+	}
+	return nil
+}
+
+// readOne reads one new entry of stream for consumer, or nil when none came within the block.
+func readOne(ctx context.Context, rc *redis.Client, stream, consumer string) (*redis.XMessage, error) {
+	res, err := rc.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "bare", Consumer: consumer,
+		Streams: []string{stream, ">"}, Count: 1, Block: 200 * time.Millisecond}).Result()
+	if errors.Is(err, redis.Nil) || ctx.Err() != nil {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(res) == 0 || len(res[0].Messages) == 0 {
+		return nil, nil
+	}
+	return &res[0].Messages[0], nil
+}
+
+func ackDel(ctx context.Context, rc *redis.Client, stream, id string) error {
+	pipe := rc.Pipeline()
+	pipe.XAck(ctx, stream, "bare", id)
+	pipe.XDel(ctx, stream, id)
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+func bareWorker(ctx context.Context, rc *redis.Client, prefix, inbox, outbox string, i int) error {
+	consumer := "worker" + strconv.Itoa(i)
+	for ctx.Err() == nil {
+		x, err := readOne(ctx, rc, inbox, consumer)
+		if err != nil || x == nil {
+			if err != nil {
+				return fmt.Errorf("bare worker: %w", err)
+			}
+			continue
+		}
+		raw, _ := x.Values["payload"].(string)
+		from, id := headerValue(raw, "From: "), headerValue(raw, "Message-ID: ")
+		n, err := bareRecord.Run(ctx, rc, []string{prefix + "seq", prefix + "rma:", prefix + "sub:" + id}, from, id).Int64()
+		if err != nil {
+			return fmt.Errorf("bare worker: record: %w", err)
+		}
+		reply := []any{"to", from, "in_reply_to", id, "number", n}
+		if err := rc.XAdd(ctx, &redis.XAddArgs{Stream: outbox, Values: reply}).Err(); err != nil {
+			return fmt.Errorf("bare worker: xadd: %w", err)
+		}
+		if err := ackDel(ctx, rc, inbox, x.ID); err != nil {
+			return fmt.Errorf("bare worker: ack: %w", err)
+		}
+	}
+	return nil
+}
+
+func (e *env) bareCourier(ctx context.Context, rc *redis.Client, outbox string, i int, answered func()) error {
+	c, err := smtp.Dial(e.smtp.Addr)
+	if err != nil {
+		return fmt.Errorf("bare courier: %w", err)
+	}
+	defer c.Close()
+	if err := c.Hello("bare.bench"); err != nil {
+		return fmt.Errorf("bare courier: %w", err)
+	}
+	consumer := "courier" + strconv.Itoa(i)
+	var msg bytes.Buffer
+	for ctx.Err() == nil {
+		x, err := readOne(ctx, rc, outbox, consumer)
+		if err != nil || x == nil {
+			if err != nil {
+				return fmt.Errorf("bare courier: %w", err)
+			}
+			continue
+		}
+		to, _ := x.Values["to"].(string)
+		id, _ := x.Values["in_reply_to"].(string)
+		num, _ := x.Values["number"].(string)
+		for _, rcpt := range []string{bareAddress(to), "rma-staff@distributor.example"} {
+			msg.Reset()
+			fmt.Fprintf(&msg, "From: rma@distributor.example\r\nTo: %s\r\nSubject: RMA/%s/SR\r\nIn-Reply-To: %s\r\n\r\nYour RMA number is RMA/%s/SR.\r\n",
+				rcpt, num, id, num)
+			if err := c.SendMail("rma@distributor.example", []string{rcpt}, &msg); err != nil {
+				return fmt.Errorf("bare courier: send: %w", err)
+			}
+		}
+		if err := ackDel(ctx, rc, outbox, x.ID); err != nil {
+			return fmt.Errorf("bare courier: ack: %w", err)
+		}
+		answered()
+	}
+	return nil
+}
+
+// headerValue is a header's value in a raw mail (the first line that starts with name).
+func headerValue(raw, name string) string {
+	i := 0
+	for i < len(raw) {
+		j := i
+		for j < len(raw) && raw[j] != '\n' {
+			j++
+		}
+		line := raw[i:j]
+		if len(line) <= 1 { // blank line: end of the header
+			return ""
+		}
+		if len(line) > len(name) && line[:len(name)] == name {
+			v := line[len(name):]
+			if v[len(v)-1] == '\r' {
+				v = v[:len(v)-1]
+			}
+			return v
+		}
+		i = j + 1
+	}
+	return ""
+}
+
+// bareAddress is the address inside "Name <addr>".
+func bareAddress(from string) string {
+	if i := strings.IndexByte(from, '<'); i >= 0 {
+		if j := strings.IndexByte(from[i:], '>'); j > 0 {
+			return from[i+1 : i+j]
+		}
+	}
+	return from
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// beginStats resets SLOWLOG and notes Redis's counters before a run.
+func (e *env) beginStats(ctx context.Context) (redisSnap, error) {
+	if err := slowlogReset(ctx, e.rc); err != nil {
+		return redisSnap{}, err
+	}
+	return snapshot(ctx, e.rc)
+}
+
+func (e *env) endStats(ctx context.Context, before redisSnap, mails int) (runStats, error) {
+	after, err := snapshot(ctx, e.rc)
+	if err != nil {
+		return runStats{}, err
+	}
+	st := diff(before, after, mails)
+	if st.slowest, err = slowest(ctx, e.rc); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+func printStats(out io.Writer, who string, st runStats) {
+	fmt.Fprintf(out, "  %s: %.1f Redis commands per mail; CPU per mail %.2f ms here (daemon, IMAP server, SMTP sink), %.2f ms in Redis; slowest command: %s\n",
+		who, st.commands, ms64(st.selfCPU), ms64(st.redisCPU), st.slowest)
+	fmt.Fprintf(out, "    commands per mail: %s\n", st.topCommands())
+}
+
+func ms64(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// bareThroughput fills a folder with o.throughput mails and times the bare pipeline on them.
+func (e *env) bareThroughput(ctx context.Context, o options, name string) (runStats, error) {
+	root := fmt.Sprintf("bench%s%s", e.run, name)
+	in, done := root+"/in", root+"/done"
+	if err := e.client.Create(in, nil).Wait(); err != nil {
+		return runStats{}, fmt.Errorf("create %s: %w", in, err)
+	}
+	defer func() {
+		for _, m := range []string{in, done, root} {
+			_ = e.client.Delete(m).Wait()
+		}
+	}()
+	for range o.throughput {
+		_, raw := e.nextMail()
+		if err := e.appendMail(in, raw); err != nil {
+			return runStats{}, err
+		}
+	}
+	before, err := e.beginStats(ctx)
+	if err != nil {
+		return runStats{}, err
+	}
+	took, err := e.bareRun(ctx, in, done, o.throughput, o.timeout*time.Duration(1+o.throughput/1000))
+	if err != nil {
+		return runStats{}, err
+	}
+	st, err := e.endStats(ctx, before, o.throughput)
+	st.took = took
+	return st, err
+}
+
+func (e *env) bareOnly(ctx context.Context, o options, out io.Writer) error {
+	st, err := e.bareThroughput(ctx, o, "bare")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "bare pipeline, %d mails waiting: %s, %.0f mails/s\n", o.throughput, sec(st.took), st.rate())
+	printStats(out, "bare", st)
+	return nil
+}
+
+// ratio runs rmad and the bare pipeline in turn, o.pairs times, each on a backlog of its own,
+// so both see the same machine load as nearly as a shared machine allows.
+func (e *env) ratio(ctx context.Context, o options, out io.Writer) error {
+	fmt.Fprintf(out, "%d mails waiting, rmad and the bare pipeline in turn\n", o.throughput)
+	fmt.Fprintf(out, "  %-4s %12s %12s %7s %13s %13s %13s %13s  %-22s %-22s %s\n", "pair", "rmad mails/s", "bare mails/s", "ratio",
+		"rmad cmd/mail", "bare cmd/mail", "rmad CPU/mail", "bare CPU/mail", "rmad slowest", "bare slowest", "load")
+	var last, lastBare runStats
+	for i := range o.pairs {
+		t, err := e.throughput(ctx, o, fmt.Sprintf("ratio%d", i))
+		if err != nil {
+			return fmt.Errorf("pair %d, rmad: %w", i+1, err)
+		}
+		b, err := e.bareThroughput(ctx, o, fmt.Sprintf("bare%d", i))
+		if err != nil {
+			return fmt.Errorf("pair %d, bare: %w", i+1, err)
+		}
+		r := t.stats
+		fmt.Fprintf(out, "  %-4d %12.0f %12.0f %7.2f %13.1f %13.1f %10.2f ms %10.2f ms  %-22s %-22s %s\n", i+1, r.rate(), b.rate(), r.rate()/b.rate(),
+			r.commands, b.commands, ms64(r.selfCPU+r.redisCPU), ms64(b.selfCPU+b.redisCPU), r.slowest, b.slowest, loadAvg())
+		last, lastBare = r, b
+	}
+	fmt.Fprintln(out, "  (CPU/mail: this process — daemon or bare pipeline, IMAP server, SMTP sink — plus Redis)")
+	fmt.Fprintln(out, "last pair:")
+	printStats(out, "rmad", last)
+	printStats(out, "bare", lastBare)
+	return nil
+}
