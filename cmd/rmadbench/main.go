@@ -43,6 +43,7 @@ import (
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/daemon"
 	"github.com/rmad/rmad/daemon/sandbox"
+	"github.com/rmad/rmad/store"
 )
 
 func main() { os.Exit(run()) }
@@ -63,6 +64,7 @@ type options struct {
 	perSession int  // SMTP messages per session (0: rmad's default; 1: a session per message)
 	fsync      string
 	pairs      int
+	memory     bool // report Redis memory per RMA after the throughput run
 }
 
 func run() int {
@@ -82,6 +84,7 @@ func run() int {
 	flag.IntVar(&o.perSession, "smtp-per-session", 0, "SMTP messages per session (0: rmad's default; 1: a new session per message)")
 	flag.StringVar(&o.fsync, "appendfsync", "always", "the private redis-server's appendfsync: `always` or everysec")
 	flag.IntVar(&o.pairs, "pairs", 3, "rmad/bare run pairs of -mode ratio")
+	flag.BoolVar(&o.memory, "memory", false, "after the throughput run, print Redis MEMORY USAGE per kind of key and per RMA")
 	flag.Parse()
 	if !slices.Contains([]string{"idle", "poll", "both", "bare", "ratio"}, o.mode) {
 		fmt.Fprintf(os.Stderr, "rmadbench: -mode %q is not idle, poll, both, bare or ratio\n", o.mode)
@@ -163,6 +166,9 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintf(out, "  %-44s %9s %12.0f\n", "bare go-imap UID FETCH BODY.PEEK[] 1:*", sec(t.fetch), rate(o.throughput, t.fetch))
 		fmt.Fprintf(out, "  (APPEND of the %d mails beforehand: %s, %.0f mails/s)\n", o.throughput, sec(t.append), rate(o.throughput, t.append))
 		printStats(out, "rmad", t.stats)
+		if o.memory {
+			printMemory(out, t.memory)
+		}
 	}
 	return nil
 }
@@ -519,6 +525,7 @@ func (r *daemonRun) settle(ctx context.Context, timeout time.Duration) error {
 type throughputResult struct {
 	append, fetch, rmad time.Duration
 	stats               runStats
+	memory              []store.KindUsage // -memory: the run's keys once every mail is answered
 }
 
 // throughput fills a mailbox with o.throughput mails, times a bare fetch of them, then starts the
@@ -566,6 +573,13 @@ func (e *env) throughput(ctx context.Context, o options, name string) (throughpu
 		return res, err
 	}
 	res.stats.took = res.rmad
+	if o.memory {
+		rdb := redis.NewClient(&redis.Options{Addr: e.redisAddr})
+		defer rdb.Close()
+		if res.memory, err = store.MemoryUsage(ctx, rdb, r.prefix); err != nil {
+			return res, err
+		}
+	}
 	return res, r.stop()
 }
 
@@ -721,3 +735,26 @@ func ms(d time.Duration) string {
 func sec(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
+// printMemory prints the Redis memory of a run per kind of key, in bytes per RMA (the run's
+// records; one RMA per mail).
+func printMemory(out io.Writer, usage []store.KindUsage) {
+	rmas := 0
+	var total int64
+	for _, u := range usage {
+		if u.Kind == "rma" {
+			rmas = u.Keys
+		}
+		total += u.Bytes
+	}
+	if rmas == 0 {
+		fmt.Fprintln(out, "\nRedis memory: no RMA records")
+		return
+	}
+	fmt.Fprintf(out, "\nRedis memory after the run (MEMORY USAGE), %d RMAs\n", rmas)
+	fmt.Fprintf(out, "  %-24s %8s %12s %12s\n", "kind of key", "keys", "bytes", "bytes/RMA")
+	for _, u := range usage {
+		fmt.Fprintf(out, "  %-24s %8d %12d %12.0f\n", u.Kind, u.Keys, u.Bytes, float64(u.Bytes)/float64(rmas))
+	}
+	fmt.Fprintf(out, "  %-24s %8s %12d %12.0f\n", "all", "", total, float64(total)/float64(rmas))
+}
