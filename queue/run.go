@@ -491,7 +491,6 @@ func (r *runner) handle(m Message) {
 		}
 		return
 	}
-	r.trouble.ok()
 	m.Attempt = int(attempt)
 	if m.Attempt > q.opt.MaxAttempts {
 		// Earlier attempts never settled: the process died in the handler each time.
@@ -515,6 +514,10 @@ func (r *runner) handle(m Message) {
 			r.setRefund(m.ID) // handled again, but the store's fault: not another attempt
 			return
 		}
+		// Only a handled and acknowledged message ends a run of store failures: with the
+		// queue and the handler's store on different servers (a Cluster), counting the attempt
+		// succeeds while the handler's store is still away.
+		r.trouble.ok()
 		r.release(m.ID)
 	case r.hctx.Err() != nil:
 		// Shutdown interrupted the handler: not the message's fault, so not counted.
