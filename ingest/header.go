@@ -29,6 +29,18 @@ func (p *Parser) ClassifyHeader(header []byte) (rma.Submission, error) {
 	return sub, nil
 }
 
+// HeaderBlock returns the header block of a raw mail as ParseMail reads it: what comes above the
+// header (a BOM, blank lines, an mbox "From " line), the fields, and the blank line that ends them
+// (the whole input when there is no body). ClassifyHeader(HeaderBlock(raw)) decides as
+// ParseMail(raw) does, so the IMAP side can keep the header of a mail that starts with blank lines.
+func HeaderBlock(raw []byte) []byte {
+	r := bytes.NewReader(raw)
+	br := bufio.NewReader(r)
+	_, _ = readMailHeader(br) // a mail without fields has no header block; the parser answers that
+	end := len(raw) - r.Len() - br.Buffered()
+	return raw[:end:end]
+}
+
 // Bounds of the header block lenient reading keeps (a header is a few KB; the rest of a
 // larger "header" is read as body).
 const (

@@ -23,18 +23,27 @@ func TestClassifyHeaderAgreesWithParseMail(t *testing.T) {
 		if end < 0 {
 			t.Fatalf("%s: no header end", f)
 		}
-		whole, err := p.ParseMail(bytes.NewReader(raw))
-		if err != nil {
-			t.Fatal(err)
+		if got := HeaderBlock(raw); !bytes.Equal(got, raw[:end+2]) {
+			t.Errorf("%s: HeaderBlock ends at %d, want %d", filepath.Base(f), len(got), end+2)
 		}
-		head, err := p.ClassifyHeader(raw[:end+2])
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if head.Kind != whole.Kind || head.Why != whole.Why || head.PartnerID != whole.PartnerID ||
-			head.Locale != whole.Locale || (head.Command == nil) != (whole.Command == nil) {
-			t.Errorf("%s: header says %s/%s/%s/%s, whole mail %s/%s/%s/%s", filepath.Base(f),
-				head.Kind, head.Why, head.PartnerID, head.Locale, whole.Kind, whole.Why, whole.PartnerID, whole.Locale)
+		// What mail in the wild has above its header is read past by both (the IMAP side files
+		// by the header block alone, so it must not take a leading blank line for the header's end).
+		for _, above := range []string{"", "\n", "\r\n \n\n", "\xef\xbb\xbf", "From returns@x.example Mon Nov  2 09:04:00 2026\n",
+			"\xef\xbb\xbfFrom returns@x.example Mon Nov  2 09:04:00 2026\n\n"} {
+			mail := append([]byte(above), raw...)
+			whole, err := p.ParseMail(bytes.NewReader(mail))
+			if err != nil {
+				t.Fatal(err)
+			}
+			head, err := p.ClassifyHeader(HeaderBlock(mail))
+			if err != nil {
+				t.Fatalf("%s after %q: %v", f, above, err)
+			}
+			if head.Kind != whole.Kind || head.Why != whole.Why || head.PartnerID != whole.PartnerID ||
+				head.Locale != whole.Locale || (head.Command == nil) != (whole.Command == nil) || head.From != whole.From {
+				t.Errorf("%s after %q: header says %s/%s/%s/%s, whole mail %s/%s/%s/%s", filepath.Base(f), above,
+					head.Kind, head.Why, head.PartnerID, head.Locale, whole.Kind, whole.Why, whole.PartnerID, whole.Locale)
+			}
 		}
 	}
 	if _, err := p.ClassifyHeader([]byte("\x00not a header")); err == nil {

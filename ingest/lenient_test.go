@@ -32,7 +32,7 @@ func TestParseMailLenientHeader(t *testing.T) {
 			if len(sub.Items) != 1 || sub.Items[0].EAN != "5204001000013" {
 				t.Fatalf("items %+v", sub.Items)
 			}
-			head, err := testParser().ClassifyHeader([]byte(c.raw))
+			head, err := testParser().ClassifyHeader(HeaderBlock([]byte(c.raw)))
 			if err != nil || head.Kind != sub.Kind || head.PartnerID != sub.PartnerID {
 				t.Fatalf("ClassifyHeader: %s %s %v", head.Kind, head.PartnerID, err)
 			}

@@ -1,7 +1,6 @@
 package mailbox
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/rmad/rmad/ingest"
 )
 
 // deliverError is a failure on the Sink or Cursor side: the IMAP connection is fine, the mails
@@ -281,18 +282,10 @@ func (w *Watcher) readMessage(msg *imapclient.FetchMessageData, headerOnly bool,
 	return m, true, nil
 }
 
-// headerOf returns the header block of a raw mail, through the blank line that ends it (the
-// whole input when there is no body). Mail with bare LF line ends is handled too.
-func headerOf(raw []byte) []byte {
-	end := len(raw)
-	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
-		end = i + 4
-	}
-	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 && i+2 < end {
-		end = i + 2
-	}
-	return raw[:end:end]
-}
+// headerOf returns the header block of a raw mail, through the blank line that ends it, read as
+// leniently as the parser reads it (blank lines, a BOM or an mbox "From " line above the header do
+// not end it), so the header classification files such a mail as the whole mail would be.
+func headerOf(raw []byte) []byte { return ingest.HeaderBlock(raw) }
 
 func (w *Watcher) advanceCursor(ctx context.Context, uidValidity, uid uint32) error {
 	w.mu.Lock()

@@ -534,6 +534,10 @@ func TestHeaderOf(t *testing.T) {
 		"A: 1\nB: 2\n\nbody\r\n\r\nmore":       "A: 1\nB: 2\n\n",
 		"A: 1\r\nB: 2\r\n":                     "A: 1\r\nB: 2\r\n",
 		"":                                     "",
+		// What the parser reads past above the header does not end it.
+		"\nA: 1\n\nbody":           "\nA: 1\n\n",
+		"\r\n\r\nA: 1\r\n\r\nbody": "\r\n\r\nA: 1\r\n\r\n",
+		"\xef\xbb\xbfFrom a@b Mon Nov  2 09:04:00 2026\n\nA: 1\n\nb": "\xef\xbb\xbfFrom a@b Mon Nov  2 09:04:00 2026\n\nA: 1\n\n",
 	} {
 		if got := string(headerOf([]byte(in))); got != want {
 			t.Errorf("headerOf(%q) = %q, want %q", in, got, want)
