@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -69,32 +68,7 @@ func startOAuthSMTP(t *testing.T, b *oauthSMTP) string {
 // volatileRedis starts a private redis-server without AOF and with an evicting memory policy.
 func volatileRedis(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("RMAD_TEST_REDIS_SERVER")
-	if bin == "" {
-		t.Fatal("RMAD_TEST_REDIS_SERVER is not set: run the tests with `make test`")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--maxmemory-policy", "allkeys-lru", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for range 100 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("redis-server did not start")
-	return ""
+	return testenv.StartRedis(t, "--appendonly", "no", "--maxmemory-policy", "allkeys-lru").Addr
 }
 
 // TestDoctor runs rmad doctor against the real test servers: the test Dovecot with a password,
