@@ -3,6 +3,7 @@ package ingest
 import (
 	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
@@ -163,9 +164,54 @@ func readXLSXTable(data []byte, maxItems, maxRows int) (csvTable, error) {
 		return t, &CSVError{Reason: CSVReasonDamagedXLSX, Err: err}
 	}
 	if len(t.items) == 0 {
-		return t, &CSVError{Reason: CSVReasonEmpty}
+		return t, emptyOrLying(zr)
 	}
 	return t, nil
+}
+
+// emptyOrLying tells a workbook with no items from one whose zip headers understate what its
+// entries unpack to: archive/zip stops reading an entry at its declared size, and excelize takes
+// the cut-off XML for an empty sheet, so a zip bomb with forged sizes would look empty. Only
+// workbooks that gave no items pay for this second unpacking.
+func emptyOrLying(zr *zip.Reader) error {
+	var total uint64
+	for _, f := range zr.File {
+		n, err := unpackedSize(f, xlsxUnzipLimit-total)
+		total += n
+		switch {
+		case total > xlsxUnzipLimit:
+			return &CSVError{Reason: CSVReasonUnzipTooLarge,
+				Err: fmt.Errorf("%s unpacks to more than %d bytes (its header says %d)", f.Name, xlsxUnzipLimit, f.UncompressedSize64)}
+		case err != nil:
+			return &CSVError{Reason: CSVReasonDamagedXLSX, Err: fmt.Errorf("%s: %w", f.Name, err)}
+		case n != f.UncompressedSize64:
+			return &CSVError{Reason: CSVReasonDamagedXLSX,
+				Err: fmt.Errorf("%s unpacks to %d bytes, its header says %d", f.Name, n, f.UncompressedSize64)}
+		}
+	}
+	return &CSVError{Reason: CSVReasonEmpty}
+}
+
+// unpackedSize is what one zip entry really unpacks to, counted without keeping it and without
+// trusting its header; counting stops once it passes limit.
+func unpackedSize(f *zip.File, limit uint64) (uint64, error) {
+	raw, err := f.OpenRaw()
+	if err != nil {
+		return 0, err
+	}
+	var r io.Reader
+	switch f.Method {
+	case zip.Store:
+		r = raw
+	case zip.Deflate:
+		fr := flate.NewReader(raw)
+		defer fr.Close()
+		r = fr
+	default:
+		return 0, fmt.Errorf("compression method %d", f.Method)
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(r, int64(limit)+1))
+	return uint64(n), err
 }
 
 // pickSheet is the first visible sheet whose first rows hold a header row, else the first sheet.

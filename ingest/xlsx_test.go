@@ -13,6 +13,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -199,24 +200,69 @@ func TestXLSXZipBomb(t *testing.T) {
 		_, err := ReadXLSX(bomb, 100, 1000)
 		runtime.ReadMemStats(&after)
 		var ce *CSVError
-		// A header that lies about the size is cut at the size it claims (archive/zip reads no
-		// further): what is left is no item list.
-		if !asCSVError(err, &ce) {
-			t.Errorf("forged %v: err %v", forged, err)
-		}
-		if !forged && ce != nil && ce.Reason != CSVReasonUnzipTooLarge {
-			t.Errorf("honest bomb: reason %s", ce.Reason)
+		// A header that lies about the size is still refused as too large, not taken for the
+		// empty sheet that archive/zip's cut at the claimed size leaves.
+		if !asCSVError(err, &ce) || ce.Reason != CSVReasonUnzipTooLarge {
+			t.Errorf("forged %v: err %v, want %s", forged, err, CSVReasonUnzipTooLarge)
 		}
 		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
 			t.Errorf("forged %v: %d MB allocated for a %d KB file", forged, alloc>>20, len(bomb)>>10)
 		}
 	}
-	// In a mail, the partner is told why.
-	sub := parse(t, testParser(), multipart(headers(), textPart("see attached"), pdfPart(),
-		b64Part("Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\nContent-Disposition: attachment; filename=rma.xlsx", zipBomb(t, 40<<20, false))))
-	if len(sub.Problems) != 1 || sub.Problems[0].Params["reason"] != CSVReasonUnzipTooLarge || sub.Problems[0].Params["file"] != "rma.xlsx" {
-		t.Errorf("problems %+v", sub.Problems)
+	// In a mail, the partner is told why, in the partner's language, whether the sizes lie or not.
+	for _, forged := range []bool{false, true} {
+		ro := replaceHeader(headers(), "From", "From: Nova IT <rma@nova-it.ro>")
+		sub := parse(t, testParser(), multipart(ro, textPart("see attached"), pdfPart(),
+			b64Part("Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\nContent-Disposition: attachment; filename=rma.xlsx", zipBomb(t, 40<<20, forged))))
+		if len(sub.Problems) != 1 || sub.Problems[0].Params["reason"] != CSVReasonUnzipTooLarge || sub.Problems[0].Params["file"] != "rma.xlsx" {
+			t.Fatalf("forged %v: problems %+v", forged, sub.Problems)
+		}
+		if text := i18n.Describe(sub.Locale, sub.Problems[0]); !strings.Contains(text, "rma.xlsx") || !strings.Contains(text, "se dezarhivează în mult mai multe date") {
+			t.Errorf("forged %v: the %s partner reads %q", forged, sub.Locale, text)
+		}
 	}
+	// A header that understates a small entry is a damaged workbook, not an empty one; an honest
+	// workbook without items stays empty.
+	good := workbook(t, map[string][][]any{"S": {{"EAN"}, {"5204001000013"}}}, "S")
+	for want, data := range map[string][]byte{
+		CSVReasonDamagedXLSX: withForgedSize(t, good, "xl/worksheets/sheet1.xml", 10),
+		CSVReasonEmpty:       good,
+	} {
+		var ce *CSVError
+		if err := emptyOrLying(zipReader(t, data)); !asCSVError(err, &ce) || ce.Reason != want {
+			t.Errorf("emptyOrLying = %v, want %s", err, want)
+		}
+	}
+}
+
+func zipReader(t testing.TB, data []byte) *zip.Reader {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zr
+}
+
+// withForgedSize copies a workbook with one entry's declared unpacked size replaced.
+func withForgedSize(t testing.TB, data []byte, name string, size uint64) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for _, f := range zipReader(t, data).File {
+		if f.Name != name {
+			_ = zw.Copy(f)
+			continue
+		}
+		h := f.FileHeader
+		h.UncompressedSize64 = size
+		w, err := zw.CreateRaw(&h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := f.OpenRaw()
+		_, _ = io.Copy(w, raw)
+	}
+	_ = zw.Close()
+	return b.Bytes()
 }
 
 func xlsxPart(name string, data []byte) string {
