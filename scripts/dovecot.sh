@@ -47,57 +47,12 @@ start_dovecot() { # start_dovecot DIR
   printf 'rmad:{PLAIN}%s::::::\n' "$pass" >"$dir/passwd"
   chmod 0644 "$dir/passwd"
 
-  cat >"$dir/dovecot.conf" <<EOF
-# Private Dovecot for rmad's tests (scripts/dovecot.sh); nothing here is for production.
-base_dir = $dir/run
-state_dir = $dir/state
-log_path = $dir/dovecot.log
-info_log_path = $dir/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_login_user = $login_user
-default_internal_user = $internal_user
-first_valid_uid = 1
-mail_location = maildir:$dir/mail/%u
-mail_uid = $mail_user
-mail_gid = $mail_group
-# '/' as separator so config names such as RMA/Processed mean the same as in production.
-namespace inbox {
-  inbox = yes
-  separator = /
-}
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $dir/passwd
-}
-userdb {
-  driver = static
-  args = home=$dir/mail/%u
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $port
-  }
-  inet_listener imaps {
-    port = 0
-  }
-  chroot =
-}
-service anvil {
-  chroot =
-}
-service stats {
-  chroot =
-}
-protocol imap {
-  # The tests run several clients at once (watcher, appender, checker).
-  mail_max_userip_connections = 50
-}
-EOF
+  # The config is internal/testenv/dovecot.conf.in, shared with testenv.OAuthDovecot.
+  sed -e "s|@DIR@|$dir|g" -e "s|@MECHANISMS@|plain login|g" \
+    -e "s|@LOGIN_USER@|$login_user|g" -e "s|@INTERNAL_USER@|$internal_user|g" \
+    -e "s|@MAIL_USER@|$mail_user|g" -e "s|@MAIL_GROUP@|$mail_group|g" \
+    -e "s|@PASSDB_DRIVER@|passwd-file|g" -e "s|@PASSDB_ARGS@|scheme=PLAIN username_format=%u $dir/passwd|g" \
+    -e "s|@PORT@|$port|g" "$(dirname "${BASH_SOURCE[0]}")/../internal/testenv/dovecot.conf.in" >"$dir/dovecot.conf"
 
   if ! "$bin" -c "$dir/dovecot.conf" -n >"$dir/dovecot-n.txt" 2>&1; then
     echo "dovecot rejects its test config:" >&2; cat "$dir/dovecot-n.txt" >&2; return 1

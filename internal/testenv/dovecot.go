@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	_ "embed"
 	"fmt"
 	"net"
 	"os"
@@ -69,55 +70,10 @@ active_attribute = active
 active_value = true
 `, introspectURL))
 	conf := filepath.Join(dir, "dovecot.conf")
-	writeConf(t, conf, fmt.Sprintf(`# Private Dovecot for rmad's OAuth tests (internal/testenv); nothing here is for production.
-base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = xoauth2 oauthbearer
-auth_failure_delay = 0
-default_login_user = %[2]s
-default_internal_user = %[3]s
-first_valid_uid = 1
-mail_location = maildir:%[1]s/mail/%%u
-mail_uid = %[3]s
-mail_gid = %[6]s
-namespace inbox {
-  inbox = yes
-  separator = /
-}
-passdb {
-  driver = oauth2
-  mechanisms = xoauth2 oauthbearer
-  args = %[4]s
-}
-userdb {
-  driver = static
-  args = home=%[1]s/mail/%%u
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = %[5]d
-  }
-  inet_listener imaps {
-    port = 0
-  }
-  chroot =
-}
-service anvil {
-  chroot =
-}
-service stats {
-  chroot =
-}
-protocol imap {
-  mail_max_userip_connections = 50
-}
-`, dir, loginUser, internalUser, ext, port, mailUser.Gid))
+	writeConf(t, conf, strings.NewReplacer("@DIR@", dir, "@MECHANISMS@", "xoauth2 oauthbearer",
+		"@LOGIN_USER@", loginUser, "@INTERNAL_USER@", internalUser, "@MAIL_USER@", internalUser,
+		"@MAIL_GROUP@", mailUser.Gid, "@PASSDB_DRIVER@", "oauth2", "@PASSDB_ARGS@", ext,
+		"@PORT@", fmt.Sprint(port)).Replace(dovecotConf))
 	if out, err := exec.Command(bin, "-c", conf, "-n").CombinedOutput(); err != nil {
 		t.Fatalf("dovecot rejects its test config: %v\n%s", err, out)
 	}
@@ -160,6 +116,11 @@ protocol imap {
 	t.Fatalf("dovecot did not start; its log:\n%s", log)
 	return ""
 }
+
+// dovecotConf is the test Dovecot's config, with @NAME@ for what each starter puts in.
+//
+//go:embed dovecot.conf.in
+var dovecotConf string
 
 func writeConf(t testing.TB, path, text string) {
 	t.Helper()
