@@ -64,6 +64,8 @@ type Daemon struct {
 	http     *web.Server
 	sched    *schedule.Schedule // digests and reminders
 	live     liveness           // running components, for the watchdog (watchdog.go)
+	// healthSeen remembers since when each component is not ok (health.go).
+	healthSeen healthTracker
 }
 
 // New connects to Redis, checks it persists, loads the data files and builds every stage.
@@ -100,6 +102,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	}
 	d := &Daemon{cfg: cfg, log: log, opt: opt, rdb: rdb, metrics: metrics.New()}
 	d.metrics.Refresh = d.refreshGauges
+	d.healthSeen.log = log.With().Str("component", "health").Logger()
 	d.engine = rules.NewEngine(cfg, data)
 	prefix := cfg.Redis.KeyPrefix
 	d.store = store.New(rdb, prefix)
@@ -275,6 +278,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.sched.Start(work) // the jobs may finish their run after intake stops
 	start(&intakeWG, "schedule", func() error { <-intake.Done(); d.sched.Stop(); return nil })
 	start(&workWG, "watchdog", func() error { return d.watchdog(work) })
+	start(&workWG, "health", func() error { return d.healthLoop(work) })
 	if d.opt.Ready != nil && d.waitRedis(ctx) {
 		d.opt.Ready()
 	}

@@ -43,6 +43,7 @@ type schEnv struct {
 	t       *testing.T
 	prefix  string
 	smtp    *sandbox.SMTP
+	imap    *sandbox.IMAP
 	cfgPath string
 	clock   *testenv.Clock
 	first   *Daemon
@@ -68,6 +69,7 @@ func newSchEnvAt(t *testing.T, specs schSpecs, redisAddr string) *schEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(imapSrv.Stop)
+	e.imap = imapSrv
 	if e.smtp, err = sandbox.StartSMTP(""); err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,11 @@ type Metrics struct {
 	// MailsProcessed counts mails taken into the inbox queue by mailbox (configured name) and
 	// disposition: the folder the mail is filed in (processed, rejected).
 	MailsProcessed *prometheus.CounterVec
+	// ComponentUp is 1 while a component (redis, smtp, mailbox:<name>, queue:<name>) can do its
+	// work and 0 while it is down, as /healthz reports it: what an alert rule fires on.
+	ComponentUp *prometheus.GaugeVec
+	// ComponentState is 1 for each component's current state (ok, degraded, down), 0 for the others.
+	ComponentState *prometheus.GaugeVec
 
 	// Refresh, when set, runs before every scrape (bounded by a short timeout) so that values
 	// read from Redis, such as queue depths, are current without a polling loop. Set it before
@@ -81,12 +86,14 @@ func New() *Metrics {
 		}),
 		IMAPLastSync:   gaugeVec("imap_last_sync_timestamp_seconds", "Unix time of each mailbox's last successful IMAP sync.", "mailbox"),
 		MailsProcessed: counterVec("mails_processed_total", "Mails taken in by mailbox and disposition (processed, rejected).", "mailbox", "disposition"),
+		ComponentUp:    gaugeVec("component_up", "1 while the component (redis, smtp, mailbox:<name>, queue:<name>) works, 0 while it is down.", "component"),
+		ComponentState: gaugeVec("component_state", "1 for the component's current state (ok, degraded, down), else 0.", "component", "state"),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Submissions, m.Items, m.ItemCodes, m.WebhookRequests, m.QueueDepth, m.DeadLetters,
-		m.ReplyLatency, m.IMAPLastSync, m.MailsProcessed,
+		m.ReplyLatency, m.IMAPLastSync, m.MailsProcessed, m.ComponentUp, m.ComponentState,
 	)
 	// Pre-create the series whose label values are known, so dashboards and alerts see zeros
 	// rather than absent series.

@@ -95,6 +95,14 @@ func (s *Sender) Health() (ok bool, detail string) {
 	return false, fmt.Sprintf("failing since %s: %v", s.since.UTC().Format(time.RFC3339), s.failing)
 }
 
+// Relay is Health's state for a caller that shows it: up is false while opening sessions
+// fails, since when and with what last error.
+func (s *Sender) Relay() (up bool, since time.Time, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failing == nil, s.since, s.failing
+}
+
 func (s *Sender) recordOpen(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -180,8 +180,8 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 
 	down := newEnv(t, func(c *Config) {
-		c.Health = func(context.Context) (bool, map[string]any) {
-			return false, map[string]any{"redis": "dial tcp: connection refused", "imap/partners": "reconnecting"}
+		c.Health = func(context.Context) (string, map[string]any) {
+			return HealthDown, map[string]any{"redis": "dial tcp: connection refused", "imap/partners": "reconnecting"}
 		}
 	})
 	p := wantProblem(t, down.serve(httpReq("GET", "/healthz", "")), http.StatusServiceUnavailable, "unavailable")
@@ -203,10 +203,10 @@ func TestServeAndShutdown(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{})
 	e := newEnv(t, func(c *Config) {
-		c.Health = func(ctx context.Context) (bool, map[string]any) {
+		c.Health = func(ctx context.Context) (string, map[string]any) {
 			close(started)
 			<-release
-			return true, nil
+			return "ok", nil
 		}
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

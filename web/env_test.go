@@ -122,9 +122,11 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Submitter:      e.pipe,
 		PartnerByToken: data.Partners.ByTokenSHA256,
 		PartnerByID:    data.Partners.ByID,
-		Health: func(ctx context.Context) (bool, map[string]any) {
-			err := c.Ping(ctx).Err()
-			return err == nil, map[string]any{"redis": errText(err)}
+		Health: func(ctx context.Context) (string, map[string]any) {
+			if err := c.Ping(ctx).Err(); err != nil {
+				return HealthDown, map[string]any{"redis": errText(err)}
+			}
+			return "ok", map[string]any{"redis": "ok"}
 		},
 		Metrics: e.metrics,
 		Log:     zerolog.Nop(),

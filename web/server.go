@@ -51,6 +51,9 @@ const (
 	shutdownGrace             = 15 * time.Second
 )
 
+// HealthDown is the Health status for which GET /healthz answers 503.
+const HealthDown = "down"
+
 // Config is what New needs. Store, Submitter and the partner look-ups are required for the
 // routes that use them; a missing one makes those routes answer 503.
 type Config struct {
@@ -64,8 +67,9 @@ type Config struct {
 	PartnerByToken func(sha256hex string) (rma.Partner, bool)
 	// PartnerByID finds a partner by id ((*rules.Partners).ByID).
 	PartnerByID func(id string) (rma.Partner, bool)
-	// Health reports Redis and the mailbox watchers; nil means always healthy.
-	Health func(ctx context.Context) (ok bool, details map[string]any)
+	// Health reports each component (Redis, SMTP, mailboxes, queues) and the overall status:
+	// "ok", "degraded" (200 all the same) or HealthDown (503); nil means always "ok".
+	Health func(ctx context.Context) (status string, checks map[string]any)
 
 	// Console serves /console/ (the staff console); nil: no console.
 	Console http.Handler
@@ -310,19 +314,19 @@ func checkJSONType(r *http.Request) *answer {
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	ok, details := true, map[string]any{}
+	status, details := "ok", map[string]any{}
 	if s.cfg.Health != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
-		ok, details = s.cfg.Health(ctx)
+		status, details = s.cfg.Health(ctx)
 		cancel()
 	}
-	if !ok {
+	if status == HealthDown {
 		a := problemAnswer(Problem{Type: problemTypePrefix + pkUnavailable.slug, Title: pkUnavailable.title,
-			Status: pkUnavailable.status, Detail: "a dependency is not healthy; see checks", Checks: details})
+			Status: pkUnavailable.status, Detail: "rmad cannot take or answer mail now; see checks", Checks: details})
 		a.write(w)
 		return
 	}
-	jsonAnswer(http.StatusOK, map[string]any{"status": "ok", "checks": details}).write(w)
+	jsonAnswer(http.StatusOK, map[string]any{"status": status, "checks": details}).write(w)
 }
 
 // unavailable answers for a route whose dependency was not wired in.

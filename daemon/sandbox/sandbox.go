@@ -110,7 +110,7 @@ func FreePort() (int, error) {
 type IMAP struct {
 	Addr, User, Password string
 	srv                  *imapserver.Server
-	ln                   net.Listener
+	mem                  *imapmemserver.Server
 }
 
 // StartIMAP serves an in-memory mailbox store on a free loopback port, with IDLE, MOVE and UIDPLUS.
@@ -121,7 +121,14 @@ func StartIMAP(user, password string) (*IMAP, error) {
 		return nil, fmt.Errorf("imap: create INBOX: %w", err)
 	}
 	mem.AddUser(u)
-	srv := imapserver.New(&imapserver.Options{
+	s := &IMAP{User: user, Password: password, mem: mem}
+	return s, s.listen("127.0.0.1:0")
+}
+
+// listen serves the mailboxes on addr.
+func (s *IMAP) listen(addr string) error {
+	mem := s.mem
+	s.srv = imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return mem.NewSession(), nil, nil
 		},
@@ -131,13 +138,18 @@ func StartIMAP(user, password string) (*IMAP, error) {
 		InsecureAuth: true, // loopback only
 		Logger:       discardLogger{},
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("imap: listen: %w", err)
+		return fmt.Errorf("imap: listen: %w", err)
 	}
+	s.Addr = ln.Addr().String()
+	srv := s.srv
 	go func() { _ = srv.Serve(ln) }()
-	return &IMAP{Addr: ln.Addr().String(), User: user, Password: password, srv: srv, ln: ln}, nil
+	return nil
 }
+
+// Restart serves the same mailboxes on the same address again after Stop (an outage's end).
+func (s *IMAP) Restart() error { return s.listen(s.Addr) }
 
 // Stop closes the server.
 func (s *IMAP) Stop() { _ = s.srv.Close() }
@@ -161,7 +173,8 @@ type SMTP struct {
 	// CertPEM is the server certificate of StartSMTPLogin (nil for the plain sink).
 	CertPEM []byte
 
-	srv   *smtp.Server
+	srv   *smtp.Server // under mu
+	setup func(*SMTP) error
 	mu    sync.Mutex
 	mails []Mail
 	seq   int
@@ -181,24 +194,37 @@ func startSMTP(dir string, setup func(*SMTP) error) (*SMTP, error) {
 			return nil, fmt.Errorf("smtp sink dir: %w", err)
 		}
 	}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{sink: s}, nil }))
-	s.srv.Domain = "localhost"
-	s.srv.AllowInsecureAuth = true
-	s.srv.ReadTimeout = time.Minute
-	s.srv.WriteTimeout = time.Minute
-	if setup != nil {
-		if err := setup(s); err != nil {
-			return nil, err
+	s.setup = setup
+	return s, s.listen("127.0.0.1:0")
+}
+
+// listen serves the sink on addr with a fresh server (a closed one cannot serve again).
+func (s *SMTP) listen(addr string) error {
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{sink: s}, nil }))
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	if s.setup != nil {
+		if err := s.setup(s); err != nil {
+			return err
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("smtp: listen: %w", err)
+		return fmt.Errorf("smtp: listen: %w", err)
 	}
 	s.Addr = ln.Addr().String()
-	go func() { _ = s.srv.Serve(ln) }()
-	return s, nil
+	go func() { _ = srv.Serve(ln) }()
+	return nil
 }
+
+// Restart serves again on the same address after Stop (an outage's end); the mails received
+// so far are kept.
+func (s *SMTP) Restart() error { return s.listen(s.Addr) }
 
 // StartSMTPLogin starts the sink as a submission server would run: STARTTLS with a fresh
 // self-signed certificate for 127.0.0.1 (CertPEM, for the client to trust) and AUTH PLAIN with
@@ -267,8 +293,13 @@ func selfSigned() (tls.Certificate, []byte, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pemBytes, nil
 }
 
-// Stop closes the sink.
-func (s *SMTP) Stop() { _ = s.srv.Close() }
+// Stop closes the sink: connections are refused until Restart.
+func (s *SMTP) Stop() {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	_ = srv.Close()
+}
 
 // SetFailure makes every delivery fail with a temporary error (nil restores service).
 func (s *SMTP) SetFailure(on bool) {
