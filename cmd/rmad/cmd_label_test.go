@@ -58,17 +58,52 @@ func TestLabelCommand(t *testing.T) {
 		t.Errorf("barcodes %v, want the Code 128 and the QR code of %s", bs, ro)
 	}
 
-	// Once staff approved receiver-pays shipping, the label says so; written to stdout, A4.
-	if err := st.AddEvent(ctx, ro, rma.Event{At: time.Now(), Actor: "staff:maria",
-		Extra: map[string]string{rma.ExtraReceiverPays: rma.ReceiverPaysApproved}}); err != nil {
-		t.Fatal(err)
+	// Once staff approved receiver-pays shipping (rmad receiver-pays, recorded in the history),
+	// the label says so; written to stdout, A4. A later refusal takes it off again.
+	receiverPays := func(answer, want string) {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, "receiver-pays", ro, answer, "--config", path, "--note", "agreed by phone")
+		if code != 0 || stdout != ro+": receiver pays "+want+"\n" {
+			t.Fatalf("receiver-pays %s: %d %q %s", answer, code, stdout, stderr)
+		}
+		rec, err := st.Get(ctx, ro)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := rec.History[len(rec.History)-1]
+		if last.Extra[rma.ExtraReceiverPays] != want || !strings.HasPrefix(last.Actor, "cli:") || last.Note != "agreed by phone" || last.Status != rec.Status {
+			t.Errorf("history event %+v", last)
+		}
 	}
-	code, stdout, stderr = runCLI(t, "label", ro, "--config", path, "--format", "a4x4", "-o", "-")
-	if code != 0 || !strings.HasPrefix(stdout, "%PDF-") {
-		t.Fatalf("label -o -: %d %.40q %s", code, stdout, stderr)
+	labelText := func() string {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, "label", ro, "--config", path, "--format", "a4x4", "-o", "-")
+		if code != 0 || !strings.HasPrefix(stdout, "%PDF-") {
+			t.Fatalf("label -o -: %d %.40q %s", code, stdout, stderr)
+		}
+		return strings.Join(testenv.PDFText(t, []byte(stdout)), " ")
 	}
-	if text := strings.Join(testenv.PDFText(t, []byte(stdout)), " "); !strings.Contains(text, "Plata la destinatar: aprobată") {
+	receiverPays("approve", rma.ReceiverPaysApproved)
+	if text := labelText(); !strings.Contains(text, "Plata la destinatar: aprobată") {
 		t.Errorf("approved receiver pays not on the label:\n%s", text)
+	}
+	receiverPays("refuse", rma.ReceiverPaysRefused)
+	if text := labelText(); strings.Contains(text, "aprobată") {
+		t.Errorf("refused receiver pays still on the label:\n%s", text)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{ro, "maybe"}, 2, `"maybe" is not approve or refuse`},
+		{[]string{"RMA/999/SR/2026", "approve"}, 1, "no RMA RMA/999/SR/2026"},
+		{[]string{ro}, 2, "usage: rmad receiver-pays NUMBER approve|refuse"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"receiver-pays", "--config", path}, tc.args...)...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("receiver-pays %v: %d %s, want %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
 	}
 
 	// A partner missing from the partners file: the label still has the number, and a warning.
