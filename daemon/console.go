@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/rmad/rmad/explain"
 	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/web/console"
@@ -33,6 +34,7 @@ func (d *Daemon) newConsole(ctx context.Context) (http.Handler, error) {
 		ServiceCenters: d.cfg.ServiceCenters,
 		Labels:         d.cfg.Labels,
 		DeadLetters:    []*queue.Queue{d.inbox, d.outbox},
+		Explainer:      &explain.Explainer{Config: d.cfg, Engine: d.engine, Parser: d.parser, Now: d.opt.Now},
 		Location:       d.cfg.Schedule.Location,
 		Log:            d.log,
 		Now:            d.opt.Now,

@@ -170,9 +170,9 @@ func (b *browser) screenshot(name string) {
 
 // A service-desk morning in a real browser, by mouse and keyboard like a person: sign in,
 // find an RMA by serial, receive it with a note, bulk-expire two, scan three parcels with the
-// keyboard only, see an illegal move refused, sign out; the browser logs no error.
+// keyboard only, see an illegal move refused, explain an uploaded mail, sign out; the browser logs no error.
 func TestBrowserWorkday(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withExplainer(t, 0))
 	find := e.newRMA(item{serial: "BR-SER-0042", own: "PO-7781", description: "no power after firmware update", contents: "router, PSU"})
 	bulkA := e.newRMA(item{partner: "P-RO-002", serial: "BR-B1", brand: "QNAP", model: "TS-264"})
 	bulkB := e.newRMA(item{partner: "P-FR-003", serial: "BR-B2"})
@@ -280,6 +280,23 @@ func TestBrowserWorkday(t *testing.T) {
 	if r := e.record(stale); r.Status != rma.StatusReceived {
 		t.Fatalf("illegal move applied: %s", r.Status)
 	}
+
+	// Explain: choose a saved mail in the file dialog, upload it, read the decision.
+	eml, err := filepath.Abs("../../testdata/mails/05-en-grandstream-ticket.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.run("explain a mail",
+		chromedp.Click(`nav a[href="/console/explain"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#mail`, chromedp.ByQuery),
+		chromedp.SetUploadFiles(`#mail`, []string{eml}, chromedp.ByQuery),
+		chromedp.Click(`#explain-submit`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#explained`, chromedp.ByQuery),
+	)
+	if got := b.text(`#explain-text`); !strings.Contains(got, "05-en-grandstream-ticket.eml") || !strings.Contains(got, "kind:       submission") {
+		t.Fatalf("explained: %q", got)
+	}
+	b.screenshot("console-explain")
 
 	b.run("sign out", chromedp.Click(`#signout`, chromedp.ByQuery), chromedp.WaitVisible(`#signin`, chromedp.ByQuery))
 	var loc string

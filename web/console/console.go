@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/netip"
@@ -33,6 +34,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/explain"
 	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/store"
@@ -73,8 +75,10 @@ type Config struct {
 	Location       *time.Location // schedule.timezone: every time shown
 	// DeadLetters are the queues whose dead letters admins see and retry (inbox, outbox).
 	DeadLetters []*queue.Queue
-	Log         zerolog.Logger   // component=console is added
-	Now         func() time.Time // nil: time.Now
+	// Explainer is the explain page's parser and rules (the daemon's, so a reload is seen).
+	Explainer *explain.Explainer
+	Log       zerolog.Logger   // component=console is added
+	Now       func() time.Time // nil: time.Now
 }
 
 // Console serves /console/.
@@ -170,6 +174,8 @@ func (c *Console) routes() {
 	m.Handle("POST /console/rmas/{year}/{n}/tracking", c.auth(c.setTracking))
 	m.Handle("GET /console/receive", c.auth(c.receiveForm))
 	m.Handle("POST /console/receive", c.auth(c.receive))
+	m.Handle("GET /console/explain", c.auth(c.explainForm))
+	m.Handle("POST /console/explain", c.auth(c.explain))
 	m.Handle("GET /console/dead-letters", c.auth(c.admin(c.deadLetters)))
 	m.Handle("POST /console/dead-letters/retry", c.auth(c.admin(c.retryDeadLetter)))
 	m.Handle("/console/", c.auth(func(w http.ResponseWriter, r *http.Request, v *view) {
@@ -196,7 +202,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "internal error; it has been logged", http.StatusInternalServerError)
 		}
 	}()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, c.bodyLimit(r))
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	c.mux.ServeHTTP(w, r.WithContext(ctx))
@@ -211,6 +217,7 @@ type view struct {
 	Data   any
 	Flash  string
 	Error  string
+	upload *multipart.Part // a multipart POST's file, unread
 }
 
 func (v *view) Admin() bool { return v.User.IsAdmin() }
@@ -240,7 +247,13 @@ func (c *Console) auth(next authed) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost {
-			if err := r.ParseForm(); err != nil {
+			var err error
+			if isMultipart(r) {
+				v.upload, err = readMultipart(r)
+			} else {
+				err = r.ParseForm()
+			}
+			if err != nil {
 				c.render(w, http.StatusBadRequest, "error", v, "error.bad_form")
 				return
 			}

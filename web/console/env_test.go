@@ -195,6 +195,12 @@ func (c *client) do(method, path string, form url.Values) page {
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	return c.send(req)
+}
+
+// send sends a request and reads its page (and the page's CSRF token).
+func (c *client) send(req *http.Request) page {
+	c.e.t.Helper()
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.e.t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package explain
 
 import (
 	"fmt"
@@ -144,4 +144,11 @@ func warrantyText(a rules.WarrantyAnswer) string {
 		msg += "; " + strings.TrimSuffix(noteText(n), ".")
 	}
 	return msg + "."
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
