@@ -140,6 +140,19 @@ func (b *browser) waitText(sel, want string) string {
 	return got
 }
 
+// waitFor waits until the JavaScript expression is true (a form POST or GET is loading the
+// next page, so an evaluation may fail meanwhile).
+func (b *browser) waitFor(expr string) {
+	b.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var ok bool
+		if chromedp.Run(b.ctx, chromedp.Evaluate(expr, &ok)) == nil && ok {
+			return
+		}
+	}
+	b.t.Fatalf("waited 10 s for %s", expr)
+}
+
 // focused returns the id of the element with the focus once it is want, or what has it after
 // 5 s. autofocus is applied at the page's first rendering, a moment after its text is
 // there, so one look right after a form POST can come too early on a loaded machine.
@@ -203,8 +216,10 @@ func TestBrowserWorkday(t *testing.T) {
 
 	b.run("find by serial",
 		chromedp.SendKeys(`#q`, "br-ser-0042\r", chromedp.ByQuery),
-		chromedp.WaitVisible(`.shown`, chromedp.ByQuery),
 	)
+	// The worklist was there before the search: wait for the search's page.
+	b.waitFor(`location.search.includes("q=br-ser-0042") && document.readyState === "complete"`)
+	b.run("search page", chromedp.WaitVisible(`.shown`, chromedp.ByQuery))
 	if got := b.text(`table.worklist tbody`); !strings.Contains(got, find) || strings.Contains(got, bulkA) {
 		t.Fatalf("search result: %q", got)
 	}
