@@ -29,6 +29,18 @@ func winmailDat(body string, files map[string][]byte) []byte {
 	return s.Bytes()
 }
 
+// rtfWinmailDat is a winmail.dat as Outlook sends a "rich text" mail: the body only as compressed
+// RTF, and an invoice.
+func rtfWinmailDat(rtf string, pdf []byte) []byte {
+	s := tneftest.NewStream()
+	s.Attr(1, tneftest.AttTnefVersion, []byte{0, 0, 1, 0})
+	s.Attr(1, tneftest.AttMsgProps, (&tneftest.Props{}).Variable(0x0102, 0x1009, tneftest.CompressRTF([]byte(rtf))).Bytes())
+	s.Attr(2, tneftest.AttAttachRendData, make([]byte, 14))
+	s.Attr(2, tneftest.AttAttachData, pdf)
+	s.Attr(2, tneftest.AttAttachment, (&tneftest.Props{}).Unicode(tneftest.PrAttachLong, "invoice.pdf").Bytes())
+	return s.Bytes()
+}
+
 func tnefPart(data []byte) string {
 	return b64Part("Content-Type: application/ms-tnef; name=\"winmail.dat\"\nContent-Disposition: attachment; filename=\"winmail.dat\"", data)
 }
@@ -87,6 +99,8 @@ func TestAttachmentsInsideAttachments(t *testing.T) {
 			"ean=5204001000013; serial=RT-9; purchase_date=2026-06-01", true, "", RoleItems, "winmail.dat"},
 		{"winmail.dat body form", multipart(headers(), tnefPart(winmailDat("EAN: 5204001000013\r\nSerial: RT-5\r\n", map[string][]byte{"invoice.pdf": pdfBytes}))),
 			"ean=5204001000013; serial=RT-5", true, "", RoleProof, "winmail.dat"},
+		{"winmail.dat body form in rich text", multipart(headers(), tnefPart(rtfWinmailDat(`{\rtf1\ansi\ansicpg1250\deff0{\fonttbl{\f0 Arial;}}\pard EAN: 5204001000013\par Serial: RT-\'aa\u536?5\par}`, pdfBytes))),
+			"ean=5204001000013; serial=RT-ŞȘ5", true, "", RoleProof, "winmail.dat"},
 		{"winmail.dat as octet-stream", multipart(headers(), textPart(formBody), b64Part("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"WINMAIL.DAT\"", winmailDat("", map[string][]byte{"invoice.pdf": pdfBytes}))),
 			"ean=5204001000013; serial=RT-1; purchase_date=2026-06-01; description=no power at all after storm", true, "", RoleProof, "WINMAIL.DAT"},
 		{"truncated winmail.dat", multipart(headers(), textPart(formBody), tnefPart(winmailDat("", map[string][]byte{"invoice.pdf": pdfBytes})[:40])),

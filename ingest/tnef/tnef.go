@@ -37,7 +37,7 @@ type Attachment struct {
 
 // Message is what a stream holds for rmad: the plain or HTML body and the attachments.
 type Message struct {
-	Body        string // plain text (attBody or PR_BODY)
+	Body        string // plain text (attBody or PR_BODY; else the text of PR_RTF_COMPRESSED)
 	HTML        string // PR_BODY_HTML, when there is no plain body
 	Attachments []Attachment
 }
@@ -57,6 +57,7 @@ const (
 const (
 	prBody          = 0x1000
 	prBodyHTML      = 0x1013
+	prRTFCompressed = 0x1009
 	prAttachDataObj = 0x3701
 	prAttachName    = 0x3704
 	prAttachLong    = 0x3707
@@ -82,6 +83,7 @@ func Decode(data []byte) (*Message, error) {
 		return nil, fmt.Errorf("tnef: truncated after the signature")
 	}
 	m := &Message{}
+	var rtf []byte // PR_RTF_COMPRESSED: read once the stream has no plain or HTML body
 	var cur *Attachment
 	codepage := charmap.Windows1252
 	for n := 0; r.left() > 0; n++ {
@@ -156,10 +158,19 @@ func Decode(data []byte) (*Message, error) {
 						s = string(b)
 					}
 					m.HTML = s
+				case prRTFCompressed:
+					rtf = b
 				}
 			}); err != nil {
 				return m, err
 			}
+		}
+	}
+	if m.Body == "" && m.HTML == "" && rtf != nil {
+		raw, err := DecompressRTF(rtf)
+		m.Body = RTFText(raw)
+		if err != nil {
+			return m, err
 		}
 	}
 	return m, nil

@@ -3,6 +3,7 @@ package tnef
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"testing"
 
 	"github.com/rmad/rmad/ingest/tnef/tneftest"
@@ -74,6 +75,13 @@ func TestDecodeTruncated(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(sample())
 	f.Add(tneftest.NewStream().Attr(2, attAttachment, (&tneftest.Props{}).Named(0x8000, "x").Bytes()).Bytes())
+	f.Add(tneftest.NewStream().Attr(1, attMsgProps, (&tneftest.Props{}).Variable(ptBinary, prRTFCompressed,
+		tneftest.CompressRTF([]byte(`{\rtf1\ansi\ansicpg1253 \'c1 EAN\par}`))).Bytes()).Bytes())
+	for _, name := range []string{"testdata/attachments.dat", "testdata/panic.dat"} {
+		if data, err := os.ReadFile(name); err == nil {
+			f.Add(data)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Decode(data)
 		if err == nil && m == nil {

@@ -106,3 +106,37 @@ func (p *Props) Bytes() []byte {
 	out := binary.LittleEndian.AppendUint32(nil, p.n)
 	return append(out, p.Buffer.Bytes()...)
 }
+
+// CompressRTF wraps rtf as Outlook's compressed RTF (MS-OXRTFCP) made of literals only, with the
+// end marker: a valid stream for any decoder, if not a small one.
+func CompressRTF(rtf []byte) []byte {
+	const prebuf = 207 // the dictionary's preset text: the write position starts after it
+	var body bytes.Buffer
+	w := prebuf
+	for i := 0; i < len(rtf); i += 8 {
+		chunk := rtf[i:min(i+8, len(rtf))]
+		ctrl := byte(0)
+		if len(chunk) < 8 {
+			ctrl = 1 << len(chunk) // the end marker: a reference to the write position
+		}
+		body.WriteByte(ctrl)
+		body.Write(chunk)
+		w = (w + len(chunk)) % 4096
+		if len(chunk) < 8 {
+			body.WriteByte(byte(w >> 4))
+			body.WriteByte(byte(w << 4))
+		}
+	}
+	if len(rtf)%8 == 0 {
+		body.WriteByte(1)
+		body.WriteByte(byte(w >> 4))
+		body.WriteByte(byte(w << 4))
+	}
+	var out bytes.Buffer
+	_ = binary.Write(&out, binary.LittleEndian, uint32(body.Len()+12))
+	_ = binary.Write(&out, binary.LittleEndian, uint32(len(rtf)))
+	_ = binary.Write(&out, binary.LittleEndian, uint32(0x75465a4c))
+	_ = binary.Write(&out, binary.LittleEndian, uint32(0)) // CRC: not checked by readers here
+	out.Write(body.Bytes())
+	return out.Bytes()
+}
