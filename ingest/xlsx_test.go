@@ -6,6 +6,8 @@ import (
 	"compress/flate"
 	"hash/crc32"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -302,6 +304,11 @@ func TestParseMailXLSX(t *testing.T) {
 func FuzzReadXLSX(f *testing.F) {
 	f.Add(workbook(f, map[string][][]any{"S": {{"EAN", "Serial", "Date"}, {5204001000013, "A", time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}}}, "S"))
 	f.Add(workbook(f, map[string][][]any{"A": {{"x"}}, "B": {{"1", "2"}}}, "A", "B"))
+	for _, name := range []string{"OverflowNumericCell.xlsx", "BadWorkbook.xlsx", "encryptAES.xlsx"} {
+		if b, err := os.ReadFile(filepath.Join("testdata/xlsx", name)); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		items, err := ReadXLSX(data, 50, 100)
 		if len(items) > 50 {
@@ -311,4 +318,36 @@ func FuzzReadXLSX(f *testing.F) {
 			t.Fatal("no items and no error")
 		}
 	})
+}
+
+// Workbooks Excel wrote (testdata/xlsx/README.md says where they come from): encrypted ones are
+// refused as encrypted, a 13-digit number keeps its digits, a broken one gets an answer.
+func TestRealWorkbooks(t *testing.T) {
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata/xlsx", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for name, want := range map[string]string{"encryptAES.xlsx": CSVReasonEncrypted, "encryptSHA1.xlsx": CSVReasonEncrypted,
+		"BadWorkbook.xlsx": CSVReasonEmpty} {
+		var ce *CSVError
+		if _, err := ReadXLSX(read(name), 100, 1000); !asCSVError(err, &ce) || ce.Reason != want {
+			t.Errorf("%s: %v, want %s", name, err, want)
+		}
+	}
+	items, err := ReadXLSX(read("OverflowNumericCell.xlsx"), 100, 1000)
+	if err != nil || len(items) != 1 || items[0].OwnNumber != "8595602512225" {
+		t.Errorf("13-digit number: %+v %v", items, err)
+	}
+	// In a mail, the partner is told the workbook is password-protected, in Romanian.
+	ro := replaceHeader(headers(), "From", "From: Nova IT <rma@nova-it.ro>")
+	sub := parse(t, testParser(), multipart(ro, textPart("atașat"), pdfPart(), xlsxPart("rma.xlsx", read("encryptAES.xlsx"))))
+	if len(sub.Problems) != 1 || sub.Problems[0].Params["reason"] != CSVReasonEncrypted {
+		t.Fatalf("problems %+v", sub.Problems)
+	}
+	if text := i18n.Describe(sub.Locale, sub.Problems[0]); !strings.Contains(text, "rma.xlsx este protejat cu parolă") {
+		t.Errorf("the %s partner reads %q", sub.Locale, text)
+	}
 }
