@@ -8,6 +8,7 @@ import (
 	"github.com/rmad/rmad/explain"
 	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
+	"github.com/rmad/rmad/schedule"
 	"github.com/rmad/rmad/web/console"
 )
 
@@ -34,6 +35,7 @@ func (d *Daemon) newConsole(ctx context.Context) (http.Handler, error) {
 		ServiceCenters: d.cfg.ServiceCenters,
 		Labels:         d.cfg.Labels,
 		DeadLetters:    []*queue.Queue{d.inbox, d.outbox},
+		Jobs:           scheduleRunner{d},
 		Explainer:      &explain.Explainer{Config: d.cfg, Engine: d.engine, Parser: d.parser, Now: d.opt.Now},
 		Location:       d.cfg.Schedule.Location,
 		Log:            d.log,
@@ -43,4 +45,12 @@ func (d *Daemon) newConsole(ctx context.Context) (http.Handler, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// scheduleRunner runs the daemon's jobs by hand for the console; the schedule is built after
+// the console, so it is looked up at each run.
+type scheduleRunner struct{ d *Daemon }
+
+func (r scheduleRunner) RunNow(ctx context.Context, job string) (schedule.Report, error) {
+	return r.d.sched.RunNow(ctx, job)
 }

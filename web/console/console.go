@@ -75,6 +75,8 @@ type Config struct {
 	Location       *time.Location // schedule.timezone: every time shown
 	// DeadLetters are the queues whose dead letters admins see and retry (inbox, outbox).
 	DeadLetters []*queue.Queue
+	// Jobs runs the digest and the reminders by hand (admins; the daemon's schedule).
+	Jobs JobRunner
 	// Explainer is the explain page's parser and rules (the daemon's, so a reload is seen).
 	Explainer *explain.Explainer
 	Log       zerolog.Logger   // component=console is added
@@ -176,6 +178,8 @@ func (c *Console) routes() {
 	m.Handle("POST /console/receive", c.auth(c.receive))
 	m.Handle("GET /console/explain", c.auth(c.explainForm))
 	m.Handle("POST /console/explain", c.auth(c.explain))
+	m.Handle("GET /console/jobs", c.auth(c.admin(c.jobsPage)))
+	m.Handle("POST /console/jobs/run", c.auth(c.admin(c.runJob)))
 	m.Handle("GET /console/dead-letters", c.auth(c.admin(c.deadLetters)))
 	m.Handle("POST /console/dead-letters/retry", c.auth(c.admin(c.retryDeadLetter)))
 	m.Handle("/console/", c.auth(func(w http.ResponseWriter, r *http.Request, v *view) {
