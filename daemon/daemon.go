@@ -40,6 +40,9 @@ type Options struct {
 	// SMTPMessagesPerSession caps the messages per SMTP session (0: outbound's default); 1 is
 	// a session per message, for rmadbench to compare.
 	SMTPMessagesPerSession int
+	// SMTPTimeouts, when set, changes the Sender's command timeouts and relay probe pacing
+	// before it is used (tests shorten them).
+	SMTPTimeouts func(*outbound.Sender)
 	// Ready is called once every component has started and Redis answers (sd_notify READY).
 	Ready func()
 	// Stopping is called when Run begins to stop (sd_notify STOPPING).
@@ -109,7 +112,12 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	qlog := log.With().Str("component", "queue").Logger()
 	d.inbox = queue.New(rdb, prefix, queue.Options{Stream: "inbox", Group: "workers", Consumer: opt.Consumer,
 		Concurrency: opt.Workers, ShutdownGrace: opt.Grace, Log: qlog.With().Str("queue", "inbox").Logger()})
-	d.outbox = newOutboxQueue(rdb, prefix, opt.Consumer, opt.Grace, qlog)
+	d.courier = newCourier(cfg, d.store, d.metrics, opt.Now, log)
+	d.courier.smtp.MaxPerSession = opt.SMTPMessagesPerSession
+	if opt.SMTPTimeouts != nil {
+		opt.SMTPTimeouts(d.courier.smtp)
+	}
+	d.outbox = newOutboxQueue(rdb, prefix, opt.Consumer, opt.Grace, d.courier.smtp.WaitRelay, qlog)
 	d.parser = &ingest.Parser{Partners: partnerFinder{d.engine}, Limits: cfg.Limits, Security: cfg.Security,
 		OwnAddresses: ingest.OwnAddresses(cfg)}
 	d.pipe = &pipeline{
@@ -123,8 +131,6 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		now:      opt.Now,
 		log:      log.With().Str("component", "worker").Logger(),
 	}
-	d.courier = newCourier(cfg, d.store, d.metrics, opt.Now, log)
-	d.courier.smtp.MaxPerSession = opt.SMTPMessagesPerSession
 	sink := &mailSink{parser: d.parser, inbox: d.inbox, metrics: d.metrics, now: opt.Now}
 	locks := &leaseLocker{leases: d.store.Leases(), log: log.With().Str("component", "imap").Logger()}
 	for _, mb := range cfg.IMAP {

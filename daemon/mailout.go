@@ -19,10 +19,11 @@ import (
 // newOutboxQueue is the outbox stream. An SMTP outage must delay replies, not dead-letter them:
 // transient failures are retried 60 times, the backoff doubling from 1 s up to 15 min (with
 // jitter), so for about 9½ hours (6¼ to 12½) before the entry becomes a dead letter and a
-// person has to look.
-func newOutboxQueue(rdb redis.UniversalClient, prefix, consumer string, grace time.Duration, qlog zerolog.Logger) *queue.Queue {
+// person has to look. A relay that cannot be reached is no attempt at all: the couriers wait
+// for ready (the Sender's relay probe) and then send everything that waits.
+func newOutboxQueue(rdb redis.UniversalClient, prefix, consumer string, grace time.Duration, ready func(context.Context), qlog zerolog.Logger) *queue.Queue {
 	return queue.New(rdb, prefix, queue.Options{Stream: "outbox", Group: "couriers", Consumer: consumer,
-		Concurrency: 4, MaxAttempts: 60, MaxBackoff: 15 * time.Minute, ShutdownGrace: grace,
+		Concurrency: 4, MaxAttempts: 60, MaxBackoff: 15 * time.Minute, ShutdownGrace: grace, Ready: ready,
 		Log: qlog.With().Str("queue", "outbox").Logger()})
 }
 
@@ -61,7 +62,7 @@ type Outbox struct {
 func NewOutbox(rdb redis.UniversalClient, cfg *config.Config, log zerolog.Logger) *Outbox {
 	st := store.New(rdb, cfg.Redis.KeyPrefix)
 	return &Outbox{
-		queue:   newOutboxQueue(rdb, cfg.Redis.KeyPrefix, consumerName(), 0, log.With().Str("component", "queue").Logger()),
+		queue:   newOutboxQueue(rdb, cfg.Redis.KeyPrefix, consumerName(), 0, nil, log.With().Str("component", "queue").Logger()),
 		courier: newCourier(cfg, st, nil, time.Now, log),
 	}
 }

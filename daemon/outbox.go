@@ -50,6 +50,10 @@ func (c *courier) handle(ctx context.Context, m queue.Message) error {
 		if outbound.IsPermanent(err) {
 			return fmt.Errorf("outbox %s: %w: %w", job.Message.ID, err, queue.ErrPermanent)
 		}
+		if outbound.IsRelayDown(err) {
+			// The relay's fault: the entry waits, uncounted, until the relay answers a probe.
+			return fmt.Errorf("outbox %s: %w: %w", job.Message.ID, err, queue.ErrHold)
+		}
 		return fmt.Errorf("outbox %s: %w", job.Message.ID, err)
 	}
 	if err := claim.Delivered(ctx, sentWindow); err != nil {

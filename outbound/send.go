@@ -1,10 +1,12 @@
 package outbound
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -22,8 +24,25 @@ import (
 )
 
 // DefaultSendTimeout bounds one delivery (connect, TLS, auth, data) when the caller's context
-// has no earlier deadline.
+// has no earlier deadline, on top of the time DATA may take for the message's size.
 const DefaultSendTimeout = 2 * time.Minute
+
+// Timeouts of single steps: the connection and greeting, and each command, get
+// DefaultCommandTimeout; the message data gets that plus its size at DefaultMinDataRate, so a
+// hung relay is given up in seconds while a large mail on a slow link still goes through.
+const (
+	DefaultCommandTimeout = 30 * time.Second
+	DefaultMinDataRate    = 64 << 10 // bytes per second
+)
+
+// Relay probing while sessions cannot be opened: the first probe after DefaultProbeMin,
+// doubling up to DefaultProbeMax (with jitter); a probe that hangs is given up after
+// DefaultProbeTimeout, and the next one starts at once.
+const (
+	DefaultProbeMin     = 250 * time.Millisecond
+	DefaultProbeMax     = 2 * time.Second
+	DefaultProbeTimeout = 10 * time.Second
+)
 
 // Session reuse defaults: a session idle this long is closed (servers drop idle clients after a
 // few minutes and would leave a dead connection in the pool), and one carries at most this many
@@ -38,6 +57,11 @@ const (
 // a reused session is checked with RSET first, any failure closes it, and a session is closed
 // after IdleTimeout without work or once it carried the server's limit of messages. Concurrent
 // Sends use separate sessions. Close closes the idle ones.
+//
+// When a session cannot be opened (refused, hung, TLS or login failing) the relay is down: Send
+// says so (IsRelayDown), and the Sender probes the relay by itself, with backoff, until a
+// session opens again; WaitRelay blocks until then. So callers hold their messages while the
+// relay is away instead of each retrying on its own, and all go on the moment it answers.
 type Sender struct {
 	cfg config.SMTP
 	log zerolog.Logger
@@ -45,8 +69,15 @@ type Sender struct {
 	// TLSConfig replaces the default TLS settings (system roots, the address's host name) for
 	// implicit TLS and STARTTLS: for a private CA, or tests.
 	TLSConfig *tls.Config
-	// Timeout bounds one delivery; zero means DefaultSendTimeout.
+	// Timeout bounds one delivery; zero means DefaultSendTimeout plus the data's time.
 	Timeout time.Duration
+	// CommandTimeout bounds the connection, the greeting and each command; zero means
+	// DefaultCommandTimeout. MinDataRate (bytes/s; zero: DefaultMinDataRate) scales the time
+	// the data of a message may take.
+	CommandTimeout time.Duration
+	MinDataRate    int
+	// ProbeMin, ProbeMax and ProbeTimeout pace the relay probe; zero means the Default ones.
+	ProbeMin, ProbeMax, ProbeTimeout time.Duration
 	// LocalName is the name given in EHLO; empty means this host's name.
 	LocalName string
 	// IdleTimeout closes a session unused this long; zero means DefaultIdleTimeout.
@@ -62,8 +93,11 @@ type Sender struct {
 	closed  bool
 	learned int // messages per session after which the server refused more (0: none seen)
 	stats   SenderStats
-	failing error     // the last attempt to open a session failed with this (nil: it worked)
-	since   time.Time // when opening sessions started to fail
+	failing error         // the last attempt to open a session failed with this (nil: it worked)
+	since   time.Time     // when opening sessions started to fail
+	up      chan struct{} // closed while the relay is up; WaitRelay waits on it
+	probing bool          // a probe loop runs
+	stop    chan struct{} // closed by Close: the probe loop ends
 }
 
 // SenderStats counts sessions, for tests and the benchmark.
@@ -76,7 +110,8 @@ type SenderStats struct {
 
 // NewSender returns a Sender for smtp settings; log is the caller's component logger.
 func NewSender(cfg config.SMTP, log zerolog.Logger) *Sender {
-	s := &Sender{cfg: cfg, log: log}
+	s := &Sender{cfg: cfg, log: log, up: make(chan struct{}), stop: make(chan struct{})}
+	close(s.up)
 	if config.UsesOAuth(cfg.Auth) && cfg.OAuth2 != nil {
 		s.tokens = mailauth.NewTokens(*cfg.OAuth2, nil)
 	}
@@ -103,17 +138,93 @@ func (s *Sender) Relay() (up bool, since time.Time, err error) {
 	return s.failing == nil, s.since, s.failing
 }
 
+// recordOpen notes the outcome of opening a session: a failure marks the relay down and starts
+// the probe, a success marks it up and releases WaitRelay.
 func (s *Sender) recordOpen(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case err == nil:
+	case err == nil && s.failing != nil:
+		s.log.Info().Dur("down_for", time.Since(s.since)).Msg("the SMTP relay answers again")
 		s.failing = nil
+		close(s.up)
+	case err == nil:
 	case s.failing == nil:
 		s.failing, s.since = err, time.Now()
+		s.up = make(chan struct{})
+		s.log.Error().Err(err).Msg("the SMTP relay cannot be reached; mail waits, probing it")
 	default:
 		s.failing = err
 	}
+	if s.failing != nil && !s.probing && !s.closed {
+		s.probing = true
+		go s.probe()
+	}
+}
+
+// WaitRelay returns at once while the relay is up; while it is down, when a probe (or any
+// Send) opened a session again, or when ctx ends.
+func (s *Sender) WaitRelay(ctx context.Context) {
+	s.mu.Lock()
+	up := s.up
+	s.mu.Unlock()
+	select {
+	case <-up:
+	case <-ctx.Done():
+	}
+}
+
+// probe opens sessions, with backoff, until one opens; that session is kept for the next
+// message. It ends early when the Sender is closed.
+func (s *Sender) probe() {
+	step := cmp.Or(s.ProbeMin, DefaultProbeMin)
+	limit := max(cmp.Or(s.ProbeMax, DefaultProbeMax), step)
+	timeout := min(cmp.Or(s.ProbeTimeout, DefaultProbeTimeout), s.commandTimeout())
+	var took time.Duration
+	defer func() {
+		s.mu.Lock()
+		s.probing = false
+		s.mu.Unlock()
+	}()
+	for {
+		// A probe that hung for its whole timeout has waited already: the next one starts at once.
+		wait := max(step/2+rand.N(step/2+1)-took, 0)
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(wait):
+		}
+		s.mu.Lock()
+		up := s.failing == nil
+		s.mu.Unlock()
+		if up {
+			return // a Send opened a session meanwhile
+		}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		sess, err := s.open(ctx, timeout)
+		if err != nil && ctx.Err() != nil {
+			s.recordOpen(fmt.Errorf("%w (no answer within %s)", err, timeout))
+		}
+		cancel()
+		if err == nil {
+			s.putIdle(sess)
+			return
+		}
+		took = time.Since(start)
+		step = min(2*step, limit)
+	}
+}
+
+func (s *Sender) commandTimeout() time.Duration {
+	return cmp.Or(s.CommandTimeout, DefaultCommandTimeout)
+}
+
+// dataTimeout is how long the data of m may take: a command's time plus its size at the
+// slowest acceptable rate.
+func (s *Sender) dataTimeout(m Message) time.Duration {
+	rate := cmp.Or(s.MinDataRate, DefaultMinDataRate)
+	return s.commandTimeout() + time.Duration(len(m.Raw))*time.Second/time.Duration(rate)
 }
 
 // Stats returns the session counters.
@@ -128,6 +239,21 @@ type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
+
+// relayDownError marks a failure to open a session: the relay's (or rmad's settings') fault,
+// never the message's.
+type relayDownError struct{ err error }
+
+func (e *relayDownError) Error() string { return e.err.Error() }
+func (e *relayDownError) Unwrap() error { return e.err }
+
+// IsRelayDown reports whether a Send error is a failure to open a session (connection refused,
+// no greeting in time, TLS or login failing): no message can be sent until the relay answers,
+// which WaitRelay waits for.
+func IsRelayDown(err error) bool {
+	var r *relayDownError
+	return errors.As(err, &r)
+}
 
 // IsPermanent reports whether a Send error will not go away by retrying: the server refused
 // this message or a recipient with a 5xx reply, or the message itself is unusable. Everything
@@ -145,13 +271,13 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	}
 	timeout := s.Timeout
 	if timeout <= 0 {
-		timeout = DefaultSendTimeout
+		timeout = DefaultSendTimeout + s.dataTimeout(m)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	start := time.Now()
-	err := s.send(ctx, m, timeout)
+	err := s.send(ctx, m)
 	if err != nil {
 		if ctx.Err() != nil && !IsPermanent(err) {
 			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
@@ -162,12 +288,13 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	return nil
 }
 
-func (s *Sender) send(ctx context.Context, m Message, timeout time.Duration) error {
+func (s *Sender) send(ctx context.Context, m Message) error {
+	cmdTimeout, dataTimeout := s.commandTimeout(), s.dataTimeout(m)
 	sess := s.takeIdle()
 	if sess != nil {
 		// RSET both ends whatever the last transaction left and tells whether the server still
 		// listens; a session that fails it is dropped before this message touches it.
-		if err := sess.run(ctx, timeout, sess.c.Reset); err != nil || sess.dead {
+		if err := sess.run(ctx, cmdTimeout, dataTimeout, sess.c.Reset); err != nil || sess.dead {
 			s.log.Debug().Err(err).Msg("idle session is gone; reconnecting")
 			sess.close()
 			s.count(func(st *SenderStats) { st.Redials++ })
@@ -176,11 +303,11 @@ func (s *Sender) send(ctx context.Context, m Message, timeout time.Duration) err
 	}
 	if sess == nil {
 		var err error
-		if sess, err = s.open(ctx, timeout); err != nil {
+		if sess, err = s.open(ctx, cmdTimeout); err != nil {
 			return err
 		}
 	}
-	err := sess.run(ctx, timeout, func() error { return deliver(sess.c, m) })
+	err := sess.run(ctx, cmdTimeout, dataTimeout, func() error { return deliver(sess, m, dataTimeout) })
 	if err != nil && sess.sent > 0 && errors.Is(err, errMailRefused) && !IsPermanent(err) {
 		// A used session refused to start another message (421 or 4xx at MAIL FROM, or the
 		// server closed it): the server's limit per session. Remember it and go on with a
@@ -188,10 +315,10 @@ func (s *Sender) send(ctx context.Context, m Message, timeout time.Duration) err
 		s.learnLimit(sess.sent, err)
 		sess.close()
 		s.count(func(st *SenderStats) { st.Redials++ })
-		if sess, err = s.open(ctx, timeout); err != nil {
+		if sess, err = s.open(ctx, cmdTimeout); err != nil {
 			return err
 		}
-		err = sess.run(ctx, timeout, func() error { return deliver(sess.c, m) })
+		err = sess.run(ctx, cmdTimeout, dataTimeout, func() error { return deliver(sess, m, dataTimeout) })
 	}
 	if err != nil {
 		sess.close() // any failure: the next message starts on a clean session
@@ -217,8 +344,9 @@ func (s *Sender) count(f func(*SenderStats)) {
 // errMailRefused marks a failure at MAIL FROM (before any of the message was accepted).
 var errMailRefused = errors.New("MAIL FROM refused")
 
-// deliver runs one mail transaction on an open session.
-func deliver(c *smtp.Client, m Message) error {
+// deliver runs one mail transaction on an open session; the data may take dataTimeout.
+func deliver(sess *smtpSession, m Message, dataTimeout time.Duration) error {
+	c := sess.c
 	if err := c.Mail(m.From, mailOptions(m)); err != nil {
 		return fmt.Errorf("%w: %w", errMailRefused, envelopeError("MAIL FROM:<"+m.From+">", err))
 	}
@@ -231,6 +359,9 @@ func deliver(c *smtp.Client, m Message) error {
 	if err != nil {
 		return envelopeError("DATA", err)
 	}
+	// go-smtp sets no deadline while the data is written; the reply after it gets
+	// SubmissionTimeout.
+	_ = sess.conn.SetWriteDeadline(time.Now().Add(dataTimeout))
 	if _, err := w.Write(m.Raw); err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
@@ -265,11 +396,12 @@ type smtpSession struct {
 	timer *time.Timer
 }
 
-// run calls f with the session's commands bounded by timeout and ctx: go-smtp has no context,
-// so closing the connection is what interrupts a hung command or DATA.
-func (sess *smtpSession) run(ctx context.Context, timeout time.Duration, f func() error) error {
-	sess.c.CommandTimeout = timeout
-	sess.c.SubmissionTimeout = timeout
+// run calls f with each of the session's commands bounded by cmdTimeout, the reply to the data
+// by dataTimeout, and all by ctx: go-smtp has no context, so closing the connection is what
+// interrupts a hung command or DATA.
+func (sess *smtpSession) run(ctx context.Context, cmdTimeout, dataTimeout time.Duration, f func() error) error {
+	sess.c.CommandTimeout = cmdTimeout
+	sess.c.SubmissionTimeout = dataTimeout
 	stop := context.AfterFunc(ctx, func() { sess.conn.Close() })
 	err := f()
 	if !stop() {
@@ -345,6 +477,9 @@ func (s *Sender) expire(sess *smtpSession) {
 // Close closes the idle sessions; a Send after Close still works but keeps nothing open.
 func (s *Sender) Close() {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stop)
+	}
 	s.closed = true
 	s.mu.Unlock()
 	s.closeIdle()
@@ -374,7 +509,7 @@ func (s *Sender) Probe(ctx context.Context) (tlsOn bool, extensions []string, er
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	sess, err := s.open(ctx, timeout)
+	sess, err := s.open(ctx, min(timeout, s.commandTimeout()))
 	if err != nil {
 		return false, nil, fmt.Errorf("smtp %s: %w", s.cfg.Address, err)
 	}
@@ -388,13 +523,17 @@ func (s *Sender) Probe(ctx context.Context) (tlsOn bool, extensions []string, er
 	return tlsOn, extensions, nil
 }
 
-// open connects, says EHLO and logs in, and records the outcome for Health.
+// open connects, says EHLO and logs in, each step bounded by timeout, and records the outcome
+// for Health and the relay probe. Its errors are relay-down errors (IsRelayDown).
 func (s *Sender) open(ctx context.Context, timeout time.Duration) (*smtpSession, error) {
 	sess, err := s.dial(ctx, timeout)
 	if ctx.Err() == nil || err == nil { // a caller giving up says nothing about the server
 		s.recordOpen(err)
 	}
-	return sess, err
+	if err != nil {
+		return nil, &relayDownError{err}
+	}
+	return sess, nil
 }
 
 func (s *Sender) dial(ctx context.Context, timeout time.Duration) (*smtpSession, error) {
@@ -409,7 +548,7 @@ func (s *Sender) dial(ctx context.Context, timeout time.Duration) (*smtpSession,
 	tlsCfg := s.tlsConfig(host)
 
 	var conn net.Conn
-	d := &net.Dialer{}
+	d := &net.Dialer{Timeout: timeout}
 	if mode == config.TLSImplicit {
 		conn, err = (&tls.Dialer{NetDialer: d, Config: tlsCfg}).DialContext(ctx, "tcp", s.cfg.Address)
 	} else {
@@ -423,8 +562,15 @@ func (s *Sender) dial(ctx context.Context, timeout time.Duration) (*smtpSession,
 
 	var c *smtp.Client
 	if mode == config.TLSStartTLS {
+		// go-smtp reads the greeting, says EHLO and STARTTLS here with its own 5-minute
+		// timeouts: a hung relay is cut off after one command's time instead.
+		hung := time.AfterFunc(timeout, func() { conn.Close() })
 		// Refuses a server without STARTTLS: never fall back to plain text.
-		if c, err = smtp.NewClientStartTLS(conn, tlsCfg); err != nil {
+		c, err = smtp.NewClientStartTLS(conn, tlsCfg)
+		if !hung.Stop() && err == nil {
+			err = fmt.Errorf("no answer within %s", timeout)
+		}
+		if err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("starttls: %w", err)
 		}

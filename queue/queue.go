@@ -17,6 +17,8 @@
 //   - A failure of Redis itself (see StoreUnavailable; or any error while Redis fails a PING)
 //     is not an attempt: the consumer holds back, logs it once per StoreLogEvery, and goes on
 //     when Redis serves again, however long it was away.
+//   - A handler error wrapping ErrHold (the handler's own dependency is down) is not an attempt
+//     either: the entry waits until Options.Ready returns, with every other entry.
 //   - A lost consumer group (NOGROUP: Redis lost its data) is created again from the start of
 //     the stream, which then holds only unfinished work.
 //
@@ -46,6 +48,11 @@ import (
 // ErrPermanent marks a handler error that no retry can fix (wrap it: fmt.Errorf("...: %w",
 // queue.ErrPermanent)); the entry goes to the dead letters at once.
 var ErrPermanent = errors.New("permanent failure")
+
+// ErrHold marks a handler error that is the fault of something the handler needs, not of the
+// message (an SMTP relay that does not answer): the attempt is not counted and never leads to a
+// dead letter, and the entry is tried again as soon as Options.Ready lets the consumer go on.
+var ErrHold = errors.New("held until what the handler needs is back")
 
 // ErrNotFound is returned by Retry for an unknown dead-letter id.
 var ErrNotFound = errors.New("dead letter not found")
@@ -84,6 +91,10 @@ type Options struct {
 	// StoreLogEvery: while Redis cannot serve (down, out of memory, ...) the consumer logs
 	// the failure at most once per this interval. [30s]
 	StoreLogEvery time.Duration
+	// Ready, when set, blocks until what the handlers need is usable (or ctx ends): the
+	// consumer takes no entry while it blocks, and every entry held by ErrHold is due the
+	// moment it returns. [nil: never blocks]
+	Ready func(ctx context.Context)
 	// Log is the caller's component logger (component=queue); entries add stream=<Stream>.
 	Log zerolog.Logger
 }

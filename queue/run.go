@@ -116,6 +116,12 @@ func (r *runner) loop(ctx context.Context) {
 		if n == 0 {
 			return
 		}
+		if q.opt.Ready != nil {
+			q.opt.Ready(ctx) // e.g. the SMTP relay is down: take nothing until it answers
+			if ctx.Err() != nil {
+				return
+			}
+		}
 		msgs, err := r.fetch(ctx, n, &pendingFrom, &reclaimFrom, &nextReclaim)
 		for range n - len(msgs) {
 			r.slots <- struct{}{}
@@ -525,6 +531,15 @@ func (r *runner) handle(m Message) {
 			log.Warn().Err(err).Msg("uncount interrupted attempt")
 		}
 		r.release(m.ID)
+	case errors.Is(herr, ErrHold) && !errors.Is(herr, ErrPermanent):
+		// Not the message's fault: uncounted, and due again as soon as Ready lets the loop on.
+		if err := q.c.HIncrBy(sctx, q.meta, fAttempts(m.ID), -1).Err(); err != nil {
+			r.setRefund(m.ID)
+		}
+		log.Debug().Err(herr).Msg("held until the handler's dependency is back")
+		r.mu.Lock()
+		r.owned[m.ID] = time.Now()
+		r.mu.Unlock()
 	case !errors.Is(herr, ErrPermanent) && q.storeDown(herr):
 		// Redis could not serve the handler: not the message's fault, so not an attempt, and
 		// never a dead letter however long it lasts. Tried again when the store is back.

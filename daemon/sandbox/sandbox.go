@@ -174,6 +174,7 @@ type SMTP struct {
 	CertPEM []byte
 
 	srv   *smtp.Server // under mu
+	ln    net.Listener // under mu: closed by Stop itself (Serve may not have taken it yet)
 	setup func(*SMTP) error
 	mu    sync.Mutex
 	mails []Mail
@@ -218,6 +219,9 @@ func (s *SMTP) listen(addr string) error {
 		return fmt.Errorf("smtp: listen: %w", err)
 	}
 	s.Addr = ln.Addr().String()
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
@@ -296,9 +300,12 @@ func selfSigned() (tls.Certificate, []byte, error) {
 // Stop closes the sink: connections are refused until Restart.
 func (s *SMTP) Stop() {
 	s.mu.Lock()
-	srv := s.srv
+	srv, ln := s.srv, s.ln
 	s.mu.Unlock()
 	_ = srv.Close()
+	if ln != nil {
+		_ = ln.Close()
+	}
 }
 
 // SetFailure makes every delivery fail with a temporary error (nil restores service).
