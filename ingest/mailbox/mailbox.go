@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
@@ -123,6 +124,12 @@ type Watcher struct {
 	mu    sync.Mutex
 	state State
 
+	// failed counts, for mails still in the mailbox (by UID, of failedValidity), how often each
+	// began a run of failed deliveries: a sync tries them after the others. Only the sync
+	// goroutine uses it.
+	failed         map[imap.UID]int
+	failedValidity uint32
+
 	// Tunables: production values from New; tests shorten them.
 	backoffMin, backoffMax time.Duration // reconnect and lease retry
 	retryMin               time.Duration // first retry after a Sink/Cursor failure (doubles up to the poll interval)
@@ -172,6 +179,7 @@ func New(cfg config.Mailbox, limits config.Limits, sink Sink, cur Cursor, lock L
 		lock:        lock,
 		log:         log.With().Str("component", "imap").Str("mailbox", cfg.Name).Logger(),
 		exists:      make(chan struct{}, 1),
+		failed:      map[imap.UID]int{},
 		state:       State{Mailbox: cfg.Name},
 		backoffMin:  time.Second,
 		backoffMax:  reconnectCap,

@@ -32,6 +32,7 @@ type msgInfo struct {
 type batch struct {
 	msgs     []msgInfo
 	tooLarge bool
+	retry    bool // mails that failed in an earlier sync: fetched after the others
 }
 
 // sync delivers and moves every undeleted mail in the selected mailbox. All of them, not only
@@ -59,6 +60,25 @@ func (w *Watcher) sync(ctx context.Context, c *imapclient.Client, uidValidity ui
 		}
 		slices.SortFunc(msgs, func(a, b msgInfo) int { return cmp.Compare(a.uid, b.uid) })
 	}
+
+	// Mails that began a run of failures before go last, the most often failed last of all: one
+	// mail that cannot be stored must not hold up those behind it (the sync stops after a few
+	// failures in a row), and it is still tried again at each sync.
+	if len(w.failed) > 0 {
+		present := make(map[imap.UID]bool, len(msgs))
+		for _, m := range msgs {
+			present[m.uid] = true
+		}
+		for uid := range w.failed {
+			if !present[uid] || w.failedValidity != uidValidity {
+				delete(w.failed, uid) // moved or deleted meanwhile, or the UIDs start over
+			}
+		}
+		slices.SortStableFunc(msgs, func(a, b msgInfo) int {
+			return cmp.Compare(w.failed[a.uid], w.failed[b.uid]) // 0 for fresh mails
+		})
+	}
+	w.failedValidity = uidValidity
 
 	var stats syncStats
 	var firstErr error
@@ -114,11 +134,12 @@ func (w *Watcher) plan(msgs []msgInfo) []batch {
 	}
 	for _, m := range msgs {
 		large := m.size > w.limits.MaxMessageBytes
-		if len(cur.msgs) > 0 && (large != cur.tooLarge || len(cur.msgs) >= w.batchCount ||
+		retry := w.failed[m.uid] > 0
+		if len(cur.msgs) > 0 && (large != cur.tooLarge || retry != cur.retry || len(cur.msgs) >= w.batchCount ||
 			(!large && bytes+m.size > w.batchBytes)) {
 			flush()
 		}
-		cur.tooLarge = large
+		cur.tooLarge, cur.retry = large, retry
 		cur.msgs = append(cur.msgs, m)
 		if !large {
 			bytes += m.size
@@ -180,6 +201,11 @@ func (w *Watcher) processBatch(ctx context.Context, c *imapclient.Client, uidVal
 		if err != nil {
 			stats.failed++
 			failsInRow++
+			if failsInRow == 1 {
+				// It began a run of failures; those right behind it may only have failed with
+				// it (a store out of memory after a big mail), so only it goes last next time.
+				w.failed[imap.UID(m.UID)]++
+			}
 			if firstErr == nil {
 				firstErr = &deliverError{fmt.Errorf("imap %s: deliver uid %d: %w", name, m.UID, err)}
 			}
@@ -191,6 +217,7 @@ func (w *Watcher) processBatch(ctx context.Context, c *imapclient.Client, uidVal
 			continue
 		}
 		failsInRow = 0
+		delete(w.failed, imap.UID(m.UID))
 		if m.TooLarge {
 			disp = Rejected
 			stats.tooLarge++

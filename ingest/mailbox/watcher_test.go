@@ -642,3 +642,43 @@ func TestIntakeSoonAfterLongOutage(t *testing.T) {
 		t.Errorf("intake %v after the server's return, want within 10 s", took)
 	}
 }
+
+// One mail that cannot be stored does not block the ones behind it, even when the store then
+// refuses a few more in a row (memory pressure after a big mail) and the sync stops early: the
+// next sync takes the other mails first and comes back to the failing one last, until it goes.
+func TestFailingMailDoesNotBlockTheOthers(t *testing.T) {
+	srv := newMemServer(t, nil).start()
+	t.Cleanup(srv.stop)
+	var failing atomic.Bool
+	failing.Store(true)
+	var attempts, pressure atomic.Int32
+	sink := newSink()
+	sink.setDecide(func(m Mail) (Disposition, error) {
+		if bytes.Contains(m.Header, []byte("Subject: big")) && failing.Load() {
+			attempts.Add(1)
+			pressure.Store(consecutiveFailuresStop - 1) // the next ones fail too, as under memory pressure: the sync stops
+			return 0, errors.New("OOM command not allowed when used memory > 'maxmemory'")
+		}
+		if pressure.Add(-1) >= 0 {
+			return 0, errors.New("OOM command not allowed when used memory > 'maxmemory'")
+		}
+		return Processed, nil
+	})
+	srv.appendMail("INBOX", mail(1, "big", 64<<10))
+	for i := 2; i <= 12; i++ {
+		srv.appendMail("INBOX", mail(i, "small", 200))
+	}
+	w := newTestWatcher(t, mboxConfig(srv.Addr()), limits, sink, newCursor(), nil)
+	run(t, w)
+
+	testenv.Eventually(t, waitTimeout, "the small mails stored while the big one still fails", func() bool {
+		return srv.count("RMA/Processed") == 11 && attempts.Load() >= 2
+	})
+	if n := srv.count("INBOX"); n != 1 {
+		t.Fatalf("INBOX holds %d mails, want only the failing one", n)
+	}
+	failing.Store(false)
+	testenv.Eventually(t, waitTimeout, "the failing mail stored once the store takes it", func() bool {
+		return srv.count("INBOX") == 0 && srv.count("RMA/Processed") == 12
+	})
+}
