@@ -174,6 +174,7 @@ func (c *Console) routes() {
 	m.Handle("POST /console/rmas/{year}/{n}/status", c.auth(c.setStatus))
 	m.Handle("POST /console/rmas/{year}/{n}/note", c.auth(c.addNote))
 	m.Handle("POST /console/rmas/{year}/{n}/tracking", c.auth(c.setTracking))
+	m.Handle("POST /console/rmas/{year}/{n}/receiver-pays", c.auth(c.setReceiverPays))
 	m.Handle("GET /console/receive", c.auth(c.receiveForm))
 	m.Handle("POST /console/receive", c.auth(c.receive))
 	m.Handle("GET /console/explain", c.auth(c.explainForm))

@@ -28,6 +28,7 @@ type event struct {
 	Note         string
 	InternalNote string
 	Tracking     string
+	ReceiverPays string // staff's answer recorded by this event: approved or refused
 }
 
 type rmaData struct {
@@ -44,6 +45,9 @@ type rmaData struct {
 	Refused  string            // an illegal move's reason
 	Internal bool
 	HasLabel bool // the partner sends it to the service centre, so it has a parcel label
+	// ReceiverPays is staff's latest answer to a receiver-pays request (approved, refused), or
+	// "asked" when the partner asked and nobody answered yet, or "" when nobody asked.
+	ReceiverPays string
 }
 
 // rmaNumber reads /console/rmas/{year}/{n}.
@@ -86,7 +90,13 @@ func (c *Console) renderRMA(w http.ResponseWriter, v *view, status int, rec rma.
 	}
 	for _, ev := range rec.History {
 		d.History = append(d.History, event{At: ev.At, Status: ev.Status, Actor: ev.Actor, Note: ev.Note,
-			InternalNote: ev.Extra[extraInternalNote], Tracking: ev.Extra[extraTracking]})
+			InternalNote: ev.Extra[extraInternalNote], Tracking: ev.Extra[extraTracking], ReceiverPays: ev.Extra[rma.ExtraReceiverPays]})
+		if a := ev.Extra[rma.ExtraReceiverPays]; a != "" {
+			d.ReceiverPays = a
+		}
+	}
+	if d.ReceiverPays == "" && strings.TrimSpace(rec.Decision.Item.ReceiverPays) != "" {
+		d.ReceiverPays = "asked"
 	}
 	v.Title = rec.Number
 	v.Data = d
@@ -193,6 +203,25 @@ func (c *Console) addNote(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	c.audit(v, "note", rec.Number).Bool("internal", note == "").Msg("note added")
+	http.Redirect(w, r, rmaLink(rec.Number), http.StatusSeeOther)
+}
+
+// setReceiverPays serves POST /console/rmas/{year}/{n}/receiver-pays: staff's answer to a
+// receiver-pays request, a history event; an approval shows on the RMA's parcel label.
+func (c *Console) setReceiverPays(w http.ResponseWriter, r *http.Request, v *view) {
+	rec, ok := c.formRMA(w, r, v)
+	if !ok {
+		return
+	}
+	answer := r.PostForm.Get("answer")
+	if answer != rma.ReceiverPaysApproved && answer != rma.ReceiverPaysRefused {
+		c.renderRMA(w, v, http.StatusUnprocessableEntity, rec, map[string]string{"receiver_pays": c.wordIn(v.Locale, "form.rp_unknown")}, formOf(r), "")
+		return
+	}
+	if !c.addEvent(w, r, v, rec, rma.Event{Actor: v.actor(), Extra: map[string]string{rma.ExtraReceiverPays: answer, extraAction: "receiver_pays"}}) {
+		return
+	}
+	c.audit(v, "receiver_pays", rec.Number).Str("answer", answer).Msg("receiver pays answered")
 	http.Redirect(w, r, rmaLink(rec.Number), http.StatusSeeOther)
 }
 
