@@ -89,7 +89,7 @@ func Due(r rma.Record, pol config.Policy, now time.Time) (Reminder, bool) {
 	case rma.StatusRepaired, rma.StatusReplaced:
 		// Only items at the distributor's service wait to be collected; the manufacturer ships
 		// forwarded items itself.
-		if n := pol.UncollectedDays; n > 0 && age > days(n) && shipsToUs(r.Decision) {
+		if n := pol.UncollectedDays; n > 0 && age > days(n) && WaitsForCollection(r.Decision.Route.Handling) {
 			if _, done := RuleEvent(r, RuleUncollected); done {
 				return rem, false
 			}
@@ -100,9 +100,41 @@ func Due(r rma.Record, pol config.Policy, now time.Time) (Reminder, bool) {
 	return rem, false
 }
 
-// shipsToUs reports whether the item comes to the distributor's own service.
-func shipsToUs(d rma.Decision) bool {
-	return d.Route.Handling == rma.HandlingInHouse || d.Route.Handling == rma.HandlingVendorTicket
+// WaitsForCollection reports whether a repaired or replaced item of this handling waits at the
+// distributor's own service to be collected (the manufacturer ships forwarded items itself).
+func WaitsForCollection(h rma.Handling) bool {
+	return h == rma.HandlingInHouse || h == rma.HandlingVendorTicket
+}
+
+// OverdueAfter is how long an RMA may stay in each status before a scheduled rule acts on it
+// (the staff console's overdue mark and filter); repaired and replaced RMAs only when
+// WaitsForCollection says so for their handling.
+func OverdueAfter(pol config.Policy) map[rma.Status]time.Duration {
+	out := map[rma.Status]time.Duration{}
+	if pol.AwaitingGoodsDays > 0 {
+		out[rma.StatusAwaitingGoods] = days(pol.AwaitingGoodsDays)
+	}
+	if pol.CustomerDelayDays > 0 {
+		out[rma.StatusAwaitingAccessories] = days(pol.CustomerDelayDays)
+	}
+	if pol.UncollectedDays > 0 {
+		out[rma.StatusRepaired] = days(pol.UncollectedDays)
+		out[rma.StatusReplaced] = days(pol.UncollectedDays)
+	}
+	return out
+}
+
+// Overdue reports whether r has been in its status longer than OverdueAfter allows, by the
+// scheduled rules' measure (also after a rule that only tells has told).
+func Overdue(r rma.Record, pol config.Policy, now time.Time) bool {
+	lim, ok := OverdueAfter(pol)[r.Status]
+	if !ok || now.Sub(StatusSince(r)) <= lim {
+		return false
+	}
+	if r.Status == rma.StatusRepaired || r.Status == rma.StatusReplaced {
+		return WaitsForCollection(r.Decision.Route.Handling)
+	}
+	return true
 }
 
 // StatusSince is when r entered its current status: the first event of the newest run of

@@ -22,8 +22,11 @@ import (
 //   - ix:st:<status>: sorted set of number keys ("yyyy:n"), scored by when the RMA entered
 //     the status (ms); ix:open the same for every open RMA;
 //   - ix:p:<partner>, ix:b:<brand>, ix:h:<handling>: sets of number keys, for the filters;
+//   - ix:po:<partner>, ix:bo:<brand>, ix:pbo:<partner>:<brand>: sorted sets of the open RMAs
+//     of a partner, a brand, a partner's brand, scored as ix:open: the open worklist with
+//     those filters is a page of one of them, not an intersection with ix:open;
 //   - ix:trk:<tracking>: sets of number keys by tracking number, for the search;
-//   - ix:version: set once the indexes were built from the records.
+//   - ix:version: the indexes' version (ixVersion) once they were built from the records.
 //
 // A record's slot and the global slot differ, so an index entry is written right after the
 // record by a second, idempotent step that states the record's whole index position. A crash
@@ -34,39 +37,55 @@ func (k keys) ix(part string) string { return k.prefix + globalTag + ":ix:" + pa
 
 func (k keys) ixStatus(st rma.Status) string { return k.ix("st:" + string(st)) }
 
+// ixVersion is the indexes' layout: a store whose ix:version differs gets them built again
+// (2: the open sorted sets per partner, brand and partner's brand).
+const ixVersion = "2"
+
 // ixPutScript puts one RMA in its place: KEYS the status sets in rma.AllStatuses order, then
-// ix:open, the partner, brand and handling sets; ARGV member, 1-based status index, score
-// (ms), open flag.
+// ix:open, the partner, brand and handling sets, then the partner's, brand's and partner's
+// brand's open sets; ARGV member, 1-based status index, score (ms), open flag.
 var ixPutScript = redis.NewScript(`
-local n = #KEYS - 4
+local n = #KEYS - 7
 local st = tonumber(ARGV[2])
 for i = 1, n do
   if i == st then redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) else redis.call('ZREM', KEYS[i], ARGV[1]) end
 end
-if ARGV[4] == '1' then redis.call('ZADD', KEYS[n+1], ARGV[3], ARGV[1]) else redis.call('ZREM', KEYS[n+1], ARGV[1]) end
+for _, i in ipairs({n+1, n+5, n+6, n+7}) do
+  if ARGV[4] == '1' then redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) else redis.call('ZREM', KEYS[i], ARGV[1]) end
+end
 for i = n+2, n+4 do redis.call('SADD', KEYS[i], ARGV[1]) end
 return 1
 `)
 
 // ixQueryScript pages through the union of the given status sets (each optionally cut at a
-// maximum score: the overdue filter), intersected with filter sets. KEYS: n status sets, m
-// filter sets, then n+1 scratch keys. ARGV: n, m, offset, count, 'asc'|'desc', n cut-offs
-// (” for none). Returns {total, members...}.
+// maximum score, the overdue filter, and less the members of some handling sets), intersected
+// with filter sets. KEYS: n status sets, m filter sets, n+1 scratch keys, then the handling
+// sets left out, status by status. ARGV: n, m, offset, count, 'asc'|'desc', n cut-offs (”
+// for none), n counts of handling sets left out. Returns {total, members...}.
 var ixQueryScript = redis.NewScript(`
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
 local off, cnt, desc = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == 'desc'
 local tmp = KEYS[n+m+1]
 local src
 local srcs = {}
-local cut = false
+local ex = 2*n + m + 2
 for i = 1, n do
   local c = ARGV[5+i]
-  if c == '' then
+  local ne = tonumber(ARGV[5+n+i])
+  if c == '' and ne == 0 then
     table.insert(srcs, KEYS[i])
   else
-    cut = true
     local t = KEYS[n+m+1+i]
-    redis.call('ZRANGESTORE', t, KEYS[i], '-inf', c, 'BYSCORE')
+    local from = KEYS[i]
+    if c ~= '' then
+      redis.call('ZRANGESTORE', t, KEYS[i], '-inf', c, 'BYSCORE')
+      from = t
+    end
+    if ne > 0 then
+      local args = {t, 1+ne, from}
+      for j = 1, ne do table.insert(args, KEYS[ex]); ex = ex + 1 end
+      redis.call('ZDIFFSTORE', unpack(args))
+    end
     table.insert(srcs, t)
   end
 end
@@ -143,7 +162,9 @@ func (s *Store) putIndex(ctx context.Context, c redis.Cmdable, e ixEntry) error 
 			at = i + 1
 		}
 	}
-	ks = append(ks, s.k.ix("open"), s.k.ix("p:"+e.partner), s.k.ix("b:"+normIndex(e.brand)), s.k.ix("h:"+string(e.handling)))
+	brand := normIndex(e.brand)
+	ks = append(ks, s.k.ix("open"), s.k.ix("p:"+e.partner), s.k.ix("b:"+brand), s.k.ix("h:"+string(e.handling)),
+		s.k.ix("po:"+e.partner), s.k.ix("bo:"+brand), s.k.ix("pbo:"+e.partner+":"+brand))
 	return ixPutScript.Run(ctx, c, ks, e.num.String(), at, e.since.UnixMilli(), flag(e.status.IsOpen())).Err()
 }
 
@@ -199,11 +220,11 @@ func (s *Store) indexCommitted(ctx context.Context, partner string, ds []rma.Dec
 // before they existed); with force it rebuilds them anyway.
 func (s *Store) BuildWorklistIndex(ctx context.Context, force bool) (int, error) {
 	if !force {
-		n, err := s.c.Exists(ctx, s.k.ix("version")).Result()
-		if err != nil {
+		v, err := s.c.Get(ctx, s.k.ix("version")).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return 0, fmt.Errorf("worklist index: %w", err)
 		}
-		if n == 1 {
+		if v == ixVersion {
 			return 0, nil
 		}
 	}
@@ -246,7 +267,7 @@ func (s *Store) BuildWorklistIndex(ctx context.Context, force bool) (int, error)
 			total += len(recs)
 		}
 	}
-	if err := s.c.Set(ctx, s.k.ix("version"), "1", 0).Err(); err != nil {
+	if err := s.c.Set(ctx, s.k.ix("version"), ixVersion, 0).Err(); err != nil {
 		return total, fmt.Errorf("worklist index: %w", err)
 	}
 	return total, nil
@@ -273,12 +294,14 @@ type WorklistQuery struct {
 	Brand    string
 	Handling rma.Handling
 	// OverdueAfter, when set, keeps only the RMAs of the statuses it names that have been in
-	// their status longer than the duration (measured from Now).
-	OverdueAfter map[rma.Status]time.Duration
-	Now          time.Time
-	Newest       bool // newest in status first; default oldest (longest waiting) first
-	Offset       int
-	Limit        int
+	// their status longer than the duration (measured from Now), less those whose handling
+	// OverdueExcept lists for the status (never overdue there).
+	OverdueAfter  map[rma.Status]time.Duration
+	OverdueExcept map[rma.Status][]rma.Handling
+	Now           time.Time
+	Newest        bool // newest in status first; default oldest (longest waiting) first
+	Offset        int
+	Limit         int
 }
 
 // WorklistPage is one page of the worklist.
@@ -305,9 +328,21 @@ func (s *Store) Worklist(ctx context.Context, q WorklistQuery) (WorklistPage, er
 		}
 	}
 	var ks []string
-	var cuts []string
+	var cuts, excepts []string
+	var nExcept []int
+	partner, brand := q.Partner, q.Brand
+	switch {
+	case open && partner != "" && brand != "":
+		ks, partner, brand = []string{s.k.ix("pbo:" + partner + ":" + normIndex(brand))}, "", ""
+	case open && partner != "":
+		ks, partner = []string{s.k.ix("po:" + partner)}, ""
+	case open && brand != "":
+		ks, brand = []string{s.k.ix("bo:" + normIndex(brand))}, ""
+	case open:
+		ks = []string{s.k.ix("open")}
+	}
 	if open {
-		ks, cuts = []string{s.k.ix("open")}, []string{""}
+		cuts, nExcept = []string{""}, []int{0}
 	} else {
 		for _, st := range statuses {
 			ks = append(ks, s.k.ixStatus(st))
@@ -316,15 +351,23 @@ func (s *Store) Worklist(ctx context.Context, q WorklistQuery) (WorklistPage, er
 				c = "(" + strconv.FormatInt(q.Now.Add(-d).UnixMilli(), 10)
 			}
 			cuts = append(cuts, c)
+			nExcept = append(nExcept, len(q.OverdueExcept[st]))
+			for _, h := range q.OverdueExcept[st] {
+				excepts = append(excepts, s.k.ix("h:"+string(h)))
+			}
 		}
 	}
 	n := len(ks)
 	var filters []string
-	if q.Partner != "" {
-		filters = append(filters, s.k.ix("p:"+q.Partner))
+	if !open && partner != "" && brand != "" && !slices.ContainsFunc(statuses, func(st rma.Status) bool { return !st.IsOpen() }) {
+		// Open statuses only: one intersection with the partner's brand's open set.
+		filters, partner, brand = []string{s.k.ix("pbo:" + partner + ":" + normIndex(brand))}, "", ""
 	}
-	if q.Brand != "" {
-		filters = append(filters, s.k.ix("b:"+normIndex(q.Brand)))
+	if partner != "" {
+		filters = append(filters, s.k.ix("p:"+partner))
+	}
+	if brand != "" {
+		filters = append(filters, s.k.ix("b:"+normIndex(brand)))
 	}
 	if q.Handling != "" {
 		filters = append(filters, s.k.ix("h:"+string(q.Handling)))
@@ -334,6 +377,7 @@ func (s *Store) Worklist(ctx context.Context, q WorklistQuery) (WorklistPage, er
 	for i := 0; i <= n; i++ {
 		ks = append(ks, s.k.ix("tmp:"+scratch+":"+strconv.Itoa(i)))
 	}
+	ks = append(ks, excepts...)
 	order := "asc"
 	if q.Newest {
 		order = "desc"
@@ -341,6 +385,9 @@ func (s *Store) Worklist(ctx context.Context, q WorklistQuery) (WorklistPage, er
 	args := []any{n, len(filters), max(q.Offset, 0), q.Limit, order}
 	for _, c := range cuts {
 		args = append(args, c)
+	}
+	for _, e := range nExcept {
+		args = append(args, e)
 	}
 	res, err := ixQueryScript.Run(ctx, s.c, ks, args...).StringSlice()
 	if err != nil {

@@ -181,3 +181,43 @@ func TestWorklistOverdueSeveralStatuses(t *testing.T) {
 		t.Fatalf("overdue: %v", got)
 	}
 }
+
+// OverdueExcept leaves out of an overdue status the RMAs of the handlings it names: a
+// forwarded item repaired by the manufacturer is never waiting for collection here.
+func TestWorklistOverdueExcept(t *testing.T) {
+	s := newTestStore(t)
+	ctx := t.Context()
+	nums := worklistFixture(t, s, 2) // 0, 1 TP-Link in house; 2, 3 DJI forwarded
+	for _, n := range []string{nums[0], nums[2]} {
+		if n == nums[0] {
+			if _, err := s.SetStatus(ctx, n, rma.StatusReceived, "staff:ann", "", nil, testNow); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.SetStatus(ctx, n, rma.StatusRepaired, "staff:ann", "", nil, testNow.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := WorklistQuery{Limit: 50, Now: testNow.Add(30 * 24 * time.Hour), Statuses: []rma.Status{rma.StatusRepaired},
+		OverdueAfter: map[rma.Status]time.Duration{rma.StatusRepaired: 24 * time.Hour}}
+	if p, _ := s.Worklist(ctx, q); !slices.Equal(pageNumbers(p), []string{nums[0], nums[2]}) {
+		t.Fatalf("repaired, overdue: %v", pageNumbers(p))
+	}
+	q.OverdueExcept = map[rma.Status][]rma.Handling{rma.StatusRepaired: {rma.HandlingForward, rma.HandlingVendorDirect}}
+	p, err := s.Worklist(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pageNumbers(p); !slices.Equal(got, []string{nums[0]}) || p.Total != 1 {
+		t.Fatalf("repaired, overdue, forwarded left out: %v (%d)", got, p.Total)
+	}
+	// All overdue statuses at once, and a partner's brand.
+	q.Statuses = nil
+	q.OverdueAfter[rma.StatusAwaitingGoods] = 24 * time.Hour
+	if p, _ := s.Worklist(ctx, q); !slices.Equal(pageNumbers(p), []string{nums[1], nums[0]}) {
+		t.Fatalf("overdue: %v", pageNumbers(p))
+	}
+	if p, _ := s.Worklist(ctx, WorklistQuery{Limit: 50, Partner: "P-B", Brand: "tp-link", Statuses: []rma.Status{rma.StatusAwaitingGoods}}); !slices.Equal(pageNumbers(p), []string{nums[1]}) {
+		t.Fatalf("partner B's TP-Link awaiting goods: %v", pageNumbers(p))
+	}
+}

@@ -207,6 +207,40 @@ func TestWorklistFiltersAndSearch(t *testing.T) {
 	wantNotIn(t, p, dji)
 }
 
+// The overdue mark and filter follow the reminder rules: an item repaired or replaced by the
+// manufacturer (forwarded) never waits here for collection; one of ours, or of a vendor
+// ticket, does after policy.uncollected_days.
+func TestWorklistOverdueRepaired(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ours := e.newRMA(item{serial: "OD-OURS"})
+	ticket := e.newRMA(item{serial: "OD-TICKET", handling: rma.HandlingVendorTicket})
+	vendor := e.newRMA(item{serial: "OD-VENDOR", handling: rma.HandlingForward})
+	ctx := t.Context()
+	for _, n := range []string{ours, ticket} {
+		if _, err := e.store.SetStatus(ctx, n, rma.StatusReceived, "staff:ann", "", nil, e.clock()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n, st := range map[string]rma.Status{ours: rma.StatusRepaired, ticket: rma.StatusReplaced, vendor: rma.StatusRepaired} {
+		if _, err := e.store.SetStatus(ctx, n, st, "staff:ann", "", nil, e.clock()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.advance(time.Duration(e.cfg.Policy.UncollectedDays+1) * 24 * time.Hour)
+	c := e.signedIn("ann", annPassword)
+	p := c.get("/console/?overdue=1")
+	wantIn(t, p, ours, ticket, "1–2 of 2")
+	wantNotIn(t, p, vendor+"<")
+	p = c.get("/console/?status=repaired")
+	wantIn(t, p, vendor)
+	if strings.Count(p.body, "⚠") != 1 {
+		t.Errorf("repaired: %d overdue marks, want 1 (ours, not the manufacturer's)", strings.Count(p.body, "⚠"))
+	}
+	wantNotIn(t, c.get(rmaLink(vendor)), "overdue-mark")
+	wantIn(t, c.get(rmaLink(ours)), "overdue-mark")
+}
+
 func TestWorklistPaging(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

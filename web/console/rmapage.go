@@ -75,7 +75,7 @@ func (c *Console) rmaPage(w http.ResponseWriter, r *http.Request, v *view) {
 
 func (c *Console) renderRMA(w http.ResponseWriter, v *view, status int, rec rma.Record, errs, form map[string]string, refused string) {
 	now := c.cfg.Now()
-	d := rmaData{Rec: rec, Row: c.rowOf(rec, now, c.overdueAfter()), Next: rec.Status.Next(), Since: store.StatusSince(rec),
+	d := rmaData{Rec: rec, Row: c.rowOf(rec, now), Next: rec.Status.Next(), Since: store.StatusSince(rec),
 		Errors: errs, Form: form, Refused: refused}
 	if form != nil {
 		d.Internal = form["visibility"] == "internal"

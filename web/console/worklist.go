@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rmad/rmad/rma"
+	"github.com/rmad/rmad/rules"
 	"github.com/rmad/rmad/store"
 )
 
@@ -121,25 +122,20 @@ func clip(s string, n int) string {
 	return s[:n]
 }
 
-// overdueAfter is how long an RMA may stay in a status before the reminder rules act on it.
-func (c *Console) overdueAfter() map[rma.Status]time.Duration {
-	day := 24 * time.Hour
-	p := c.cfg.Policy
-	out := map[rma.Status]time.Duration{}
-	if p.AwaitingGoodsDays > 0 {
-		out[rma.StatusAwaitingGoods] = time.Duration(p.AwaitingGoodsDays) * day
+// overdueQuery makes q keep only the RMAs past a scheduled rule's threshold (rules.Overdue):
+// repaired and replaced ones only when they wait at our service to be collected.
+func (c *Console) overdueQuery(q *store.WorklistQuery) {
+	q.OverdueAfter = rules.OverdueAfter(c.cfg.Policy)
+	var never []rma.Handling
+	for _, h := range []rma.Handling{rma.HandlingInHouse, rma.HandlingVendorTicket, rma.HandlingForward, rma.HandlingVendorDirect} {
+		if !rules.WaitsForCollection(h) {
+			never = append(never, h)
+		}
 	}
-	if p.CustomerDelayDays > 0 {
-		out[rma.StatusAwaitingAccessories] = time.Duration(p.CustomerDelayDays) * day
-	}
-	if p.UncollectedDays > 0 {
-		out[rma.StatusRepaired] = time.Duration(p.UncollectedDays) * day
-		out[rma.StatusReplaced] = time.Duration(p.UncollectedDays) * day
-	}
-	return out
+	q.OverdueExcept = map[rma.Status][]rma.Handling{rma.StatusRepaired: never, rma.StatusReplaced: never}
 }
 
-func (c *Console) rowOf(r rma.Record, now time.Time, limits map[rma.Status]time.Duration) row {
+func (c *Console) rowOf(r rma.Record, now time.Time) row {
 	since := store.StatusSince(r)
 	d := r.Decision
 	rw := row{Number: r.Number, Partner: r.PartnerID, Serial: d.Item.Serial, Status: r.Status,
@@ -150,10 +146,7 @@ func (c *Console) rowOf(r rma.Record, now time.Time, limits map[rma.Status]time.
 	if d.Product != nil {
 		rw.Brand, rw.Model = d.Product.Brand, d.Product.Model
 	}
-	if lim, ok := limits[r.Status]; ok && now.Sub(since) > lim {
-		// Repaired/replaced items wait for collection only when we repaired them.
-		rw.Overdue = (r.Status != rma.StatusRepaired && r.Status != rma.StatusReplaced) || d.Route.Handling == rma.HandlingInHouse
-	}
+	rw.Overdue = rules.Overdue(r, c.cfg.Policy, now)
 	return rw
 }
 
@@ -174,7 +167,6 @@ func (c *Console) renderWorklist(w http.ResponseWriter, r *http.Request, v *view
 	ctx := r.Context()
 	f := parseFilter(r.URL.Query())
 	now := c.cfg.Now()
-	limits := c.overdueAfter()
 	data := worklistData{Filter: f, Partners: c.cfg.Partners(), Statuses: rma.AllStatuses, Handlings: handlings,
 		Bulk: bulk, BulkError: bulkErr}
 
@@ -190,7 +182,7 @@ func (c *Console) renderWorklist(w http.ResponseWriter, r *http.Request, v *view
 
 	var recs []rma.Record
 	if f.Q != "" {
-		recs, err = c.search(r, f, now, limits)
+		recs, err = c.search(r, f, now)
 		data.Total = len(recs)
 		start := min((f.Page-1)*pageSize, len(recs))
 		recs = recs[start:min(start+pageSize, len(recs))]
@@ -198,7 +190,7 @@ func (c *Console) renderWorklist(w http.ResponseWriter, r *http.Request, v *view
 		q := store.WorklistQuery{Statuses: f.Statuses, Partner: f.Partner, Brand: f.Brand, Handling: f.Handling,
 			Now: now, Newest: f.Newest, Offset: (f.Page - 1) * pageSize, Limit: pageSize}
 		if f.Overdue {
-			q.OverdueAfter = limits
+			c.overdueQuery(&q)
 		}
 		var page store.WorklistPage
 		page, err = c.cfg.Store.Worklist(ctx, q)
@@ -209,7 +201,7 @@ func (c *Console) renderWorklist(w http.ResponseWriter, r *http.Request, v *view
 		return
 	}
 	for _, rec := range recs {
-		data.Rows = append(data.Rows, c.rowOf(rec, now, limits))
+		data.Rows = append(data.Rows, c.rowOf(rec, now))
 	}
 	data.From = (f.Page-1)*pageSize + 1
 	data.To = data.From + len(data.Rows) - 1
@@ -226,7 +218,7 @@ func (c *Console) renderWorklist(w http.ResponseWriter, r *http.Request, v *view
 
 // search finds RMAs by number, serial, own number or tracking, then applies the other
 // filters; across partners, as staff see every partner's RMAs.
-func (c *Console) search(r *http.Request, f filter, now time.Time, limits map[rma.Status]time.Duration) ([]rma.Record, error) {
+func (c *Console) search(r *http.Request, f filter, now time.Time) ([]rma.Record, error) {
 	ctx := r.Context()
 	found, err := c.cfg.Store.Lookup(ctx, f.Partner, f.Q)
 	if err != nil {
@@ -253,7 +245,7 @@ func (c *Console) search(r *http.Request, f filter, now time.Time, limits map[rm
 			len(f.Statuses) > 0 && !slices.Contains(f.Statuses, rec.Status),
 			f.Brand != "" && !strings.EqualFold(brand, f.Brand),
 			f.Handling != "" && d.Route.Handling != f.Handling,
-			f.Overdue && !c.rowOf(rec, now, limits).Overdue:
+			f.Overdue && !c.rowOf(rec, now).Overdue:
 			continue
 		}
 		out = append(out, rec)
