@@ -33,11 +33,9 @@ const crashMails = 200
 // the mailbox, every mail is exactly one submission with one RMA number, no number is issued
 // twice, every mail is answered at least once, and a resent answer keeps its Message-ID.
 //
-// The run takes about a minute of wall time whatever the machine: a restarted process has a new
-// consumer name and a new lease owner, so it waits for the killed one's mailbox lease (30 s) to
-// expire and for its unacknowledged stream entries to pass the visibility timeout (1 min). So
-// the kills fall in the first seconds (one in the first sync, the others in the queue work of
-// processes still waiting for the lease): each kill of a later lease holder would add 30 s.
+// The kills fall in the first seconds (one in the first sync, the others in the queue work that
+// follows). A restarted process has the killed one's instance name, so it takes the mailbox
+// lease back once it has seen the old claim on the name go unrenewed (2½ s).
 func TestCrashRecovery(t *testing.T) {
 	ctx := context.Background()
 	seed := uint64(time.Now().UnixNano())

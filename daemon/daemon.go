@@ -132,7 +132,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		log:      log.With().Str("component", "worker").Logger(),
 	}
 	sink := &mailSink{parser: d.parser, inbox: d.inbox, metrics: d.metrics, now: opt.Now}
-	locks := &leaseLocker{leases: d.store.Leases(), log: log.With().Str("component", "imap").Logger()}
+	// The mailbox leases belong to the instance name, so a restarted instance takes its
+	// mailboxes back at once; Run's instance claim keeps two live processes off one name.
+	locks := &leaseLocker{leases: d.store.InstanceLeases(opt.Consumer), log: log.With().Str("component", "imap").Logger()}
 	for _, mb := range cfg.IMAP {
 		for _, disp := range []mailbox.Disposition{mailbox.Processed, mailbox.Rejected} {
 			d.metrics.MailsProcessed.WithLabelValues(mb.Name, disp.String()) // zeros, not absent series
@@ -194,6 +196,34 @@ func (d *Daemon) Close() error {
 // Handler is the HTTP API (for tests; Run serves it on http.listen).
 func (d *Daemon) Handler() http.Handler { return d.http.Handler() }
 
+// instanceBeat is how often a running instance renews the claim on its name; a claim found
+// unchanged for 2½ beats at start belongs to a process that is gone.
+const instanceBeat = time.Second
+
+// claimInstance claims the instance name (store.ClaimInstance), waiting for Redis if it does not
+// answer yet; another live process under the same name is an error that says what to change.
+func (d *Daemon) claimInstance(ctx context.Context) (*store.Instance, error) {
+	log := d.log.With().Str("component", "instance").Logger()
+	warned := false
+	for {
+		inst, err := d.store.ClaimInstance(ctx, d.opt.Consumer, instanceBeat)
+		switch {
+		case err == nil:
+			return inst, nil
+		case errors.Is(err, store.ErrInstanceRunning), ctx.Err() != nil:
+			return nil, err
+		case !warned:
+			warned = true
+			log.Warn().Err(err).Msg("cannot claim the instance name yet; waiting for redis")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // consumerName names this instance in the stream groups. It stays the same across restarts, so a
 // restarted rmad takes up its own unfinished entries at once instead of waiting for the
 // visibility timeout; RMAD_INSTANCE tells apart several instances on one host.
@@ -234,6 +264,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	defer stopIntake()
+
+	inst, err := d.claimInstance(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = inst.Release(context.WithoutCancel(ctx)) }()
 
 	// Bind the HTTP port before anything starts, so READY means the port is open, and a port
 	// already taken stops rmad at once with a clear error.
@@ -285,6 +321,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	start(&intakeWG, "schedule", func() error { <-intake.Done(); d.sched.Stop(); return nil })
 	start(&workWG, "watchdog", func() error { return d.watchdog(work) })
 	start(&workWG, "health", func() error { return d.healthLoop(work) })
+	start(&intakeWG, "instance", func() error {
+		select {
+		case <-intake.Done():
+			return nil
+		case <-inst.Lost():
+			return fmt.Errorf("another process took over instance name %q (this one did not renew its claim in time): stopping", d.opt.Consumer)
+		}
+	})
 	if d.opt.Ready != nil && d.waitRedis(ctx) {
 		d.opt.Ready()
 	}

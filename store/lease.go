@@ -19,6 +19,7 @@ type Leases struct {
 	c     redis.UniversalClient
 	k     keys
 	owner string
+	named bool // the owner itself is the token: a lease held under it is taken back
 }
 
 // NewLeases returns leases under prefix; owner names this instance in the lease's value
@@ -32,6 +33,26 @@ func (s *Store) Leases() *Leases {
 	host, _ := os.Hostname()
 	return NewLeases(s.c, s.k.prefix, fmt.Sprintf("%s:%d", host, os.Getpid()))
 }
+
+// InstanceLeases returns leases owned by the instance name rather than by a process: a lease
+// still held under that name (by a process of this instance that died without releasing it)
+// is taken back at once instead of waited out. Only for work one process of an instance does
+// once at a time (a mailbox), and only while the process holds ClaimInstance's claim on the
+// name, which keeps two live processes from sharing it.
+func (s *Store) InstanceLeases(instance string) *Leases {
+	return &Leases{c: s.c, k: s.k, owner: instance, named: true}
+}
+
+// takeScript sets the lease when it is free or already held under the same token: KEYS[1];
+// ARGV token, ttl ms.
+var takeScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`)
 
 // Lease is a held lease. It renews itself every ttl/3 until Release, or until it is lost.
 type Lease struct {
@@ -72,7 +93,16 @@ func (l *Leases) TryAcquire(ctx context.Context, name string, ttl time.Duration)
 		token: l.owner + "/" + hex.EncodeToString(rnd[:]),
 		lost:  make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	ok, err := l.c.SetNX(ctx, le.key, le.token, ttl).Result()
+	var ok bool
+	var err error
+	if l.named {
+		le.token = l.owner
+		var n int
+		n, err = takeScript.Run(ctx, l.c, []string{le.key}, le.token, ttl.Milliseconds()).Int()
+		ok = n == 1
+	} else {
+		ok, err = l.c.SetNX(ctx, le.key, le.token, ttl).Result()
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("lease %s: %w", name, err)
 	}
