@@ -1,6 +1,6 @@
 // Package explain says what rmad would decide for a mail, and why: the daemon's parser and
 // rules on one message, without the store. `rmad explain` prints it; the staff console's
-// explain page and dead-letter view show the same text.
+// explain page shows the same text.
 package explain
 
 import (
