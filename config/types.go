@@ -28,9 +28,17 @@ type Config struct {
 	Labels         Labels         `yaml:"labels"`
 	Security       Security       `yaml:"security"`
 	Limits         Limits         `yaml:"limits"`
+	Conversation   Conversation   `yaml:"conversation"`
 
 	// Path is the file the config was loaded from (relative data files resolve against its folder).
 	Path string `yaml:"-"`
+}
+
+// Conversation is how rmad answers partners' replies in an RMA's thread.
+type Conversation struct {
+	// Acknowledge answers a follow-up that only has free text ("thank you", a question) with a
+	// short acknowledgement; by default it is only recorded and passed to staff.
+	Acknowledge bool `yaml:"acknowledge"`
 }
 
 // Log settings.

@@ -121,15 +121,16 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	d.parser = &ingest.Parser{Partners: partnerFinder{d.engine}, Limits: cfg.Limits, Security: cfg.Security,
 		OwnAddresses: ingest.OwnAddresses(cfg)}
 	d.pipe = &pipeline{
-		parser:   d.parser,
-		engine:   d.engine,
-		store:    d.store,
-		composer: outbound.NewComposer(cfg),
-		outbox:   d.outbox,
-		metrics:  d.metrics,
-		replyTo:  cfg.Security.ReplyToUnknown(),
-		now:      opt.Now,
-		log:      log.With().Str("component", "worker").Logger(),
+		parser:      d.parser,
+		engine:      d.engine,
+		store:       d.store,
+		composer:    outbound.NewComposer(cfg),
+		outbox:      d.outbox,
+		metrics:     d.metrics,
+		replyTo:     cfg.Security.ReplyToUnknown(),
+		acknowledge: cfg.Conversation.Acknowledge,
+		now:         opt.Now,
+		log:         log.With().Str("component", "worker").Logger(),
 	}
 	sink := &mailSink{parser: d.parser, inbox: d.inbox, metrics: d.metrics, now: opt.Now}
 	// The mailbox leases belong to the instance name, so a restarted instance takes its

@@ -40,8 +40,10 @@ type pipeline struct {
 	outbox   *queue.Queue
 	metrics  *metrics.Metrics
 	replyTo  bool // security.unknown_sender_reply
-	now      func() time.Time
-	log      zerolog.Logger
+	// acknowledge answers free-text follow-ups with a short acknowledgement (conversation.acknowledge).
+	acknowledge bool
+	now         func() time.Time
+	log         zerolog.Logger
 }
 
 // handleInbox processes one inbox entry. Every step is idempotent, so a retry after a crash
@@ -99,13 +101,13 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 		return p.answerCommand(ctx, sub, enqueued, log)
 	}
 
-	if numbers, err := p.followUpThread(ctx, sub); err != nil {
+	if th, err := p.followUpThread(ctx, sub); err != nil {
 		return fmt.Errorf("inbox %s: %w", m.ID, err)
-	} else if len(numbers) > 0 {
+	} else if !th.empty() {
 		// A reply in a thread is never a rejected request: no items is what it should have.
 		sub.Kind, sub.Problems = rma.KindFollowUp, nil
 		p.metrics.ObserveSubmission(sub, nil)
-		return p.followUp(ctx, sub, numbers, enqueued, log)
+		return p.followUp(ctx, sub, th, enqueued, log)
 	}
 
 	ds, err := p.submit(ctx, sub, enqueued, true)
@@ -120,15 +122,26 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 // partner's reply is mailed when notify is set (always for mail; on request for webhooks); staff
 // copies and claims forwarded to manufacturers are part of the processing and always go.
 func (p *pipeline) submit(ctx context.Context, sub rma.Submission, enqueued string, notify bool) ([]rma.Decision, error) {
+	now := p.now()
+	return p.record(ctx, sub, p.engine.Evaluate(sub, now), nil, now, enqueued, notify)
+}
+
+// record commits decided items and answers them (submit's second half; completions of
+// rejected items come in here too). roots are the rejected items the decisions complete, by
+// index (nil for a new submission): accepted ones are marked completed, rejected ones stay
+// completable under the same root.
+func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Decision, roots []string,
+	now time.Time, enqueued string, notify bool) ([]rma.Decision, error) {
 	partner, ok := p.engine.Data().Partners.ByID(sub.PartnerID)
 	if !ok {
 		return nil, fmt.Errorf("partner %q is not registered: %w", sub.PartnerID, queue.ErrPermanent)
 	}
-	now := p.now()
-	ds := p.engine.Evaluate(sub, now)
 	out, err := p.store.Commit(ctx, sub, ds, now)
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
+	}
+	if err := p.markCompleted(ctx, sub, out.Decisions, roots); err != nil {
+		return nil, err
 	}
 	if !out.Replay {
 		p.metrics.ObserveSubmission(sub, out.Decisions)
@@ -155,12 +168,15 @@ func (p *pipeline) submit(ctx context.Context, sub rma.Submission, enqueued stri
 	// The thread is known before any of its mails leaves, so a fast answer is recognised.
 	ids := []string{sub.Source.MessageID}
 	if reply != nil {
-		ids = append(ids, reply.ID)
+		ids = appendSent(ids, reply.ID)
 	}
 	for _, m := range msgs {
-		ids = append(ids, m.ID)
+		ids = appendSent(ids, m.ID)
 	}
 	if err := p.store.IndexThread(ctx, partner.ID, decidedNumbers(out.Decisions), ids...); err != nil {
+		return nil, err
+	}
+	if err := p.store.IndexRejected(ctx, partner.ID, rejectedOf(sub, out.Decisions, roots), ids...); err != nil {
 		return nil, err
 	}
 	if reply != nil {
@@ -212,7 +228,7 @@ func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueu
 	if err != nil {
 		return fmt.Errorf("compose %s answer: %w", sub.Command.Name, err)
 	}
-	if err := p.store.IndexThread(ctx, partner.ID, commandNumbers, sub.Source.MessageID, msg.ID); err != nil {
+	if err := p.store.IndexThread(ctx, partner.ID, commandNumbers, appendSent([]string{sub.Source.MessageID}, msg.ID)...); err != nil {
 		return err
 	}
 	return p.send(ctx, msg, enqueued)

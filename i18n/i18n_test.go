@@ -74,7 +74,7 @@ var sampleParams = map[string]string{
 	"staff": "desk@example.com", "query": "Q", "product": "P", "purchase": "2025-01-31", "fee": "15 EUR",
 	"percent": "15", "iban": "GR16", "contents": "PSU", "ticket": "T-1", "text": "t", "days": "10",
 	"label": "L", "formats": "YYYY-MM-DD", "today": "2026-11-02", "claim_type": "fast_refund", "max_len": "",
-	"limit": "10", "count": "12", "size": "25 MB", "tracking": "ACS 1",
+	"limit": "10", "count": "12", "size": "25 MB", "tracking": "ACS 1", "example": "RMA/1/SR/2026",
 }
 
 func TestEveryPhraseRenders(t *testing.T) {

@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,16 +11,42 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
+// FieldNote is one field of a partner's follow-up: recorded on Numbers, or (in a question)
+// not recorded because it could be for any of Numbers or of Lines.
+type FieldNote struct {
+	Numbers []string
+	Lines   []int
+	Field   string // item field name (rma.Fields)
+	Value   string
+}
+
+// FollowUpNews is what rmad did with a partner's follow-up, for the answer and the staff mail.
+type FollowUpNews struct {
+	Recorded []FieldNote // fields written on RMAs
+	WhichRMA []FieldNote // fields for one RMA in a thread of several: recorded nowhere
+	// WhichLine are fields that would complete a rejected item, in the thread of several.
+	WhichLine []FieldNote
+	// Acknowledge asks for a short acknowledgement when nothing else is said
+	// (conversation.acknowledge).
+	Acknowledge bool
+}
+
+// Answers reports whether the partner gets an answer.
+func (n FollowUpNews) Answers() bool {
+	return len(n.Recorded)+len(n.WhichRMA)+len(n.WhichLine) > 0 || n.Acknowledge
+}
+
 // followUpView is what templates/followup.tmpl reads.
 type followUpView struct {
 	Partner                                        rma.Partner
 	Numbers, From, Subject, Received, Source, Text string
-	Tracking                                       string
+	Recorded, Asked                                []string
+	Answered                                       bool
 }
 
-// FollowUpStaff tells staff what a partner wrote in the thread of RMAs numbers (and the
-// tracking number recorded from it, if any). ok is false when notify.staff is not set.
-func (c *Composer) FollowUpStaff(sub rma.Submission, p rma.Partner, numbers []string, tracking string, now time.Time) (Message, bool, error) {
+// FollowUpStaff tells staff what a partner wrote in the thread of RMAs numbers and what rmad
+// recorded from it. ok is false when notify.staff is not set.
+func (c *Composer) FollowUpStaff(sub rma.Submission, p rma.Partner, numbers []string, news FollowUpNews, now time.Time) (Message, bool, error) {
 	if strings.TrimSpace(c.StaffAddr) == "" || sub.FollowUp == nil {
 		return Message{}, false, nil
 	}
@@ -27,11 +54,19 @@ func (c *Composer) FollowUpStaff(sub rma.Submission, p rma.Partner, numbers []st
 	if err != nil {
 		return Message{}, false, err
 	}
-	received := receivedAt(sub, now)
-	subject, text, err := render("followup.tmpl", followUpView{
+	l := i18n.For(i18n.Fallback)
+	v := followUpView{
 		Partner: p, Numbers: strings.Join(numbers, ", "), From: sub.From, Subject: oneLine(sub.Subject),
-		Received: c.stamp(received), Source: sourceText(sub.Source), Text: sub.FollowUp.Text, Tracking: tracking,
-	})
+		Received: c.stamp(receivedAt(sub, now)), Source: sourceText(sub.Source), Text: sub.FollowUp.Text,
+		Answered: news.Answers(),
+	}
+	for _, f := range news.Recorded {
+		v.Recorded = append(v.Recorded, strings.Join(f.Numbers, ", ")+": "+l.Pair(l.Field(f.Field), oneLine(f.Value)))
+	}
+	for _, f := range append(append([]FieldNote{}, news.WhichRMA...), news.WhichLine...) {
+		v.Asked = append(v.Asked, l.Pair(l.Field(f.Field), oneLine(f.Value)))
+	}
+	subject, text, err := render("followup.tmpl", v)
 	if err != nil {
 		return Message{}, false, err
 	}
@@ -47,14 +82,36 @@ func (c *Composer) FollowUpStaff(sub rma.Submission, p rma.Partner, numbers []st
 	return m, err == nil, err
 }
 
-// FollowUpTracking answers a partner's follow-up in its language: the tracking number it gave
-// is recorded on RMAs numbers.
-func (c *Composer) FollowUpTracking(sub rma.Submission, p rma.Partner, numbers []string, tracking string, now time.Time) (Message, error) {
+// FollowUpAnswer answers a partner's follow-up in its language: what was recorded on which
+// RMA, and which fields need the RMA or the line named to be used.
+func (c *Composer) FollowUpAnswer(sub rma.Submission, p rma.Partner, numbers []string, news FollowUpNews, now time.Time) (Message, error) {
 	l := i18n.For(p.Locale, sub.Locale)
 	var b body
 	b.line(l.T("greeting"))
 	b.blank()
-	b.line(l.T("followup.tracking", "tracking", oneLine(tracking), "numbers", strings.Join(numbers, ", ")))
+	if len(news.Recorded)+len(news.WhichRMA)+len(news.WhichLine) > 0 {
+		b.line(l.T("followup.thanks"))
+	}
+	for _, f := range news.Recorded {
+		b.line(l.T("followup.recorded", "numbers", strings.Join(f.Numbers, ", "), "value", l.Pair(l.Field(f.Field), oneLine(f.Value))))
+	}
+	for _, f := range news.WhichRMA {
+		pair := l.Pair(l.Field(f.Field), oneLine(f.Value))
+		b.line(l.T("followup.which_rma", "value", pair, "numbers", strings.Join(f.Numbers, ", "),
+			"example", f.Numbers[0]+" / "+pair))
+	}
+	for _, f := range news.WhichLine {
+		pair := l.Pair(l.Field(f.Field), oneLine(f.Value))
+		lines := make([]string, len(f.Lines))
+		for i, n := range f.Lines {
+			lines[i] = strconv.Itoa(n)
+		}
+		b.line(l.T("followup.which_line", "value", pair, "lines", strings.Join(lines, ", "),
+			"example", l.T("followup.line", "n", lines[0])+" / "+pair))
+	}
+	if len(news.Recorded)+len(news.WhichRMA)+len(news.WhichLine) == 0 && news.Acknowledge {
+		b.line(l.T("followup.ack"))
+	}
 	b.blank()
 	c.footer(&b, l)
 	to, err := recipient(sub, p)

@@ -73,6 +73,9 @@ func (c *Composer) build(d draft, now time.Time) (Message, error) {
 		return Message{}, fmt.Errorf("outbound: %s mail has no recipient", d.kind)
 	}
 	id := messageID(d.kind, d.seed, domainOf(from.Address))
+	// The reference line survives clients and gateways that drop References: quoted back, it
+	// names this mail's thread (rma.RefToken).
+	d.body = strings.TrimRight(d.body, "\n") + "\n\n" + rma.RefPrefix + rma.RefToken(id) + "\n"
 
 	var h mail.Header
 	h.SetDate(now)

@@ -151,5 +151,18 @@ type Submission struct {
 type FollowUp struct {
 	Numbers []string          `json:"numbers,omitempty"` // RMA numbers named in the subject, canonical
 	Text    string            `json:"text,omitempty"`    // the typed text: quotes, attributions and signature removed
-	Fields  map[string]string `json:"fields,omitempty"`  // item fields labelled in Text ("tracking": "...")
+	Fields  map[string]string `json:"fields,omitempty"`  // item fields labelled in Text ("tracking": "...") before any RMA or line is named
+	// Scoped are the fields the typed text gives under a named RMA number or item line
+	// ("RMA/12/SR/2026", "Line 2:", "Γραμμή 2"), in the order written.
+	Scoped []FieldSet `json:"scoped,omitempty"`
+	// Refs are the reference tokens of rmad's own mails (RefToken) found anywhere in the mail,
+	// quoted text included.
+	Refs []string `json:"refs,omitempty"`
+}
+
+// FieldSet is fields a follow-up gives for one RMA or one item line of the mail it answers.
+type FieldSet struct {
+	Number string            `json:"number,omitempty"` // canonical RMA number, or ""
+	Line   int               `json:"line,omitempty"`   // item line of the answered mail, or 0
+	Fields map[string]string `json:"fields"`
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rmad/rmad/outbound"
+	"github.com/rmad/rmad/rma"
 )
 
 // digest sends each partner whose RMAs' status changed since its last digest one mail listing
@@ -102,6 +103,14 @@ func (s *Schedule) sendDigest(ctx context.Context, pid string, from, to time.Tim
 		// send this same digest (same window, same Message-ID), which the outbox sends once.
 		if err := s.store.SetDigestPending(ctx, pid, to); err != nil {
 			return false, err
+		}
+		// A partner's answer to the digest is a follow-up of the RMAs it lists.
+		nums := make([]string, len(entries))
+		for i, e := range entries {
+			nums[i] = e.Record.Number
+		}
+		if err := s.store.IndexThread(ctx, pid, nums, msg.ID, rma.RefToken(msg.ID)); err != nil {
+			return false, fmt.Errorf("digest for %s: %w", pid, err)
 		}
 		if err := s.outbox.Put(ctx, msg); err != nil {
 			return false, fmt.Errorf("digest for %s: %w", pid, err)

@@ -144,6 +144,10 @@ func (s *Schedule) notifyOne(ctx context.Context, n store.Notice, rep *Report) e
 		case err != nil:
 			return fmt.Errorf("%s %s: %w", rem.Rule, r.Number, err)
 		default:
+			// The partner's answer to the reminder is a follow-up of the RMA.
+			if err := s.store.IndexThread(ctx, r.PartnerID, []string{r.Number}, msg.ID, rma.RefToken(msg.ID)); err != nil {
+				return fmt.Errorf("%s %s: %w", rem.Rule, r.Number, err)
+			}
 			if err := s.outbox.Put(ctx, msg); err != nil {
 				return fmt.Errorf("%s %s: %w", rem.Rule, r.Number, err)
 			}

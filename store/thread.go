@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -100,3 +102,119 @@ func (s *Store) ThreadNumbers(ctx context.Context, partner string, messageIDs []
 // FollowUpKey is the once-key (AddEventOnce) under which a follow-up mail is written on each RMA
 // of its thread: the same mail, retried after a crash or fetched twice, is written once.
 func FollowUpKey(sub rma.Submission) string { return "followup:" + shortHash(SubmissionKey(sub)) }
+
+// Rejected is what one reply rejected, kept with the thread (same lifetime) so that the
+// partner's answer in that thread can complete the items: their values as sent, and what of
+// the mail counts for them again (its proof of purchase, its language, its CSV delimiter).
+type Rejected struct {
+	ID           string         `json:"id"` // of the submission whose reply rejected them
+	HasProof     bool           `json:"has_proof"`
+	Locale       string         `json:"locale,omitempty"`
+	CSVDelimiter rune           `json:"csv_delimiter,omitempty"`
+	Items        []RejectedItem `json:"items"`
+}
+
+// RejectedItem is one rejected item and the root it completes: the first rejected item of the
+// chain ("<set id>:<line>"), whatever completion attempt rejected it again.
+type RejectedItem struct {
+	Root     string       `json:"root"`
+	Decision rma.Decision `json:"decision"`
+}
+
+// RejectedID is the id of the rejected items of submission sub.
+func RejectedID(sub rma.Submission) string {
+	return shortHash(sub.PartnerID + "\n" + SubmissionKey(sub))
+}
+
+func (k keys) rejected(partner, id string) string { return k.partner(partner) + "rejected:" + id }
+func (k keys) threadRejected(partner, messageID string) string {
+	return k.partner(partner) + "threadrej:" + shortHash(normMessageID(messageID))
+}
+func (k keys) completed(partner, root string) string {
+	return k.partner(partner) + "completed:" + shortHash(root)
+}
+
+// IndexRejected keeps the rejected items r of a partner's submission for the thread of the mails
+// messageIDs (the partner's mail, rmad's reply and staff copy), for ThreadTTL.
+func (s *Store) IndexRejected(ctx context.Context, partner string, r Rejected, messageIDs ...string) error {
+	if len(r.Items) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("index rejected items of %s: %w", r.ID, err)
+	}
+	_, err = s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, s.k.rejected(partner, r.ID), b, ThreadTTL)
+		for _, id := range messageIDs {
+			if normMessageID(id) != "" {
+				p.Set(ctx, s.k.threadRejected(partner, id), r.ID, ThreadTTL)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index rejected items of %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// ThreadRejected returns the rejected items of the first of messageIDs that has any (so list
+// the mail answered first), or nil.
+func (s *Store) ThreadRejected(ctx context.Context, partner string, messageIDs []string) (*Rejected, error) {
+	var ks []string
+	for _, id := range messageIDs {
+		if normMessageID(id) != "" {
+			ks = append(ks, s.k.threadRejected(partner, id))
+		}
+	}
+	if len(ks) == 0 {
+		return nil, nil
+	}
+	ids, err := s.c.MGet(ctx, ks...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("rejected items look-up: %w", err)
+	}
+	for _, v := range ids {
+		id, ok := v.(string)
+		if !ok || id == "" {
+			continue
+		}
+		b, err := s.c.Get(ctx, s.k.rejected(partner, id)).Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("rejected items %s: %w", id, err)
+		}
+		var r Rejected
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("rejected items %s: %w", id, err)
+		}
+		return &r, nil
+	}
+	return nil, nil
+}
+
+// MarkCompleted records that the rejected item root was completed by submission by as RMA
+// number; it returns the RMA number and submission of the first completion (these very ones
+// unless root was completed before).
+func (s *Store) MarkCompleted(ctx context.Context, partner, root, by, number string) (firstNumber, firstBy string, err error) {
+	k := s.k.completed(partner, root)
+	v := number + " " + by
+	if err := s.c.SetNX(ctx, k, v, ThreadTTL).Err(); err != nil {
+		return "", "", fmt.Errorf("mark %s completed: %w", root, err)
+	}
+	return s.Completed(ctx, partner, root)
+}
+
+// Completed returns the RMA number and completing submission of rejected item root, or "".
+func (s *Store) Completed(ctx context.Context, partner, root string) (number, by string, err error) {
+	v, err := s.c.Get(ctx, s.k.completed(partner, root)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", "", nil
+	} else if err != nil {
+		return "", "", fmt.Errorf("completed %s: %w", root, err)
+	}
+	number, by, _ = strings.Cut(v, " ")
+	return number, by, nil
+}
