@@ -1,9 +1,8 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
@@ -226,8 +225,10 @@ func TestFollowUpCrashBetweenRecordAndAnswer(t *testing.T) {
 	fu := followUpMail(partnerAddr, "fu-crash@alfa-computers.gr", reSubject(replies[0].Subject), replies[0].MessageID,
 		[]string{orig.MessageID, replies[0].MessageID}, "AWB: 9988776655\n")
 	// What the crashed attempt did: the event is written under the mail's once-key.
-	sum := sha256.Sum256(fu)
-	sub := rma.Submission{Source: rma.Source{Channel: "mail", MessageID: "fu-crash@alfa-computers.gr", RawSHA256: hex.EncodeToString(sum[:])}}
+	sub, err := (&ingest.Parser{}).ParseMail(bytes.NewReader(fu))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ev := rma.Event{At: fixturesDay, Actor: partnerAddr, Note: "AWB: 9988776655", Extra: map[string]string{"tracking": "9988776655"}}
 	if ok, err := st.AddEventOnce(ctx, number, store.FollowUpKey(sub), ev); err != nil || !ok {
 		t.Fatalf("pre-record: %v %v", ok, err)

@@ -68,7 +68,7 @@ func (p *Parser) Inspect(r io.Reader) (rma.Submission, []Attachment, error) {
 	h := mail.Header{Header: message.Header{Header: th}}
 	readHeader(&sub, h)
 
-	st := &walkState{capped: capped}
+	st := &walkState{capped: capped, decoded: sha256.New()}
 	c := newContent()
 	p.walkEntity(c, message.Header{Header: th}, br, st, 0, "")
 	c.finish(p.maxItems())
@@ -78,6 +78,7 @@ func (p *Parser) Inspect(r io.Reader) (rma.Submission, []Attachment, error) {
 		return sub, nil, fmt.Errorf("ingest: reading mail: %w", capped.err)
 	}
 	sub.Source.RawSHA256 = hex.EncodeToString(sum.Sum(nil))
+	sub.Source.ContentSHA256 = hex.EncodeToString(st.decoded.Sum(nil))
 	if sub.Source.MessageID == "" {
 		sub.Source.MessageID = syntheticMessageID(sub.Source.RawSHA256)
 	}

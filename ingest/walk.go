@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"hash"
 	"io"
 	"mime"
 	stdmultipart "mime/multipart"
@@ -53,6 +54,7 @@ func newContent() *content { return &content{} }
 // walkState is shared by every level of one mail's walk.
 type walkState struct {
 	capped   *capReader
+	decoded  hash.Hash // every leaf part's decoded body, in order: the mail's content digest
 	parts    int
 	forwards int // depth of forwarded mail being read
 }
@@ -104,7 +106,28 @@ func (p *Parser) walkEntity(c *content, h message.Header, body io.Reader, st *wa
 		_, _ = io.Copy(io.Discard, body) // an encoding nobody knows: the part cannot be read
 		return
 	}
-	p.readLeaf(c, &h, e.Body, message.IsUnknownCharset(err), uu, st, inside)
+	body = e.Body
+	if st.decoded != nil {
+		// A part boundary in the digest, so that moving text between parts changes it.
+		_, _ = st.decoded.Write([]byte("\x00part\x00"))
+		var w io.Writer = st.decoded
+		if strings.HasPrefix(mt, "text/") {
+			w = dropCR{w} // CRLF or LF is the encoding's, not the partner's text
+		}
+		body = io.TeeReader(e.Body, w)
+	}
+	p.readLeaf(c, &h, body, message.IsUnknownCharset(err), uu, st, inside)
+}
+
+// dropCR writes what it is given without carriage returns.
+type dropCR struct{ w io.Writer }
+
+func (d dropCR) Write(b []byte) (int, error) {
+	if bytes.IndexByte(b, '\r') < 0 {
+		return d.w.Write(b)
+	}
+	_, err := d.w.Write(bytes.ReplaceAll(b, []byte{'\r'}, nil))
+	return len(b), err
 }
 
 // repairContentType rewrites a Content-Type that mime.ParseMediaType rejects (an unquoted

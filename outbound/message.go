@@ -199,7 +199,8 @@ func messageID(kind, seed, domain string) string {
 	return kind + "." + hex.EncodeToString(sum[:8]) + "@" + domain
 }
 
-// sourceKey identifies a submission across retries: the mail (Message-ID and raw hash) or the
+// sourceKey identifies a submission across retries: the mail (Message-ID, sender and content
+// digest; or raw hash) or the
 // webhook delivery. A submission with neither is identified by its content, which is equal for
 // equal submissions.
 func sourceKey(sub rma.Submission) string {
@@ -207,6 +208,9 @@ func sourceKey(sub rma.Submission) string {
 	switch {
 	case s.WebhookID != "":
 		return "webhook\x00" + s.WebhookID
+	case s.ContentSHA256 != "":
+		// The same mail again (another Date or MIME boundary) gets the same answers.
+		return "mail\x00" + s.MessageID + "\x00" + strings.ToLower(sub.From) + "\x00" + s.ContentSHA256
 	case s.MessageID != "" || s.RawSHA256 != "":
 		return "mail\x00" + s.MessageID + "\x00" + s.RawSHA256
 	}

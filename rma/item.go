@@ -103,6 +103,10 @@ type Source struct {
 	MessageID   string `json:"message_id,omitempty"` // without angle brackets
 	WebhookID   string `json:"webhook_id,omitempty"`
 	RawSHA256   string `json:"raw_sha256,omitempty"` // hex of the raw mail or request body
+	// ContentSHA256 is the hex digest of a mail's decoded parts (text and attachments, not its
+	// header, MIME boundaries or transfer encoding): with the Message-ID and the sender, what
+	// makes a mail fetched or sent twice the same mail.
+	ContentSHA256 string `json:"content_sha256,omitempty"`
 }
 
 // Command is a STATUS or WARRANTY request by mail (docs/contract.md §1.3).

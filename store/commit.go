@@ -38,13 +38,17 @@ const reservationTTL = 30 * 24 * time.Hour
 const maxCommitRounds = 8
 
 // SubmissionKey is the source key that makes a submission the same one: the webhook delivery id,
-// else the Message-ID together with the SHA-256 of the raw mail, else (no source at all) a
-// digest of the items.
+// else the Message-ID with the sender and the digest of the mail's decoded content (so the
+// same mail fetched again, or resent with another Date or MIME boundary, is the same, and
+// another mail under a reused Message-ID is not), else the Message-ID with the SHA-256 of the
+// raw mail, else (no source at all) a digest of the items.
 func SubmissionKey(sub rma.Submission) string {
 	src := sub.Source
 	switch {
 	case src.WebhookID != "":
 		return "webhook:" + src.WebhookID
+	case src.ContentSHA256 != "":
+		return "mail:" + src.MessageID + "/" + shortHash(strings.ToLower(sub.From)+"\n"+src.ContentSHA256)
 	case src.MessageID != "" || src.RawSHA256 != "":
 		ch := src.Channel
 		if ch == "" {
