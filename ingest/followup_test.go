@@ -68,3 +68,27 @@ func TestFollowUpRefToken(t *testing.T) {
 		t.Errorf("a mail without reply headers, number or token: follow-up %+v (%v)", plain.FollowUp, err)
 	}
 }
+
+// BenchmarkFollowUpParse is what reading a reply as a possible follow-up adds to parsing it:
+// the same reply (tracking and a serial above a quoted 40-line reply with its Ref line) parsed
+// with and without its In-Reply-To, which alone makes the parser look for the thread's fields.
+// Together with the store's BenchmarkThreadLookup the goal is under 1 ms per mail.
+func BenchmarkFollowUpParse(b *testing.B) {
+	quoted := strings.Repeat("> Item 1: TP-Link Archer AX55 · Serial number: RT-88812 · accepted RMA/1/SR/2026\n", 40)
+	body := "Hello,\n\nTracking: ACS 7012345678\nSerial number: RT-1\n\nOn Mon, 2 Nov 2026, RMA wrote:\n" + quoted +
+		"> Ref: R-0123456789\n"
+	for _, tc := range []struct{ name, extra string }{
+		{"plain", ""},
+		{"reply", "In-Reply-To: <reply.1@distributor.example>"},
+	} {
+		raw := headers(tc.extra, "Content-Type: text/plain; charset=utf-8") + "\n" + body
+		b.Run(tc.name, func(b *testing.B) {
+			p := testParser()
+			for b.Loop() {
+				if _, err := p.ParseMail(strings.NewReader(raw)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
