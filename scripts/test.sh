@@ -18,13 +18,15 @@ need_pkg zbarimg zbar-tools
 work=$(mktemp -d /tmp/rmad-test.XXXXXX)
 trap 'stop_services; rm -rf "$work"' EXIT
 
-start_redis "$work/redis"
+# A port free when checked can be taken by another program before the server binds it: each
+# server gets three tries, each in a fresh dir.
+for try in 1 2 3; do start_redis "$work/redis$try" && break; [ "$try" != 3 ] || exit 1; done
 export RMAD_TEST_REDIS="127.0.0.1:$REDIS_PORT"
 export RMAD_TEST_REDIS_SERVER="$(command -v redis-server)"
 export RMAD_TEST_CHROMIUM="$(command -v chromium)"
 if [ -x scripts/dovecot.sh ]; then
   . scripts/dovecot.sh
-  start_dovecot "$work/dovecot"
+  for try in 1 2 3; do start_dovecot "$work/dovecot$try" && break; [ "$try" != 3 ] || exit 1; done
 fi
 
 echo "test services: redis $RMAD_TEST_REDIS${RMAD_TEST_IMAP:+, dovecot $RMAD_TEST_IMAP}"
