@@ -29,6 +29,12 @@ type Outcome struct {
 	SubmissionKey string
 }
 
+// SubmissionTTL is how long a submission's outcome is kept for replays (the same mail or
+// webhook delivery committed again answers with the first outcome). A dead letter retried
+// after that is a new submission: its items with an own number or an open serial are then
+// duplicates of their RMAs.
+const SubmissionTTL = 90 * 24 * time.Hour
+
 // reservationTTL bounds how long reserved numbers wait for their commit. A retry after that
 // (a dead letter retried weeks later) reserves new numbers; the old ones are skipped once.
 const reservationTTL = 30 * 24 * time.Hour
@@ -96,6 +102,10 @@ type luaWrite struct {
 	Val    string   `json:"val"`
 	Event  string   `json:"event"`
 	Fields []string `json:"fields"`
+	// Blob and Blobs: the record's packed decision and source as ARGV[Blob..Blob+Blobs-1],
+	// hash fields z0, z1, ... (binary: it cannot travel inside the plan's JSON).
+	Blob  int `json:"blob"`
+	Blobs int `json:"blobs"`
 }
 
 type luaPlan struct {
@@ -104,12 +114,13 @@ type luaPlan struct {
 	Writes []luaWrite `json:"writes"`
 	Upd    int        `json:"upd"`
 	UpdMS  string     `json:"updms"`
+	SubTTL int64      `json:"subttl"` // ms the stored outcome is kept
 }
 
 // commitScript classifies a submission's candidate items against the partner's dedupe keys
 // (mode "classify", read only) or checks that the classification is unchanged and writes
 // everything (mode "commit"). KEYS[1] is the submission's stored outcome; ARGV: mode, plan,
-// outcome. A classification is ” (new), 'yyyy:n handling' (an existing RMA) or '@i' (the
+// outcome, then the records' packed chunks. A classification is ” (new), 'yyyy:n handling' (an existing RMA) or '@i' (the
 // same as candidate i of this submission).
 var commitScript = redis.NewScript(`
 local stored = redis.call('GET', KEYS[1])
@@ -140,6 +151,7 @@ for i = 1, #cls do
 end
 for _, w in ipairs(plan.writes) do
   redis.call('HSET', KEYS[w.rec], unpack(w.fields))
+  for j = 0, w.blobs - 1 do redis.call('HSET', KEYS[w.rec], 'z' .. j, ARGV[w.blob + j]) end
   redis.call('RPUSH', KEYS[w.hist], w.event)
   if w.own > 0 then redis.call('SET', KEYS[w.own], w.val) end
   if w.sset > 0 then redis.call('SADD', KEYS[w.sset], w.num) end
@@ -147,7 +159,7 @@ for _, w in ipairs(plan.writes) do
   redis.call('SADD', KEYS[w.stat], w.num)
   redis.call('ZADD', KEYS[plan.upd], plan.updms, w.num)
 end
-redis.call('SET', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[3], 'PX', plan.subttl)
 return {'ok'}
 `)
 
@@ -249,19 +261,21 @@ func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.
 				return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
 			}
 		}
-		out, kl, plan, err := s.buildCommit(sub, key, decisions, cands, cls, nums, base, items, now)
+		out, kl, plan, chunks, err := s.buildCommit(sub, key, decisions, cands, cls, nums, base, items, now)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
 		}
+		plan.SubTTL = SubmissionTTL.Milliseconds()
 		planJSON, err := json.Marshal(plan)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
 		}
-		stored, err := json.Marshal(storedOutcome{Key: key, At: now, Decisions: out.Decisions})
+		stored, err := packJSON(storedOutcome{Key: key, At: now, Decisions: out.Decisions})
 		if err != nil {
 			return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
 		}
-		res, err := commitScript.Run(ctx, s.c, kl.keys, "commit", planJSON, stored).StringSlice()
+		args := append([]any{"commit", planJSON, stored}, chunks...)
+		res, err := commitScript.Run(ctx, s.c, kl.keys, args...).StringSlice()
 		if err != nil {
 			return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
 		}
@@ -294,7 +308,7 @@ func replayOutcome(key string, res []string) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("store commit %s: replay without stored outcome", key)
 	}
 	var so storedOutcome
-	if err := json.Unmarshal([]byte(res[1]), &so); err != nil {
+	if err := unpackJSON([]byte(res[1]), &so); err != nil {
 		return Outcome{}, fmt.Errorf("store commit %s: stored outcome: %w", key, err)
 	}
 	return Outcome{Decisions: so.Decisions, Replay: true, SubmissionKey: so.Key}, nil
@@ -321,7 +335,7 @@ func (s *Store) reserve(ctx context.Context, subID, partner string, count, year 
 
 // buildCommit turns a classification and reserved numbers into the outcome and the commit plan.
 func (s *Store) buildCommit(sub rma.Submission, key string, decisions []rma.Decision, cands []candidate,
-	cls []string, nums []numberKey, base keyList, items []luaItem, now time.Time) (Outcome, keyList, luaPlan, error) {
+	cls []string, nums []numberKey, base keyList, items []luaItem, now time.Time) (Outcome, keyList, luaPlan, []any, error) {
 	p := sub.PartnerID
 	out := Outcome{Decisions: make([]rma.Decision, len(decisions)), SubmissionKey: key}
 	copy(out.Decisions, decisions)
@@ -332,11 +346,7 @@ func (s *Store) buildCommit(sub rma.Submission, key string, decisions []rma.Deci
 	}
 	plan := luaPlan{Items: items, Expect: cls, Writes: []luaWrite{}, UpdMS: strconv.FormatInt(now.UnixMilli(), 10)}
 	plan.Upd = kl.add(s.k.updated(p))
-	source, err := json.Marshal(sub.Source)
-	if err != nil {
-		return out, kl, plan, err
-	}
-
+	var chunks []any                    // ARGV after mode, plan and outcome
 	numOf := make([]string, len(cands)) // "yyyy:n handling" per candidate, for '@i' references
 	next := 0
 	for ci, c := range cands {
@@ -347,29 +357,31 @@ func (s *Store) buildCommit(sub rma.Submission, key string, decisions []rma.Deci
 			next++
 			d.Number = rma.Number{N: nk.N, Year: nk.Year}.String()
 			numOf[ci] = nk.String() + " " + string(d.Route.Handling)
-			w, err := s.recordWrite(&kl, sub, *d, nk, c, source, now)
+			w, blob, err := s.recordWrite(&kl, sub, *d, nk, c, now)
 			if err != nil {
-				return out, kl, plan, err
+				return out, kl, plan, nil, err
 			}
+			w.Blob, w.Blobs = 4+len(chunks), len(blob)
+			chunks = append(chunks, blob...)
 			w.Val = numOf[ci]
 			plan.Writes = append(plan.Writes, w)
 		case strings.HasPrefix(ref, "@"):
 			j, err := strconv.Atoi(ref[1:])
 			if err != nil || j < 1 || j > ci {
-				return out, kl, plan, fmt.Errorf("bad classification %q", ref)
+				return out, kl, plan, nil, fmt.Errorf("bad classification %q", ref)
 			}
 			numOf[ci] = numOf[j-1]
 			if err := markDuplicate(d, numOf[ci]); err != nil {
-				return out, kl, plan, err
+				return out, kl, plan, nil, err
 			}
 		default:
 			numOf[ci] = ref
 			if err := markDuplicate(d, ref); err != nil {
-				return out, kl, plan, err
+				return out, kl, plan, nil, err
 			}
 		}
 	}
-	return out, kl, plan, nil
+	return out, kl, plan, chunks, nil
 }
 
 // markDuplicate points a decision at the existing RMA "yyyy:n handling".
@@ -387,37 +399,42 @@ func markDuplicate(d *rma.Decision, ref string) error {
 	return nil
 }
 
-// recordWrite is the plan entry that creates one record with its history and indexes.
+// recordBody is what a record keeps packed (hash fields z0, z1, ...): the decision and the source.
+type recordBody struct {
+	Decision rma.Decision `json:"decision"`
+	Source   rma.Source   `json:"source"`
+}
+
+// recordWrite is the plan entry that creates one record with its history and indexes, and the
+// record's packed decision and source in chunks.
 func (s *Store) recordWrite(kl *keyList, sub rma.Submission, d rma.Decision, nk numberKey, c candidate,
-	source []byte, now time.Time) (luaWrite, error) {
+	now time.Time) (luaWrite, []any, error) {
 	p := sub.PartnerID
 	st := rma.InitialStatus(d.Route.Handling)
-	dec, err := json.Marshal(d)
+	blob, err := packJSON(recordBody{Decision: d, Source: sub.Source})
 	if err != nil {
-		return luaWrite{}, err
+		return luaWrite{}, nil, err
 	}
 	ev, err := json.Marshal(rma.Event{At: now, Status: st, Actor: "rmad", Extra: map[string]string{"source": describeSource(sub.Source)}})
 	if err != nil {
-		return luaWrite{}, err
+		return luaWrite{}, nil, err
 	}
 	ts := now.Format(time.RFC3339Nano)
-	src := sub.Source
 	w := luaWrite{
 		Rec:   kl.add(s.k.rec(p, nk)),
 		Hist:  kl.add(s.k.hist(p, nk)),
 		Stat:  kl.add(s.k.status(p, string(st))),
 		Num:   nk.String(),
 		Event: string(ev),
-		// The decision holds everything; the flat fields are for people reading Redis directly.
-		Fields: []string{
-			"number", d.Number, "partner", p, "status", string(st), "handling", string(d.Route.Handling),
-			"created_at", ts, "updated_at", ts,
-			"ean", d.Item.EAN, "serial", d.Item.Serial, "own_number", d.Item.OwnNumber,
-			"channel", src.Channel, "mailbox", src.Mailbox,
-			"uid_validity", strconv.FormatUint(uint64(src.UIDValidity), 10), "uid", strconv.FormatUint(uint64(src.UID), 10),
-			"message_id", src.MessageID, "webhook_id", src.WebhookID, "raw_sha256", src.RawSHA256,
-			"decision", string(dec), "source", string(source),
-		},
+		// The packed decision holds everything; the flat fields are for people reading Redis
+		// directly, each short enough for the hash's compact encoding.
+		Fields: []string{"number", d.Number, "partner", p, "status", string(st), "handling", string(d.Route.Handling),
+			"created_at", ts, "updated_at", ts},
+	}
+	for _, f := range [][2]string{{"ean", d.Item.EAN}, {"serial", d.Item.Serial}, {"own_number", d.Item.OwnNumber}} {
+		if f[1] != "" && len(f[1]) <= chunkSize {
+			w.Fields = append(w.Fields, f[0], f[1])
+		}
 	}
 	if c.own != "" {
 		w.Own = c.ownKeyIdx
@@ -428,7 +445,7 @@ func (s *Store) recordWrite(kl *keyList, sub rma.Submission, d rma.Decision, nk 
 			w.OSer = c.oserIdx
 		}
 	}
-	return w, nil
+	return w, splitChunks(blob), nil
 }
 
 func describeSource(src rma.Source) string {

@@ -305,11 +305,19 @@ func decodeRecord(h map[string]string, hist []string) (rma.Record, error) {
 	if r.UpdatedAt, err = time.Parse(time.RFC3339Nano, h["updated_at"]); err != nil {
 		return r, fmt.Errorf("updated_at: %w", err)
 	}
-	if err := json.Unmarshal([]byte(h["decision"]), &r.Decision); err != nil {
-		return r, fmt.Errorf("decision: %w", err)
-	}
-	if err := json.Unmarshal([]byte(h["source"]), &r.Source); err != nil {
-		return r, fmt.Errorf("source: %w", err)
+	if blob, ok := joinChunks(h); ok {
+		var body recordBody
+		if err := unpackJSON(blob, &body); err != nil {
+			return r, fmt.Errorf("decision: %w", err)
+		}
+		r.Decision, r.Source = body.Decision, body.Source
+	} else { // written before records were packed
+		if err := json.Unmarshal([]byte(h["decision"]), &r.Decision); err != nil {
+			return r, fmt.Errorf("decision: %w", err)
+		}
+		if err := json.Unmarshal([]byte(h["source"]), &r.Source); err != nil {
+			return r, fmt.Errorf("source: %w", err)
+		}
 	}
 	r.History = make([]rma.Event, 0, len(hist))
 	for _, e := range hist {

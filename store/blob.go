@@ -1,0 +1,107 @@
+package store
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// Records, stored outcomes and compacted RMAs keep their JSON deflated with a preset
+// dictionary of rmad's own field names and values: a decision's JSON is mostly its field names,
+// so a 900-byte decision with its source packs into about a third. The dictionary is part of
+// the stored format: blobV1 values are read with exactly this dictionary forever; another one
+// needs a new version tag.
+
+// blobV1 starts every packed value; JSON (the older, unpacked form) starts with '{' or '['.
+const blobV1 = "\x00z1"
+
+// blobDict is the preset dictionary of blobV1. Most used last: deflate finds near matches
+// more cheaply.
+var blobDict = []byte(`"vendor_ticket""forward""vendor_direct""rejected""duplicate""redirected"` +
+	`"problems":[{"code":"","field":"","params":{"notes":[{"key":"","params":{` +
+	`"extra":{"source":"webhook "note":"staff:"actor":"cli""vendor:"tracking"` +
+	`"portal":"helpdesk":"forward_to":"fault_types":["bulk":false,"bulk":true,` +
+	`"tracking":"contents":"vendor_ticket":"iban":"receiver_pays":"expectation":"fault_type":"quantity":"` +
+	`{"key":"","at":"","decisions":[{"line":1,"item":{"line":1,"ean":"","serial":"","purchase_date":"2026-` +
+	`","description":"","own_number":"","claim_type":"defective"},"result":"accepted","route":{"handling":"in_house"},` +
+	`"warranty":{"status":"in","until":"2026-01-01T00:00:00Z"},"product":{"ean":"","brand":"","model":"",` +
+	`"warranty_months":24,"fault_types":[""],"bulk":false},"claim_type":"defective","quantity":1,` +
+	`"purchase":"2026-01-01T00:00:00Z","number":"RMA//SR/2026"}` +
+	`{"channel":"mail","mailbox":"","uid_validity":,"uid":,"message_id":"","raw_sha256":"` +
+	`{"number":"RMA//SR/2026","partner_id":"","decision":{"line":1,"item":{"line":1,"ean":"","serial":"",` +
+	`"status":"awaiting_goods","created_at":"2026-","updated_at":"2026-","source":{"channel":"mail",` +
+	`"history":[{"at":"2026-","status":"awaiting_goods","actor":"rmad","extra":{"source":"mail <`)
+
+// packJSON marshals v and deflates it with the dictionary.
+func packJSON(v any) ([]byte, error) {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.WriteString(blobV1)
+	w, err := flate.NewWriterDict(&b, flate.BestCompression, blobDict)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(js); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// maxBlobJSON bounds what one packed value may inflate to: no record comes near it, and a
+// damaged value cannot make a reader allocate without bound.
+const maxBlobJSON = 64 << 20
+
+// unpackJSON reads a packJSON value, or plain JSON as older versions stored it, into v.
+func unpackJSON(data []byte, v any) error {
+	rest, ok := bytes.CutPrefix(data, []byte(blobV1))
+	if !ok {
+		return json.Unmarshal(data, v)
+	}
+	r := flate.NewReaderDict(bytes.NewReader(rest), blobDict)
+	js, err := io.ReadAll(io.LimitReader(r, maxBlobJSON+1))
+	if err != nil {
+		return fmt.Errorf("inflate: %w", err)
+	}
+	if len(js) > maxBlobJSON {
+		return errors.New("inflate: value over 64 MiB")
+	}
+	return json.Unmarshal(js, v)
+}
+
+// chunkSize keeps every piece of a packed value within Redis's hash-max-listpack-value
+// (default 64), so a record stays a compact listpack instead of a hashtable (about a third of
+// the memory).
+const chunkSize = 64
+
+// splitChunks splits a packed value into pieces of at most chunkSize bytes: a record's hash
+// fields z0, z1, ...
+func splitChunks(data []byte) []any {
+	var out []any
+	for len(data) > 0 {
+		n := min(chunkSize, len(data))
+		out = append(out, string(data[:n]))
+		data = data[n:]
+	}
+	return out
+}
+
+// joinChunks reassembles a splitChunks value from a record hash; ok is false when it has none.
+func joinChunks(h map[string]string) (data []byte, ok bool) {
+	for i := 0; ; i++ {
+		c, found := h["z"+strconv.Itoa(i)]
+		if !found {
+			return data, i > 0
+		}
+		data = append(data, c...)
+	}
+}
