@@ -93,14 +93,12 @@ type luaItem struct {
 
 type luaWrite struct {
 	Rec    int      `json:"rec"`
-	Hist   int      `json:"hist"`
 	Own    int      `json:"own"`
 	SSet   int      `json:"sset"`
 	OSer   int      `json:"oser"`
 	Stat   int      `json:"stat"`
 	Num    string   `json:"num"`
 	Val    string   `json:"val"`
-	Event  string   `json:"event"`
 	Fields []string `json:"fields"`
 	// Blob and Blobs: the record's packed decision and source as ARGV[Blob..Blob+Blobs-1],
 	// hash fields z0, z1, ... (binary: it cannot travel inside the plan's JSON).
@@ -152,9 +150,8 @@ end
 for _, w in ipairs(plan.writes) do
   redis.call('HSET', KEYS[w.rec], unpack(w.fields))
   for j = 0, w.blobs - 1 do redis.call('HSET', KEYS[w.rec], 'z' .. j, ARGV[w.blob + j]) end
-  redis.call('RPUSH', KEYS[w.hist], w.event)
   if w.own > 0 then redis.call('SET', KEYS[w.own], w.val) end
-  if w.sset > 0 then redis.call('SADD', KEYS[w.sset], w.num) end
+  if w.sset > 0 then redis.call('HSET', KEYS[w.sset], w.num, '') end
   if w.oser > 0 then redis.call('SET', KEYS[w.oser], w.val) end
   redis.call('SADD', KEYS[w.stat], w.num)
   redis.call('ZADD', KEYS[plan.upd], plan.updms, w.num)
@@ -415,26 +412,18 @@ func (s *Store) recordWrite(kl *keyList, sub rma.Submission, d rma.Decision, nk 
 	if err != nil {
 		return luaWrite{}, nil, err
 	}
-	ev, err := json.Marshal(rma.Event{At: now, Status: st, Actor: "rmad", Extra: map[string]string{"source": describeSource(sub.Source)}})
-	if err != nil {
-		return luaWrite{}, nil, err
-	}
 	ts := now.Format(time.RFC3339Nano)
 	w := luaWrite{
-		Rec:   kl.add(s.k.rec(p, nk)),
-		Hist:  kl.add(s.k.hist(p, nk)),
-		Stat:  kl.add(s.k.status(p, string(st))),
-		Num:   nk.String(),
-		Event: string(ev),
-		// The packed decision holds everything; the flat fields are for people reading Redis
-		// directly, each short enough for the hash's compact encoding.
+		Rec:  kl.add(s.k.rec(p, nk)),
+		Stat: kl.add(s.k.status(p, string(st))),
+		Num:  nk.String(),
+		// The packed decision holds everything; the few flat fields are for people reading
+		// Redis directly (a record stays within one listpack allocation).
 		Fields: []string{"number", d.Number, "partner", p, "status", string(st), "handling", string(d.Route.Handling),
-			"created_at", ts, "updated_at", ts},
-	}
-	for _, f := range [][2]string{{"ean", d.Item.EAN}, {"serial", d.Item.Serial}, {"own_number", d.Item.OwnNumber}} {
-		if f[1] != "" && len(f[1]) <= chunkSize {
-			w.Fields = append(w.Fields, f[0], f[1])
-		}
+			"created_at", ts, "updated_at", ts,
+			// The first history entry is implied (firstEvent), so a new RMA has no history list
+			// until its status first changes; h0 holds the status it was created in.
+			"h0", string(st)},
 	}
 	if c.own != "" {
 		w.Own = c.ownKeyIdx
@@ -446,6 +435,12 @@ func (s *Store) recordWrite(kl *keyList, sub rma.Submission, d rma.Decision, nk 
 		}
 	}
 	return w, splitChunks(blob), nil
+}
+
+// firstEvent is the history entry a commit implies for a record created in status st (the
+// record's h0 field).
+func firstEvent(r rma.Record, st rma.Status) rma.Event {
+	return rma.Event{At: r.CreatedAt, Status: st, Actor: "rmad", Extra: map[string]string{"source": describeSource(r.Source)}}
 }
 
 func describeSource(src rma.Source) string {

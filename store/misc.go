@@ -11,10 +11,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// Markers hold "1" (only their existence counts: a small integer costs Redis no allocation).
+
 // Once reports true the first time it is called for key within ttl (SET NX): rate limits,
 // "reply sent" markers, one cron run per schedule tick across instances.
 func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	ok, err := s.c.SetNX(ctx, s.k.once(key), time.Now().UTC().Format(time.RFC3339), ttl).Result()
+	ok, err := s.c.SetNX(ctx, s.k.once(key), "1", ttl).Result()
 	if err != nil {
 		return false, fmt.Errorf("once %s: %w", key, err)
 	}
@@ -24,7 +26,7 @@ func (s *Store) Once(ctx context.Context, key string, ttl time.Duration) (bool, 
 // Mark sets the marker key for ttl, whether or not it was set: a "sent" marker written after
 // the work is done. It shares Once's markers.
 func (s *Store) Mark(ctx context.Context, key string, ttl time.Duration) error {
-	if err := s.c.Set(ctx, s.k.once(key), time.Now().UTC().Format(time.RFC3339), ttl).Err(); err != nil {
+	if err := s.c.Set(ctx, s.k.once(key), "1", ttl).Err(); err != nil {
 		return fmt.Errorf("mark %s: %w", key, err)
 	}
 	return nil

@@ -94,13 +94,14 @@ func (s *Store) Lookup(ctx context.Context, partnerID, query string) ([]rma.Reco
 	}
 	own, ser := normOwn(query), normSerial(query)
 	type hits struct {
-		own *redis.StringCmd
-		ser *redis.StringSliceCmd
+		own         *redis.StringCmd
+		ser, oldSer *redis.StringSliceCmd
 	}
 	found := make([]hits, len(partners))
 	pipe := s.c.Pipeline()
 	for i, p := range partners {
-		found[i] = hits{own: pipe.Get(ctx, s.k.own(p, own)), ser: pipe.SMembers(ctx, s.k.serial(p, ser))}
+		found[i] = hits{own: pipe.Get(ctx, s.k.own(p, own)), ser: pipe.HKeys(ctx, s.k.serial(p, ser)),
+			oldSer: pipe.SMembers(ctx, s.k.serialSet(p, ser))}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("lookup %q: %w", query, err)
@@ -114,7 +115,7 @@ func (s *Store) Lookup(ctx context.Context, partnerID, query string) ([]rma.Reco
 				nums[nk] = true
 			}
 		}
-		for _, m := range found[i].ser.Val() {
+		for _, m := range append(found[i].ser.Val(), found[i].oldSer.Val()...) {
 			if nk, err := parseNumberKey(m); err == nil {
 				nums[nk] = true
 			}
@@ -319,7 +320,10 @@ func decodeRecord(h map[string]string, hist []string) (rma.Record, error) {
 			return r, fmt.Errorf("source: %w", err)
 		}
 	}
-	r.History = make([]rma.Event, 0, len(hist))
+	r.History = make([]rma.Event, 0, len(hist)+1)
+	if st := h["h0"]; st != "" {
+		r.History = append(r.History, firstEvent(r, rma.Status(st)))
+	}
 	for _, e := range hist {
 		var ev rma.Event
 		if err := json.Unmarshal([]byte(e), &ev); err != nil {

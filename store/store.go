@@ -7,9 +7,12 @@
 // hash tag, so the scripts also run on Redis Cluster:
 //
 //   - P{p:<partner>}:... holds everything of one partner: its submissions' stored outcomes
-//     (sub:<id>), its records (rma:<yyyy>:<n>) and their histories (hist:<yyyy>:<n>), the
+//     (sub:<id>, packed, kept SubmissionTTL), its records (rma:<yyyy>:<n>, a small hash with
+//     the decision packed in 64-byte fields) and their histories (hist:<yyyy>:<n>, from the
+//     first status change on: the creation entry is implied by the record), the
 //     dedupe keys (own:<own number>, oserial:<serial> for the serial's open RMA) and the indexes
-//     (serial:<serial>, status:<status>, updated).
+//     (sn:<serial>, a hash whose fields are the serial's RMAs; status:<status>, updated).
+//     Small hashes are kept as listpacks, which Redis 7.0 does not do for sets of strings.
 //   - P{rma}:... holds what is global: the per-year counters (seq:<yyyy>), who owns a number
 //     (owner:<yyyy>), the partners that have records (partners) and the number reservations
 //     (res:<submission id>).
@@ -23,7 +26,7 @@
 //     submission's id, so a retry of the same submission gets the same numbers back and a
 //     number is never taken twice for one item.
 //  3. commit (partner slot): checks that the classification still holds, then writes the
-//     records, their first history entries, indexes, dedupe keys and the submission's outcome
+//     records, indexes, dedupe keys and the submission's outcome
 //     in one atomic step. If a concurrent commit changed the picture, the steps are repeated.
 //
 // A number can only be skipped when another submission claims the same own number or serial
@@ -193,7 +196,11 @@ func (k keys) partner(id string) string {
 func (k keys) sub(partner, subID string) string   { return k.partner(partner) + "sub:" + subID }
 func (k keys) own(partner, own string) string     { return k.partner(partner) + "own:" + own }
 func (k keys) oserial(partner, ser string) string { return k.partner(partner) + "oserial:" + ser }
-func (k keys) serial(partner, ser string) string  { return k.partner(partner) + "serial:" + ser }
+func (k keys) serial(partner, ser string) string  { return k.partner(partner) + "sn:" + ser }
+
+// serialSet is the serial index as a set, as versions before the hash (serial) wrote it: read,
+// never written.
+func (k keys) serialSet(partner, ser string) string { return k.partner(partner) + "serial:" + ser }
 func (k keys) status(partner string, st string) string {
 	return k.partner(partner) + "status:" + st
 }
