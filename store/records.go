@@ -44,25 +44,42 @@ return {'ok'}
 
 // Get returns the record of an RMA number (any accepted spelling), or ErrNotFound.
 func (s *Store) Get(ctx context.Context, number string) (rma.Record, error) {
+	r, err := s.getStored(ctx, number)
+	return r.Record, err
+}
+
+// getForChange is Get for a change to the record: a compacted record is unpacked first.
+func (s *Store) getForChange(ctx context.Context, number string) (rma.Record, error) {
+	r, err := s.getStored(ctx, number)
+	if err != nil || !r.compacted {
+		return r.Record, err
+	}
+	if err := s.unpack(ctx, r.Record); err != nil {
+		return rma.Record{}, err
+	}
+	return s.Get(ctx, number)
+}
+
+func (s *Store) getStored(ctx context.Context, number string) (storedRecord, error) {
 	n, err := rma.ParseNumber(number)
 	if err != nil {
-		return rma.Record{}, fmt.Errorf("%w: %v", ErrNotFound, err)
+		return storedRecord{}, fmt.Errorf("%w: %v", ErrNotFound, err)
 	}
 	nk := numberKey{Year: n.Year, N: n.N}
 	partner, err := s.c.HGet(ctx, s.k.owner(n.Year), strconv.Itoa(n.N)).Result()
 	if errors.Is(err, redis.Nil) {
-		return rma.Record{}, fmt.Errorf("%s: %w", n, ErrNotFound)
+		return storedRecord{}, fmt.Errorf("%s: %w", n, ErrNotFound)
 	}
 	if err != nil {
-		return rma.Record{}, fmt.Errorf("get %s: %w", n, err)
+		return storedRecord{}, fmt.Errorf("get %s: %w", n, err)
 	}
-	recs, err := s.load(ctx, partner, []numberKey{nk})
+	recs, err := s.loadStored(ctx, partner, []numberKey{nk})
 	if err != nil {
-		return rma.Record{}, err
+		return storedRecord{}, err
 	}
 	if len(recs) == 0 {
 		// Reserved but never committed (the item turned out a duplicate).
-		return rma.Record{}, fmt.Errorf("%s: %w", n, ErrNotFound)
+		return storedRecord{}, fmt.Errorf("%s: %w", n, ErrNotFound)
 	}
 	return recs[0], nil
 }
@@ -135,7 +152,7 @@ func (s *Store) Lookup(ctx context.Context, partnerID, query string) ([]rma.Reco
 // (vendor reference, tracking ...).
 func (s *Store) SetStatus(ctx context.Context, number string, to rma.Status, actor, note string,
 	extra map[string]string, now time.Time) (rma.Record, error) {
-	r, err := s.Get(ctx, number)
+	r, err := s.getForChange(ctx, number)
 	if err != nil {
 		return rma.Record{}, err
 	}
@@ -172,11 +189,10 @@ func (s *Store) SetStatus(ctx context.Context, number string, to rma.Status, act
 			r.UpdatedAt = now
 			r.History = append(r.History, ev)
 			return r, s.indexChange(ctx, r, ev)
-		case "missing":
-			return rma.Record{}, fmt.Errorf("%s: %w", r.Number, ErrNotFound)
 		}
 		// "conflict": someone else changed the status first; judge the move from the new one.
-		if r, err = s.Get(ctx, r.Number); err != nil {
+		// "missing": compacted meanwhile (or gone): unpacked again, or ErrNotFound.
+		if r, err = s.getForChange(ctx, r.Number); err != nil {
 			return rma.Record{}, err
 		}
 	}
@@ -269,29 +285,64 @@ const loadBatch = 256
 
 // load reads records of one partner; numbers without a record are left out.
 func (s *Store) load(ctx context.Context, partner string, nums []numberKey) ([]rma.Record, error) {
-	out := make([]rma.Record, 0, len(nums))
+	stored, err := s.loadStored(ctx, partner, nums)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rma.Record, len(stored))
+	for i, r := range stored {
+		out[i] = r.Record
+	}
+	return out, nil
+}
+
+// storedRecord is a record as load found it: in its hash and history list, or compacted.
+type storedRecord struct {
+	rma.Record
+	compacted bool
+}
+
+// loadStored is load, telling compacted records apart.
+func (s *Store) loadStored(ctx context.Context, partner string, nums []numberKey) ([]storedRecord, error) {
+	out := make([]storedRecord, 0, len(nums))
 	for start := 0; start < len(nums); start += loadBatch {
 		batch := nums[start:min(start+loadBatch, len(nums))]
 		pipe := s.c.Pipeline()
 		hs := make([]*redis.MapStringStringCmd, len(batch))
 		ls := make([]*redis.StringSliceCmd, len(batch))
+		cs := make([]*redis.StringCmd, len(batch))
 		for i, nk := range batch {
 			hs[i] = pipe.HGetAll(ctx, s.k.rec(partner, nk))
 			ls[i] = pipe.LRange(ctx, s.k.hist(partner, nk), 0, -1)
+			cs[i] = pipe.Get(ctx, s.k.compacted(partner, nk))
 		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("load records of %s: %w", partner, err)
+		}
+		for i := range batch {
+			if err := errors.Join(hs[i].Err(), ls[i].Err()); err != nil {
+				return nil, fmt.Errorf("load records of %s: %w", partner, err)
+			}
 		}
 		for i, nk := range batch {
 			h := hs[i].Val()
 			if len(h) == 0 {
+				packed, err := cs[i].Bytes()
+				if err != nil { // neither: no record (a number reserved but never used)
+					continue
+				}
+				var r rma.Record
+				if err := unpackJSON(packed, &r); err != nil {
+					return nil, fmt.Errorf("compacted record %s of %s: %w", nk, partner, err)
+				}
+				out = append(out, storedRecord{Record: r, compacted: true})
 				continue
 			}
 			r, err := decodeRecord(h, ls[i].Val())
 			if err != nil {
 				return nil, fmt.Errorf("record %s of %s: %w", nk, partner, err)
 			}
-			out = append(out, r)
+			out = append(out, storedRecord{Record: r})
 		}
 	}
 	return out, nil

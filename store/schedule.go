@@ -213,7 +213,7 @@ func (s *Store) AddEventOnce(ctx context.Context, number, key string, ev rma.Eve
 }
 
 func (s *Store) addEvent(ctx context.Context, number, key string, ev rma.Event) (bool, error) {
-	r, err := s.Get(ctx, number)
+	r, err := s.getForChange(ctx, number)
 	if err != nil {
 		return false, err
 	}

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// Closed RMAs unchanged since the cutoff are packed into one value each; every reader still
+// finds them, a second run does nothing, open and recently closed ones wait, and a change to a
+// compacted RMA unpacks it.
+func TestCompact(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	const n = 40
+	commitMany(t, s, n) // RMA/1..40/SR/2026, all awaiting_goods, created at testNow
+	closedAt := testNow.Add(24 * time.Hour)
+	for i := 1; i <= n; i++ {
+		num := rma.Number{N: i, Year: 2026}.String()
+		switch {
+		case i == 1: // stays open
+		case i == 2: // closed later, after the first run's cutoff
+			if _, err := s.SetStatus(ctx, num, rma.StatusClosed, "staff:ana", "", nil, closedAt.AddDate(0, 6, 0)); err != nil {
+				t.Fatal(err)
+			}
+		case i%2 == 0:
+			if _, err := s.SetStatus(ctx, num, rma.StatusExpired, "rmad", "no goods", nil, closedAt); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			if _, err := s.SetStatus(ctx, num, rma.StatusClosed, "staff:ana", "withdrawn", map[string]string{"tracking": "TRK1"}, closedAt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := map[string]rma.Record{}
+	for i := 1; i <= n; i++ {
+		r, err := s.Get(ctx, rma.Number{N: i, Year: 2026}.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[r.Number] = r
+	}
+
+	cutoff := closedAt.AddDate(0, 3, 0)
+	rep, err := s.Compact(ctx, cutoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Compacted != n-2 {
+		t.Errorf("first run: %+v, want %d compacted (not the open one nor the one closed after the cutoff)", rep, n-2)
+	}
+	for num, want := range before {
+		got, err := s.Get(ctx, num)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s after compaction:\n got %+v, %v\nwant %+v", num, got, err, want)
+		}
+	}
+	nk := numberKey{Year: 2026, N: 3}
+	if k, _ := s.c.Exists(ctx, s.k.rec("nova-it", nk), s.k.hist("nova-it", nk)).Result(); k != 0 {
+		t.Errorf("RMA/3: record hash or history still there (%d keys)", k)
+	}
+	// Look-ups by serial and own number, by status, and the changes of the digest.
+	if rs, err := s.Lookup(ctx, "nova-it", "rt55x0000002"); err != nil || len(rs) != 1 || rs[0].Number != "RMA/3/SR/2026" {
+		t.Errorf("lookup by serial: %v, %v", rs, err)
+	}
+	if rs, err := s.Lookup(ctx, "", "nova-2026-00003"); err != nil || len(rs) != 1 || rs[0].Number != "RMA/4/SR/2026" {
+		t.Errorf("lookup by own number: %v, %v", rs, err)
+	}
+	if rs, err := s.ByStatus(ctx, rma.StatusExpired); err != nil || len(rs) != n/2-1 {
+		t.Errorf("by status expired: %d, %v", len(rs), err)
+	}
+	if rs, err := s.ChangedSince(ctx, "nova-it", testNow); err != nil || len(rs) != n-1 {
+		t.Errorf("changed since: %d, %v", len(rs), err)
+	}
+
+	if rep, err := s.Compact(ctx, cutoff); err != nil || rep.Compacted != 0 {
+		t.Errorf("second run: %+v, %v", rep, err)
+	}
+	// RMA/1 closes now, RMA/2 was closed after the first cutoff: a later run packs both.
+	if _, err := s.SetStatus(ctx, "RMA/1/SR/2026", rma.StatusClosed, "staff:ana", "", nil, closedAt.AddDate(0, 7, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := s.Compact(ctx, closedAt.AddDate(1, 0, 0)); err != nil || rep.Compacted != 2 {
+		t.Errorf("later run: %+v, %v, want RMA/1 and RMA/2 compacted", rep, err)
+	}
+
+	// A change to a compacted RMA: it is unpacked and changed as any other.
+	r, err := s.SetStatus(ctx, "RMA/4/SR/2026", rma.StatusReceived, "staff:ana", "goods arrived late", nil, closedAt.AddDate(1, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := before["RMA/4/SR/2026"]
+	if len(r.History) != len(want.History)+1 || r.Status != rma.StatusReceived {
+		t.Errorf("reopened: %+v", r)
+	}
+	got, err := s.Get(ctx, "RMA/4/SR/2026")
+	if err != nil || !reflect.DeepEqual(got.History[:len(want.History)], want.History) || got.Status != rma.StatusReceived {
+		t.Errorf("after the change: %+v, %v", got, err)
+	}
+	if rs, err := s.Lookup(ctx, "nova-it", "RT55X0000003"); err != nil || len(rs) != 1 || rs[0].Status != rma.StatusReceived {
+		t.Errorf("lookup after reopening: %v, %v", rs, err)
+	}
+	if err := s.AddEvent(ctx, "RMA/5/SR/2026", rma.Event{At: closedAt.AddDate(1, 0, 2), Actor: "staff:ana", Note: "asked again"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A compacted RMA costs at most 1 KB of Redis memory, its indexes included.
+func TestCompactedMemory(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	const n = 100
+	commitMany(t, s, n)
+	for i := 1; i <= n; i++ {
+		if _, err := s.SetStatus(ctx, rma.Number{N: i, Year: 2026}.String(), rma.StatusExpired, "rmad", "", nil, testNow.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep, err := s.Compact(ctx, testNow.AddDate(1, 0, 0)); err != nil || rep.Compacted != n {
+		t.Fatalf("%+v, %v", rep, err)
+	}
+	// Compaction comes compact_after (90 days by default) after an RMA closed: what expires
+	// sooner (the stored outcome, the number reservation) is gone by then.
+	keys, err := s.c.Keys(ctx, s.k.prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if ttl, err := s.c.PTTL(ctx, k).Result(); err == nil && ttl > 0 && ttl <= 90*24*time.Hour {
+			s.c.Del(ctx, k)
+		}
+	}
+	usage, err := MemoryUsage(ctx, s.c, s.k.prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, u := range usage {
+		total += u.Bytes
+		t.Logf("%-16s %4d keys %8d B %6.0f B/RMA", u.Kind, u.Keys, u.Bytes, float64(u.Bytes)/n)
+	}
+	if total/n > 1024 {
+		t.Errorf("%d B per compacted RMA, want at most 1,024", total/n)
+	}
+}
