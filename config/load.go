@@ -64,13 +64,14 @@ func decodeConfig(data []byte, name string, p *problems) (cfg Config, ok bool) {
 // Defaults returns the configuration used for every key a file leaves out.
 func Defaults() Config {
 	return Config{
-		Log:      Log{Level: "info", Format: "json"},
-		Redis:    Redis{URL: "redis://127.0.0.1:6379/0", KeyPrefix: "rmad:"},
-		SMTP:     SMTP{TLS: TLSStartTLS, Auth: AuthPassword},
-		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
-		Console:  Console{Locale: "en", SessionIdle: 8 * time.Hour, SessionMax: 7 * 24 * time.Hour},
-		Schedule: Schedule{Timezone: "UTC", Digest: "0 8 * * 1-5", Reminders: "30 8 * * *"},
-		Routing:  Routing{Default: string(rma.HandlingInHouse)},
+		Log:       Log{Level: "info", Format: "json"},
+		Redis:     Redis{URL: "redis://127.0.0.1:6379/0", KeyPrefix: "rmad:"},
+		SMTP:      SMTP{TLS: TLSStartTLS, Auth: AuthPassword},
+		HTTP:      HTTP{Listen: "127.0.0.1:8080"},
+		Console:   Console{Locale: "en", SessionIdle: 8 * time.Hour, SessionMax: 7 * 24 * time.Hour},
+		Schedule:  Schedule{Timezone: "UTC", Digest: "0 8 * * 1-5", Reminders: "30 8 * * *", Compact: "45 3 * * *"},
+		Retention: Retention{CompactAfter: 90 * 24 * time.Hour},
+		Routing:   Routing{Default: string(rma.HandlingInHouse)},
 		// docs/contract.md §4.
 		ClaimTypes: ClaimTypes{
 			"defective":      {},

@@ -29,6 +29,7 @@ type Config struct {
 	Security       Security       `yaml:"security"`
 	Limits         Limits         `yaml:"limits"`
 	Conversation   Conversation   `yaml:"conversation"`
+	Retention      Retention      `yaml:"retention"`
 
 	// Path is the file the config was loaded from (relative data files resolve against its folder).
 	Path string `yaml:"-"`
@@ -174,11 +175,19 @@ type WebhookSource struct {
 	Secrets    []Secret          `yaml:"-"`           // from secret_file or RMAD_WEBHOOK_<NAME>_SECRET
 }
 
+// Retention says how long RMAs are kept in their full form in Redis.
+type Retention struct {
+	// CompactAfter: a closed RMA unchanged this long is packed into one compact value (the
+	// schedule's compact job); it is still found and shown as before.
+	CompactAfter time.Duration `yaml:"compact_after"`
+}
+
 // Schedule of the cron jobs.
 type Schedule struct {
 	Timezone  string         `yaml:"timezone"`
 	Digest    string         `yaml:"digest"`
 	Reminders string         `yaml:"reminders"`
+	Compact   string         `yaml:"compact"`
 	Location  *time.Location `yaml:"-"`
 }
 

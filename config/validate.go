@@ -305,7 +305,10 @@ func validateSchedule(cfg *Config, p *problems) {
 	} else {
 		s.Location = loc
 	}
-	for _, c := range []struct{ key, spec string }{{"digest", s.Digest}, {"reminders", s.Reminders}} {
+	if cfg.Retention.CompactAfter < 24*time.Hour {
+		p.at("retention.compact_after", "%s is too short: closed RMAs are compacted after at least a day (such as 2160h for 90 days)", cfg.Retention.CompactAfter)
+	}
+	for _, c := range []struct{ key, spec string }{{"digest", s.Digest}, {"reminders", s.Reminders}, {"compact", s.Compact}} {
 		if strings.HasPrefix(c.spec, "TZ=") || strings.HasPrefix(c.spec, "CRON_TZ=") {
 			p.at("schedule."+c.key, "%q: set the zone with schedule.timezone, not in the spec", c.spec)
 			continue

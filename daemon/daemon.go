@@ -177,14 +177,15 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 // mails on outbox.
 func (d *Daemon) newSchedule(outbox schedule.Outbox) (*schedule.Schedule, error) {
 	return schedule.New(schedule.Config{
-		Store:    d.store,
-		Partner:  func(id string) (rma.Partner, bool) { return d.engine.Data().Partners.ByID(id) },
-		Composer: d.pipe.composer,
-		Policy:   d.cfg.Policy,
-		Schedule: d.cfg.Schedule,
-		Outbox:   outbox,
-		Now:      d.opt.Now,
-		Log:      d.log,
+		Store:     d.store,
+		Partner:   func(id string) (rma.Partner, bool) { return d.engine.Data().Partners.ByID(id) },
+		Composer:  d.pipe.composer,
+		Policy:    d.cfg.Policy,
+		Schedule:  d.cfg.Schedule,
+		Retention: d.cfg.Retention,
+		Outbox:    outbox,
+		Now:       d.opt.Now,
+		Log:       d.log,
 	})
 }
 

@@ -6,6 +6,7 @@
 package schedule
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,14 +21,15 @@ import (
 	"github.com/rmad/rmad/store"
 )
 
-// The scheduled jobs: `schedule.digest` and `schedule.reminders`.
+// The scheduled jobs: `schedule.digest`, `schedule.reminders` and `schedule.compact`.
 const (
 	JobDigest    = "digest"
 	JobReminders = "reminders"
+	JobCompact   = "compact"
 )
 
 // Jobs lists the scheduled jobs.
-var Jobs = []string{JobDigest, JobReminders}
+var Jobs = []string{JobDigest, JobReminders, JobCompact}
 
 // How one run of a job is made to happen once (docs/contract.md §10: "each cron run happens once"):
 //
@@ -76,9 +78,11 @@ type Config struct {
 	Composer *outbound.Composer
 	Policy   config.Policy
 	Schedule config.Schedule // the cron specs and schedule.timezone (nil Location: UTC)
-	Outbox   Outbox
-	Now      func() time.Time // nil: time.Now
-	Log      zerolog.Logger   // component=schedule is added
+	// Retention: the compact job packs closed RMAs unchanged for CompactAfter (0: 90 days).
+	Retention config.Retention
+	Outbox    Outbox
+	Now       func() time.Time // nil: time.Now
+	Log       zerolog.Logger   // component=schedule is added
 }
 
 // Schedule runs the jobs: on their cron specs once Started, or one run at a time by hand.
@@ -89,6 +93,7 @@ type Schedule struct {
 	partner  func(id string) (rma.Partner, bool)
 	composer *outbound.Composer
 	policy   config.Policy
+	compact  time.Duration
 	loc      *time.Location
 	now      func() time.Time
 	log      zerolog.Logger
@@ -116,6 +121,7 @@ func New(cfg Config) (*Schedule, error) {
 		partner:  cfg.Partner,
 		composer: cfg.Composer,
 		policy:   cfg.Policy,
+		compact:  cmp.Or(cfg.Retention.CompactAfter, 90*24*time.Hour),
 		loc:      loc,
 		now:      now,
 		log:      cfg.Log.With().Str("component", "schedule").Logger(),
@@ -124,7 +130,8 @@ func New(cfg Config) (*Schedule, error) {
 		maxWait:  leaseWaitMax,
 	}
 	s.cron = NewScheduler(loc, now, cfg.Log)
-	for _, j := range []struct{ name, spec string }{{JobDigest, cfg.Schedule.Digest}, {JobReminders, cfg.Schedule.Reminders}} {
+	for _, j := range []struct{ name, spec string }{{JobDigest, cfg.Schedule.Digest}, {JobReminders, cfg.Schedule.Reminders},
+		{JobCompact, cmp.Or(cfg.Schedule.Compact, config.Defaults().Schedule.Compact)}} {
 		name := j.name
 		err := s.cron.Add(name, j.spec, func(ctx context.Context, tick time.Time) error {
 			_, err := s.run(ctx, name, tick)
@@ -177,6 +184,8 @@ type Report struct {
 	Skipped string
 	Applied []Applied // reminders: the rules applied to RMAs in this run
 	Mails   []Mail    // the mails put on their way
+	// Compacted: compact, the closed RMAs packed in this run.
+	Compacted int
 }
 
 // Applied is a reminder rule applied to an RMA.
@@ -222,6 +231,8 @@ func (s *Schedule) run(ctx context.Context, name string, tick time.Time) (Report
 		body = s.digest
 	case JobReminders:
 		body = s.reminders
+	case JobCompact:
+		body = s.compactOld
 	default:
 		return rep, fmt.Errorf("unknown job %q (known: %s)", name, strings.Join(Jobs, ", "))
 	}

@@ -32,8 +32,8 @@ var (
 func init() {
 	register(&command{
 		name:  "run-job",
-		args:  "digest|reminders [--now TIME] [--send]",
-		short: "run a scheduled job (status digest or reminders) now, covering changes up to this moment",
+		args:  "digest|reminders|compact [--now TIME] [--send]",
+		short: "run a scheduled job (status digest, reminders or compaction) now, covering changes up to this moment",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&runJobNow, "now", "", "run it as the schedule would for the tick of `TIME`'s minute (2026-03-23 08:00 in schedule.timezone, or RFC 3339); default: now, up to this moment")
 			fs.BoolVar(&runJobSend, "send", false, "deliver the mails over SMTP at once instead of queueing them for the running daemons")
@@ -57,7 +57,7 @@ func parseRunJobTime(s string, loc *time.Location) (time.Time, error) {
 
 func runRunJob(env *cliEnv, args []string) int {
 	usage := func() int {
-		fmt.Fprintln(env.stderr, "usage: rmad run-job digest|reminders [--now TIME] [--send]")
+		fmt.Fprintln(env.stderr, "usage: rmad run-job digest|reminders|compact [--now TIME] [--send]")
 		return 2
 	}
 	args, err := trailingFlags(args, func(fs *flag.FlagSet) {
@@ -137,14 +137,15 @@ func openSchedule(ctx context.Context, cfg *config.Config, c redis.UniversalClie
 		outbox = schedule.OutboxFunc(ob.Deliver)
 	}
 	s, err := schedule.New(schedule.Config{
-		Store:    store.New(c, cfg.Redis.KeyPrefix),
-		Partner:  data.Partners.ByID,
-		Composer: outbound.NewComposer(cfg),
-		Policy:   cfg.Policy,
-		Schedule: cfg.Schedule,
-		Outbox:   outbox,
-		Now:      now,
-		Log:      log,
+		Store:     store.New(c, cfg.Redis.KeyPrefix),
+		Partner:   data.Partners.ByID,
+		Composer:  outbound.NewComposer(cfg),
+		Policy:    cfg.Policy,
+		Schedule:  cfg.Schedule,
+		Retention: cfg.Retention,
+		Outbox:    outbox,
+		Now:       now,
+		Log:       log,
 	})
 	if err != nil {
 		ob.Close()
