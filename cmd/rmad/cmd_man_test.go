@@ -96,7 +96,7 @@ func TestBashCompletion(t *testing.T) {
 	}{
 		{[]string{"rmad", "run"}, "run run-job"},
 		{[]string{"rmad", "help", "check"}, "check-config"},
-		{[]string{"rmad", "run-job", ""}, "digest reminders mail.eml rmad.bash"},
+		{[]string{"rmad", "run-job", ""}, "digest reminders compact mail.eml rmad.bash"},
 		{[]string{"rmad", "dead-letters", "re"}, "retry"},
 		{[]string{"rmad", "demo", "--o"}, "--once --out"},
 		{[]string{"rmad", "check-config", "--config", "ma"}, "mail.eml"},
