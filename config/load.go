@@ -90,6 +90,7 @@ func Defaults() Config {
 			AwaitingGoodsDays:    14,
 			CustomerDelayDays:    10,
 			UncollectedDays:      15,
+			EstimateReminderDays: 7,
 		},
 		Limits: Limits{MaxMessageBytes: DefaultMaxMessageBytes, MaxItemsPerSubmission: DefaultMaxItems, MaxCSVRows: DefaultMaxCSVRows},
 		Labels: Labels{Format: LabelsA4x4},
@@ -148,6 +149,7 @@ func resolvePaths(cfg *Config, dir string) {
 	abs(&cfg.SalesFile)
 	abs(&cfg.Console.StaffFile)
 	abs(&cfg.Redis.PasswordFile)
+	abs(&cfg.HTTP.LinkSecretFile)
 	abs(&cfg.SMTP.PasswordFile)
 	oauth := func(o *OAuth2) {
 		if o != nil {

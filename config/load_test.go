@@ -207,6 +207,8 @@ func TestDefaults(t *testing.T) {
 		{"redis.key_prefix", cfg.Redis.KeyPrefix, "rmad:"},
 		{"smtp.tls", cfg.SMTP.TLS, "starttls"},
 		{"http.listen", cfg.HTTP.Listen, "127.0.0.1:8080"},
+		{"http.public_url", cfg.HTTP.BaseURL(), "http://127.0.0.1:8080"},
+		{"policy.estimate_reminder_days", cfg.Policy.EstimateReminderDays, 7},
 		{"schedule.timezone", cfg.Schedule.Location.String(), "UTC"},
 		{"schedule.digest", cfg.Schedule.Digest, "0 8 * * 1-5"},
 		{"schedule.reminders", cfg.Schedule.Reminders, "30 8 * * *"},
@@ -324,6 +326,10 @@ func TestValidation(t *testing.T) {
 		{"smtp from", "smtp: {address: smtp.example.com:587, from: not an address}\n", `:1: smtp.from: "not an address" is not an email address`},
 		{"smtp address", "smtp: {from: rma@example.com}\n", `:1: smtp.address: missing`},
 		{"http listen", "http: {listen: localhost}\n", `:1: http.listen: "localhost": want host:port`},
+		{"http public_url", "http: {public_url: \"rma.example.com\"}\n", `:1: http.public_url: "rma.example.com": write the URL partners reach this server at`},
+		{"http public_url query", "http: {public_url: \"https://rma.example.com/?a=1\"}\n", `:1: http.public_url: "https://rma.example.com/?a=1": write the URL`},
+		{"estimate days", "policy: {estimate_reminder_days: 0}\n", `:1: policy.estimate_reminder_days: must be at least 1 day, got 0`},
+		{"link secret file", "http: {link_secret_file: /nonexistent/link}\n", `:1: http.link_secret_file: cannot read secret file /nonexistent/link`},
 		{"redis url", "redis:\n  url: http://127.0.0.1:6379\n", `:2: redis.url: not a Redis URL (redis://, rediss:// or unix://): redis: invalid URL scheme: http`},
 		{"redis password in url", "redis:\n  url: redis://:hunter2@127.0.0.1:6379\n", `:2: redis.url: holds a password: put it in redis.password_file or RMAD_REDIS_PASSWORD instead`},
 		{"redis url and cluster", "redis:\n  url: redis://127.0.0.1:6379\n  cluster: {addresses: [10.0.0.1:7000]}\n", `:2: redis.url: set only one of url, sentinel and cluster`},
@@ -613,6 +619,19 @@ func TestOddFiles(t *testing.T) {
 		_, err := config.Parse([]byte(c.text), "cfg.yaml")
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("for %q\ngot  %v\nwant %s…", c.text, err, c.want)
+		}
+	}
+}
+
+func TestHTTPBaseURL(t *testing.T) {
+	for h, want := range map[config.HTTP]string{
+		{Listen: "127.0.0.1:8080"}: "http://127.0.0.1:8080",
+		{Listen: ":8080"}:          "http://localhost:8080",
+		{Listen: "[::]:8080"}:      "http://localhost:8080",
+		{Listen: ":8080", PublicURL: " https://rma.example.com/b/ "}: "https://rma.example.com/b",
+	} {
+		if got := h.BaseURL(); got != want {
+			t.Errorf("%+v: BaseURL %q, want %q", h, got, want)
 		}
 	}
 }

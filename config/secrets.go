@@ -19,6 +19,8 @@ const (
 	EnvSMTPPassword  = "RMAD_SMTP_PASSWORD"
 	// EnvSMTPClientSecret holds smtp.oauth2's client secret when client_secret_file is empty.
 	EnvSMTPClientSecret = "RMAD_SMTP_CLIENT_SECRET"
+	// EnvLinkSecret holds the key that signs estimate links when http.link_secret_file is empty.
+	EnvLinkSecret = "RMAD_LINK_SECRET"
 )
 
 // EnvIMAPClientSecret is the variable holding the OAuth client secret of the mailbox named name.
@@ -46,6 +48,7 @@ const webhookSecretPrefix = "whsec_"
 
 func loadSecrets(cfg *Config, p *problems) {
 	cfg.Redis.Password, _ = readSecret(p, "redis.password_file", cfg.Redis.PasswordFile, EnvRedisPassword, false)
+	cfg.HTTP.LinkSecret, _ = readSecret(p, "http.link_secret_file", cfg.HTTP.LinkSecretFile, EnvLinkSecret, false)
 
 	for i := range cfg.IMAP {
 		m := &cfg.IMAP[i]

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"net"
 	"strings"
 	"time"
 )
@@ -136,6 +137,28 @@ func UsesOAuth(auth string) bool { return auth == AuthXOAUTH2 || auth == AuthOAu
 // HTTP server.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// PublicURL is where partners reach this server (a reverse proxy's https URL): the links of
+	// repair estimates are built on it. Empty: "http://" + Listen.
+	PublicURL string `yaml:"public_url"`
+	// LinkSecretFile holds the key that signs those links (else $RMAD_LINK_SECRET; with neither,
+	// rmad keeps a random key in Redis, shared by the instances of that Redis).
+	LinkSecretFile string `yaml:"link_secret_file"`
+	LinkSecret     Secret `yaml:"-"`
+}
+
+// BaseURL is PublicURL, or else the http:// URL of Listen, without a trailing slash.
+func (h HTTP) BaseURL() string {
+	if u := strings.TrimRight(strings.TrimSpace(h.PublicURL), "/"); u != "" {
+		return u
+	}
+	host, port, err := net.SplitHostPort(h.Listen)
+	if err != nil {
+		return "http://" + h.Listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // Console is the staff console under /console/ on the HTTP server.
@@ -260,6 +283,9 @@ type Policy struct {
 	AwaitingGoodsDays    int      `yaml:"awaiting_goods_days"`
 	CustomerDelayDays    int      `yaml:"customer_delay_days"`
 	UncollectedDays      int      `yaml:"uncollected_days"`
+	// EstimateReminderDays: a repair estimate unanswered this long is reminded once; twice
+	// this long, the unit is returned unrepaired.
+	EstimateReminderDays int `yaml:"estimate_reminder_days"`
 }
 
 // Label formats (labels.format): one A6 label per page, or four A6 labels on an A4 page.

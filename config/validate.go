@@ -32,6 +32,11 @@ func validate(cfg *Config, p *problems) {
 	if _, err := splitHostPort(cfg.HTTP.Listen, false); err != nil {
 		p.at("http.listen", "%q: %v", cfg.HTTP.Listen, err)
 	}
+	if u := strings.TrimSpace(cfg.HTTP.PublicURL); u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
+			p.at("http.public_url", "%q: write the URL partners reach this server at, as https://rma.example.com (a path is allowed, a query is not)", u)
+		}
+	}
 	validateWebhooks(cfg, p)
 	validateConsole(cfg, p)
 	validateSchedule(cfg, p)
@@ -467,7 +472,8 @@ func validatePolicy(cfg *Config, p *problems) {
 	for _, d := range []struct {
 		key string
 		n   int
-	}{{"awaiting_goods_days", pol.AwaitingGoodsDays}, {"customer_delay_days", pol.CustomerDelayDays}, {"uncollected_days", pol.UncollectedDays}} {
+	}{{"awaiting_goods_days", pol.AwaitingGoodsDays}, {"customer_delay_days", pol.CustomerDelayDays}, {"uncollected_days", pol.UncollectedDays},
+		{"estimate_reminder_days", pol.EstimateReminderDays}} {
 		if d.n < 1 {
 			p.at("policy."+d.key, "must be at least 1 day, got %d", d.n)
 		}

@@ -34,6 +34,7 @@ func (d *Daemon) newConsole(ctx context.Context) (http.Handler, error) {
 		Policy:         d.cfg.Policy,
 		ServiceCenters: d.cfg.ServiceCenters,
 		Labels:         d.cfg.Labels,
+		Estimates:      d.pipe.estimates,
 		DeadLetters:    []*queue.Queue{d.inbox, d.outbox},
 		Jobs:           scheduleRunner{d},
 		Explainer:      &explain.Explainer{Config: d.cfg, Engine: d.engine, Parser: d.parser, Now: d.opt.Now},

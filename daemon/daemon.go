@@ -144,6 +144,10 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		// each key twice in every JSON line.
 		d.watchers = append(d.watchers, mailbox.New(mb, cfg.Limits, sink, d.store, locks, log))
 	}
+	if d.pipe.estimates, err = d.newEstimates(ctx); err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	consoleHandler, err := d.newConsole(ctx)
 	if err != nil {
 		rdb.Close()
@@ -151,6 +155,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	}
 	d.http = web.New(web.Config{
 		Console:        consoleHandler,
+		Estimates:      d.pipe.estimates,
 		HTTP:           cfg.HTTP,
 		Sources:        cfg.Webhooks.Sources,
 		Store:          d.store,

@@ -390,17 +390,20 @@ type harness struct {
 	logs    *testenv.SyncBuffer
 	rdb     *redis.Client
 	d       *daemon.Daemon
+	clock   *testenv.Clock
 }
 
 type harnessOptions struct {
 	idle *bool         // nil: IDLE on
 	poll time.Duration // default 30s (IDLE does the work; polling is the safety net)
+	// clock is the daemon's clock; nil: fixturesDay plus the time since the start.
+	clock *testenv.Clock
 }
 
 func newHarness(t *testing.T, opt harnessOptions) *harness {
 	t.Helper()
 	redisAddr := testenv.RedisAddr(t)
-	h := &harness{box: newIMAPBox(t), logs: &testenv.SyncBuffer{}}
+	h := &harness{box: newIMAPBox(t), logs: &testenv.SyncBuffer{}, clock: opt.clock}
 	h.prefix = fmt.Sprintf("rmad-%s-%d:", strings.ToLower(t.Name()), time.Now().UnixNano())
 	sink, err := sandbox.StartSMTP("")
 	if err != nil {
@@ -439,10 +442,11 @@ func (h *harness) start(t *testing.T) {
 	t.Helper()
 	start := time.Now()
 	log := config.NewLogger(h.cfg.Log, h.logs)
-	d, err := daemon.New(context.Background(), h.cfg, log, daemon.Options{
-		Now:   func() time.Time { return fixturesDay.Add(time.Since(start)) },
-		Grace: 5 * time.Second,
-	})
+	now := func() time.Time { return fixturesDay.Add(time.Since(start)) }
+	if h.clock != nil {
+		now = h.clock.Now
+	}
+	d, err := daemon.New(context.Background(), h.cfg, log, daemon.Options{Now: now, Grace: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
 	}

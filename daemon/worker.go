@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rmad/rmad/estimate"
 	"github.com/rmad/rmad/ingest"
 	"github.com/rmad/rmad/metrics"
 	"github.com/rmad/rmad/outbound"
@@ -42,8 +43,10 @@ type pipeline struct {
 	replyTo  bool // security.unknown_sender_reply
 	// acknowledge answers free-text follow-ups with a short acknowledgement (conversation.acknowledge).
 	acknowledge bool
-	now         func() time.Time
-	log         zerolog.Logger
+	// estimates records answers to repair estimates (nil until the daemon sets it).
+	estimates *estimate.Service
+	now       func() time.Time
+	log       zerolog.Logger
 }
 
 // handleInbox processes one inbox entry. Every step is idempotent, so a retry after a crash
@@ -107,6 +110,9 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 		// A reply in a thread is never a rejected request: no items is what it should have.
 		sub.Kind, sub.Problems = rma.KindFollowUp, nil
 		p.metrics.ObserveSubmission(sub, nil)
+		if done, err := p.estimateAnswer(ctx, sub, th.numbers, log); done || err != nil {
+			return err
+		}
 		return p.followUp(ctx, sub, th, enqueued, log)
 	}
 

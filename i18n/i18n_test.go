@@ -75,6 +75,8 @@ var sampleParams = map[string]string{
 	"percent": "15", "iban": "GR16", "contents": "PSU", "ticket": "T-1", "text": "t", "days": "10",
 	"label": "L", "formats": "YYYY-MM-DD", "today": "2026-11-02", "claim_type": "fast_refund", "max_len": "",
 	"limit": "10", "count": "12", "size": "25 MB", "tracking": "ACS 1", "example": "RMA/1/SR/2026",
+	"total": "134.50 EUR", "accept": "ACCEPT", "decline": "DECLINE", "url": "https://rma.example/estimate/t/accept",
+	"status": "Being repaired",
 }
 
 func TestEveryPhraseRenders(t *testing.T) {
@@ -264,6 +266,23 @@ func TestLoadCatalogsReportsErrors(t *testing.T) {
 	for _, want := range []string{"en.yaml", "el.yaml", "ro.yaml", "fr.yaml"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+// An estimate's answer is the first word of the reply's own text, in any locale's words, any
+// case, accents and punctuation ignored; anything else is no answer.
+func TestEstimateAnswer(t *testing.T) {
+	for text, want := range map[string]rma.EstimateAnswer{
+		"ACCEPT": rma.EstimateAccept, "accept, thanks": rma.EstimateAccept, "Αποδοχή.": rma.EstimateAccept,
+		"ΑΠΟΔΟΧΗ": rma.EstimateAccept, "acceptă": "", "Accepte !": rma.EstimateAccept, "  \n accepté\n": rma.EstimateAccept,
+		"DECLINE": rma.EstimateDecline, "ΑΡΝΗΣΗ": rma.EstimateDecline, "άρνηση": rma.EstimateDecline, "Refuz": rma.EstimateDecline,
+		"REFUSE": rma.EstimateDecline, "refusé": rma.EstimateDecline,
+		"": "", "thanks, ACCEPT": "", "I accept": "", "Accepted": "", "> ACCEPT": "", "declined": "",
+	} {
+		got, ok := EstimateAnswer(text)
+		if got != want || ok != (want != "") {
+			t.Errorf("EstimateAnswer(%q) = %q %v, want %q", text, got, ok, want)
 		}
 	}
 }

@@ -39,6 +39,10 @@ func (c *Composer) PartnerReminder(p rma.Partner, rem rules.Reminder, now time.T
 	r := rem.Record
 	args := []string{"number", r.Number, "product", productName(r.Decision), "date", c.day(rem.Since),
 		"days", strconv.Itoa(rem.Days), "until", c.day(rem.Until), "staff", c.StaffAddr}
+	if e, ok := r.LastEstimate(); ok {
+		accept, decline := l.EstimateWords()
+		args = append(args, "total", EstimateTotal(e), "accept", accept, "decline", decline)
+	}
 	var b body
 	b.line(l.T("greeting"))
 	b.blank()
@@ -65,6 +69,12 @@ func (c *Composer) PartnerReminder(p rma.Partner, rem rules.Reminder, now time.T
 			b.blank()
 			b.line(l.T("reminder.accessories.address", "address", addr))
 		}
+	case rules.RuleEstimateReminder:
+		subject = l.T("reminder.estimate.subject", args...) + " [" + r.Number + "]"
+		b.line(l.T("reminder.estimate.body", args...))
+	case rules.RuleEstimateExpired:
+		subject = l.T("reminder.estimate_expired.subject", args...)
+		b.line(l.T("reminder.estimate_expired.body", args...))
 	default:
 		return Message{}, fmt.Errorf("outbound: unknown rule %q", rem.Rule)
 	}

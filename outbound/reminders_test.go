@@ -32,7 +32,7 @@ func remRecord(st rma.Status, entered time.Time, h rma.Handling) rma.Record {
 func TestRuleNotes(t *testing.T) {
 	for _, loc := range i18n.Locales {
 		seen := map[string]bool{}
-		for _, rule := range []string{rules.RuleGoodsReminder, rules.RuleGoodsExpired, rules.RuleAccessoriesTimeout, rules.RuleUncollected} {
+		for _, rule := range rules.AgeingRules {
 			n := RuleNote(loc, rules.Reminder{Rule: rule, Days: 10})
 			if n == rule || !strings.Contains(n, "10") || seen[n] {
 				t.Errorf("%s %s: note %q", loc, rule, n)

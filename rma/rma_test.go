@@ -160,3 +160,34 @@ func TestDecisionHelpers(t *testing.T) {
 		t.Errorf("docs/contract.md §7 has 19 codes, AllCodes has %d", len(AllCodes))
 	}
 }
+
+func TestParseAmount(t *testing.T) {
+	for in, want := range map[string]int64{"120": 12000, "120.5": 12050, "120,50": 12050, " 0.07 ": 7, "0": 0, "1000000": 100000000} {
+		if got, err := ParseAmount(in); err != nil || got != want {
+			t.Errorf("ParseAmount(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-5", "1.234", "1,000.50", "12.", ".5", "12e3", "abc", "1000001", "99999999999999999999"} {
+		if got, err := ParseAmount(in); err == nil {
+			t.Errorf("ParseAmount(%q) = %d, want an error", in, got)
+		}
+	}
+	if s := FormatAmount(12050); s != "120.50" {
+		t.Errorf("FormatAmount = %s", s)
+	}
+}
+
+func FuzzParseAmount(f *testing.F) {
+	for _, s := range []string{"120", "120,50", "-1", "1.2.3", "٣"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseAmount(s)
+		if err != nil {
+			return
+		}
+		if back, err := ParseAmount(FormatAmount(c)); err != nil || back != c || c < 0 {
+			t.Fatalf("%q → %d → %q → %d, %v", s, c, FormatAmount(c), back, err)
+		}
+	})
+}

@@ -26,13 +26,21 @@ const (
 	// RuleUncollected: repaired or replaced in-house items not collected (no status change) for
 	// more than policy.uncollected_days; staff are asked to issue the credit note, once.
 	RuleUncollected = "uncollected"
+	// RuleEstimateReminder: a repair estimate unanswered (estimate_sent) for more than
+	// policy.estimate_reminder_days; the partner is reminded, once.
+	RuleEstimateReminder = "estimate_reminder"
+	// RuleEstimateExpired: unanswered for more than twice that; the unit is returned unrepaired
+	// (returned_unrepaired), partner and staff are told.
+	RuleEstimateExpired = "estimate_expired"
 )
 
 // AgeingRules lists the scheduled rules.
-var AgeingRules = []string{RuleGoodsReminder, RuleGoodsExpired, RuleAccessoriesTimeout, RuleUncollected}
+var AgeingRules = []string{RuleGoodsReminder, RuleGoodsExpired, RuleAccessoriesTimeout, RuleUncollected,
+	RuleEstimateReminder, RuleEstimateExpired}
 
 // AgeingStatuses are the statuses a scheduled rule is about: only RMAs in them can be due.
-var AgeingStatuses = []rma.Status{rma.StatusAwaitingGoods, rma.StatusAwaitingAccessories, rma.StatusRepaired, rma.StatusReplaced}
+var AgeingStatuses = []rma.Status{rma.StatusAwaitingGoods, rma.StatusAwaitingAccessories, rma.StatusRepaired, rma.StatusReplaced,
+	rma.StatusEstimateSent}
 
 // ScheduleActor is the actor of the history events scheduled rules write.
 const ScheduleActor = "rmad:schedule"
@@ -68,19 +76,9 @@ func Due(r rma.Record, pol config.Policy, now time.Time) (Reminder, bool) {
 	rem := Reminder{Record: r, Since: since}
 	switch r.Status {
 	case rma.StatusAwaitingGoods:
-		n := pol.AwaitingGoodsDays
-		switch {
-		case n <= 0:
-		case age > days(2*n):
-			rem.Rule, rem.Days, rem.To = RuleGoodsExpired, 2*n, rma.StatusExpired
-			return rem, true
-		case age > days(n):
-			if _, done := RuleEvent(r, RuleGoodsReminder); done {
-				return rem, false
-			}
-			rem.Rule, rem.Days, rem.Until = RuleGoodsReminder, n, since.Add(days(2*n))
-			return rem, true
-		}
+		return remindThenLeave(rem, pol.AwaitingGoodsDays, age, RuleGoodsReminder, RuleGoodsExpired, rma.StatusExpired)
+	case rma.StatusEstimateSent:
+		return remindThenLeave(rem, pol.EstimateReminderDays, age, RuleEstimateReminder, RuleEstimateExpired, rma.StatusReturnedUnrepaired)
 	case rma.StatusAwaitingAccessories:
 		if n := pol.CustomerDelayDays; n > 0 && age > days(n) {
 			rem.Rule, rem.Days, rem.To = RuleAccessoriesTimeout, n, rma.StatusReturnedUnrepaired
@@ -96,6 +94,25 @@ func Due(r rma.Record, pol config.Policy, now time.Time) (Reminder, bool) {
 			rem.Rule, rem.Days = RuleUncollected, n
 			return rem, true
 		}
+	}
+	return rem, false
+}
+
+// remindThenLeave is the two-step rule of a status that waits for the partner: after more than
+// n days the remind rule (once, with the day the RMA leaves the status), after more than 2n
+// the leave rule, which moves it to to.
+func remindThenLeave(rem Reminder, n int, age time.Duration, remind, leave string, to rma.Status) (Reminder, bool) {
+	switch {
+	case n <= 0:
+	case age > days(2*n):
+		rem.Rule, rem.Days, rem.To = leave, 2*n, to
+		return rem, true
+	case age > days(n):
+		if _, done := RuleEvent(rem.Record, remind); done {
+			return rem, false
+		}
+		rem.Rule, rem.Days, rem.Until = remind, n, rem.Since.Add(days(2*n))
+		return rem, true
 	}
 	return rem, false
 }
@@ -116,6 +133,9 @@ func OverdueAfter(pol config.Policy) map[rma.Status]time.Duration {
 	}
 	if pol.CustomerDelayDays > 0 {
 		out[rma.StatusAwaitingAccessories] = days(pol.CustomerDelayDays)
+	}
+	if pol.EstimateReminderDays > 0 {
+		out[rma.StatusEstimateSent] = days(pol.EstimateReminderDays)
 	}
 	if pol.UncollectedDays > 0 {
 		out[rma.StatusRepaired] = days(pol.UncollectedDays)
@@ -186,10 +206,15 @@ func ReminderFromEvent(r rma.Record, ev rma.Event) Reminder {
 	rem.Days, _ = strconv.Atoi(ev.Extra[extraDays])
 	rem.Since, _ = time.Parse(time.RFC3339, ev.Extra[extraSince])
 	rem.Until, _ = time.Parse(time.RFC3339, ev.Extra[extraUntil])
-	if ev.Status != "" && rem.Rule != RuleGoodsReminder && rem.Rule != RuleUncollected {
+	if ev.Status != "" && !remindsOnly(rem.Rule) {
 		rem.To = ev.Status
 	}
 	return rem
+}
+
+// remindsOnly reports whether a rule only tells, leaving the status as it is.
+func remindsOnly(rule string) bool {
+	return rule == RuleGoodsReminder || rule == RuleUncollected || rule == RuleEstimateReminder
 }
 
 // TellsPartner reports whether a rule mails the partner.
@@ -197,4 +222,4 @@ func TellsPartner(rule string) bool { return rule != RuleUncollected }
 
 // TellsStaff reports whether a rule is an escalation that notify.staff hears of (every
 // escalation: docs/contract.md §3).
-func TellsStaff(rule string) bool { return rule != RuleGoodsReminder }
+func TellsStaff(rule string) bool { return rule != RuleGoodsReminder && rule != RuleEstimateReminder }

@@ -10,7 +10,7 @@ import (
 )
 
 // agePolicy has config.sample.yaml's deadlines.
-var agePolicy = config.Policy{AwaitingGoodsDays: 14, CustomerDelayDays: 10, UncollectedDays: 15}
+var agePolicy = config.Policy{AwaitingGoodsDays: 14, CustomerDelayDays: 10, UncollectedDays: 15, EstimateReminderDays: 7}
 
 var ageOpened = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
@@ -68,6 +68,10 @@ func TestDue(t *testing.T) {
 		{"replaced, vendor_ticket, past 15 days", ageRecord(rma.StatusReplaced, entered, rma.HandlingVendorTicket), agePolicy, entered.Add(16 * ageDay), RuleUncollected, "", 15},
 		{"repaired by the manufacturer", ageRecord(rma.StatusRepaired, entered, rma.HandlingForward), agePolicy, entered.Add(60 * ageDay), "", "", 0},
 		{"repaired, staff told already", withRuleEvent(ageRecord(rma.StatusRepaired, entered, rma.HandlingInHouse), RuleUncollected), agePolicy, entered.Add(60 * ageDay), "", "", 0},
+		{"estimate, 7 days", ageRecord(rma.StatusEstimateSent, entered, rma.HandlingInHouse), agePolicy, entered.Add(7 * ageDay), "", "", 0},
+		{"estimate, past 7 days", ageRecord(rma.StatusEstimateSent, entered, rma.HandlingInHouse), agePolicy, entered.Add(7*ageDay + time.Second), RuleEstimateReminder, "", 7},
+		{"estimate, reminded already", withRuleEvent(ageRecord(rma.StatusEstimateSent, entered, rma.HandlingInHouse), RuleEstimateReminder), agePolicy, entered.Add(10 * ageDay), "", "", 0},
+		{"estimate, past 14 days", withRuleEvent(ageRecord(rma.StatusEstimateSent, entered, rma.HandlingInHouse), RuleEstimateReminder), agePolicy, entered.Add(14*ageDay + time.Second), RuleEstimateExpired, rma.StatusReturnedUnrepaired, 14},
 		{"diagnosing for long", ageRecord(rma.StatusDiagnosing, entered, rma.HandlingInHouse), agePolicy, entered.Add(90 * ageDay), "", "", 0},
 		{"closed", ageRecord(rma.StatusClosed, entered, rma.HandlingInHouse), agePolicy, entered.Add(90 * ageDay), "", "", 0},
 		{"zero policy", goods, config.Policy{}, ageOpened.Add(400 * ageDay), "", "", 0},
@@ -87,7 +91,7 @@ func TestDue(t *testing.T) {
 			if rem.Record.Number != c.r.Number || !rem.Since.Equal(StatusSince(c.r)) {
 				t.Fatalf("reminder about %s since %v", rem.Record.Number, rem.Since)
 			}
-			if rem.Rule == RuleGoodsReminder {
+			if rem.Rule == RuleGoodsReminder || rem.Rule == RuleEstimateReminder {
 				if want := rem.Since.Add(time.Duration(2*c.days) * ageDay); !rem.Until.Equal(want) {
 					t.Fatalf("expiry date %v, want %v", rem.Until, want)
 				}
@@ -169,7 +173,8 @@ func TestWhoIsTold(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s partner=%v staff=%v", rule, TellsPartner(rule), TellsStaff(rule)))
 	}
 	want := "[goods_reminder partner=true staff=false goods_expired partner=true staff=true " +
-		"accessories_timeout partner=true staff=true uncollected partner=false staff=true]"
+		"accessories_timeout partner=true staff=true uncollected partner=false staff=true " +
+		"estimate_reminder partner=true staff=false estimate_expired partner=true staff=true]"
 	if fmt.Sprint(got) != want {
 		t.Fatalf("%v\nwant %s", got, want)
 	}

@@ -73,6 +73,8 @@ type Config struct {
 
 	// Console serves /console/ (the staff console); nil: no console.
 	Console http.Handler
+	// Estimates answers the partners' signed estimate links under /estimate/; nil: 503.
+	Estimates EstimateLinks
 
 	Metrics *metrics.Metrics // nil: a private one (GET /metrics still works)
 	Log     zerolog.Logger
@@ -132,6 +134,8 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("POST /webhooks/{source}", s.handleWebhook)
 	mux.Handle("POST /api/v1/submissions", s.apiHandler(s.apiSubmission))
 	mux.Handle("GET /api/v1/rmas", s.apiHandler(s.apiLookup))
+	mux.HandleFunc("GET /estimate/{token}/{answer}", s.handleEstimateLink)
+	mux.HandleFunc("POST /estimate/{token}/{answer}", s.handleEstimateLink)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	if cfg.Console != nil {
@@ -238,7 +242,7 @@ func (w *routeMissWriter) WriteHeader(code int) {
 	var a answer
 	switch code {
 	case http.StatusNotFound:
-		a = pkNotFound.with(fmt.Sprintf("no route for %s %s; the routes are POST /webhooks/{source}, POST /api/v1/submissions, GET /api/v1/rmas?q=, GET /healthz, GET /metrics", w.r.Method, w.r.URL.Path))
+		a = pkNotFound.with(fmt.Sprintf("no route for %s %s; the routes are POST /webhooks/{source}, POST /api/v1/submissions, GET /api/v1/rmas?q=, GET and POST /estimate/{token}/{accept|decline}, GET /healthz, GET /metrics", w.r.Method, w.r.URL.Path))
 	case http.StatusMethodNotAllowed:
 		a = pkMethod.with(fmt.Sprintf("%s is not allowed on %s; allowed: %s", w.r.Method, w.r.URL.Path, w.Header().Get("Allow")))
 	default:

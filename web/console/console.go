@@ -41,7 +41,7 @@ import (
 	"github.com/rmad/rmad/web/console/staff"
 )
 
-//go:embed templates/*.html static/*
+//go:embed templates/*.html templates/parts/*.html static/*
 var assets embed.FS
 
 // Throttling of failed sign-ins.
@@ -79,6 +79,8 @@ type Config struct {
 	Jobs JobRunner
 	// Explainer is the explain page's parser and rules (the daemon's, so a reload is seen).
 	Explainer *explain.Explainer
+	// Estimates sends repair estimates from the RMA page; nil: no estimate form.
+	Estimates EstimateSender
 	Log       zerolog.Logger   // component=console is added
 	Now       func() time.Time // nil: time.Now
 }
@@ -151,7 +153,7 @@ func (c *Console) parseTemplates() error {
 		if base == "layout" {
 			continue
 		}
-		t, err := template.New(base).Funcs(c.funcs()).ParseFS(assets, "templates/layout.html", n)
+		t, err := template.New(base).Funcs(c.funcs()).ParseFS(assets, "templates/layout.html", "templates/parts/*.html", n)
 		if err != nil {
 			return fmt.Errorf("console template %s: %w", n, err)
 		}
@@ -175,6 +177,7 @@ func (c *Console) routes() {
 	m.Handle("POST /console/rmas/{year}/{n}/note", c.auth(c.addNote))
 	m.Handle("POST /console/rmas/{year}/{n}/tracking", c.auth(c.setTracking))
 	m.Handle("POST /console/rmas/{year}/{n}/receiver-pays", c.auth(c.setReceiverPays))
+	m.Handle("POST /console/rmas/{year}/{n}/estimate", c.auth(c.sendEstimate))
 	m.Handle("GET /console/receive", c.auth(c.receiveForm))
 	m.Handle("POST /console/receive", c.auth(c.receive))
 	m.Handle("GET /console/explain", c.auth(c.explainForm))

@@ -48,6 +48,10 @@ type rmaData struct {
 	// ReceiverPays is staff's latest answer to a receiver-pays request (approved, refused), or
 	// "asked" when the partner asked and nobody answered yet, or "" when nobody asked.
 	ReceiverPays string
+	// The repair estimate (estimate.go): its form while diagnosing, the one pending.
+	CanEstimate    bool
+	EstimateFields []string
+	Estimate       *pendingEstimate
 }
 
 // rmaNumber reads /console/rmas/{year}/{n}.
@@ -83,6 +87,7 @@ func (c *Console) renderRMA(w http.ResponseWriter, v *view, status int, rec rma.
 	d.Partner, d.Known = c.cfg.Partner(rec.PartnerID)
 	_, lerr := label.ForRecord(rec, d.Partner, c.cfg.ServiceCenters)
 	d.HasLabel = lerr == nil
+	c.estimateView(&d)
 	for _, name := range rma.Fields {
 		if val := rec.Decision.Item.Get(name); val != "" {
 			d.Fields = append(d.Fields, field{Name: name, Value: val})
