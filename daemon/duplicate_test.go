@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"mime/quotedprintable"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,11 +19,7 @@ func TestSameMailTwiceBackToBackRepliesOnce(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	h.start(t)
 	name := "01-gr-body-router.eml"
-	raw, err := os.ReadFile(filepath.Join("../testdata/mails", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig := readHeader(t, name, raw)
+	raw, orig := fixtureMail(t, name)
 	h.box.append(t, raw)
 	h.box.append(t, raw)
 	testenv.Eventually(t, waitLong, "both copies taken in and answered", func() bool {
@@ -70,11 +64,7 @@ func TestSameMailReencodedIsOneMailReusedIDIsNot(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	h.start(t)
 	name := "01-gr-body-router.eml"
-	raw, err := os.ReadFile(filepath.Join("../testdata/mails", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig := readHeader(t, name, raw)
+	raw, orig := fixtureMail(t, name)
 	first := partnerReplies(t, orig, h.deliver(ctx, t, "first", raw))
 	if len(first) != 1 {
 		t.Fatalf("%d replies to the first copy, want 1", len(first))

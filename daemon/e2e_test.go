@@ -76,11 +76,7 @@ func TestEndToEndFixtures(t *testing.T) {
 
 	wantDone, wantRejected := map[string]bool{}, map[string]bool{}
 	for _, name := range names {
-		raw, err := os.ReadFile(filepath.Join("../testdata/mails", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		orig := readHeader(t, name, raw)
+		raw, orig := fixtureMail(t, name)
 		sent := h.deliver(ctx, t, name, raw)
 		checkAnswer(t, name, orig, exp[name], sent)
 		if e := exp[name].Reply; e == "registration" || e == "none" {
@@ -110,11 +106,8 @@ func TestEndToEndSMTPOutage(t *testing.T) {
 	fixtures := []string{"01-gr-body-router.eml", "03-fr-ubiquiti.eml", "05-en-grandstream-ticket.eml"}
 	origs := map[string]mailHeader{}
 	for _, name := range fixtures {
-		raw, err := os.ReadFile(filepath.Join("../testdata/mails", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		origs[name] = readHeader(t, name, raw)
+		raw, hdr := fixtureMail(t, name)
+		origs[name] = hdr
 		h.box.append(t, raw)
 	}
 
@@ -303,6 +296,16 @@ func partnerReplies(t testing.TB, orig mailHeader, sent []sandbox.Mail) []sentMa
 type mailHeader struct {
 	MessageID string // without angle brackets
 	From      string // lower-case address
+}
+
+// fixtureMail reads testdata/mails/<name> and its header.
+func fixtureMail(t testing.TB, name string) ([]byte, mailHeader) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("../testdata/mails", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, readHeader(t, name, raw)
 }
 
 func readHeader(t testing.TB, name string, raw []byte) mailHeader {

@@ -3,8 +3,6 @@ package daemon_test
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -18,10 +16,7 @@ func TestMailWithJunkAboveHeaderIsFiledAsProcessed(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	h.start(t)
 	name := "01-gr-body-router.eml"
-	raw, err := os.ReadFile(filepath.Join("../testdata/mails", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw, _ := fixtureMail(t, name)
 	for i, above := range []string{"\r\n\r\n", "\xef\xbb\xbfFrom returns@example.gr Mon Nov  2 09:04:00 2026\r\n"} {
 		own := bytes.Replace(raw, []byte("Message-ID: <"), []byte("Message-ID: <junk-"+strconv.Itoa(i)+"-"), 1)
 		orig := readHeader(t, name, own)

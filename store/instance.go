@@ -51,17 +51,6 @@ end
 return 0
 `)
 
-// instanceTakeScript takes the claim over from a process that stopped beating: KEYS[1]; ARGV
-// the value seen before waiting, new value, ttl ms.
-var instanceTakeScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v == false or v == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return 1
-end
-return 0
-`)
-
 // instanceReleaseScript deletes the claim if it is ours: KEYS[1]; ARGV id.
 var instanceReleaseScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
@@ -99,7 +88,8 @@ func (s *Store) ClaimInstance(ctx context.Context, name string, beat time.Durati
 			return nil, ctx.Err()
 		case <-time.After(beat * 5 / 2):
 		}
-		n, err := instanceTakeScript.Run(ctx, s.c, []string{in.key}, seen, in.value(), ttl).Int()
+		// Take it over from the process that stopped beating.
+		n, err := takeScript.Run(ctx, s.c, []string{in.key}, seen, in.value(), ttl).Int()
 		if err != nil {
 			return nil, fmt.Errorf("instance %s: %w", name, err)
 		}

@@ -43,12 +43,13 @@ func (s *Store) InstanceLeases(instance string) *Leases {
 	return &Leases{c: s.c, k: s.k, owner: instance, named: true}
 }
 
-// takeScript sets the lease when it is free or already held under the same token: KEYS[1];
-// ARGV token, ttl ms.
+// takeScript sets KEYS[1] to a new value when it is free or still holds the value expected:
+// ARGV expected, new value, ttl ms. 1 taken, 0 someone else holds it. A lease is taken with its
+// own token as both (free, or already ours); an instance claim over the value seen before.
 var takeScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v == false or v == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
 return 0
@@ -98,7 +99,7 @@ func (l *Leases) TryAcquire(ctx context.Context, name string, ttl time.Duration)
 	if l.named {
 		le.token = l.owner
 		var n int
-		n, err = takeScript.Run(ctx, l.c, []string{le.key}, le.token, ttl.Milliseconds()).Int()
+		n, err = takeScript.Run(ctx, l.c, []string{le.key}, le.token, le.token, ttl.Milliseconds()).Int()
 		ok = n == 1
 	} else {
 		ok, err = l.c.SetNX(ctx, le.key, le.token, ttl).Result()
