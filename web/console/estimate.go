@@ -45,7 +45,7 @@ func (c *Console) estimateView(d *rmaData) {
 // sendEstimate serves POST /console/rmas/{year}/{n}/estimate: 303 back to the page once sent,
 // or the page with a message beside each field to fix (422), or why it cannot be sent (409).
 func (c *Console) sendEstimate(w http.ResponseWriter, r *http.Request, v *view) {
-	rec, ok := c.formRMA(w, r, v)
+	rec, ok := c.pathRMA(w, r, v)
 	if !ok {
 		return
 	}

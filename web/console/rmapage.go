@@ -64,14 +64,8 @@ func rmaNumber(r *http.Request) (string, bool) {
 }
 
 func (c *Console) rmaPage(w http.ResponseWriter, r *http.Request, v *view) {
-	number, ok := rmaNumber(r)
+	rec, ok := c.pathRMA(w, r, v)
 	if !ok {
-		c.render(w, http.StatusNotFound, "error", v, "error.not_found")
-		return
-	}
-	rec, err := c.cfg.Store.Get(r.Context(), number)
-	if err != nil {
-		c.unavailable(w, v, err)
 		return
 	}
 	c.renderRMA(w, v, http.StatusOK, rec, nil, nil, "")
@@ -131,7 +125,7 @@ func formOf(r *http.Request) map[string]string {
 // setStatus serves POST /console/rmas/{year}/{n}/status: 303 back to the page, or the page
 // with the reason (409) for an illegal move, or with the field's message (422).
 func (c *Console) setStatus(w http.ResponseWriter, r *http.Request, v *view) {
-	rec, ok := c.formRMA(w, r, v)
+	rec, ok := c.pathRMA(w, r, v)
 	if !ok {
 		return
 	}
@@ -174,8 +168,9 @@ func (c *Console) refusal(locale string, te *rma.TransitionError) string {
 	return fmt.Sprintf(c.wordIn(locale, "refused.illegal"), c.statusName(locale, te.From), c.statusName(locale, te.To), strings.Join(names, ", "))
 }
 
-// formRMA reads the RMA of a POST to /console/rmas/{year}/{n}/...; false when it answered.
-func (c *Console) formRMA(w http.ResponseWriter, r *http.Request, v *view) (rma.Record, bool) {
+// pathRMA reads the RMA that /console/rmas/{year}/{n}[/...] names; false when it answered (404
+// for a malformed or unknown number, 503 when the store fails).
+func (c *Console) pathRMA(w http.ResponseWriter, r *http.Request, v *view) (rma.Record, bool) {
 	number, ok := rmaNumber(r)
 	if !ok {
 		c.render(w, http.StatusNotFound, "error", v, "error.not_found")
@@ -191,7 +186,7 @@ func (c *Console) formRMA(w http.ResponseWriter, r *http.Request, v *view) (rma.
 
 // addNote serves POST /console/rmas/{year}/{n}/note.
 func (c *Console) addNote(w http.ResponseWriter, r *http.Request, v *view) {
-	rec, ok := c.formRMA(w, r, v)
+	rec, ok := c.pathRMA(w, r, v)
 	if !ok {
 		return
 	}
@@ -214,7 +209,7 @@ func (c *Console) addNote(w http.ResponseWriter, r *http.Request, v *view) {
 // setReceiverPays serves POST /console/rmas/{year}/{n}/receiver-pays: staff's answer to a
 // receiver-pays request, a history event; an approval shows on the RMA's parcel label.
 func (c *Console) setReceiverPays(w http.ResponseWriter, r *http.Request, v *view) {
-	rec, ok := c.formRMA(w, r, v)
+	rec, ok := c.pathRMA(w, r, v)
 	if !ok {
 		return
 	}
@@ -232,7 +227,7 @@ func (c *Console) setReceiverPays(w http.ResponseWriter, r *http.Request, v *vie
 
 // setTracking serves POST /console/rmas/{year}/{n}/tracking.
 func (c *Console) setTracking(w http.ResponseWriter, r *http.Request, v *view) {
-	rec, ok := c.formRMA(w, r, v)
+	rec, ok := c.pathRMA(w, r, v)
 	if !ok {
 		return
 	}
@@ -280,18 +275,8 @@ func (c *Console) addEvent(w http.ResponseWriter, r *http.Request, v *view, rec 
 // labelPDF serves GET /console/rmas/{year}/{n}/label.pdf: the RMA's parcel label, the same
 // one the reply carried (rmad label prints it too), to print at the desk or send again.
 func (c *Console) labelPDF(w http.ResponseWriter, r *http.Request, v *view) {
-	number, ok := rmaNumber(r)
+	rec, ok := c.pathRMA(w, r, v)
 	if !ok {
-		c.render(w, http.StatusNotFound, "error", v, "error.not_found")
-		return
-	}
-	rec, err := c.cfg.Store.Get(r.Context(), number)
-	if errors.Is(err, store.ErrNotFound) {
-		c.render(w, http.StatusNotFound, "error", v, "error.not_found")
-		return
-	}
-	if err != nil {
-		c.unavailable(w, v, err)
 		return
 	}
 	p, known := c.cfg.Partner(rec.PartnerID)
