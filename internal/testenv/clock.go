@@ -27,3 +27,10 @@ func (c *Clock) Set(t time.Time) {
 	defer c.mu.Unlock()
 	c.t = t
 }
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}

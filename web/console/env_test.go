@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,8 +45,7 @@ type env struct {
 	partners *rules.Partners
 	cfg      Config
 	staff    string // the staff file
-	mu       sync.Mutex
-	now      time.Time
+	time     *testenv.Clock
 	logs     *testenv.SyncBuffer
 	seq      int
 }
@@ -65,7 +63,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, partners: ps, now: testNow, logs: &testenv.SyncBuffer{}}
+	e := &env{t: t, store: st, partners: ps, time: testenv.NewClock(testNow), logs: &testenv.SyncBuffer{}}
 	e.staff = filepath.Join(t.TempDir(), "staff.yaml")
 	f := &staff.File{}
 	for _, a := range []struct{ user, name, role, pw string }{
@@ -103,17 +101,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	return e
 }
 
-func (e *env) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
+func (e *env) clock() time.Time { return e.time.Now() }
 
-func (e *env) advance(d time.Duration) {
-	e.mu.Lock()
-	e.now = e.now.Add(d)
-	e.mu.Unlock()
-}
+func (e *env) advance(d time.Duration) { e.time.Advance(d) }
 
 // item is what a partner sends; newRMA commits it as rules would accept it.
 type item struct {
