@@ -78,7 +78,7 @@ type Config struct {
 	Composer *outbound.Composer
 	Policy   config.Policy
 	Schedule config.Schedule // the cron specs and schedule.timezone (nil Location: UTC)
-	// Retention: the compact job packs closed RMAs unchanged for CompactAfter (0: 90 days).
+	// Retention: the compact job packs closed RMAs unchanged for CompactAfter (0: the config default).
 	Retention config.Retention
 	Outbox    Outbox
 	Now       func() time.Time // nil: time.Now
@@ -121,7 +121,7 @@ func New(cfg Config) (*Schedule, error) {
 		partner:  cfg.Partner,
 		composer: cfg.Composer,
 		policy:   cfg.Policy,
-		compact:  cmp.Or(cfg.Retention.CompactAfter, 90*24*time.Hour),
+		compact:  cmp.Or(cfg.Retention.CompactAfter, config.Defaults().Retention.CompactAfter),
 		loc:      loc,
 		now:      now,
 		log:      cfg.Log.With().Str("component", "schedule").Logger(),
