@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	_ "time/tzdata"
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/daemon/sandbox"
@@ -26,13 +25,10 @@ import (
 // clock, and run the scheduled jobs directly for chosen ticks; the cron specs in their config
 // never fire (31 February) unless a test asks for real ones.
 
-// schAthens is schedule.timezone of the tests (time/tzdata makes it independent of the host).
-var schAthens, _ = time.LoadLocation("Europe/Athens")
-
 // schAt is a time in Athens: "2026-03-11 08:00".
 func schAt(t testing.TB, s string) time.Time {
 	t.Helper()
-	tt, err := time.ParseInLocation("2006-01-02 15:04", s, schAthens)
+	tt, err := time.ParseInLocation("2006-01-02 15:04", s, testenv.Athens)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,18 +10,11 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
 
-var athens = mustLoadLocation("Europe/Athens")
-
-func mustLoadLocation(name string) *time.Location {
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return time.FixedZone(name, 2*3600)
-	}
-	return loc
-}
+var athens = testenv.Athens
 
 // testComposer has the sample configuration's centres and policy.
 func testComposer() *Composer {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -297,7 +298,7 @@ func TestEvaluateWarranty(t *testing.T) {
 		{name: "drone expired a year on", partner: partnerGR, item: drone(), now: time.Date(2027, 5, 5, 12, 0, 0, 0, time.UTC),
 			result: rma.ResultAccepted, codes: codes(), status: rma.WarrantyExpired, until: "2027-05-04", notes: []rma.NoteKey{rma.NotePaidRepair}},
 		// Just after midnight in Athens it is already 2 November there, though not in UTC.
-		{name: "today in the schedule's time zone", cfg: func(c *config.Config) { c.Schedule.Location = athens(t) },
+		{name: "today in the schedule's time zone", cfg: func(c *config.Config) { c.Schedule.Location = testenv.Athens },
 			item: with(router(), func(i *rma.Item) { i.PurchaseDate = "2026-11-02" }), now: time.Date(2026, 11, 1, 22, 30, 0, 0, time.UTC),
 			result: rma.ResultAccepted, codes: codes(), status: rma.WarrantyIn, until: "2029-11-02", notes: []rma.NoteKey{rma.NoteSerialNotInSales}},
 		{name: "without a time zone, now's own day", cfg: func(c *config.Config) { c.Schedule.Location = nil }, item: with(router(), func(i *rma.Item) { i.PurchaseDate = "2026-11-02" }), now: time.Date(2026, 11, 1, 22, 30, 0, 0, time.UTC),
@@ -322,14 +323,6 @@ func TestEvaluateWarranty(t *testing.T) {
 			}
 		})
 	}
-}
-
-func athens(t *testing.T) *time.Location {
-	loc, err := time.LoadLocation("Europe/Athens")
-	if err != nil {
-		t.Skipf("no time zone data: %v", err)
-	}
-	return loc
 }
 
 func must(t *testing.T, err error) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rmad/rmad/internal/testenv"
 )
 
 // The hand-written scanners of ParseDate, CheckEAN, claimKey, faultKey, descriptionShorter and
@@ -171,10 +173,7 @@ func refAddMonths(t time.Time, months int) time.Time {
 }
 
 func TestAddMonthsMatchesReference(t *testing.T) {
-	athens, err := time.LoadLocation("Europe/Athens")
-	if err != nil {
-		athens = time.FixedZone("EET", 2*3600)
-	}
+	athens := testenv.Athens
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 20000 {
 		loc := []*time.Location{time.UTC, athens}[rng.IntN(2)]

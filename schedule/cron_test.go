@@ -16,7 +16,7 @@ import (
 	"github.com/rmad/rmad/internal/testenv"
 )
 
-var athens, _ = time.LoadLocation("Europe/Athens")
+var athens = testenv.Athens
 
 func TestLastTick(t *testing.T) {
 	digest, err := cron.ParseStandard("0 8 * * 1-5") // config.sample.yaml's digest

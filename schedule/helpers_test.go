@@ -34,7 +34,7 @@ import (
 // February) unless a test asks for real ones.
 
 // athens is schedule.timezone of the tests (time/tzdata makes it independent of the host).
-var athens, _ = time.LoadLocation("Europe/Athens")
+var athens = testenv.Athens
 
 // at is a time in Athens: "2026-03-11 08:00".
 func at(t testing.TB, s string) time.Time {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -285,10 +286,7 @@ func TestCommitConcurrentClaimsOfOneOwnNumber(t *testing.T) {
 // Day the count starts again at 1.
 func TestCommitYearInCallersTimeZone(t *testing.T) {
 	s := newTestStore(t)
-	athens, err := time.LoadLocation("Europe/Athens")
-	if err != nil {
-		t.Skip("no tzdata:", err)
-	}
+	athens := testenv.Athens
 	ctx := context.Background()
 	old := mailSub("gr-net", "y1@example.com", item(1, "Y1", "SY1"))
 	if o, err := s.Commit(ctx, old, decide(old.Items), time.Date(2026, 12, 31, 21, 0, 0, 0, time.UTC).In(athens)); err != nil || o.Decisions[0].Number != "RMA/1/SR/2026" {

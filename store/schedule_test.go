@@ -7,6 +7,7 @@ import (
 	"time"
 	_ "time/tzdata"
 
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -199,10 +200,7 @@ func TestNotices(t *testing.T) {
 // The markers keep the names they had before the schedule package named them through the store,
 // so an upgrade mid-run still sees the run's markers; a run by hand gets a name of its own.
 func TestScheduleMarkerNames(t *testing.T) {
-	athens, err := time.LoadLocation("Europe/Athens")
-	if err != nil {
-		t.Fatal(err)
-	}
+	athens := testenv.Athens
 	tick := time.Date(2026, 3, 11, 8, 0, 0, 0, athens)
 	byHand := tick.Add(15*time.Minute + 45*time.Second + 123*time.Millisecond)
 	for _, c := range []struct{ got, want string }{

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rmad/rmad/daemon/sandbox"
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/store"
@@ -48,7 +49,7 @@ func TestRunJobCommand(t *testing.T) {
 	path, prefix, c, sink := runJobFixture(t)
 	ctx := context.Background()
 	st := store.New(c, prefix)
-	athens, _ := time.LoadLocation("Europe/Athens")
+	athens := testenv.Athens
 	opened := time.Date(2026, 3, 2, 10, 0, 0, 0, athens)
 	gr := runJobSeed(t, st, "P-GR-001", "a1@alfa.example", opened)
 	fr := runJobSeed(t, st, "P-FR-003", "b1@telecompro.example", opened)
@@ -140,7 +141,7 @@ func TestRunJobByHandAfterSetStatus(t *testing.T) {
 	}
 
 	// The next scheduled digest (tomorrow 08:00, as the schedule would run it): nothing new.
-	athens, _ := time.LoadLocation("Europe/Athens")
+	athens := testenv.Athens
 	next := time.Now().In(athens).Add(24*time.Hour).Format("2006-01-02") + " 08:00"
 	code, out, errOut = runCLI(t, "run-job", "digest", "--send", "--now", next, "--config", path)
 	if code != 0 || !strings.Contains(out, "0 mail(s)") {

@@ -3,7 +3,20 @@ package testenv
 import (
 	"sync"
 	"time"
+	_ "time/tzdata" // Athens loads on hosts without /usr/share/zoneinfo
 )
+
+// Athens is Europe/Athens, the time zone of the sample distributor (schedule.timezone in the
+// sample config): tests that check local dates and cron ticks use it.
+var Athens = mustLocation("Europe/Athens")
+
+func mustLocation(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic("testenv: " + err.Error()) // time/tzdata is embedded: only a typo gets here
+	}
+	return loc
+}
 
 // Clock is a settable clock for tests that drive time (schedule ticks, session expiry).
 type Clock struct {

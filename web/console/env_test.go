@@ -79,7 +79,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err := f.Save(e.staff); err != nil {
 		t.Fatal(err)
 	}
-	loc, _ := time.LoadLocation("Europe/Athens")
+	loc := testenv.Athens
 	e.cfg = Config{
 		Console: config.Console{Enabled: true, StaffFile: e.staff, Locale: "en", SessionIdle: time.Hour, SessionMax: 24 * time.Hour},
 		Listen:  "127.0.0.1:0",
