@@ -53,12 +53,7 @@ func followUp(sub *rma.Submission, c *content) *rma.FollowUp {
 		}
 		text = b.String()
 	}
-	var refs []string
-	for _, m := range rma.RefTokenRe.FindAllString(text, maxRefs) {
-		if tok := "R-" + strings.ToLower(m[2:]); !slices.Contains(refs, tok) {
-			refs = append(refs, tok)
-		}
-	}
+	refs := rma.FindRefTokens(text, maxRefs)
 	if sub.InReplyTo == "" && len(sub.References) == 0 && len(nums) == 0 && len(refs) == 0 {
 		return nil
 	}

@@ -191,3 +191,26 @@ func FuzzParseAmount(f *testing.F) {
 		}
 	})
 }
+
+// FindRefTokens finds what RefTokenRe finds (lower-cased, each once, at most n).
+func FuzzFindRefTokens(f *testing.F) {
+	for _, s := range []string{"Ref: R-0123456789", "> Ref: r-ABCDEF0123\nRef: R-abcdef0123", "xR-0123456789",
+		"R-0123456789a", "R-012345678", "--R-0123456789-", "Σr-0123456789Σ", "R-R-0123456789", "_R-0123456789", "R-"} {
+		f.Add(s, 3)
+	}
+	f.Fuzz(func(t *testing.T, s string, n int) {
+		n = n%25 + 1
+		if n <= 0 {
+			n += 25
+		}
+		var want []string
+		for _, m := range RefTokenRe.FindAllString(s, -1) {
+			if tok := "R-" + strings.ToLower(m[2:]); !slices.Contains(want, tok) && len(want) < n {
+				want = append(want, tok)
+			}
+		}
+		if got := FindRefTokens(s, n); !slices.Equal(got, want) {
+			t.Fatalf("FindRefTokens(%q, %d) = %q, want %q", s, n, got, want)
+		}
+	})
+}
