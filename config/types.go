@@ -175,7 +175,7 @@ type Console struct {
 	TrustedProxies     []string `yaml:"trusted_proxies"`
 }
 
-// Console languages.
+// Console languages (i18n.ConsoleLocales: the console's tests check they are the same).
 var ConsoleLocales = []string{"en", "el"}
 
 // Webhook source kinds.

@@ -1,6 +1,7 @@
 // Package i18n holds the words rmad says to people: the locales partners may have, and one
 // catalog per locale (locales/*.yaml: en, el, ro, fr) of problem descriptions, note texts,
-// status names, field labels and the phrases of every mail. Packages that write to people
+// status names, field labels and the phrases of every mail; and the staff console's words
+// (locales/console/*.yaml: en, el). Packages that write to people
 // (outbound, cmd/rmad explain, the partner API) take their words from here, so a code is worded
 // once per language.
 package i18n

@@ -286,3 +286,36 @@ func TestEstimateAnswer(t *testing.T) {
 		}
 	}
 }
+
+// The console's catalogs load, and every console text exists in each of its languages.
+func TestConsoleCatalogsComplete(t *testing.T) {
+	if err := ConsoleErr(); err != nil {
+		t.Fatal(err)
+	}
+	en := ConsoleKeys("en")
+	if len(en) < 100 {
+		t.Fatalf("en has %d console words", len(en))
+	}
+	for _, loc := range ConsoleLocales[1:] {
+		keys := ConsoleKeys(loc)
+		for _, k := range en {
+			if !slices.Contains(keys, k) {
+				t.Errorf("console %s lacks %q", loc, k)
+			}
+		}
+		for _, k := range keys {
+			if !slices.Contains(en, k) {
+				t.Errorf("console %s has %q, which en has not (a typo?)", loc, k)
+			}
+		}
+	}
+	if got := ConsoleWord("el", "nav.worklist"); got == "" || got == ConsoleWord("en", "nav.worklist") || got == "nav.worklist" {
+		t.Errorf("el nav.worklist = %q", got)
+	}
+	if got := ConsoleWord("fr", "nav.worklist"); got != ConsoleWord("en", "nav.worklist") {
+		t.Errorf("an unknown console locale falls back to English: %q", got)
+	}
+	if got := ConsoleWord("en", "no.such.key"); got != "no.such.key" {
+		t.Errorf("a missing key: %q", got)
+	}
+}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/explain"
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/store"
@@ -102,6 +103,9 @@ type Console struct {
 // New builds the console. It fails when its templates do not parse or a trusted proxy is not
 // a CIDR (config.Load checks both too).
 func New(cfg Config) (*Console, error) {
+	if err := i18n.ConsoleErr(); err != nil {
+		return nil, err
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
