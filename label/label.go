@@ -17,7 +17,6 @@ import (
 	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/code128"
 	"github.com/boombuler/barcode/qr"
-	"golang.org/x/image/font/sfnt"
 
 	"github.com/rmad/rmad/i18n"
 )
@@ -63,32 +62,6 @@ var fontTTF []byte
 
 const fontFamily = "DejaVuSans"
 
-// covered is the set of characters the font has glyphs for; others print as '?' instead of an
-// empty box, so a label never silently drops part of an address.
-var covered, coveredErr = coverage(fontTTF)
-
-func coverage(ttf []byte) (map[rune]bool, error) {
-	f, err := sfnt.Parse(ttf)
-	if err != nil {
-		return nil, fmt.Errorf("label: embedded font: %w", err)
-	}
-	var buf sfnt.Buffer
-	out := map[rune]bool{}
-	for _, table := range unicode.GraphicRanges {
-		for _, r16 := range table.R16 {
-			for r := rune(r16.Lo); r <= rune(r16.Hi); r += rune(r16.Stride) {
-				if g, err := f.GlyphIndex(&buf, r); err == nil && g != 0 {
-					out[r] = true
-				}
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("label: embedded font covers no characters")
-	}
-	return out, nil
-}
-
 // Sizes in millimetres. A label is an A6 sheet; an A4 page holds four of them.
 const (
 	labelW, labelH = 105.0, 148.0
@@ -100,8 +73,8 @@ const (
 // Render writes one PDF with the labels in the given format (one label per A6 page, or four
 // per A4 page). An unknown format is an error, as are no labels and a label without a number.
 func Render(w io.Writer, format Format, labels ...Label) error {
-	if coveredErr != nil {
-		return coveredErr
+	if fontErr != nil {
+		return fontErr
 	}
 	if len(labels) == 0 {
 		return errors.New("label: no labels to render")
@@ -114,6 +87,13 @@ func Render(w io.Writer, format Format, labels ...Label) error {
 	default:
 		return fmt.Errorf("label: format %q is not one of a6, a4x4", format)
 	}
+	texts := make([]labelText, len(labels))
+	for i, l := range labels {
+		if strings.TrimSpace(l.Number) == "" {
+			return fmt.Errorf("label: label %d has no RMA number", i+1)
+		}
+		texts[i] = textOf(l)
+	}
 	pdf := fpdf.NewCustom(&fpdf.InitType{OrientationStr: "P", UnitStr: "mm", SizeStr: size})
 	pdf.SetAutoPageBreak(false, 0)
 	pdf.SetMargins(0, 0, 0)
@@ -121,11 +101,11 @@ func Render(w io.Writer, format Format, labels ...Label) error {
 	pdf.SetCompression(true)
 	pdf.SetCreator("rmad", false)
 	pdf.SetTitle("RMA "+labels[0].Number, true)
-	pdf.AddUTF8FontFromBytes(fontFamily, "", fontTTF)
-	for i, l := range labels {
-		if strings.TrimSpace(l.Number) == "" {
-			return fmt.Errorf("label: label %d has no RMA number", i+1)
-		}
+	faces, err := addFaces(pdf, texts)
+	if err != nil {
+		return fmt.Errorf("label: font: %w", err)
+	}
+	for i, t := range texts {
 		x, y := 0.0, 0.0
 		if format == A4x4 {
 			slot := i % 4
@@ -137,8 +117,8 @@ func Render(w io.Writer, format Format, labels ...Label) error {
 		} else {
 			pdf.AddPage()
 		}
-		if err := draw(pdf, x, y, l); err != nil {
-			return fmt.Errorf("label: %s: %w", l.Number, err)
+		if err := draw(pen{pdf, faces[i]}, x, y, t); err != nil {
+			return fmt.Errorf("label: %s: %w", labels[i].Number, err)
 		}
 	}
 	if err := pdf.Output(w); err != nil {
@@ -167,42 +147,93 @@ func cutLines(pdf *fpdf.Fpdf) {
 	pdf.SetDrawColor(0, 0, 0)
 }
 
-// draw puts one label with its top left corner at (x0, y0).
-func draw(pdf *fpdf.Fpdf, x0, y0 float64, l Label) error {
+// labelText is all a label prints, made printable (clean), in the order draw uses it.
+type labelText struct {
+	number, partner, ownNumber, item, serial, centerName, centerAddress, returnAddress string
+	receiverPays                                                                       bool
+
+	// The captions, in the partner's language.
+	partnerCap, ownNumberCap, itemCap, serialCap, shipTo, returnTo, receiverPaysCap, stick string
+}
+
+func textOf(l Label) labelText {
 	wd := i18n.For(l.Locale)
+	return labelText{
+		number: clean(l.Number), partner: clean(l.Partner), ownNumber: clean(l.OwnNumber),
+		item: clean(strings.TrimSpace(l.Brand + " " + l.Model)), serial: clean(l.Serial),
+		centerName: clean(l.CenterName), centerAddress: clean(l.CenterAddress),
+		returnAddress: clean(l.ReturnAddress), receiverPays: l.ReceiverPays,
+
+		partnerCap: clean(wd.T("label.partner")), ownNumberCap: clean(wd.T("label.own_number")),
+		itemCap: clean(wd.T("label.item")), serialCap: clean(wd.T("label.serial")),
+		shipTo: clean(wd.T("label.ship_to")), returnTo: clean(wd.T("label.return_to")),
+		receiverPaysCap: clean(wd.T("label.receiver_pays")), stick: clean(wd.T("label.stick")),
+	}
+}
+
+// runes lists the characters beyond ASCII that the label may print (the "…" of cut lines too).
+func (t labelText) runes() []rune {
+	var out []rune
+	seen := map[rune]bool{}
+	for _, s := range []string{t.number, t.partner, t.ownNumber, t.item, t.serial, t.centerName,
+		t.centerAddress, t.returnAddress, t.partnerCap, t.ownNumberCap, t.itemCap, t.serialCap,
+		t.shipTo, t.returnTo, t.receiverPaysCap, t.stick, "…"} {
+		for _, r := range s {
+			if r >= firstCode && !seen[r] {
+				seen[r] = true
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// pen writes text on pdf in a face.
+type pen struct {
+	pdf  *fpdf.Fpdf
+	face face
+}
+
+func (p pen) font(pt float64) { p.pdf.SetFont(p.face.family, "", pt) }
+
+func (p pen) cell(x, y, w, h float64, text, border, align string) {
+	p.pdf.SetXY(x, y)
+	p.pdf.CellFormat(w, h, p.face.enc(text), border, 0, align, false, 0, "")
+}
+
+// draw puts one label with its top left corner at (x0, y0).
+func draw(p pen, x0, y0 float64, t labelText) error {
+	pdf := p.pdf
 	left := x0 + margin
 	y := y0 + margin
 
 	// The number, as large as fits, in faux bold (fill and stroke: one font file is enough).
-	number := clean(l.Number)
 	size := 24.0
-	pdf.SetFont(fontFamily, "", size)
-	for size > 10 && pdf.GetStringWidth(number) > innerW {
+	for size > 10 && width(t.number, size) > innerW {
 		size--
-		pdf.SetFontSize(size)
 	}
+	p.font(size)
 	pdf.SetLineWidth(0.25)
 	pdf.SetTextRenderingMode(2)
-	pdf.SetXY(left, y)
-	pdf.CellFormat(innerW, 10, number, "", 0, "C", false, 0, "")
+	p.cell(left, y, innerW, 10, t.number, "", "C")
 	pdf.SetTextRenderingMode(0)
 	y += 12
 
-	if err := code128Bars(pdf, l.Number, left, y, innerW, 16); err != nil {
+	if err := code128Bars(pdf, t.number, left, y, innerW, 16); err != nil {
 		return err
 	}
 	y += 19
 
 	// Who sends what, beside the QR code.
-	if err := qrCode(pdf, l.Number, left+innerW-qrSize, y, qrSize); err != nil {
+	if err := qrCode(pdf, t.number, left+innerW-qrSize, y, qrSize); err != nil {
 		return err
 	}
 	textW := innerW - qrSize - 3
 	top := y
-	y = field(pdf, left, y, textW, wd.T("label.partner"), l.Partner, 2)
-	y = field(pdf, left, y, textW, wd.T("label.own_number"), l.OwnNumber, 1)
-	y = field(pdf, left, y, textW, wd.T("label.item"), strings.TrimSpace(l.Brand+" "+l.Model), 2)
-	y = field(pdf, left, y, textW, wd.T("label.serial"), l.Serial, 1)
+	y = p.field(left, y, textW, t.partnerCap, t.partner, 2)
+	y = p.field(left, y, textW, t.ownNumberCap, t.ownNumber, 1)
+	y = p.field(left, y, textW, t.itemCap, t.item, 2)
+	y = p.field(left, y, textW, t.serialCap, t.serial, 1)
 	y = max(y, top+qrSize) + 2
 
 	pdf.SetDrawColor(0, 0, 0)
@@ -211,75 +242,100 @@ func draw(pdf *fpdf.Fpdf, x0, y0 float64, l Label) error {
 	y += 2
 
 	// Where it goes: the address the carrier reads, in the largest type after the number.
-	y = caption(pdf, left, y, wd.T("label.ship_to"))
-	pdf.SetFont(fontFamily, "", 12)
-	y = lines(pdf, left, y, innerW, 5.2, clean(l.CenterName), 2)
-	pdf.SetFont(fontFamily, "", 11)
-	y = lines(pdf, left, y, innerW, 4.8, clean(l.CenterAddress), 3) + 2
+	y = p.caption(left, y, t.shipTo)
+	y = p.lines(left, y, innerW, 12, 5.2, t.centerName, 2)
+	y = p.lines(left, y, innerW, 11, 4.8, t.centerAddress, 3) + 2
 
 	// Where it comes back to.
-	y = caption(pdf, left, y, wd.T("label.return_to"))
-	pdf.SetFont(fontFamily, "", 9)
-	y = lines(pdf, left, y, innerW, 4, clean(l.Partner), 1)
-	y = lines(pdf, left, y, innerW, 4, clean(l.ReturnAddress), 3) + 2
+	y = p.caption(left, y, t.returnTo)
+	y = p.lines(left, y, innerW, 9, 4, t.partner, 1)
+	y = p.lines(left, y, innerW, 9, 4, t.returnAddress, 3) + 2
 
-	if l.ReceiverPays {
-		pdf.SetFont(fontFamily, "", 11)
+	if t.receiverPays {
+		p.font(11)
 		pdf.SetLineWidth(0.5)
-		pdf.SetXY(left, y)
-		pdf.CellFormat(innerW, 7, clean(wd.T("label.receiver_pays")), "1", 0, "C", false, 0, "")
+		p.cell(left, y, innerW, 7, t.receiverPaysCap, "1", "C")
 	}
 
 	// What to do with it, at the foot of the label.
-	pdf.SetFont(fontFamily, "", 8.5)
 	pdf.SetTextColor(60, 60, 60)
-	lines(pdf, left, y0+labelH-margin-8, innerW, 3.8, clean(wd.T("label.stick")), 2)
+	p.lines(left, y0+labelH-margin-8, innerW, 8.5, 3.8, t.stick, 2)
 	pdf.SetTextColor(0, 0, 0)
 	return pdf.Error()
 }
 
 // caption writes a small grey heading and returns the y below it.
-func caption(pdf *fpdf.Fpdf, x, y float64, text string) float64 {
-	pdf.SetFont(fontFamily, "", 7)
-	pdf.SetTextColor(90, 90, 90)
-	pdf.SetXY(x, y)
-	pdf.CellFormat(innerW, 3.2, clean(text), "", 0, "L", false, 0, "")
-	pdf.SetTextColor(0, 0, 0)
+func (p pen) caption(x, y float64, text string) float64 {
+	p.font(7)
+	p.pdf.SetTextColor(90, 90, 90)
+	p.cell(x, y, innerW, 3.2, text, "", "L")
+	p.pdf.SetTextColor(0, 0, 0)
 	return y + 3.4
 }
 
 // field writes a caption and its value (at most maxLines lines); an empty value writes nothing.
-func field(pdf *fpdf.Fpdf, x, y, w float64, name, value string, maxLines int) float64 {
-	value = clean(value)
+func (p pen) field(x, y, w float64, name, value string, maxLines int) float64 {
 	if value == "" {
 		return y
 	}
-	y = caption(pdf, x, y, name)
-	pdf.SetFont(fontFamily, "", 9.5)
-	return lines(pdf, x, y, w, 4, value, maxLines) + 0.8
+	y = p.caption(x, y, name)
+	return p.lines(x, y, w, 9.5, 4, value, maxLines) + 0.8
 }
 
-// lines wraps text to width w, writes at most maxLines lines (the last one ends in "…" when
-// text was cut) and returns the y below them.
-func lines(pdf *fpdf.Fpdf, x, y, w, h float64, text string, maxLines int) float64 {
+// lines wraps text to width w in pt points, writes at most maxLines lines h high (the last one
+// ends in "…" when text was cut) and returns the y below them.
+func (p pen) lines(x, y, w, pt, h float64, text string, maxLines int) float64 {
 	if text == "" {
 		return y
 	}
-	ls := pdf.SplitText(text, w)
+	p.font(pt)
+	ls := wrap(text, w, pt)
 	if len(ls) > maxLines {
 		ls = ls[:maxLines]
 		last := []rune(strings.TrimSpace(ls[maxLines-1]))
-		for len(last) > 0 && pdf.GetStringWidth(string(last)+"…") > w {
+		for len(last) > 0 && width(string(last)+"…", pt) > w {
 			last = last[:len(last)-1]
 		}
 		ls[maxLines-1] = string(last) + "…"
 	}
 	for _, s := range ls {
-		pdf.SetXY(x, y)
-		pdf.CellFormat(w, h, strings.TrimSpace(s), "", 0, "L", false, 0, "")
+		p.cell(x, y, w, h, strings.TrimSpace(s), "", "L")
 		y += h
 	}
 	return y
+}
+
+// wrap breaks text into lines no wider than w (in pt points): at newlines, and at the last
+// space that fits; a word wider than a line is broken where the line is full.
+func wrap(text string, w, pt float64) []string {
+	var out []string
+	for _, para := range strings.Split(text, "\n") {
+		line, lineW := "", 0.0
+		for _, word := range strings.Split(para, " ") {
+			ww := width(word, pt)
+			if line != "" && lineW+width(" ", pt)+ww <= w {
+				line, lineW = line+" "+word, lineW+width(" ", pt)+ww
+				continue
+			}
+			if line != "" {
+				out = append(out, line)
+			}
+			line, lineW = "", 0
+			for ww > w && word != "" {
+				rs := []rune(word)
+				n := 1
+				for n < len(rs) && width(string(rs[:n+1]), pt) <= w {
+					n++
+				}
+				out = append(out, string(rs[:n]))
+				word = string(rs[n:])
+				ww = width(word, pt)
+			}
+			line, lineW = word, ww
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // clean makes text printable in the embedded font: control characters and runs of spaces become
@@ -299,7 +355,7 @@ func clean(s string) string {
 			}
 			space = true
 			continue
-		case !covered[r]:
+		case !covered(r):
 			r = '?'
 		}
 		space = false

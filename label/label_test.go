@@ -2,6 +2,7 @@ package label
 
 import (
 	"bytes"
+	"codeberg.org/go-pdf/fpdf"
 	"fmt"
 	"slices"
 	"strings"
@@ -189,6 +190,71 @@ func TestLongAndUncoveredText(t *testing.T) {
 	}
 	if got := testenv.Barcodes(t, pdf); len(got) != 2 {
 		t.Errorf("barcodes of a label with long text: %v", got)
+	}
+}
+
+// A PDF's labels share one simple font while its 129 codes beyond ASCII last, spread over more
+// when they do not, and a label needing more than all of them gets the UTF-8 font: every text
+// comes through intact in each case.
+func TestManyCharacters(t *testing.T) {
+	alphabet := func(lo, hi rune) string {
+		var b strings.Builder
+		for r := lo; r <= hi; r++ {
+			if covered(r) {
+				b.WriteRune(r)
+			}
+		}
+		return b.String()
+	}
+	// Words short enough for a line: 16 letters each.
+	words := func(s string) string {
+		var ws []string
+		for rs := []rune(s); len(rs) > 0; rs = rs[min(16, len(rs)):] {
+			ws = append(ws, string(rs[:min(16, len(rs))]))
+		}
+		return strings.Join(ws, " ")
+	}
+	greek, cyrillic := words(alphabet('α', 'ω')+alphabet('Α', 'Ω')), words(alphabet('а', 'я')+alphabet('А', 'Я'))
+	latin, latinA := words(alphabet('À', 'ÿ')), words(alphabet('Ā', 'ğ'))
+	var ls []Label
+	for i, addr := range []string{greek, cyrillic, latin, greek} {
+		l := partners["fr"]
+		l.Number = fmt.Sprintf("RMA/%d/SR/2026", 700+i)
+		l.CenterAddress = addr
+		ls = append(ls, l)
+	}
+	ls[3].ReturnAddress, ls[3].Model = cyrillic, latinA
+	texts := make([]labelText, len(ls))
+	for i, l := range ls {
+		texts[i] = textOf(l)
+	}
+	faces, err := addFaces(fpdf.New("P", "mm", "A4", ""), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var families []string
+	for _, f := range faces {
+		families = append(families, f.family)
+	}
+	// Greek and Cyrillic share the first font, Latin needs a second one, all three the UTF-8 font.
+	if want := []string{"DejaVuSans1", "DejaVuSans1", "DejaVuSans2", "DejaVuSansU"}; !slices.Equal(families, want) {
+		t.Errorf("fonts of the labels: %v, want %v", families, want)
+	}
+	pdf, err := PDF(A6, ls...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := testenv.PDFText(t, pdf)
+	if len(pages) != len(ls) {
+		t.Fatalf("%d pages, want %d", len(pages), len(ls))
+	}
+	for i, l := range ls {
+		text := flat(pages[i])
+		for _, s := range []string{l.Number, l.Partner, l.Model, l.CenterAddress, l.ReturnAddress} {
+			if !strings.Contains(text, flat(s)) {
+				t.Errorf("label %d lacks %q:\n%s", i+1, s, pages[i])
+			}
+		}
 	}
 }
 
