@@ -168,6 +168,29 @@ func (b *browser) focused(want string) string {
 	return id
 }
 
+// signIn signs in through the form.
+func (b *browser) signIn(base, user, password string) {
+	b.t.Helper()
+	b.run("sign in as "+user,
+		chromedp.Navigate(base+"/console/login"),
+		chromedp.WaitVisible(`#signin`, chromedp.ByQuery),
+		chromedp.SendKeys(`#username`, user, chromedp.ByQuery),
+		chromedp.SendKeys(`#password`, password, chromedp.ByQuery),
+		chromedp.Click(`#signin`, chromedp.ByQuery),
+		chromedp.WaitVisible(`table.worklist`, chromedp.ByQuery),
+	)
+}
+
+// noErrors fails the test when the browser logged an error it was not told to expect.
+func (b *browser) noErrors() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.errs) > 0 {
+		b.t.Fatalf("the browser logged errors:\n%s", strings.Join(b.errs, "\n"))
+	}
+}
+
 // screenshot writes docs/<name>.png when RMAD_UPDATE_SCREENSHOTS is set (the README shows them).
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
@@ -320,9 +343,5 @@ func TestBrowserWorkday(t *testing.T) {
 		t.Fatalf("after sign-out /console/ shows %s", loc)
 	}
 
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.errs) > 0 {
-		t.Fatalf("the browser logged errors:\n%s", strings.Join(b.errs, "\n"))
-	}
+	b.noErrors()
 }

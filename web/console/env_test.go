@@ -42,6 +42,7 @@ type env struct {
 	c        *Console
 	srv      *httptest.Server
 	store    *store.Store
+	prefix   string // the store's key prefix
 	partners *rules.Partners
 	cfg      Config
 	staff    string // the staff file
@@ -58,12 +59,13 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Cleanup(func() { _ = rc.Close() })
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	st := store.New(rc, "test:"+hex.EncodeToString(b)+":")
+	prefix := "test:" + hex.EncodeToString(b) + ":"
+	st := store.New(rc, prefix)
 	ps, err := rules.LoadPartners("../../testdata/partners.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, partners: ps, time: testenv.NewClock(testNow), logs: &testenv.SyncBuffer{}}
+	e := &env{t: t, store: st, prefix: prefix, partners: ps, time: testenv.NewClock(testNow), logs: &testenv.SyncBuffer{}}
 	e.staff = filepath.Join(t.TempDir(), "staff.yaml")
 	f := &staff.File{}
 	for _, a := range []struct{ user, name, role, pw string }{
