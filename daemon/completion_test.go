@@ -247,3 +247,63 @@ func TestFollowUpFieldsInThreadOfSeveralRMAs(t *testing.T) {
 	}
 	h.checkNoDeadLetters(ctx, t)
 }
+
+// TestFollowUpFieldsAndCompletionOneAnswer: a reply that gives a tracking number for the
+// thread's RMAs and completes the item the same reply rejected gets one answer in the
+// partner's language that accepts the item and says what was recorded; a retry of the mail's
+// processing (a crash before the ack) records nothing twice and sends that answer once, under
+// its one Message-ID.
+func TestFollowUpFieldsAndCompletionOneAnswer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	h.start(t)
+	ctx := context.Background()
+	st := store.New(h.rdb, h.prefix)
+	const nova = "rma@nova-it.ro"
+	// 02: lines 1 and 3 accepted, line 2 rejected for its EAN's check digit.
+	orig, reply := submitFixture(ctx, t, h, "02-ro-csv-cp1250.eml")
+	nums := ingest.SubjectNumbers(reply.Subject)
+	if len(nums) != 2 || csvRow(t, reply, 2, "result") != "rejected" {
+		t.Fatalf("02: reply %q, want two RMAs and line 2 rejected", reply.Subject)
+	}
+	fu := followUpMail("Nova IT <"+nova+">", "fb-1@nova-it.ro", reSubject(reply.Subject), reply.MessageID,
+		[]string{orig.MessageID, reply.MessageID},
+		"Bună ziua,\n\nAWB: FAN 5550001\n\nPoziția 2\nEAN: 5204001000013\n\nPe lun., 2 nov. 2026, RMA Service a scris:\n"+quote(reply.Text)+"\n")
+	toPartner, _ := sentTo(t, h.deliver(ctx, t, "tracking and completion", fu), nova)
+	if len(toPartner) != 1 {
+		t.Fatalf("tracking and completion: %d answers to the partner, want 1", len(toPartner))
+	}
+	ans := toPartner[0]
+	t.Logf("answer %q:\n%s", ans.Subject, ans.Text)
+	newNum := csvRow(t, ans, 2, "rma_number")
+	if csvRow(t, ans, 2, "result") != "accepted" || newNum == "" || slices.Contains(nums, newNum) {
+		t.Fatalf("line 2 not accepted with a new number: %q\n%s", newNum, ans.CSV)
+	}
+	for _, want := range []string{"FAN 5550001", nums[0] + ", " + nums[1], newNum, "Vă mulțumim"} {
+		if !strings.Contains(ans.Text, want) {
+			t.Errorf("answer lacks %q", want)
+		}
+	}
+	for _, n := range nums {
+		if evs := partnerEvents(t, st, n); len(evs) != 1 || evs[0].Extra["tracking"] != "FAN 5550001" {
+			t.Errorf("%s: partner events %+v, want the tracking once", n, evs)
+		}
+	}
+
+	// The same mail's processing again, as after a crash before its ack: the inbox entry is
+	// handled anew (the same mail fetched again), nothing is recorded twice, no new number, and
+	// the answer (the same Message-ID) is not mailed again.
+	sent := h.deliver(ctx, t, "the same follow-up again", fu)
+	if again, _ := sentTo(t, sent, nova); len(again) != 0 {
+		t.Errorf("processed again: %d more answers (%q), want none", len(again), again[0].MessageID)
+	}
+	for _, n := range nums {
+		if evs := partnerEvents(t, st, n); len(evs) != 1 {
+			t.Errorf("%s after the retry: %d partner events, want 1", n, len(evs))
+		}
+	}
+	if recs, err := st.Lookup(ctx, "P-RO-002", "RT-1002"); err != nil || len(recs) != 1 {
+		t.Errorf("RT-1002 after the retry: %d RMAs, %v; want 1", len(recs), err)
+	}
+	h.checkNoDeadLetters(ctx, t)
+}

@@ -148,6 +148,13 @@ type followUpPlan struct {
 	news        outbound.FollowUpNews
 }
 
+// followUpNote is what a follow-up that completes rejected items recorded besides, for the
+// completion's reply to say in the same mail: the news and the RMAs it was about.
+type followUpNote struct {
+	news    outbound.FollowUpNews
+	numbers []string
+}
+
 // completion is a rejected item with the follow-up's values on top of its original ones.
 type completion struct {
 	root string
@@ -348,7 +355,9 @@ func (p *pipeline) followUp(ctx context.Context, sub rma.Submission, th thread, 
 		}
 	}
 	if len(pl.completions) > 0 {
-		if err := p.complete(ctx, sub, th.rejected, pl.completions, now, enqueued, log); err != nil {
+		// One answer: the completion's reply says what else was recorded.
+		note := &followUpNote{news: pl.news, numbers: targets}
+		if err := p.complete(ctx, sub, th.rejected, pl.completions, note, now, enqueued, log); err != nil {
 			return err
 		}
 	}
@@ -362,7 +371,7 @@ func (p *pipeline) followUp(ctx context.Context, sub rma.Submission, th thread, 
 		ids = appendSent(ids, staff.ID)
 	}
 	var answer *outbound.Message
-	if pl.news.Answers() {
+	if pl.news.Answers() && len(pl.completions) == 0 {
 		msg, err := p.composer.FollowUpAnswer(sub, partner, targets, pl.news, now)
 		if err != nil {
 			return fmt.Errorf("compose follow-up answer: %w", err)
@@ -397,9 +406,9 @@ func (p *pipeline) followUp(ctx context.Context, sub rma.Submission, th thread, 
 // complete decides rejected items again with the follow-up's values on top of their original
 // ones (the original mail's proof of purchase counts) and answers like a submission: accepted
 // ones get a new RMA number, the others say what is still missing. An item completed before
-// (by another mail) is a duplicate of the RMA it became.
+// (by another mail) is a duplicate of the RMA it became. The reply also says note's news.
 func (p *pipeline) complete(ctx context.Context, sub rma.Submission, rej *store.Rejected, cs []completion,
-	now time.Time, enqueued string, log zerolog.Logger) error {
+	note *followUpNote, now time.Time, enqueued string, log zerolog.Logger) error {
 	csub := sub
 	csub.Kind, csub.FollowUp, csub.Problems = rma.KindSubmission, nil, nil
 	csub.HasProof = sub.HasProof || rej.HasProof
@@ -428,7 +437,7 @@ func (p *pipeline) complete(ctx context.Context, sub rma.Submission, rej *store.
 			}
 		}
 	}
-	out, err := p.record(ctx, csub, ds, roots, now, enqueued, true)
+	out, err := p.record(ctx, csub, ds, roots, now, enqueued, true, note)
 	if err != nil {
 		return fmt.Errorf("completion: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -129,15 +130,16 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 // copies and claims forwarded to manufacturers are part of the processing and always go.
 func (p *pipeline) submit(ctx context.Context, sub rma.Submission, enqueued string, notify bool) ([]rma.Decision, error) {
 	now := p.now()
-	return p.record(ctx, sub, p.engine.Evaluate(sub, now), nil, now, enqueued, notify)
+	return p.record(ctx, sub, p.engine.Evaluate(sub, now), nil, now, enqueued, notify, nil)
 }
 
 // record commits decided items and answers them (submit's second half; completions of
 // rejected items come in here too). roots are the rejected items the decisions complete, by
 // index (nil for a new submission): accepted ones are marked completed, rejected ones stay
-// completable under the same root.
+// completable under the same root. fu, for a completion, is what the same follow-up recorded
+// besides: the reply says it too, and is in the thread of those RMAs as well.
 func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Decision, roots []string,
-	now time.Time, enqueued string, notify bool) ([]rma.Decision, error) {
+	now time.Time, enqueued string, notify bool, fu *followUpNote) ([]rma.Decision, error) {
 	partner, ok := p.engine.Data().Partners.ByID(sub.PartnerID)
 	if !ok {
 		return nil, fmt.Errorf("partner %q is not registered: %w", sub.PartnerID, queue.ErrPermanent)
@@ -154,7 +156,11 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 	}
 	var reply *outbound.Message
 	if notify {
-		r, err := p.composer.Reply(sub, partner, out.Decisions, now)
+		var news outbound.FollowUpNews
+		if fu != nil {
+			news = fu.news
+		}
+		r, err := p.composer.ReplyWithNews(sub, partner, out.Decisions, news, now)
 		if err != nil {
 			return nil, fmt.Errorf("compose reply: %w", err)
 		}
@@ -179,7 +185,15 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 	for _, m := range msgs {
 		ids = appendSent(ids, m.ID)
 	}
-	if err := p.store.IndexThread(ctx, partner.ID, decidedNumbers(out.Decisions), ids...); err != nil {
+	threadNumbers := decidedNumbers(out.Decisions)
+	if fu != nil {
+		for _, n := range fu.numbers {
+			if !slices.Contains(threadNumbers, n) {
+				threadNumbers = append(threadNumbers, n)
+			}
+		}
+	}
+	if err := p.store.IndexThread(ctx, partner.ID, threadNumbers, ids...); err != nil {
 		return nil, err
 	}
 	if err := p.store.IndexRejected(ctx, partner.ID, rejectedOf(sub, out.Decisions, roots), ids...); err != nil {

@@ -36,6 +36,13 @@ func NewComposer(cfg *config.Config) *Composer {
 // Reply is the answer to a submission (docs/contract.md §3): threaded, in the partner's language, with a
 // readable summary, what to do next per handling, and rma-results.csv.
 func (c *Composer) Reply(sub rma.Submission, p rma.Partner, ds []rma.Decision, now time.Time) (Message, error) {
+	return c.ReplyWithNews(sub, p, ds, FollowUpNews{}, now)
+}
+
+// ReplyWithNews is Reply to a follow-up that completed rejected items and also gave fields: one
+// mail that says, below the count of results, what was recorded where (and which fields need
+// their RMA or line named), as FollowUpAnswer would have in a second mail.
+func (c *Composer) ReplyWithNews(sub rma.Submission, p rma.Partner, ds []rma.Decision, news FollowUpNews, now time.Time) (Message, error) {
 	l := i18n.For(p.Locale, sub.Locale)
 	to, err := recipient(sub, p)
 	if err != nil {
@@ -51,6 +58,10 @@ func (c *Composer) Reply(sub rma.Submission, p rma.Partner, ds []rma.Decision, n
 	b.line(l.T("reply.intro", "subject", oneLine(sub.Subject), "date", c.day(received)))
 	if len(ds) > 0 {
 		b.line(tally(l, ds))
+	}
+	if news.hasFields() {
+		b.blank()
+		writeNews(&b, l, news)
 	}
 
 	whole := map[rma.Code]bool{}

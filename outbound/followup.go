@@ -33,7 +33,12 @@ type FollowUpNews struct {
 
 // Answers reports whether the partner gets an answer.
 func (n FollowUpNews) Answers() bool {
-	return len(n.Recorded)+len(n.WhichRMA)+len(n.WhichLine) > 0 || n.Acknowledge
+	return n.hasFields() || n.Acknowledge
+}
+
+// hasFields reports whether the follow-up gave fields: recorded, or needing their RMA or line.
+func (n FollowUpNews) hasFields() bool {
+	return len(n.Recorded)+len(n.WhichRMA)+len(n.WhichLine) > 0
 }
 
 // followUpView is what templates/followup.tmpl reads.
@@ -89,9 +94,25 @@ func (c *Composer) FollowUpAnswer(sub rma.Submission, p rma.Partner, numbers []s
 	var b body
 	b.line(l.T("greeting"))
 	b.blank()
-	if len(news.Recorded)+len(news.WhichRMA)+len(news.WhichLine) > 0 {
-		b.line(l.T("followup.thanks"))
+	if !writeNews(&b, l, news) && news.Acknowledge {
+		b.line(l.T("followup.ack"))
 	}
+	b.blank()
+	c.footer(&b, l)
+	to, err := recipient(sub, p)
+	if err != nil {
+		return Message{}, err
+	}
+	return c.build(autoReply(sub, to, "followup", string(l), replySubject(sub.Subject, numbers), b.String()), now)
+}
+
+// writeNews writes what was recorded from a follow-up and which fields need their RMA or line
+// named; it reports whether there was anything to say.
+func writeNews(b *body, l i18n.Lang, news FollowUpNews) bool {
+	if !news.hasFields() {
+		return false
+	}
+	b.line(l.T("followup.thanks"))
 	for _, f := range news.Recorded {
 		b.line(l.T("followup.recorded", "numbers", strings.Join(f.Numbers, ", "), "value", l.Pair(l.Field(f.Field), oneLine(f.Value))))
 	}
@@ -109,14 +130,5 @@ func (c *Composer) FollowUpAnswer(sub rma.Submission, p rma.Partner, numbers []s
 		b.line(l.T("followup.which_line", "value", pair, "lines", strings.Join(lines, ", "),
 			"example", l.T("followup.line", "n", lines[0])+" / "+pair))
 	}
-	if len(news.Recorded)+len(news.WhichRMA)+len(news.WhichLine) == 0 && news.Acknowledge {
-		b.line(l.T("followup.ack"))
-	}
-	b.blank()
-	c.footer(&b, l)
-	to, err := recipient(sub, p)
-	if err != nil {
-		return Message{}, err
-	}
-	return c.build(autoReply(sub, to, "followup", string(l), replySubject(sub.Subject, numbers), b.String()), now)
+	return true
 }
