@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -349,6 +350,102 @@ func TestEstimates(t *testing.T) {
 	}
 	if r := e.status(ctx, t, numC); r.Status != rma.StatusReturnedUnrepaired {
 		t.Fatalf("%s after twice the reminder days: %s", numC, r.Status)
+	}
+	h.checkNoDeadLetters(ctx, t)
+}
+
+// TestEstimateAnswerCrashBeforeConfirmation: an attempt that recorded a partner's answer to an
+// estimate and died before its confirmation was on the outbox (here: the real estimate service
+// whose outbox refuses the mail, as a process killed at that point leaves Redis) is retried —
+// the same mail fetched again, the same link's POST again. The retry applies nothing twice
+// (one answer event, the status as the first attempt set it) and the confirmation and the
+// staff mail go once; a third try sends nothing.
+func TestEstimateAnswerCrashBeforeConfirmation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEstEnv(t)
+	h := e.h
+	key, err := estimate.Key(ctx, h.cfg.HTTP.LinkSecret, e.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := rules.LoadData(h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errCrash := fmt.Errorf("killed before the outbox")
+	crashing, err := estimate.New(estimate.Config{
+		Store: e.st, Composer: outbound.NewComposer(h.cfg), Partner: data.Partners.ByID, Key: key, BaseURL: h.cfg.HTTP.BaseURL(),
+		ReminderDays: h.cfg.Policy.EstimateReminderDays, Now: h.clock.Now, Log: config.NewLogger(h.cfg.Log, h.logs),
+		Put: func(context.Context, outbound.Message) error { return errCrash },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := func(number string) int {
+		n := 0
+		for _, ev := range e.status(ctx, t, number).History {
+			if ev.Extra[rma.ExtraEstimateAnswer] != "" {
+				n++
+			}
+		}
+		return n
+	}
+
+	// By mail: ACCEPT recorded by the crashed attempt, then the mail handled again.
+	numA, _ := e.open(ctx, t, "crash-a@alfa-computers.gr", "RT-71001", "ALFA-C1")
+	mailA := e.send(ctx, t, numA)
+	accept := followUpMail("Alfa Computers <"+estPartner+">", "crash-accept@alfa-computers.gr", reSubject(mailA.Subject),
+		mailA.MessageID, []string{mailA.MessageID}, "ACCEPT\n\n"+quote(mailA.Text))
+	sub, err := (&ingest.Parser{}).ParseMail(strings.NewReader(string(accept)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := crashing.Decide(ctx, estimate.Answer{Number: numA, Answer: rma.EstimateAccept, Via: estimate.ViaMail, Who: estPartner, Mail: &sub}); !errors.Is(err, errCrash) {
+		t.Fatalf("crashed attempt: %v, want the outbox refusing", err)
+	}
+	if r := e.status(ctx, t, numA); r.Status != rma.StatusRepairing || answers(numA) != 1 {
+		t.Fatalf("after the crashed attempt: %s with %d answers, want repairing with 1", r.Status, answers(numA))
+	}
+	toPartner, toStaff := sentTo(t, h.deliver(ctx, t, "accept after the crash", accept), estPartner)
+	if len(toPartner) != 1 || len(toStaff) != 1 || !strings.Contains(toPartner[0].Text, "αποδεχτήκατε") ||
+		!slices.Contains(toPartner[0].InReplyTo, "crash-accept@alfa-computers.gr") {
+		t.Fatalf("retry of the accepting mail: %d confirmations, %d staff mails; want 1 and 1", len(toPartner), len(toStaff))
+	}
+	if r := e.status(ctx, t, numA); r.Status != rma.StatusRepairing || answers(numA) != 1 {
+		t.Errorf("after the retry: %s with %d answers, want repairing with 1", r.Status, answers(numA))
+	}
+	if n := len(h.deliver(ctx, t, "accept a third time", accept)); n != 0 {
+		t.Errorf("a third try sent %d mails", n)
+	}
+
+	// By link: DECLINE recorded by the crashed attempt, then the POST again.
+	numB, _ := e.open(ctx, t, "crash-b@alfa-computers.gr", "RT-71002", "ALFA-C2")
+	mailB := e.send(ctx, t, numB)
+	_, declineB := links(t, mailB)
+	u, err := url.Parse(declineB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(u.Path, "/")
+	if _, err := crashing.AnswerLink(ctx, parts[len(parts)-2], "decline"); !errors.Is(err, errCrash) {
+		t.Fatalf("crashed link attempt: %v, want the outbox refusing", err)
+	}
+	if r := e.status(ctx, t, numB); r.Status != rma.StatusReturnedUnrepaired || answers(numB) != 1 {
+		t.Fatalf("after the crashed link attempt: %s with %d answers", r.Status, answers(numB))
+	}
+	for i, wantMails := range []int{2, 0} {
+		before := len(h.sink.Mails())
+		if code, _ := httpDo(t, http.MethodPost, declineB); code != http.StatusConflict {
+			t.Errorf("POST %d after the crash: %d, want 409 (already used)", i+1, code)
+		}
+		toPartner, toStaff := sentTo(t, e.sent(ctx, t, "decline link again", before), estPartner)
+		if len(toPartner)+len(toStaff) != wantMails || wantMails > 0 && (len(toPartner) != 1 || !strings.Contains(toStaff[0].Subject, "declined")) {
+			t.Errorf("POST %d after the crash: %d confirmations, %d staff mails; want %d mails in all", i+1, len(toPartner), len(toStaff), wantMails)
+		}
+	}
+	if r := e.status(ctx, t, numB); r.Status != rma.StatusReturnedUnrepaired || answers(numB) != 1 {
+		t.Errorf("after the link retries: %s with %d answers, want returned_unrepaired with 1", r.Status, answers(numB))
 	}
 	h.checkNoDeadLetters(ctx, t)
 }
