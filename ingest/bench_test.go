@@ -190,6 +190,22 @@ func BenchmarkParseMailXLSXAndRules(b *testing.B) {
 	benchParse(b, raw, true)
 }
 
+// BenchmarkReadXLSX is the workbook reader alone (ReadXLSX: sheet choice, rows, items) on the
+// same workbook, without the mail around it and without rules.
+func BenchmarkReadXLSX(b *testing.B) {
+	data := benchXLSX(b)
+	b.ReportAllocs()
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		items, err := ingest.ReadXLSX(data, benchRows, benchRows+1)
+		if err != nil || len(items) != benchRows {
+			b.Fatalf("%d items, %v", len(items), err)
+		}
+	}
+	reportRows(b)
+	reportCPURows(b, cpu0)
+}
+
 // BenchmarkExcelizeRows is the yardstick of the XLSX path: excelize opening the same workbook
 // and streaming its rows (Rows, Columns), nothing of ours.
 func BenchmarkExcelizeRows(b *testing.B) {

@@ -13,6 +13,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/rmad/rmad/config"
+	"github.com/rmad/rmad/ingest/xlsxread"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -25,12 +26,9 @@ const (
 	CSVReasonDamagedXLSX    = "damaged_xlsx"    // not a readable .xlsx
 )
 
-// Bounds of reading one workbook: excelize refuses to unpack more than xlsxUnzipLimit in all,
-// and keeps a sheet larger than xlsxXMLLimit in a temporary file instead of memory.
-const (
-	xlsxUnzipLimit = 16 << 20
-	xlsxXMLLimit   = 4 << 20
-)
+// xlsxUnzipLimit bounds what one workbook's entries unpack to, all together (their headers are
+// checked before reading; the zip reader refuses an entry longer than its header says).
+const xlsxUnzipLimit = 16 << 20
 
 // DefaultMaxCSVRows bounds the non-empty rows read from one CSV or XLSX file when
 // limits.max_csv_rows is 0.
@@ -76,7 +74,9 @@ func (p *Parser) maxCSVRows() int {
 }
 
 // ReadXLSX reads the items of an Excel workbook like a CSV attachment (see ReadCSV): the first
-// sheet whose first rows hold a header row, else the first sheet with positional columns. Dates
+// visible sheet whose first rows hold a header row, else the first sheet with positional
+// columns. The rows are read with ingest/xlsxread (excelize's streaming reader is several times
+// slower), cell values as excelize gives them raw. Dates
 // stored as Excel serial numbers become ISO dates; EANs stored as numbers keep their 13 digits;
 // a number Excel stored in scientific notation stays as it is (and is an invalid EAN). Rows are
 // streamed; at most maxRows non-empty rows are read (more: ErrTooManyRows), at most maxItems
@@ -117,34 +117,28 @@ func readXLSXTable(data []byte, maxItems, maxRows int) (csvTable, error) {
 	if unzipped > xlsxUnzipLimit {
 		return t, &CSVError{Reason: CSVReasonUnzipTooLarge, Err: fmt.Errorf("unpacks to %d bytes, limit %d", unzipped, xlsxUnzipLimit)}
 	}
-	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{
-		RawCellValue: true, UnzipSizeLimit: xlsxUnzipLimit, UnzipXMLSizeLimit: xlsxXMLLimit})
+	wb, err := xlsxread.Open(zr)
 	if err != nil {
-		if strings.Contains(err.Error(), "unzip size") {
-			return t, &CSVError{Reason: CSVReasonUnzipTooLarge, Err: err}
-		}
 		return t, &CSVError{Reason: CSVReasonDamagedXLSX, Err: err}
 	}
-	defer f.Close()
-	date1904 := false
-	if props, err := f.GetWorkbookProps(); err == nil && props.Date1904 != nil {
-		date1904 = *props.Date1904
-	}
-	sheet := pickSheet(f)
-	if sheet == "" {
+	sheet, ok := pickSheet(wb)
+	if !ok {
 		return t, &CSVError{Reason: CSVReasonEmpty}
 	}
-	rows, err := f.Rows(sheet)
+	rows, err := wb.Rows(sheet)
 	if err != nil {
-		return t, &CSVError{Reason: CSVReasonDamagedXLSX, Err: err}
+		return t, damagedOrLying(zr, err)
 	}
 	defer rows.Close()
 	t.items = make([]rma.Item, 0, min(maxItems, 1024))
 	st := &tableState{columns: positionalColumns}
-	for rows.Next() {
-		rec, err := rows.Columns()
+	for {
+		rec, err := rows.Next()
+		if err == io.EOF {
+			break
+		}
 		if err != nil {
-			return t, &CSVError{Reason: CSVReasonDamagedXLSX, Err: err}
+			return t, damagedOrLying(zr, err)
 		}
 		if blankRecord(rec, true) {
 			continue
@@ -157,11 +151,8 @@ func readXLSXTable(data []byte, maxItems, maxRows int) (csvTable, error) {
 			continue
 		}
 		if d := it.PurchaseDate; d != "" {
-			it.PurchaseDate = excelDate(d, date1904)
+			it.PurchaseDate = excelDate(d, wb.Date1904)
 		}
-	}
-	if err := rows.Error(); err != nil {
-		return t, &CSVError{Reason: CSVReasonDamagedXLSX, Err: err}
 	}
 	if len(t.items) == 0 {
 		return t, emptyOrLying(zr)
@@ -169,10 +160,20 @@ func readXLSXTable(data []byte, maxItems, maxRows int) (csvTable, error) {
 	return t, nil
 }
 
-// emptyOrLying tells a workbook with no items from one whose zip headers understate what its
-// entries unpack to: archive/zip stops reading an entry at its declared size, and excelize takes
-// the cut-off XML for an empty sheet, so a zip bomb with forged sizes would look empty. Only
-// workbooks that gave no items pay for this second unpacking.
+// damagedOrLying is the problem of a workbook that could not be read: too large to unpack when
+// an entry unpacks to more than its header says (archive/zip refuses to read on), else damaged.
+func damagedOrLying(zr *zip.Reader, err error) error {
+	var ce *CSVError
+	if errors.As(emptyOrLying(zr), &ce) && ce.Reason == CSVReasonUnzipTooLarge {
+		return ce
+	}
+	return &CSVError{Reason: CSVReasonDamagedXLSX, Err: err}
+}
+
+// emptyOrLying tells a workbook with no items (or one that could not be read) from one whose zip
+// headers understate what its entries unpack to: archive/zip refuses to read an entry past its
+// declared size, so a zip bomb with forged sizes would look empty or damaged. Only workbooks
+// that gave no items pay for this second unpacking.
 func emptyOrLying(zr *zip.Reader) error {
 	var total uint64
 	for _, f := range zr.File {
@@ -214,43 +215,48 @@ func unpackedSize(f *zip.File, limit uint64) (uint64, error) {
 	return uint64(n), err
 }
 
-// pickSheet is the first visible sheet whose first rows hold a header row, else the first sheet.
-func pickSheet(f *excelize.File) string {
-	sheets := f.GetSheetList()
-	for _, s := range sheets {
-		if visible, err := f.GetSheetVisible(s); err == nil && !visible {
+// pickSheet is the first visible sheet whose first rows hold a header row, else the first sheet
+// (ok false: the workbook has none).
+func pickSheet(wb *xlsxread.Workbook) (xlsxread.Sheet, bool) {
+	for _, s := range wb.Sheets {
+		if s.Hidden {
 			continue
 		}
-		if sheetHasHeader(f, s) {
-			return s
+		// A sheet that cannot be read is not the one with the header; if it is the first, reading
+		// it for its rows says what is wrong with it.
+		if found, err := sheetHasHeader(wb, s); err == nil && found {
+			return s, true
 		}
 	}
-	if len(sheets) == 0 {
-		return ""
+	if len(wb.Sheets) == 0 {
+		return xlsxread.Sheet{}, false
 	}
-	return sheets[0]
+	return wb.Sheets[0], true
 }
 
-func sheetHasHeader(f *excelize.File, sheet string) bool {
-	rows, err := f.Rows(sheet)
+func sheetHasHeader(wb *xlsxread.Workbook, sheet xlsxread.Sheet) (bool, error) {
+	rows, err := wb.Rows(sheet)
 	if err != nil {
-		return false
+		return false, err
 	}
 	defer rows.Close()
-	for seen, n := 0, 0; rows.Next() && seen <= headerSearchRows && n < 1000; n++ {
-		rec, err := rows.Columns()
+	for seen, n := 0, 0; seen <= headerSearchRows && n < 1000; n++ {
+		rec, err := rows.Next()
+		if err == io.EOF {
+			return false, nil
+		}
 		if err != nil {
-			return false
+			return false, err
 		}
 		if blankRecord(rec, true) {
 			continue
 		}
 		seen++
 		if headerColumns(rec) != nil {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // excelDate turns an Excel serial date (days since 1900, or 1904) into 2006-01-02; text dates
