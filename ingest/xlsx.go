@@ -132,6 +132,7 @@ func readXLSXTable(data []byte, maxItems, maxRows int) (csvTable, error) {
 	defer rows.Close()
 	t.items = make([]rma.Item, 0, min(maxItems, 1024))
 	st := &tableState{columns: positionalColumns}
+	dates := map[string]string{}
 	for {
 		rec, err := rows.Next()
 		if err == io.EOF {
@@ -151,7 +152,15 @@ func readXLSXTable(data []byte, maxItems, maxRows int) (csvTable, error) {
 			continue
 		}
 		if d := it.PurchaseDate; d != "" {
-			it.PurchaseDate = excelDate(d, wb.Date1904)
+			// A sheet's purchase dates repeat: each distinct one is converted once.
+			iso, ok := dates[d]
+			if !ok {
+				iso = excelDate(d, wb.Date1904)
+				if len(dates) < 4096 {
+					dates[d] = iso
+				}
+			}
+			it.PurchaseDate = iso
 		}
 	}
 	if len(t.items) == 0 {
