@@ -1,6 +1,7 @@
 // Package explain says what rmad would decide for a mail, and why: the daemon's parser and
 // rules on one message, without the store. `rmad explain` prints it; the staff console's
-// explain page shows the same text.
+// explain page (an uploaded .eml) and its dead-letter page (a mail of the inbox that failed for
+// good) show the same text.
 package explain
 
 import (

@@ -177,7 +177,7 @@ func (b *browser) signIn(base, user, password string) {
 		chromedp.SendKeys(`#username`, user, chromedp.ByQuery),
 		chromedp.SendKeys(`#password`, password, chromedp.ByQuery),
 		chromedp.Click(`#signin`, chromedp.ByQuery),
-		chromedp.WaitVisible(`table.worklist`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#signout`, chromedp.ByQuery),
 	)
 }
 

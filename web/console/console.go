@@ -189,6 +189,7 @@ func (c *Console) routes() {
 	m.Handle("GET /console/jobs", c.auth(c.admin(c.jobsPage)))
 	m.Handle("POST /console/jobs/run", c.auth(c.admin(c.runJob)))
 	m.Handle("GET /console/dead-letters", c.auth(c.admin(c.deadLetters)))
+	m.Handle("GET /console/dead-letters/{stream}/{id}", c.auth(c.admin(c.deadLetter)))
 	m.Handle("POST /console/dead-letters/retry", c.auth(c.admin(c.retryDeadLetter)))
 	m.Handle("/console/", c.auth(func(w http.ResponseWriter, r *http.Request, v *view) {
 		c.render(w, http.StatusNotFound, "error", v, "error.not_found")

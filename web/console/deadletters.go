@@ -1,6 +1,9 @@
 package console
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -78,4 +81,59 @@ func (c *Console) retryDeadLetter(w http.ResponseWriter, r *http.Request, v *vie
 	}
 	c.log.Info().Str("user", v.User.Username).Str("action", "dead_letter_retry").Str("stream", stream).Str("id", id).Int("count", n).Msg("dead letters retried")
 	c.renderDeadLetters(w, r, v, c.wordIn(v.Locale, "dl.retried")+" "+strconv.Itoa(n))
+}
+
+type deadLetterView struct {
+	Letter  queue.DeadLetter
+	Inbox   bool   // a partner's mail: explained
+	Message string // why there is no explanation, when there is none
+	Explain explainData
+}
+
+// deadLetter serves GET /console/dead-letters/{stream}/{id} (admins): one dead letter with,
+// for an inbox mail, what rmad saw in it — the same view as `rmad explain` and the explain
+// page (package explain), without storing or sending anything.
+func (c *Console) deadLetter(w http.ResponseWriter, r *http.Request, v *view) {
+	stream, id := r.PathValue("stream"), r.PathValue("id")
+	var q *queue.Queue
+	for _, x := range c.cfg.DeadLetters {
+		if x.Name() == stream {
+			q = x
+		}
+	}
+	if q == nil {
+		c.render(w, http.StatusNotFound, "error", v, "error.not_found")
+		return
+	}
+	dl, payload, err := q.DeadLetter(r.Context(), id)
+	var d deadLetterView
+	switch {
+	case errors.Is(err, queue.ErrNotFound):
+		c.render(w, http.StatusNotFound, "error", v, "dl.not_found")
+		return
+	case errors.Is(err, queue.ErrPayloadGone):
+		d.Message = c.wordIn(v.Locale, "dl.payload_gone")
+	case err != nil:
+		c.unavailable(w, v, err)
+		return
+	case stream != queue.Inbox:
+		d.Message = c.wordIn(v.Locale, "dl.not_a_mail")
+	case c.cfg.Explainer == nil:
+		d.Message = c.wordIn(v.Locale, "error.unavailable")
+	default:
+		d.Inbox = true
+		res, err := c.cfg.Explainer.Explain(dl.ID+".eml", bytes.NewReader(payload))
+		if err != nil {
+			d.Message = fmt.Sprintf(c.wordIn(v.Locale, "explain.unreadable"), err.Error())
+			break
+		}
+		var text strings.Builder
+		c.cfg.Explainer.WriteText(&text, res)
+		d.Explain = explainData{Locale: v.Locale, Result: res, Text: text.String()}
+	}
+	d.Letter = dl
+	c.log.Info().Str("user", v.User.Username).Str("action", "dead_letter_view").Str("stream", stream).Str("id", id).Msg("dead letter opened")
+	v.Title = c.wordIn(v.Locale, "nav.dead_letters")
+	v.Data = d
+	c.render(w, http.StatusOK, "deadletter", v, "")
 }

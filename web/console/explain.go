@@ -17,6 +17,7 @@ import (
 const explainField = "mail"
 
 type explainData struct {
+	Locale string // for the shared "explained" part
 	Errors map[string]string // form field → message
 	Result *explain.Result
 	Text   string // rmad explain's text for the mail
@@ -45,6 +46,7 @@ func (c *Console) explainForm(w http.ResponseWriter, r *http.Request, v *view) {
 
 func (c *Console) renderExplain(w http.ResponseWriter, v *view, status int, d explainData) {
 	v.Title = c.wordIn(v.Locale, "nav.explain")
+	d.Locale = v.Locale
 	v.Data = d
 	c.render(w, status, "explain", v, "")
 }
