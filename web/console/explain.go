@@ -17,7 +17,7 @@ import (
 const explainField = "mail"
 
 type explainData struct {
-	Locale string // for the shared "explained" part
+	Locale string            // for the shared "explained" part
 	Errors map[string]string // form field → message
 	Result *explain.Result
 	Text   string // rmad explain's text for the mail
