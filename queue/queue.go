@@ -11,7 +11,12 @@
 //     third of the timeout) so slow handlers and waiting retries are not taken from it.
 //   - A failed attempt stays pending and is tried again after an exponential backoff with
 //     jitter. Attempts are counted in Redis before the handler runs, so a message that crashes
-//     the process also runs out of attempts.
+//     the process also runs out of attempts: the count is the entry's delivery count in the
+//     consumer group (XPENDING), which every read that hands it out raises (a new entry's
+//     first read, the pending scan after a restart, XAUTOCLAIM, the claim of a due retry) and
+//     a refresh (XCLAIM JUSTID) does not; an attempt that was not the message's fault is
+//     uncounted by setting it back (XCLAIM RETRYCOUNT). So the happy path writes nothing per
+//     entry besides the stream itself.
 //   - After MaxAttempts, or at once for an error wrapping ErrPermanent, the entry moves to the
 //     dead-letter stream with its last error; Retry puts it back.
 //   - A failure of Redis itself (see StoreUnavailable; or any error while Redis fails a PING)
@@ -24,8 +29,8 @@
 //
 // It needs Redis 6.2 or later (XAUTOCLAIM).
 //
-// The attempt counters live in a hash that shares the stream's hash slot, so acknowledging is
-// one pipeline to one node on Redis Cluster too (not MULTI, which Redis refuses when out of memory). The dead-letter stream is another key (its name is fixed as
+// The last error and due time of a failed attempt live in a hash that shares the stream's hash
+// slot, so acknowledging is one pipeline to one node on Redis Cluster too (not MULTI, which Redis refuses when out of memory). The dead-letter stream is another key (its name is fixed as
 // <prefix>dead:<stream>); moving an entry there writes the dead letter first and then
 // acknowledges, so a crash in between can only deliver the entry once more.
 package queue
@@ -245,21 +250,25 @@ func (q *Queue) ensureGroup(ctx context.Context) error {
 
 func isNoGroup(err error) bool { return err != nil && strings.Contains(err.Error(), "NOGROUP") }
 
-// Meta hash fields of one entry.
+// Meta hash fields of one entry, written when an attempt failed. fAttempts is the attempt
+// counter of versions before attempts were delivery counts: ack still deletes it.
 func fAttempts(id string) string { return id + ":n" }
 func fError(id string) string    { return id + ":err" }
 func fDue(id string) string      { return id + ":due" }
 func fFailed(id string) string   { return id + ":at" }
 
-// ack finishes an entry: deleted from the stream, acknowledged, counters gone. It is a plain
+// ack finishes an entry: deleted from the stream, acknowledged, and with meta its failure
+// fields gone (an entry in its first attempt has none: it never failed). It is a plain
 // pipeline, not MULTI: Redis over maxmemory (noeviction) refuses a transaction but not these
 // commands, which only free memory. Deleting comes first, so a crash part way leaves at most a
-// pending id without an entry (admit acknowledges it) and a few stale counters.
-func (q *Queue) ack(ctx context.Context, id string) error {
+// pending id without an entry (admit acknowledges it) and a few stale fields.
+func (q *Queue) ack(ctx context.Context, id string, meta bool) error {
 	pipe := q.c.Pipeline()
 	pipe.XDel(ctx, q.stream, id)
 	pipe.XAck(ctx, q.stream, q.opt.Group, id)
-	pipe.HDel(ctx, q.meta, fAttempts(id), fError(id), fDue(id), fFailed(id))
+	if meta {
+		pipe.HDel(ctx, q.meta, fAttempts(id), fError(id), fDue(id), fFailed(id))
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("queue %s: ack %s: %w", q.opt.Stream, id, err)
 	}
@@ -314,7 +323,7 @@ func (q *Queue) toDeadLetters(ctx context.Context, m Message, attempts int, last
 	if err != nil {
 		return fmt.Errorf("queue %s: dead letter %s: %w", q.opt.Stream, m.ID, err)
 	}
-	if err := q.ack(ctx, m.ID); err != nil {
+	if err := q.ack(ctx, m.ID, true); err != nil {
 		return err
 	}
 	q.log.Warn().Str("id", m.ID).Int("attempts", attempts).Str("error", lastErr).Msg("moved to dead letters")

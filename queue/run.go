@@ -34,6 +34,33 @@ end
 return mine
 `)
 
+// claimScript takes back due retries this consumer still holds, counting the attempt: XCLAIM
+// without JUSTID raises the delivery count and returns the entry. KEYS[1] stream; ARGV group,
+// consumer, ids... Returns per id still ours {id, attempt, fields} (fields empty when the
+// entry was deleted meanwhile).
+var claimScript = redis.NewScript(`
+local out = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p > 0 then
+    local e = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i])
+    local fields = {}
+    if #e > 0 and e[1] then fields = e[1][2] end
+    out[#out + 1] = {ARGV[i], p[1][4] + 1, fields}
+  end
+end
+return out
+`)
+
+// recountScript sets an entry's attempt count (its delivery count), if this consumer still
+// holds it. KEYS[1] stream; ARGV group, consumer, id, count.
+var recountScript = redis.NewScript(`
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #p == 0 then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'RETRYCOUNT', ARGV[4], 'JUSTID')
+return 1
+`)
+
 // runner is one Run: the entries this consumer holds and the handlers in flight.
 type runner struct {
 	q     *Queue
@@ -182,17 +209,16 @@ func (r *runner) fetch(ctx context.Context, n int, pendingFrom, reclaimFrom *str
 		*pendingFrom = "0"
 	}
 	if r.rescan.Load() {
-		xs, err := r.readGroup(ctx, *pendingFrom, n-len(msgs), -1)
+		got, last, err := r.pendingScan(ctx, *pendingFrom, n-len(msgs))
 		if err != nil {
-			return msgs, err
+			return append(msgs, got...), err
 		}
-		if len(xs) == 0 {
+		if last == "" {
 			r.rescan.Store(false)
 			*pendingFrom = "0"
 		} else {
-			*pendingFrom = xs[len(xs)-1].ID
-			got, err := r.admit(ctx, xs)
-			return append(msgs, got...), err
+			*pendingFrom = last
+			return append(msgs, got...), nil
 		}
 	}
 	if time.Now().After(*nextReclaim) {
@@ -209,7 +235,7 @@ func (r *runner) fetch(ctx context.Context, n int, pendingFrom, reclaimFrom *str
 		}
 		if len(xs) > 0 {
 			q.log.Info().Int("count", len(xs)).Msg("reclaimed entries of a quiet consumer")
-			got, err := r.admit(ctx, xs)
+			got, err := r.admit(ctx, xs, false)
 			return append(msgs, got...), err
 		}
 	}
@@ -227,7 +253,7 @@ func (r *runner) fetch(ctx context.Context, n int, pendingFrom, reclaimFrom *str
 	if err != nil {
 		return nil, err
 	}
-	return r.admit(ctx, xs)
+	return r.admit(ctx, xs, true)
 }
 
 func (r *runner) reclaimEvery() time.Duration {
@@ -256,8 +282,10 @@ func (r *runner) readGroup(ctx context.Context, id string, count int, block time
 }
 
 // admit sorts read entries: those this Run already holds are skipped, deleted ones are
-// cleaned up, retries not yet due wait, the rest are returned for handling (and held).
-func (r *runner) admit(ctx context.Context, xs []redis.XMessage) ([]Message, error) {
+// cleaned up, retries not yet due wait, the rest are returned for handling (and held). first
+// says they are new entries (read with ">"): in their first attempt, never failed, so there is
+// nothing to look up; reclaimed ones (XAUTOCLAIM) get their delivery count and due time.
+func (r *runner) admit(ctx context.Context, xs []redis.XMessage, first bool) ([]Message, error) {
 	q := r.q
 	r.mu.Lock()
 	fresh := xs[:0:0]
@@ -270,29 +298,53 @@ func (r *runner) admit(ctx context.Context, xs []redis.XMessage) ([]Message, err
 	if len(fresh) == 0 {
 		return nil, nil
 	}
-	fields := make([]string, len(fresh))
-	for i, x := range fresh {
-		fields[i] = fDue(x.ID)
+	dues := make([]any, len(fresh))
+	attempts := make([]int, len(fresh))
+	for i := range attempts {
+		attempts[i] = 1
 	}
-	dues, err := q.c.HMGet(ctx, q.meta, fields...).Result()
-	if err != nil {
-		return nil, err
+	if !first {
+		fields := make([]string, len(fresh))
+		for i, x := range fresh {
+			fields[i] = fDue(x.ID)
+		}
+		pipe := q.c.Pipeline()
+		hm := pipe.HMGet(ctx, q.meta, fields...)
+		pend := make([]*redis.XPendingExtCmd, len(fresh))
+		for i, x := range fresh {
+			pend[i] = pipe.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: q.stream, Group: q.opt.Group,
+				Start: x.ID, End: x.ID, Count: 1, Consumer: q.opt.Consumer})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, err
+		}
+		dues = hm.Val()
+		for i := range fresh {
+			if p := pend[i].Val(); len(p) == 1 {
+				attempts[i] = max(1, int(p[0].RetryCount))
+			}
+		}
 	}
 	now := time.Now()
 	var msgs []Message
 	for i, x := range fresh {
 		if x.Values == nil { // deleted from the stream while pending (XDEL by hand)
-			if err := q.ack(ctx, x.ID); err != nil {
+			if err := q.ack(ctx, x.ID, true); err != nil {
 				return msgs, err
 			}
 			continue
 		}
 		m, derr := decodeMessage(x)
+		m.Attempt = attempts[i]
 		due := parseMillis(dues[i])
 		r.mu.Lock()
 		if derr == nil && due.After(now) {
 			r.owned[x.ID] = due
 			r.mu.Unlock()
+			// Reclaimed while its retry waits: XAUTOCLAIM counted an attempt that comes later.
+			if err := r.recount(ctx, x.ID, m.Attempt-1); err != nil {
+				return msgs, err
+			}
 			continue
 		}
 		r.owned[x.ID] = time.Time{}
@@ -323,7 +375,8 @@ func parseMillis(v any) time.Time {
 	return time.UnixMilli(ms)
 }
 
-// dueRetries takes back up to n held entries whose backoff is over, if they are still ours.
+// dueRetries takes back up to n held entries whose backoff is over, if they are still ours,
+// counting the attempt.
 func (r *runner) dueRetries(ctx context.Context, n int) ([]Message, error) {
 	now := time.Now()
 	var ids []string
@@ -338,45 +391,132 @@ func (r *runner) dueRetries(ctx context.Context, n int) ([]Message, error) {
 		}
 	}
 	r.mu.Unlock()
+	return r.claim(ctx, ids)
+}
+
+// pendingScan looks at up to n of this consumer's pending entries after from ("0": from the
+// start), after a start or an error. They are listed with XPENDING, not read, so that entries
+// this Run already holds are not counted again; the others are held, and claimed (counted)
+// unless their retry is not due yet. last is the last id listed, "" at the end.
+func (r *runner) pendingScan(ctx context.Context, from string, n int) (msgs []Message, last string, err error) {
+	q := r.q
+	start := "-"
+	if from != "0" {
+		start = "(" + from
+	}
+	pend, err := q.c.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: q.stream, Group: q.opt.Group,
+		Start: start, End: "+", Count: int64(n), Consumer: q.opt.Consumer}).Result()
+	if err != nil || len(pend) == 0 {
+		return nil, "", err
+	}
+	last = pend[len(pend)-1].ID
+	var ids []string
+	r.mu.Lock()
+	for _, p := range pend {
+		if _, held := r.owned[p.ID]; !held {
+			ids = append(ids, p.ID)
+		}
+	}
+	r.mu.Unlock()
+	if len(ids) == 0 {
+		return nil, last, nil
+	}
+	fields := make([]string, len(ids))
+	for i, id := range ids {
+		fields[i] = fDue(id)
+	}
+	dues, err := q.c.HMGet(ctx, q.meta, fields...).Result()
+	if err != nil {
+		return nil, last, err
+	}
+	now := time.Now()
+	var claim []string
+	r.mu.Lock()
+	for i, id := range ids {
+		if due := parseMillis(dues[i]); due.After(now) {
+			r.owned[id] = due // a retry from before the restart, not due yet
+		} else {
+			r.owned[id] = time.Time{}
+			claim = append(claim, id)
+		}
+	}
+	r.mu.Unlock()
+	msgs, err = r.claim(ctx, claim)
+	return msgs, last, err
+}
+
+// claim takes held entries back for an attempt, if they are still this consumer's: counted,
+// read, and returned for handling; the others are released.
+func (r *runner) claim(ctx context.Context, ids []string) ([]Message, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	mine, err := r.touch(ctx, ids)
-	if err != nil {
+	q := r.q
+	args := make([]any, 0, len(ids)+2)
+	args = append(args, q.opt.Group, q.opt.Consumer)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	res, err := claimScript.Run(ctx, q.c, []string{q.stream}, args...).Slice()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		for _, id := range ids {
 			r.release(id)
 		}
-		return nil, err
+		return nil, fmt.Errorf("claim: %w", err)
 	}
+	claimed := make(map[string]bool, len(res))
 	var msgs []Message
-	for _, id := range ids {
-		if !mine[id] {
-			r.release(id) // another consumer took it over
+	var firstErr error
+	for _, e := range res {
+		id, attempt, fields, ok := claimedEntry(e)
+		if !ok {
 			continue
 		}
-		xs, err := r.q.c.XRange(ctx, r.q.stream, id, id).Result()
-		if err != nil {
-			for _, m := range msgs {
-				r.release(m.ID)
-			}
+		claimed[id] = true
+		if len(fields) == 0 { // deleted from the stream while pending (XDEL by hand)
 			r.release(id)
-			return nil, err
-		}
-		if len(xs) == 0 {
-			r.release(id)
-			if err := r.q.ack(ctx, id); err != nil {
-				return msgs, err
+			if err := q.ack(ctx, id, true); err != nil && firstErr == nil {
+				firstErr = err
 			}
 			continue
 		}
-		m, derr := decodeMessage(xs[0])
+		m, derr := decodeMessage(redis.XMessage{ID: id, Values: fields})
 		if derr != nil {
+			// Not ours to understand: keep it for a person rather than retrying it forever.
+			err := q.toDeadLetters(ctx, m, 0, derr.Error())
 			r.release(id)
-			continue // admit dead-letters it when the pending scan meets it again
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			continue
 		}
+		m.Attempt = attempt
 		msgs = append(msgs, m)
 	}
-	return msgs, nil
+	for _, id := range ids {
+		if !claimed[id] {
+			r.release(id) // another consumer took it over
+		}
+	}
+	return msgs, firstErr
+}
+
+// claimedEntry reads one {id, attempt, {field, value, ...}} of claimScript.
+func claimedEntry(v any) (id string, attempt int, fields map[string]any, ok bool) {
+	e, _ := v.([]any)
+	if len(e) != 3 {
+		return "", 0, nil, false
+	}
+	id, _ = e[0].(string)
+	n, _ := e[1].(int64)
+	kv, _ := e[2].([]any)
+	fields = make(map[string]any, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if k, isStr := kv[i].(string); isStr {
+			fields[k] = kv[i+1]
+		}
+	}
+	return id, int(n), fields, id != ""
 }
 
 func (r *runner) untilNextDue() time.Duration {
@@ -483,21 +623,17 @@ func (r *runner) handle(m Message) {
 	cctx, cancel := context.WithTimeout(base, q.opt.SettleTimeout)
 	defer cancel()
 
-	// An attempt the store spoiled and that could not be uncounted then is uncounted now.
-	incr := int64(1)
+	// An attempt the store spoiled and that could not be uncounted then is uncounted now: its
+	// read counted it once more than it should.
 	if r.takeRefund(m.ID) {
-		incr = 0
-	}
-	attempt, err := q.c.HIncrBy(cctx, q.meta, fAttempts(m.ID), incr).Result()
-	if err != nil {
-		r.trouble.failed(err, "count attempt")
-		r.forget(m.ID)
-		if incr == 0 {
+		m.Attempt = max(1, m.Attempt-1)
+		if err := r.recount(cctx, m.ID, m.Attempt); err != nil {
+			r.trouble.failed(err, "count attempt")
+			r.forget(m.ID)
 			r.setRefund(m.ID)
+			return
 		}
-		return
 	}
-	m.Attempt = int(attempt)
 	if m.Attempt > q.opt.MaxAttempts {
 		// Earlier attempts never settled: the process died in the handler each time.
 		last, _ := q.c.HGet(cctx, q.meta, fError(m.ID)).Result()
@@ -514,7 +650,7 @@ func (r *runner) handle(m Message) {
 	defer cancelSettle()
 	switch {
 	case herr == nil:
-		if err := q.ack(sctx, m.ID); err != nil {
+		if err := q.ack(sctx, m.ID, m.Attempt > 1); err != nil {
 			r.trouble.failed(err, "ack")
 			r.forget(m.ID)
 			r.setRefund(m.ID) // handled again, but the store's fault: not another attempt
@@ -527,7 +663,7 @@ func (r *runner) handle(m Message) {
 		r.release(m.ID)
 	case r.hctx.Err() != nil:
 		// Shutdown interrupted the handler: not the message's fault, so not counted.
-		if err := q.c.HIncrBy(sctx, q.meta, fAttempts(m.ID), -1).Err(); err != nil {
+		if err := r.recount(sctx, m.ID, m.Attempt-1); err != nil {
 			log.Warn().Err(err).Msg("uncount interrupted attempt")
 		}
 		r.release(m.ID)
@@ -543,7 +679,7 @@ func (r *runner) handle(m Message) {
 	case !errors.Is(herr, ErrPermanent) && q.storeDown(herr):
 		// Redis could not serve the handler: not the message's fault, so not an attempt, and
 		// never a dead letter however long it lasts. Tried again when the store is back.
-		if err := q.c.HIncrBy(sctx, q.meta, fAttempts(m.ID), -1).Err(); err != nil {
+		if err := r.recount(sctx, m.ID, m.Attempt-1); err != nil {
 			r.setRefund(m.ID)
 		}
 		d := r.trouble.failed(herr, "handle")
@@ -565,6 +701,17 @@ func (r *runner) handle(m Message) {
 		r.mu.Unlock()
 		log.Warn().Err(herr).Int("attempt", m.Attempt).Dur("retry_in", wait).Msg("attempt failed")
 	}
+}
+
+// recount sets the entry's attempt count to n (uncounting an attempt that was not the
+// message's fault), if this consumer still holds it.
+func (r *runner) recount(ctx context.Context, id string, n int) error {
+	q := r.q
+	err := recountScript.Run(ctx, q.c, []string{q.stream}, q.opt.Group, q.opt.Consumer, id, n).Err()
+	if err != nil {
+		return fmt.Errorf("queue %s: uncount attempt of %s: %w", q.opt.Stream, id, err)
+	}
+	return nil
 }
 
 func (r *runner) settleDead(ctx context.Context, m Message, attempts int, lastErr string) {
