@@ -57,6 +57,24 @@ for i = n+2, n+4 do redis.call('SADD', KEYS[i], ARGV[1]) end
 return 1
 `)
 
+// ixNewScript indexes RMAs a commit just created: they are in no status set yet, so only the
+// adds of ixPutScript are needed (its ZREMs from every other status set were 15 commands per
+// RMA). KEYS per RMA: its status set, ix:open, partner, brand and handling sets; ARGV per RMA:
+// member, score, open flag.
+var ixNewScript = redis.NewScript(`
+for i = 0, #ARGV / 3 - 1 do
+  local m, score, k = ARGV[3*i+1], ARGV[3*i+2], 5*i
+  redis.call('ZADD', KEYS[k+1], score, m)
+  if ARGV[3*i+3] == '1' then redis.call('ZADD', KEYS[k+2], score, m) end
+  for j = k+3, k+5 do redis.call('SADD', KEYS[j], m) end
+end
+return 1
+`)
+
+// ixNewBatch bounds the RMAs per ixNewScript call, so a big submission does not hold Redis
+// for long in one script.
+const ixNewBatch = 200
+
 // ixQueryScript pages through the union of the given status sets (each optionally cut at a
 // maximum score, the overdue filter, and less the members of some handling sets), intersected
 // with filter sets. KEYS: n status sets, m filter sets, n+1 scratch keys, then the handling
@@ -193,6 +211,30 @@ func (s *Store) indexRecords(ctx context.Context, recs []rma.Record) error {
 	return nil
 }
 
+// indexNew puts RMAs that were just created on the worklist, ixNewBatch per script call.
+func (s *Store) indexNew(ctx context.Context, recs []rma.Record) error {
+	for len(recs) > 0 {
+		n := min(len(recs), ixNewBatch)
+		var ks []string
+		var args []any
+		for _, r := range recs[:n] {
+			if e, ok := entryOf(r); ok {
+				ks = append(ks, s.k.ixStatus(e.status), s.k.ix("open"), s.k.ix("p:"+e.partner),
+					s.k.ix("b:"+normIndex(e.brand)), s.k.ix("h:"+string(e.handling)))
+				args = append(args, e.num.String(), e.since.UnixMilli(), flag(e.status.IsOpen()))
+			}
+		}
+		recs = recs[n:]
+		if len(args) == 0 {
+			continue
+		}
+		if err := ixNewScript.Run(ctx, s.c, ks, args...).Err(); err != nil {
+			return fmt.Errorf("worklist index: %w", err)
+		}
+	}
+	return nil
+}
+
 // indexCommitted indexes the RMAs a commit created.
 func (s *Store) indexCommitted(ctx context.Context, partner string, ds []rma.Decision, now time.Time) error {
 	var recs []rma.Record
@@ -203,7 +245,7 @@ func (s *Store) indexCommitted(ctx context.Context, partner string, ds []rma.Dec
 		recs = append(recs, rma.Record{Number: d.Number, PartnerID: partner, Decision: d,
 			Status: rma.InitialStatus(d.Route.Handling), CreatedAt: now})
 	}
-	if err := s.indexRecords(ctx, recs); err != nil {
+	if err := s.indexNew(ctx, recs); err != nil {
 		return err
 	}
 	for _, r := range recs {
