@@ -87,13 +87,7 @@ func (l *Leases) TryAcquire(ctx context.Context, name string, ttl time.Duration)
 	if ttl < 30*time.Millisecond {
 		return nil, false, fmt.Errorf("lease %s: ttl %v is too short", name, ttl)
 	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails
-	le := &Lease{
-		c: l.c, name: name, key: l.k.lease(name), ttl: ttl,
-		token: l.owner + "/" + hex.EncodeToString(rnd[:]),
-		lost:  make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
-	}
+	le := l.newLease(name, ttl)
 	var ok bool
 	var err error
 	if l.named {
@@ -112,6 +106,18 @@ func (l *Leases) TryAcquire(ctx context.Context, name string, ttl time.Duration)
 	}
 	go le.renew()
 	return le, true, nil
+}
+
+// newLease is a lease not yet taken: its key must be set to its token (NX, ttl), then renew
+// started.
+func (l *Leases) newLease(name string, ttl time.Duration) *Lease {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails
+	return &Lease{
+		c: l.c, name: name, key: l.k.lease(name), ttl: ttl,
+		token: l.owner + "/" + hex.EncodeToString(rnd[:]),
+		lost:  make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
+	}
 }
 
 // Holder returns who holds the lease name ("" when free).
@@ -146,12 +152,16 @@ func (le *Lease) Lost() <-chan struct{} { return le.lost }
 // Release stops renewing and gives the lease up if it is still ours. Calling it more than once
 // is harmless.
 func (le *Lease) Release(ctx context.Context) error {
-	le.stopOnce.Do(func() { close(le.stop) })
-	<-le.done
+	le.stopRenew()
 	if err := releaseScript.Run(ctx, le.c, []string{le.key}, le.token).Err(); err != nil {
 		return fmt.Errorf("release lease %s: %w", le.name, err)
 	}
 	return nil
+}
+
+func (le *Lease) stopRenew() {
+	le.stopOnce.Do(func() { close(le.stop) })
+	<-le.done
 }
 
 func (le *Lease) renew() {
