@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -65,6 +66,7 @@ type options struct {
 	fsync      string
 	pairs      int
 	memory     bool // report Redis memory per RMA after the throughput run
+	cpuProfile string
 }
 
 func run() int {
@@ -85,6 +87,7 @@ func run() int {
 	flag.StringVar(&o.fsync, "appendfsync", "always", "the private redis-server's appendfsync: `always` or everysec")
 	flag.IntVar(&o.pairs, "pairs", 3, "rmad/bare run pairs of -mode ratio")
 	flag.BoolVar(&o.memory, "memory", false, "after the throughput run, print Redis MEMORY USAGE per kind of key and per RMA")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this `file`")
 	flag.Parse()
 	if !slices.Contains([]string{"idle", "poll", "both", "bare", "ratio"}, o.mode) {
 		fmt.Fprintf(os.Stderr, "rmadbench: -mode %q is not idle, poll, both, bare or ratio\n", o.mode)
@@ -105,6 +108,19 @@ func run() int {
 	if o.imapAddr != "" && (o.imapUser == "" || o.imapPass == "") {
 		fmt.Fprintln(os.Stderr, "rmadbench: -imap needs -imap-user and -imap-pass")
 		return 2
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "rmadbench: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "rmadbench: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := bench(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "rmadbench: %v\n", err)
