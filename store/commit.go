@@ -104,6 +104,7 @@ type luaWrite struct {
 	// hash fields z0, z1, ... (binary: it cannot travel inside the plan's JSON).
 	Blob  int `json:"blob"`
 	Blobs int `json:"blobs"`
+	item  int // the candidate it writes (chunked commits)
 }
 
 type luaPlan struct {
@@ -235,6 +236,9 @@ func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.
 		items[i] = luaItem{Own: c.ownKeyIdx, OSer: c.oserIdx, OwnV: c.own, SerV: c.ser}
 	}
 
+	if len(cands) > commitChunk {
+		return s.commitChunked(ctx, sub, key, subID, decisions, cands, base, items, year, now)
+	}
 	for range maxCommitRounds {
 		cls := []string{}
 		if len(cands) > 0 {
@@ -360,7 +364,7 @@ func (s *Store) buildCommit(sub rma.Submission, key string, decisions []rma.Deci
 			}
 			w.Blob, w.Blobs = 4+len(chunks), len(blob)
 			chunks = append(chunks, blob...)
-			w.Val = numOf[ci]
+			w.Val, w.item = numOf[ci], ci
 			plan.Writes = append(plan.Writes, w)
 		case strings.HasPrefix(ref, "@"):
 			j, err := strconv.Atoi(ref[1:])

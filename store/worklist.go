@@ -73,7 +73,7 @@ return 1
 
 // ixNewBatch bounds the RMAs per ixNewScript call, so a big submission does not hold Redis
 // for long in one script.
-const ixNewBatch = 200
+const ixNewBatch = 100
 
 // ixQueryScript pages through the union of the given status sets (each optionally cut at a
 // maximum score, the overdue filter, and less the members of some handling sets), intersected
