@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/rmad/rmad/ingest/webhook"
+	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -32,7 +35,9 @@ const (
 // BenchmarkVendorStatus measures signed vendor-status deliveries end to end over loopback HTTP:
 // verification, the delivery memory, reading the RMA and the status change in Redis, each
 // delivery moving another forwarded RMA to received. "bare" is a net/http handler that reads
-// the body and answers fixed JSON, on the same machine: the floor set by HTTP itself.
+// the body, verifies the same HMAC signature with the same verifier, does one Redis write (an
+// HSET on the same Redis) and answers fixed JSON: the floor set by HTTP, the signature and
+// one durable write.
 //
 // Run it without the race detector, against a private Redis:
 //
@@ -124,12 +129,33 @@ func benchSetup(b *testing.B, kind string, n int) (string, []benchReq) {
 	var h http.Handler
 	var e *env
 	if kind == "bare" {
+		e = &env{t: b, now: testNow, secrets: map[string][]string{"dji": {webhook.NewSecret()}}}
+		v, err := webhook.NewVerifier(e.secrets["dji"], 5*time.Minute, func() time.Time { return e.now })
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(b)})
+		b.Cleanup(func() { _ = c.Close() })
+		prefix := "bench:bare:" + randomHex(4) + ":"
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			d, err := v.Verify(r.Header, body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusUnauthorized)
+				return
+			}
+			// One write that is both the delivery's memory and the status change.
+			if err := c.HSet(r.Context(), prefix+d.ID, "status", "received", "body", body).Err(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write([]byte(`{"rma_number":"RMA/1/SR/2026","status":"received","previous_status":"forwarded_to_vendor","updated_at":"2026-06-01T09:30:00Z"}` + "\n"))
 		})
-		e = &env{t: b, now: testNow, secrets: map[string][]string{"dji": {webhook.NewSecret()}}}
 	} else {
 		e = newEnv(b)
 		h = e.h
