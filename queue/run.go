@@ -452,12 +452,7 @@ func (r *runner) claim(ctx context.Context, ids []string) ([]Message, error) {
 		return nil, nil
 	}
 	q := r.q
-	args := make([]any, 0, len(ids)+2)
-	args = append(args, q.opt.Group, q.opt.Consumer)
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	res, err := claimScript.Run(ctx, q.c, []string{q.stream}, args...).Slice()
+	res, err := claimScript.Run(ctx, q.c, []string{q.stream}, q.groupArgs(ids)...).Slice()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		for _, id := range ids {
 			r.release(id)
@@ -549,15 +544,20 @@ func (r *runner) forgetDelayed() {
 	}
 }
 
-// touch refreshes entries this consumer holds and reports which are still its own.
-func (r *runner) touch(ctx context.Context, ids []string) (map[string]bool, error) {
-	q := r.q
+// groupArgs are the ARGV of touchScript and claimScript: group, consumer, ids.
+func (q *Queue) groupArgs(ids []string) []any {
 	args := make([]any, 0, len(ids)+2)
 	args = append(args, q.opt.Group, q.opt.Consumer)
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	mine, err := touchScript.Run(ctx, q.c, []string{q.stream}, args...).StringSlice()
+	return args
+}
+
+// touch refreshes entries this consumer holds and reports which are still its own.
+func (r *runner) touch(ctx context.Context, ids []string) (map[string]bool, error) {
+	q := r.q
+	mine, err := touchScript.Run(ctx, q.c, []string{q.stream}, q.groupArgs(ids)...).StringSlice()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("touch: %w", err)
 	}

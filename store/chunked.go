@@ -120,17 +120,13 @@ func (s *Store) commitChunked(ctx context.Context, sub rma.Submission, key, subI
 		if err != nil {
 			return Outcome{}, err
 		}
-		switch res[0] {
-		case "ok":
+		if res[0] == "ok" {
 			if err := s.c.SetNX(ctx, kl.keys[0], stored, SubmissionTTL).Err(); err != nil {
 				return Outcome{}, fmt.Errorf("store commit %s: store outcome: %w", key, err)
 			}
-			if err := s.indexCommitted(ctx, p, out.Decisions, now); err != nil {
-				return out, fmt.Errorf("store commit %s: %w", key, err)
-			}
-			return out, nil
-		case "replay":
-			return replayOutcome(key, res)
+		}
+		if out, done, err := s.committed(ctx, key, p, out, res, now); done {
+			return out, err
 		}
 		// "changed": another submission of this partner claimed a key in between; classify again.
 	}

@@ -280,18 +280,28 @@ func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.
 		if err != nil {
 			return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
 		}
-		switch res[0] {
-		case "ok":
-			if err := s.indexCommitted(ctx, p, out.Decisions, now); err != nil {
-				return out, fmt.Errorf("store commit %s: %w", key, err)
-			}
-			return out, nil
-		case "replay":
-			return replayOutcome(key, res)
+		if out, done, err := s.committed(ctx, key, p, out, res, now); done {
+			return out, err
 		}
 		// "changed": another submission of this partner claimed a key in between; classify again.
 	}
 	return Outcome{}, fmt.Errorf("store commit %s: dedupe keys kept changing during %d attempts", key, maxCommitRounds)
+}
+
+// committed ends a commit round by the write script's answer: the new RMAs indexed after "ok",
+// the stored outcome after "replay"; done is false after "changed".
+func (s *Store) committed(ctx context.Context, key, partner string, out Outcome, res []string, now time.Time) (Outcome, bool, error) {
+	switch res[0] {
+	case "ok":
+		if err := s.indexCommitted(ctx, partner, out.Decisions, now); err != nil {
+			return out, true, fmt.Errorf("store commit %s: %w", key, err)
+		}
+		return out, true, nil
+	case "replay":
+		out, err := replayOutcome(key, res)
+		return out, true, err
+	}
+	return Outcome{}, false, nil
 }
 
 func countEmpty(ss []string) int {
