@@ -669,7 +669,7 @@ func (r *runner) handle(m Message) {
 		r.release(m.ID)
 	case errors.Is(herr, ErrHold) && !errors.Is(herr, ErrPermanent):
 		// Not the message's fault: uncounted, and due again as soon as Ready lets the loop on.
-		if err := q.c.HIncrBy(sctx, q.meta, fAttempts(m.ID), -1).Err(); err != nil {
+		if err := r.recount(sctx, m.ID, m.Attempt-1); err != nil {
 			r.setRefund(m.ID)
 		}
 		log.Debug().Err(herr).Msg("held until the handler's dependency is back")
