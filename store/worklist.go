@@ -59,14 +59,17 @@ return 1
 
 // ixNewScript indexes RMAs a commit just created: they are in no status set yet, so only the
 // adds of ixPutScript are needed (its ZREMs from every other status set were 15 commands per
-// RMA). KEYS per RMA: its status set, ix:open, partner, brand and handling sets; ARGV per RMA:
-// member, score, open flag.
+// RMA). KEYS per RMA as ixPutScript's after the status sets, with its own status set first:
+// status, ix:open, partner, brand, handling, then the partner's, brand's and partner's brand's
+// open sets; ARGV per RMA: member, score, open flag.
 var ixNewScript = redis.NewScript(`
 for i = 0, #ARGV / 3 - 1 do
-  local m, score, k = ARGV[3*i+1], ARGV[3*i+2], 5*i
+  local m, score, k = ARGV[3*i+1], ARGV[3*i+2], 8*i
   redis.call('ZADD', KEYS[k+1], score, m)
-  if ARGV[3*i+3] == '1' then redis.call('ZADD', KEYS[k+2], score, m) end
   for j = k+3, k+5 do redis.call('SADD', KEYS[j], m) end
+  if ARGV[3*i+3] == '1' then
+    for _, j in ipairs({k+2, k+6, k+7, k+8}) do redis.call('ZADD', KEYS[j], score, m) end
+  end
 end
 return 1
 `)
@@ -219,8 +222,9 @@ func (s *Store) indexNew(ctx context.Context, recs []rma.Record) error {
 		var args []any
 		for _, r := range recs[:n] {
 			if e, ok := entryOf(r); ok {
-				ks = append(ks, s.k.ixStatus(e.status), s.k.ix("open"), s.k.ix("p:"+e.partner),
-					s.k.ix("b:"+normIndex(e.brand)), s.k.ix("h:"+string(e.handling)))
+				brand := normIndex(e.brand)
+				ks = append(ks, s.k.ixStatus(e.status), s.k.ix("open"), s.k.ix("p:"+e.partner), s.k.ix("b:"+brand),
+					s.k.ix("h:"+string(e.handling)), s.k.ix("po:"+e.partner), s.k.ix("bo:"+brand), s.k.ix("pbo:"+e.partner+":"+brand))
 				args = append(args, e.num.String(), e.since.UnixMilli(), flag(e.status.IsOpen()))
 			}
 		}
