@@ -65,7 +65,7 @@ func decodeConfig(data []byte, name string, p *problems) (cfg Config, ok bool) {
 func Defaults() Config {
 	return Config{
 		Log:       Log{Level: "info", Format: "json"},
-		Redis:     Redis{URL: "redis://127.0.0.1:6379/0", KeyPrefix: "rmad:"},
+		Redis:     Redis{URL: "redis://127.0.0.1:6379/0", KeyPrefix: "rmad:", ReplicaTimeout: time.Second},
 		SMTP:      SMTP{TLS: TLSStartTLS, Auth: AuthPassword},
 		HTTP:      HTTP{Listen: "127.0.0.1:8080"},
 		Console:   Console{Locale: "en", SessionIdle: 8 * time.Hour, SessionMax: 7 * 24 * time.Hour},

@@ -205,6 +205,8 @@ func TestDefaults(t *testing.T) {
 		{"log.format", cfg.Log.Format, "json"},
 		{"redis.url", cfg.Redis.URL, "redis://127.0.0.1:6379/0"},
 		{"redis.key_prefix", cfg.Redis.KeyPrefix, "rmad:"},
+		{"redis.min_replicas", cfg.Redis.MinReplicas, 0},
+		{"redis.replica_timeout", cfg.Redis.ReplicaTimeout, time.Second},
 		{"smtp.tls", cfg.SMTP.TLS, "starttls"},
 		{"http.listen", cfg.HTTP.Listen, "127.0.0.1:8080"},
 		{"http.public_url", cfg.HTTP.BaseURL(), "http://127.0.0.1:8080"},
@@ -270,6 +272,32 @@ redis: {sentinel: {master: m, addresses: ["10.0.0.1:26379"]}}
 	if cfg.Redis.URL != "" || cfg.Redis.Sentinel.Master != "m" {
 		t.Errorf("redis = %+v: with a sentinel the default URL must be cleared", cfg.Redis)
 	}
+	if cfg.Redis.MinReplicas != 1 {
+		t.Errorf("redis.min_replicas = %d, want 1 by default with a sentinel", cfg.Redis.MinReplicas)
+	}
+}
+
+// redis.min_replicas defaults by how Redis is reached; an explicit value wins, 0 included.
+func TestMinReplicasDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		redis string
+		want  int
+	}{
+		{"{url: \"redis://10.0.0.1:6379\"}", 0},
+		{"{url: \"redis://10.0.0.1:6379\", min_replicas: 2}", 2},
+		{"{cluster: {addresses: [\"10.0.0.1:7000\"]}}", 1},
+		{"{cluster: {addresses: [\"10.0.0.1:7000\"]}, min_replicas: 0}", 0},
+		{"{sentinel: {master: m, addresses: [\"10.0.0.1:26379\"]}, min_replicas: 3, replica_timeout: 250ms}", 3},
+	} {
+		cfg, err := config.Parse([]byte(withRequired("redis: "+tc.redis+"\n")), "cfg.yaml")
+		if err != nil {
+			t.Errorf("%s: %v", tc.redis, err)
+			continue
+		}
+		if cfg.Redis.MinReplicas != tc.want {
+			t.Errorf("%s: min_replicas = %d, want %d", tc.redis, cfg.Redis.MinReplicas, tc.want)
+		}
+	}
 }
 
 // One case per rule: the single problem reported, with its line and key path.
@@ -334,6 +362,9 @@ func TestValidation(t *testing.T) {
 		{"redis password in url", "redis:\n  url: redis://:hunter2@127.0.0.1:6379\n", `:2: redis.url: holds a password: put it in redis.password_file or RMAD_REDIS_PASSWORD instead`},
 		{"redis url and cluster", "redis:\n  url: redis://127.0.0.1:6379\n  cluster: {addresses: [10.0.0.1:7000]}\n", `:2: redis.url: set only one of url, sentinel and cluster`},
 		{"redis sentinel and cluster", "redis:\n  sentinel: {master: m, addresses: [10.0.0.1:26379]}\n  cluster: {addresses: [10.0.0.1:7000]}\n", `:3: redis.cluster: set only one of url, sentinel and cluster`},
+		{"redis min_replicas", "redis:\n  min_replicas: -1\n", `:2: redis.min_replicas: must be from 0 (no waiting) to 16, got -1`},
+		{"redis replica_timeout", "redis:\n  replica_timeout: 0s\n", `:2: redis.replica_timeout: must be more than 0 and at most 1m0s, got 0s`},
+		{"redis replica_timeout long", "redis:\n  replica_timeout: 2m\n", `:2: redis.replica_timeout: must be more than 0 and at most 1m0s, got 2m0s`},
 		{"redis sentinel master", "redis:\n  sentinel:\n    addresses: [10.0.0.1:26379]\n", `:2: redis.sentinel.master: missing`},
 		{"webhook kind", "webhooks:\n  sources:\n    - name: w\n      kind: status\n", `:4: webhooks.sources[0].kind: "status" is not one of vendor_status, submission`},
 		{"status_map value", "webhooks:\n  sources:\n    - name: w\n      kind: vendor_status\n      status_map:\n        DONE: finished\n", `:6: webhooks.sources[0].status_map.DONE: unknown status "finished"`},

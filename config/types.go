@@ -57,7 +57,14 @@ type Redis struct {
 	PasswordFile  string         `yaml:"password_file"`
 	KeyPrefix     string         `yaml:"key_prefix"`
 	AllowVolatile bool           `yaml:"allow_volatile"`
-	Password      Secret         `yaml:"-"` // from password_file or RMAD_REDIS_PASSWORD
+	// MinReplicas is how many replicas must have a write that releases a mail (the inbox write
+	// before the IMAP MOVE) or a number (the commit before its reply is queued) before rmad
+	// goes on (WAIT, or WAITAOF where Redis has it). Default 0 with redis.url, 1 with Sentinel
+	// or Cluster.
+	MinReplicas int `yaml:"min_replicas"`
+	// ReplicaTimeout bounds that wait; a write not confirmed in time is retried later.
+	ReplicaTimeout time.Duration `yaml:"replica_timeout"`
+	Password       Secret        `yaml:"-"` // from password_file or RMAD_REDIS_PASSWORD
 }
 
 // RedisSentinel addresses a Sentinel-managed master.

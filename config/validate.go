@@ -101,7 +101,26 @@ func validateRedis(cfg *Config, p *problems) {
 	if c := r.Cluster; c != nil {
 		checkAddrList(p, "redis.cluster.addresses", c.Addresses)
 	}
+	switch {
+	case !p.set("redis.min_replicas"):
+		// With replicas to fail over to, a write only the master had is lost on a failover.
+		if r.Sentinel != nil || r.Cluster != nil {
+			r.MinReplicas = 1
+		}
+	case r.MinReplicas < 0 || r.MinReplicas > maxMinReplicas:
+		p.at("redis.min_replicas", "must be from 0 (no waiting) to %d, got %d", maxMinReplicas, r.MinReplicas)
+	}
+	if r.ReplicaTimeout <= 0 || r.ReplicaTimeout > maxReplicaTimeout {
+		p.at("redis.replica_timeout", "must be more than 0 and at most %s, got %s", maxReplicaTimeout, r.ReplicaTimeout)
+	}
 }
+
+// maxMinReplicas and maxReplicaTimeout bound redis.min_replicas and redis.replica_timeout: a
+// longer wait holds an IMAP session and a worker for that long on every write.
+const (
+	maxMinReplicas    = 16
+	maxReplicaTimeout = time.Minute
+)
 
 func checkAddrList(p *problems, path string, addrs []string) {
 	if len(addrs) == 0 {
