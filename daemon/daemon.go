@@ -109,6 +109,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	d.engine = rules.NewEngine(cfg, data)
 	prefix := cfg.Redis.KeyPrefix
 	d.store = store.New(rdb, prefix)
+	d.store.SetReplication(store.Replication{Replicas: cfg.Redis.MinReplicas, Timeout: cfg.Redis.ReplicaTimeout})
+	d.store.SetLogger(log)
 	qlog := log.With().Str("component", "queue").Logger()
 	d.inbox = queue.New(rdb, prefix, queue.Options{Stream: "inbox", Group: "workers", Consumer: opt.Consumer,
 		Concurrency: opt.Workers, ShutdownGrace: opt.Grace, Log: qlog.With().Str("queue", "inbox").Logger()})
@@ -132,7 +134,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		now:         opt.Now,
 		log:         log.With().Str("component", "worker").Logger(),
 	}
-	sink := &mailSink{parser: d.parser, inbox: d.inbox, metrics: d.metrics, now: opt.Now}
+	sink := &mailSink{confirm: d.store.ConfirmWrites, parser: d.parser, inbox: d.inbox, metrics: d.metrics, now: opt.Now}
 	// The mailbox leases belong to the instance name, so a restarted instance takes its
 	// mailboxes back at once; Run's instance claim keeps two live processes off one name.
 	locks := &leaseLocker{leases: d.store.InstanceLeases(opt.Consumer), log: log.With().Str("component", "imap").Logger()}
@@ -336,6 +338,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("another process took over instance name %q (this one did not renew its claim in time): stopping", d.opt.Consumer)
 		}
 	})
+	start(&workWG, "numbering guard", func() error { return d.guardNumbering(work) })
 	if d.opt.Ready != nil && d.waitRedis(ctx) {
 		d.opt.Ready()
 	}
@@ -377,6 +380,7 @@ func (p partnerFinder) BySender(addr string) (rma.Partner, bool) {
 // mailSink puts fetched mail durably into the inbox stream and tells the watcher where the mail
 // goes: partner mail to processed, automatic mail and unknown senders to rejected.
 type mailSink struct {
+	confirm func(ctx context.Context, keys ...string) error // store.ConfirmWrites
 	parser  *ingest.Parser
 	inbox   *queue.Queue
 	metrics *metrics.Metrics
@@ -404,6 +408,12 @@ func (s *mailSink) Deliver(ctx context.Context, m mailbox.Mail) (mailbox.Disposi
 	}
 	s.metrics.MailsProcessed.WithLabelValues(m.Mailbox, disp.String()).Inc()
 	return disp, nil
+}
+
+// Confirm waits until the replicas hold what Deliver wrote (redis.min_replicas), before the
+// watcher moves those mails out of the mailbox.
+func (s *mailSink) Confirm(ctx context.Context) error {
+	return s.confirm(ctx, s.inbox.Key())
 }
 
 // leaseLocker gives each mailbox watcher a Redis lease, so one instance at a time reads a mailbox.

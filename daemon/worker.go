@@ -199,6 +199,13 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 	if err := p.store.IndexRejected(ctx, partner.ID, rejectedOf(sub, out.Decisions, roots), ids...); err != nil {
 		return nil, err
 	}
+	// No number leaves before the replicas hold it (redis.min_replicas): a failover must not
+	// give a number a partner was told to another mail. Not confirmed: no reply yet, retried.
+	if err := p.store.ConfirmCommit(ctx, partner.ID, out.Decisions); err != nil {
+		p.log.Warn().Err(err).Str("partner", partner.ID).Str("message_id", sub.Source.MessageID).
+			Msg("commit not confirmed by the replicas; the reply waits and the submission is retried")
+		return nil, fmt.Errorf("commit: %w", err)
+	}
 	if reply != nil {
 		if err := p.send(ctx, *reply, enqueued); err != nil {
 			return nil, err

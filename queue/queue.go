@@ -166,6 +166,9 @@ func New(c redis.UniversalClient, prefix string, opt Options) *Queue {
 	}
 }
 
+// Key is the stream's Redis key (for store.ConfirmWrites after Add).
+func (q *Queue) Key() string { return q.stream }
+
 // Name is the stream's name without prefix.
 func (q *Queue) Name() string { return q.opt.Stream }
 

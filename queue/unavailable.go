@@ -18,11 +18,17 @@ import (
 var unavailablePrefixes = []string{"CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS", "OOM", "LOADING", "READONLY", "MASTERDOWN"}
 
 // StoreUnavailable reports whether err is Redis saying it cannot serve right now (CLUSTERDOWN,
-// TRYAGAIN, NOREPLICAS, OOM, LOADING, READONLY, MASTERDOWN), found anywhere in err's chain.
+// TRYAGAIN, NOREPLICAS, OOM, LOADING, READONLY, MASTERDOWN), found anywhere in err's chain, or
+// an error that says so itself with a StoreUnavailable() true method (a write the replicas did
+// not confirm in time, store.NotReplicatedError).
 // Such a failure is not the message's fault: the queue does not count it as an attempt.
 // Any other handler error is the store's when the store also fails Options.StorePing then
 // (a connection refused by an SMTP relay is not); Run checks that itself.
 func StoreUnavailable(err error) bool {
+	var says interface{ StoreUnavailable() bool }
+	if errors.As(err, &says) && says.StoreUnavailable() {
+		return true
+	}
 	var rerr redis.Error
 	if !errors.As(err, &rerr) {
 		return false

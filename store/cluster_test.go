@@ -187,32 +187,8 @@ func TestOnRedisCluster(t *testing.T) {
 // Connect through Sentinel finds the master and works like a single server.
 func TestOnRedisSentinel(t *testing.T) {
 	master := testenv.StartRedis(t, "--appendonly", "yes")
-	dir := t.TempDir()
-	port := testenv.FreePortPair(t)
-	conf := filepath.Join(dir, "sentinel.conf")
-	text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\nsentinel monitor mymaster 127.0.0.1 %d 1\n",
-		port, dir, filepath.Join(dir, "sentinel.log"), master.Port)
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(testenv.RedisServer(t), conf, "--sentinel")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	sentinel := fmt.Sprintf("127.0.0.1:%d", port)
-	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel})
-	defer sc.Close()
+	sentinel := testenv.StartSentinel(t, "mymaster", master.Addr, 5*time.Second).Addr
 	ctx := context.Background()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if addr, err := sc.GetMasterAddrByName(ctx, "mymaster").Result(); err == nil && len(addr) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "sentinel.log"))
-			t.Fatalf("sentinel not ready:\n%s", log)
-		}
-	}
 	c, err := Connect(ctx, config.Redis{URL: "redis://127.0.0.1:6379/0",
 		Sentinel: &config.RedisSentinel{Master: "mymaster", Addresses: []string{sentinel}}})
 	if err != nil {

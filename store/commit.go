@@ -162,13 +162,22 @@ return {'ok'}
 `)
 
 // reserveScript hands out numbers for a submission once: KEYS seq, reservation, owner,
-// partners; ARGV count, year, partner, ttl ms. It returns the reservation (at least count
-// "yyyy:n" entries), growing it only by what is missing.
+// partners, issued (the year's high-water mark); ARGV count, year, partner, ttl ms, floor (the
+// highest number this process reserved). It returns the reservation (at least count "yyyy:n"
+// entries), growing it only by what is missing, and then "raised:<old>:<new>" when it found the
+// counter below the high-water mark or the floor (its master lost writes) and raised it first.
 var reserveScript = redis.NewScript(`
 local have = redis.call('LRANGE', KEYS[2], 0, -1)
 local want = tonumber(ARGV[1])
 if #have < want then
   local need = want - #have
+  local floor = math.max(tonumber(ARGV[5]), tonumber(redis.call('GET', KEYS[5]) or '0'))
+  local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+  local raised = nil
+  if cur < floor then
+    redis.call('SET', KEYS[1], floor)
+    raised = 'raised:' .. cur .. ':' .. floor
+  end
   local last = redis.call('INCRBY', KEYS[1], need)
   for n = last - need + 1, last do
     local nk = ARGV[2] .. ':' .. n
@@ -177,6 +186,7 @@ if #have < want then
     have[#have + 1] = nk
   end
   redis.call('SADD', KEYS[4], ARGV[3])
+  if raised then have[#have + 1] = raised end
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return have
@@ -327,10 +337,15 @@ func replayOutcome(key string, res []string) (Outcome, error) {
 
 // reserve returns count numbers for the submission; the same ones on every retry.
 func (s *Store) reserve(ctx context.Context, subID, partner string, count, year int) ([]numberKey, error) {
-	ks := []string{s.k.seq(year), s.k.reservation(subID), s.k.owner(year), s.k.partners()}
-	res, err := reserveScript.Run(ctx, s.c, ks, count, strconv.Itoa(year), partner, reservationTTL.Milliseconds()).StringSlice()
+	ks := []string{s.k.seq(year), s.k.reservation(subID), s.k.owner(year), s.k.partners(), s.k.issued(year)}
+	res, err := reserveScript.Run(ctx, s.c, ks, count, strconv.Itoa(year), partner, reservationTTL.Milliseconds(),
+		s.issued.get(year)).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("reserve numbers: %w", err)
+	}
+	if last := len(res) - 1; last >= 0 && strings.HasPrefix(res[last], "raised:") {
+		s.raisedLog(year, res[last])
+		res = res[:last]
 	}
 	if len(res) < count {
 		return nil, fmt.Errorf("reserve numbers: got %d, want %d", len(res), count)
@@ -341,6 +356,7 @@ func (s *Store) reserve(ctx context.Context, subID, partner string, count, year 
 			return nil, fmt.Errorf("reserve numbers: %w", err)
 		}
 	}
+	s.issued.note(nums)
 	return nums, nil
 }
 

@@ -14,8 +14,8 @@
 //     (sn:<serial>, a hash whose fields are the serial's RMAs; status:<status>, updated).
 //     Small hashes are kept as listpacks, which Redis 7.0 does not do for sets of strings.
 //   - P{rma}:... holds what is global: the per-year counters (seq:<yyyy>), who owns a number
-//     (owner:<yyyy>), the partners that have records (partners) and the number reservations
-//     (res:<submission id>).
+//     (owner:<yyyy>), the partners that have records (partners), the number reservations
+//     (res:<submission id>) and the high-water marks of the numbers issued (issued:<yyyy>).
 //
 // A commit needs the global counter and the partner's keys, which live on two slots, so it is
 // three steps rather than one script:
@@ -170,8 +170,12 @@ func aofEnabled(ctx context.Context, c redis.Cmdable) (bool, error) {
 
 // Store is the RMA record store. It is safe for concurrent use.
 type Store struct {
-	c redis.UniversalClient
-	k keys
+	c       redis.UniversalClient
+	k       keys
+	repl    Replication
+	waitAOF waitAOFCache
+	issued  issuedMemory
+	log     zerolog.Logger
 }
 
 // New returns a store that keeps its keys under prefix (redis.key_prefix).
@@ -215,6 +219,10 @@ func (k keys) hist(partner string, n numberKey) string {
 func (k keys) seq(year int) string { return fmt.Sprintf("%s%s:seq:%04d", k.prefix, globalTag, year) }
 func (k keys) owner(year int) string {
 	return fmt.Sprintf("%s%s:owner:%04d", k.prefix, globalTag, year)
+}
+// issued is the high-water mark of a year's numbers given out in replies (ConfirmCommit).
+func (k keys) issued(year int) string {
+	return fmt.Sprintf("%s%s:issued:%04d", k.prefix, globalTag, year)
 }
 func (k keys) partners() string                { return k.prefix + globalTag + ":partners" }
 func (k keys) reservation(subID string) string { return k.prefix + globalTag + ":res:" + subID }

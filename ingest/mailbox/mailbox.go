@@ -66,6 +66,14 @@ type Sink interface {
 	Deliver(ctx context.Context, m Mail) (Disposition, error)
 }
 
+// Confirmer is a Sink whose Deliver may return before the mail is safe from a failover (Redis
+// with replicas, redis.min_replicas): Confirm returns nil once every mail delivered so far is.
+// The watcher moves no mail out of the mailbox before that; when Confirm fails, the mails stay
+// and are delivered again later.
+type Confirmer interface {
+	Confirm(ctx context.Context) error
+}
+
 // Cursor stores, per configured mailbox, the UIDVALIDITY and the highest UID delivered. The
 // watcher does not skip mails by it (a mail left behind by a crash must be picked up again); it
 // serves logs, metrics and the detection of a UIDVALIDITY change.

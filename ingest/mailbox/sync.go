@@ -241,6 +241,13 @@ func (w *Watcher) processBatch(ctx context.Context, c *imapclient.Client, uidVal
 		return stats, firstErr
 	}
 
+	// Replicated before MOVE: a failover to a replica that lacks them must not lose mails that
+	// are no longer in the mailbox.
+	if cf, ok := w.sink.(Confirmer); ok {
+		if err := cf.Confirm(ctx); err != nil {
+			return stats, &deliverError{fmt.Errorf("imap %s: delivered mails not confirmed by the replicas: %w", name, err)}
+		}
+	}
 	// Cursor before MOVE: if it cannot be written, nothing moves and the mails come again.
 	if err := w.advanceCursor(ctx, uidValidity, uint32(maxUID)); err != nil {
 		return stats, &deliverError{fmt.Errorf("imap %s: set cursor: %w", name, err)}

@@ -181,6 +181,49 @@ func TestCursorFailureDoesNotMove(t *testing.T) {
 	testenv.Eventually(t, waitTimeout, "moved once the cursor can be set", func() bool { return srv.count("RMA/Processed") == 1 })
 }
 
+// confirmSink is a Sink whose deliveries the replicas have not confirmed while unconfirmed is set.
+type confirmSink struct {
+	*recSink
+	unconfirmed atomic.Bool
+	confirms    atomic.Int32
+}
+
+func (s *confirmSink) Confirm(context.Context) error {
+	s.confirms.Add(1)
+	if s.unconfirmed.Load() {
+		return errors.New("redis: WAIT: 0 of 1 replicas confirmed the write")
+	}
+	return nil
+}
+
+// A delivery the Sink cannot confirm (the replicas do not have it) moves nothing and sets no
+// cursor: the mail stays in INBOX, is delivered again, and moves once it is confirmed.
+func TestUnconfirmedDeliveryDoesNotMove(t *testing.T) {
+	srv := newMemServer(t, nil).start()
+	t.Cleanup(srv.stop)
+	cur := newCursor()
+	sink := &confirmSink{recSink: newSink()}
+	sink.unconfirmed.Store(true)
+	srv.appendMail("INBOX", mail(1, "RMA", 200))
+	srv.appendMail("INBOX", mail(2, "RMA", 200))
+	run(t, newTestWatcher(t, mboxConfig(srv.Addr()), limits, sink, cur, nil))
+
+	for range 4 { // both mails, twice: not confirmed, so offered again
+		sink.next(t)
+	}
+	if n := srv.count("INBOX"); n != 2 || srv.count("RMA/Processed") != 0 {
+		t.Fatalf("INBOX holds %d mails, processed %d; want 2 and 0", n, srv.count("RMA/Processed"))
+	}
+	if _, last := cur.get("partners"); last != 0 {
+		t.Errorf("cursor at %d before the confirmation", last)
+	}
+	if sink.confirms.Load() < 2 {
+		t.Errorf("Confirm called %d times", sink.confirms.Load())
+	}
+	sink.unconfirmed.Store(false)
+	testenv.Eventually(t, waitTimeout, "moved once confirmed", func() bool { return srv.count("RMA/Processed") == 2 })
+}
+
 func TestIdleWakesOnAppend(t *testing.T) {
 	srv := newMemServer(t, nil).start()
 	t.Cleanup(srv.stop)
