@@ -220,6 +220,7 @@ func (k keys) seq(year int) string { return fmt.Sprintf("%s%s:seq:%04d", k.prefi
 func (k keys) owner(year int) string {
 	return fmt.Sprintf("%s%s:owner:%04d", k.prefix, globalTag, year)
 }
+
 // issued is the high-water mark of a year's numbers given out in replies (ConfirmCommit).
 func (k keys) issued(year int) string {
 	return fmt.Sprintf("%s%s:issued:%04d", k.prefix, globalTag, year)
