@@ -215,3 +215,20 @@ func (s *Sentinel) Log() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "sentinel.log"))
 	return strings.TrimSpace(string(b))
 }
+
+// KnowsReplica reports whether the Sentinel has found addr (host:port) as a replica of its
+// master; it must have before it can promote it.
+func (s *Sentinel) KnowsReplica(ctx context.Context, addr string) bool {
+	c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+	defer c.Close()
+	rs, err := c.Replicas(ctx, s.Master).Result()
+	if err != nil {
+		return false
+	}
+	for _, r := range rs {
+		if net.JoinHostPort(r["ip"], r["port"]) == addr && !strings.Contains(r["flags"], "disconnected") {
+			return true
+		}
+	}
+	return false
+}
