@@ -118,9 +118,8 @@ end
 return out
 `)
 
-// confirm runs, per master holding keys, one pipeline on one connection: a write (the raise
-// script, when writes names keys of that node to raise, else a marker key), then WAIT (or
-// WAITAOF) for that write.
+// confirm runs, per master holding keys, one pipeline on one connection: the raise script when
+// writes names keys of that node to raise, a marker key, then WAIT (or WAITAOF) for them.
 func (s *Store) confirm(ctx context.Context, keys []string, writes func(key string) ([]string, []any)) error {
 	type node struct {
 		c      *redis.Client
@@ -177,9 +176,11 @@ func (s *Store) confirmNode(ctx context.Context, c *redis.Client, marker string,
 		// EVAL, not EVALSHA: a master just promoted has an empty script cache, and a pipeline
 		// cannot fall back on NOSCRIPT.
 		raiseScript.Eval(ctx, pipe, hwKeys, hwArgs...)
-	} else {
-		pipe.Set(ctx, marker, time.Now().UnixMilli(), markerTTL)
 	}
+	// Always, and last before the WAIT: WAIT waits for the connection's last write that reached
+	// the replication stream, and a raise that changed nothing (a retry) is not replicated, so
+	// WAIT would confirm an older write of this connection at once.
+	pipe.Set(ctx, marker, time.Now().UnixMilli(), markerTTL)
 	ms := s.repl.Timeout.Milliseconds()
 	command := "WAIT"
 	var wait *redis.Cmd
@@ -203,6 +204,9 @@ func (s *Store) confirmNode(ctx context.Context, c *redis.Client, marker string,
 		got = v
 	}
 	if got < s.repl.Replicas {
+		if addr == "FailoverClient" { // go-redis's name for the Sentinel-managed master
+			addr = ""
+		}
 		return &NotReplicatedError{Node: addr, Want: s.repl.Replicas, Got: got, Timeout: s.repl.Timeout, Command: command}
 	}
 	return nil
@@ -293,8 +297,13 @@ type Raised struct {
 // and this process's own memory. A counter below it (the master lost its latest writes: a
 // failover to a replica that was behind, a restart without the last fsync) is raised, so no
 // number a partner may hold is given again. The daemon runs it on start and on every master
-// change; what it raised is returned for the log.
+// change (and so it also forgets which masters have WAITAOF); what it raised is returned for
+// the log.
 func (s *Store) NumberingGuard(ctx context.Context, years ...int) ([]Raised, error) {
+	// A new master may be another Redis version: ask it again whether it has WAITAOF.
+	s.waitAOF.mu.Lock()
+	clear(s.waitAOF.at)
+	s.waitAOF.mu.Unlock()
 	floor := s.issued.all()
 	for _, y := range years {
 		if _, ok := floor[y]; !ok {

@@ -85,6 +85,10 @@ func TestConfirmCommitWaitsForTheReplica(t *testing.T) {
 	if !strings.Contains(err.Error(), "0 of 1 replicas (redis.min_replicas) confirmed the write within 200ms") {
 		t.Errorf("error says %q", err)
 	}
+	// A retry, whose high-water mark is already raised, is not confirmed either.
+	if err := s.ConfirmCommit(ctx, "gr-net", out.Decisions); !IsNotReplicated(err) {
+		t.Fatalf("retry with replication held: %v", err)
+	}
 	if err := s.ConfirmWrites(ctx, "rmad:inbox"); !IsNotReplicated(err) {
 		t.Fatalf("ConfirmWrites with replication held: %v", err)
 	}

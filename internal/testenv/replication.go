@@ -153,7 +153,9 @@ type Sentinel struct {
 
 // StartSentinel starts a Sentinel (redis-server --sentinel) on a free loopback port that
 // monitors master (host:port) as name with quorum 1, taking it for down after downAfter (a
-// failover takes about that long plus a second or two).
+// failover takes about that long plus a second or two). Its failover-timeout is 2 minutes, so
+// for that long it leaves alone a replica that replicates another address than the master's
+// (a Proxy): a shorter one makes it point the replica at the master itself.
 func StartSentinel(t testing.TB, name, master string, downAfter time.Duration) *Sentinel {
 	t.Helper()
 	host, port, err := net.SplitHostPort(master)
@@ -175,7 +177,7 @@ dir %s
 logfile %s
 sentinel monitor %s %s %s 1
 sentinel down-after-milliseconds %s %d
-sentinel failover-timeout %s 10000
+sentinel failover-timeout %s 120000
 sentinel parallel-syncs %s 1
 `, sport, s.dir, filepath.Join(s.dir, "sentinel.log"), name, host, port, name, downAfter.Milliseconds(), name, name)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
