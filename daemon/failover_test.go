@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rmad/rmad/config"
-	"github.com/rmad/rmad/daemon"
 	"github.com/rmad/rmad/daemon/sandbox"
 	"github.com/rmad/rmad/internal/testenv"
 )
@@ -81,27 +80,7 @@ func TestSentinelFailoverWithUnreplicatedWrites(t *testing.T) {
 			t.Logf("daemon log (last 24 KiB):\n%s", logs.Tail(24<<10))
 		}
 	})
-	start := time.Now()
-	d, err := daemon.New(ctx, cfg, config.NewLogger(cfg.Log, logs), daemon.Options{
-		Now: func() time.Time { return fixturesDay.Add(time.Since(start)) }, Grace: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon Run: %v", err)
-			}
-		case <-time.After(waitLong):
-			t.Errorf("daemon did not stop within %s", waitLong)
-		}
-	})
+	(&harness{cfg: cfg, logs: logs}).start(t)
 
 	const before, during = 6, 6
 	mails := crashTestMails(t, before+during, fmt.Sprintf("fo%d", time.Now().UnixNano()%1_000_000))
