@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/outbound"
@@ -58,6 +62,32 @@ func (h healthLook) ok() bool {
 	return true
 }
 
+// healthWatch looks at a daemon's health again and again.
+type healthWatch struct {
+	t    *testing.T
+	d    *Daemon
+	last healthLook
+}
+
+// waitOK waits until every component is ok.
+func (w *healthWatch) waitOK(after string) {
+	w.t.Helper()
+	testenv.Eventually(w.t, 30*time.Second, "healthz ok "+after, func() bool { w.last = lookHealth(w.t, w.d); return w.last.ok() })
+}
+
+// throughout waits until component is down, then samples the health for length while the
+// outage lasts: every look must show it down, with the same since.
+func (w *healthWatch) throughout(component string, length time.Duration) {
+	w.t.Helper()
+	testenv.Eventually(w.t, 30*time.Second, component+" down", func() bool { w.last = lookHealth(w.t, w.d); return w.last.down(component) })
+	since := w.last.checks[component]["since"]
+	for end := time.Now().Add(length); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if w.last = lookHealth(w.t, w.d); !w.last.down(component) || w.last.checks[component]["since"] != since {
+			w.t.Fatalf("during the %s outage: %d %+v", component, w.last.code, w.last.checks)
+		}
+	}
+}
+
 // /healthz and the gauges show each outage (SMTP, Redis, the mailbox's IMAP server) for as long
 // as it lasts, with why and since when, and ok again after it.
 func TestHealthShowsEachOutage(t *testing.T) {
@@ -65,28 +95,13 @@ func TestHealthShowsEachOutage(t *testing.T) {
 	r := testenv.StartRedis(t)
 	e := newSchEnvAt(t, schNever, r.Addr)
 	d, logs := e.start("health", Options{})
-	var last healthLook
-	waitOK := func(after string) {
-		t.Helper()
-		testenv.Eventually(t, 30*time.Second, "healthz ok "+after, func() bool { last = lookHealth(t, d); return last.ok() })
-	}
-	// throughout samples the health while an outage lasts: every look must show it.
-	throughout := func(component string) {
-		t.Helper()
-		testenv.Eventually(t, 30*time.Second, component+" down", func() bool { last = lookHealth(t, d); return last.down(component) })
-		since := last.checks[component]["since"]
-		for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-			if last = lookHealth(t, d); !last.down(component) || last.checks[component]["since"] != since {
-				t.Fatalf("during the %s outage: %d %+v", component, last.code, last.checks)
-			}
-		}
-	}
+	w := &healthWatch{t: t, d: d}
 	defer func() {
 		if t.Failed() {
-			t.Logf("last look: %d %v %+v\nlog:\n%s", last.code, last.status, last.checks, logs.Tail(8<<10))
+			t.Logf("last look: %d %v %+v\nlog:\n%s", w.last.code, w.last.status, w.last.checks, logs.Tail(8<<10))
 		}
 	}()
-	waitOK("at start")
+	w.waitOK("at start")
 
 	e.smtp.Stop()
 	msg := outbound.Message{ID: "health@distributor.example", From: "rma@distributor.example",
@@ -94,27 +109,74 @@ func TestHealthShowsEachOutage(t *testing.T) {
 	if err := d.pipe.send(context.Background(), msg, ""); err != nil {
 		t.Fatal(err)
 	}
-	throughout("smtp")
-	if why := last.checks["smtp"]["why"].(string); !strings.Contains(why, "connect") {
+	w.throughout("smtp", 1500*time.Millisecond)
+	if why := w.last.checks["smtp"]["why"].(string); !strings.Contains(why, "connect") {
 		t.Errorf("smtp down because %q; want the connection failure", why)
 	}
 	if err := e.smtp.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	waitOK("after the SMTP outage")
+	w.waitOK("after the SMTP outage")
 	if _, err := e.smtp.Wait(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
 
 	r.Stop()
-	throughout("redis")
+	w.throughout("redis", 1500*time.Millisecond)
 	r.Start()
-	waitOK("after the Redis outage")
+	w.waitOK("after the Redis outage")
 
 	e.imap.Stop()
-	throughout("mailbox:partners")
+	w.throughout("mailbox:partners", 1500*time.Millisecond)
 	if err := e.imap.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	waitOK("after the IMAP outage")
+	w.waitOK("after the IMAP outage")
+}
+
+// A Cluster master down: redis (and the queues, which live there) are down on /healthz and in
+// the gauges for the whole outage, both before the other nodes mark it failed (it does not
+// answer) and after (the cluster refuses every command, CLUSTERDOWN), and ok again once it is
+// back.
+func TestHealthShowsClusterNodeDown(t *testing.T) {
+	t.Parallel()
+	const nodeTimeout = 2 * time.Second
+	nodes := testenv.StartCluster(t, "--cluster-node-timeout", strconv.FormatInt(nodeTimeout.Milliseconds(), 10))
+	e := newSchEnvAt(t, schNever, nodes[0].Addr)
+	text, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf(`url: "redis://%s/0"`, nodes[0].Addr)
+	if !strings.Contains(string(text), url) {
+		t.Fatalf("config has no %s", url)
+	}
+	// No replicas in this cluster: nothing to wait for (the Cluster default is 1).
+	cluster := fmt.Sprintf(`cluster: {addresses: ["%s"]}, min_replicas: 0`, strings.Join(testenv.ClusterAddrs(nodes), `", "`))
+	if err := os.WriteFile(e.cfgPath, []byte(strings.Replace(string(text), url, cluster, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, logs := e.start("health-cluster", Options{})
+	w := &healthWatch{t: t, d: d}
+	defer func() {
+		if t.Failed() {
+			t.Logf("last look: %d %v %+v\nlog:\n%s", w.last.code, w.last.status, w.last.checks, logs.Tail(8<<10))
+		}
+	}()
+	w.waitOK("at start")
+
+	nodes[1].Stop()
+	w.throughout("redis", 3*nodeTimeout)
+	for _, q := range []string{"queue:inbox", "queue:outbox"} {
+		if !w.last.down(q) {
+			t.Errorf("%s not down while a Cluster master is: %+v", q, w.last.checks[q])
+		}
+	}
+	ok := redis.NewClient(&redis.Options{Addr: nodes[0].Addr})
+	defer ok.Close()
+	if info, _ := ok.ClusterInfo(context.Background()).Result(); !strings.Contains(info, "cluster_state:fail") {
+		t.Errorf("the other masters did not mark the node failed within %v: %s", 3*nodeTimeout, info)
+	}
+	nodes[1].Start()
+	w.waitOK("after the node is back")
 }

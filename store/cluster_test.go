@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,52 +15,10 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// startCluster starts a three-master Redis Cluster of private servers and returns their
-// addresses.
-func startCluster(t *testing.T) []string {
-	t.Helper()
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		if cli = filepath.Join(filepath.Dir(testenv.RedisServer(t)), "redis-cli"); !fileExists(cli) {
-			t.Fatal("redis-cli is needed to create the test cluster (Debian package redis-tools; scripts/test.sh installs it)")
-		}
-	}
-	var addrs []string
-	for range 3 {
-		r := testenv.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--appendonly", "yes")
-		addrs = append(addrs, r.Addr)
-	}
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	ctx := context.Background()
-	for _, a := range addrs {
-		c := redis.NewClient(&redis.Options{Addr: a})
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			info, _ := c.ClusterInfo(ctx).Result()
-			if strings.Contains(info, "cluster_state:ok") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("cluster node %s not ready: %s", a, info)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		_ = c.Close()
-	}
-	return addrs
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
 // On Redis Cluster every script and MULTI must stay on one slot (else CROSSSLOT): the whole
 // store and queue work there, with partners spread over the masters.
 func TestOnRedisCluster(t *testing.T) {
-	addrs := startCluster(t)
+	addrs := testenv.ClusterAddrs(testenv.StartCluster(t))
 	ctx := context.Background()
 	c, err := Connect(ctx, config.Redis{URL: "redis://ignored:1/0", Cluster: &config.RedisCluster{Addresses: addrs}})
 	if err != nil {
