@@ -224,10 +224,17 @@ func unpackedSize(f *zip.File, limit uint64) (uint64, error) {
 	return uint64(n), err
 }
 
-// pickSheet is the first visible sheet whose first rows hold a header row, else the first sheet
-// (ok false: the workbook has none).
+// maxHeaderSheets bounds the sheets searched for a header: a workbook listing the same big
+// sheet thousands of times must not be read thousands of times.
+const maxHeaderSheets = 100
+
+// pickSheet is the first visible sheet whose first rows hold a header row (among the first
+// maxHeaderSheets), else the first sheet (ok false: the workbook has none).
 func pickSheet(wb *xlsxread.Workbook) (xlsxread.Sheet, bool) {
-	for _, s := range wb.Sheets {
+	for i, s := range wb.Sheets {
+		if i == maxHeaderSheets {
+			break
+		}
 		if s.Hidden {
 			continue
 		}

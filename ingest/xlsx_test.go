@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/flate"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
@@ -69,6 +70,8 @@ func TestReadXLSX(t *testing.T) {
 			"Cover": {{"Returns for November"}, {"Prepared by: Nova IT"}},
 			"Items": {{"Κωδικός EAN", "Σειριακός αριθμός"}, {5204001000013, "GR-1"}},
 		}, "Cover", "Items"), "ean=5204001000013; serial=GR-1", ""},
+		{"the header searched in the first 100 sheets", manySheets(t, 101), "own_number=NOVA-1", ""},
+		{"a header in sheet 100 is found", manySheets(t, 100), "ean=5204001000013; serial=GR-1", ""},
 		{"no header: positional columns", workbook(t, map[string][][]any{"S": {
 			{"NOVA-1", 5204001000013, "SN1", day},
 		}}, "S"), "ean=5204001000013; serial=SN1; purchase_date=2026-05-02; own_number=NOVA-1", ""},
@@ -111,6 +114,19 @@ func TestReadXLSX(t *testing.T) {
 	if _, err := ReadXLSX(big, 100, 20); !isTooMany(err) {
 		t.Errorf("31 rows with max_csv_rows 20: %v", err)
 	}
+}
+
+// manySheets is a workbook of n sheets, the last with a header and an item, the others a
+// line of text each.
+func manySheets(t testing.TB, n int) []byte {
+	sheets := map[string][][]any{}
+	var order []string
+	for i := 1; i < n; i++ {
+		name := fmt.Sprintf("Notes %d", i)
+		sheets[name], order = [][]any{{"NOVA-1"}}, append(order, name)
+	}
+	sheets["Items"], order = [][]any{{"EAN", "Serial"}, {5204001000013, "GR-1"}}, append(order, "Items")
+	return workbook(t, sheets, order...)
 }
 
 func isTooMany(err error) bool {
