@@ -1,6 +1,9 @@
 package rma
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Event is one entry of an RMA's history: every status change, with who and why.
 type Event struct {
@@ -51,4 +54,10 @@ func (r Record) ApprovedReceiverPays() bool {
 		}
 	}
 	return false
+}
+
+// FromPartner reports whether the event is a partner's note: written for a mail of the partner
+// (its actor is the sender's address), not by rmad, staff, a vendor or the CLI.
+func (e Event) FromPartner() bool {
+	return e.Note != "" && strings.Contains(e.Actor, "@") && !strings.HasPrefix(e.Actor, "staff:")
 }

@@ -237,6 +237,12 @@ func (s *Store) addEvent(ctx context.Context, number, key string, ev rma.Event) 
 	if err != nil {
 		return false, fmt.Errorf("add event to %s: %w", r.Number, err)
 	}
+	if (res == "ok" || res == "seen") && ev.FromPartner() {
+		// A retry ("seen") indexes again: the first attempt may have stopped before it.
+		if err := s.indexPartnerNote(ctx, r.Number, ev.At); err != nil {
+			return false, err
+		}
+	}
 	switch res {
 	case "ok":
 		return true, nil

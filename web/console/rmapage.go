@@ -29,6 +29,8 @@ type event struct {
 	InternalNote string
 	Tracking     string
 	ReceiverPays string // staff's answer recorded by this event: approved or refused
+	Partner      bool   // a partner's note (from its mail in the thread)
+	Unread       bool   // a partner's note this staff member had not seen before this view
 }
 
 type rmaData struct {
@@ -52,6 +54,8 @@ type rmaData struct {
 	CanEstimate    bool
 	EstimateFields []string
 	Estimate       *pendingEstimate
+	// Unread counts the partner notes this staff member sees for the first time on this view.
+	Unread int
 }
 
 // rmaNumber reads /console/rmas/{year}/{n}.
@@ -63,15 +67,27 @@ func rmaNumber(r *http.Request) (string, bool) {
 	return n.String(), true
 }
 
+// rmaPage serves GET /console/rmas/{year}/{n}. Opening it marks the partner's notes read for
+// this staff member: the ones newer than the last look are marked unread on this view.
 func (c *Console) rmaPage(w http.ResponseWriter, r *http.Request, v *view) {
 	rec, ok := c.pathRMA(w, r, v)
 	if !ok {
 		return
 	}
-	c.renderRMA(w, v, http.StatusOK, rec, nil, nil, "")
+	last, err := c.cfg.Store.MarkSeen(r.Context(), v.User.Username, rec.Number, c.cfg.Now())
+	if err != nil {
+		c.log.Error().Err(err).Str("user", v.User.Username).Str("rma", rec.Number).Msg("mark seen")
+	}
+	c.renderRMAView(w, v, http.StatusOK, rec, nil, nil, "", &last)
 }
 
 func (c *Console) renderRMA(w http.ResponseWriter, v *view, status int, rec rma.Record, errs, form map[string]string, refused string) {
+	c.renderRMAView(w, v, status, rec, errs, form, refused, nil)
+}
+
+// renderRMAView renders the RMA page; lastSeen, when set, is this staff member's previous look
+// at it (partner notes after it are unread).
+func (c *Console) renderRMAView(w http.ResponseWriter, v *view, status int, rec rma.Record, errs, form map[string]string, refused string, lastSeen *time.Time) {
 	now := c.cfg.Now()
 	d := rmaData{Rec: rec, Row: c.rowOf(rec, now), Next: rec.Status.Next(), Since: store.StatusSince(rec),
 		Errors: errs, Form: form, Refused: refused}
@@ -88,8 +104,13 @@ func (c *Console) renderRMA(w http.ResponseWriter, v *view, status int, rec rma.
 		}
 	}
 	for _, ev := range rec.History {
-		d.History = append(d.History, event{At: ev.At, Status: ev.Status, Actor: ev.Actor, Note: ev.Note,
-			InternalNote: ev.Extra[extraInternalNote], Tracking: ev.Extra[extraTracking], ReceiverPays: ev.Extra[rma.ExtraReceiverPays]})
+		e := event{At: ev.At, Status: ev.Status, Actor: ev.Actor, Note: ev.Note, Partner: ev.FromPartner(),
+			InternalNote: ev.Extra[extraInternalNote], Tracking: ev.Extra[extraTracking], ReceiverPays: ev.Extra[rma.ExtraReceiverPays]}
+		if e.Partner && lastSeen != nil && ev.At.After(*lastSeen) {
+			e.Unread = true
+			d.Unread++
+		}
+		d.History = append(d.History, e)
 		if a := ev.Extra[rma.ExtraReceiverPays]; a != "" {
 			d.ReceiverPays = a
 		}

@@ -21,6 +21,7 @@ type row struct {
 	Days                                               int
 	Handling                                           rma.Handling
 	Overdue                                            bool
+	Unread                                             bool // a partner note this staff member has not seen
 	Link                                               string
 }
 
@@ -44,7 +45,19 @@ type worklistData struct {
 	From, To  int
 	Bulk      []bulkResult
 	BulkError string
+	// Unread are the RMAs with partner notes this staff member has not seen, newest first
+	// (at most maxUnreadShown; UnreadCount is all of them).
+	Unread      []unreadNote
+	UnreadCount int
 }
+
+type unreadNote struct {
+	Number, Link string
+	At           time.Time
+}
+
+// maxUnreadShown bounds the worklist's list of RMAs with unread partner notes.
+const maxUnreadShown = 20
 
 // filter is the worklist's query string.
 type filter struct {
@@ -200,9 +213,22 @@ func (c *Console) renderWorklist(w http.ResponseWriter, r *http.Request, v *view
 		c.unavailable(w, v, err)
 		return
 	}
-	for _, rec := range recs {
-		data.Rows = append(data.Rows, c.rowOf(rec, now))
+	unread, err := c.cfg.Store.UnreadNotes(ctx, v.User.Username, now)
+	if err != nil {
+		c.unavailable(w, v, err)
+		return
 	}
+	for _, rec := range recs {
+		rw := c.rowOf(rec, now)
+		_, rw.Unread = unread[rec.Number]
+		data.Rows = append(data.Rows, rw)
+	}
+	data.UnreadCount = len(unread)
+	for n, at := range unread {
+		data.Unread = append(data.Unread, unreadNote{Number: n, Link: rmaLink(n), At: at})
+	}
+	slices.SortFunc(data.Unread, func(a, b unreadNote) int { return b.At.Compare(a.At) })
+	data.Unread = data.Unread[:min(len(data.Unread), maxUnreadShown)]
 	data.From = (f.Page-1)*pageSize + 1
 	data.To = data.From + len(data.Rows) - 1
 	if f.Page > 1 {
