@@ -52,8 +52,9 @@ func newScanner(r io.Reader) *scanner {
 func (s *scanner) next() error {
 	s.text, s.pending = s.text[:0], s.pending[:0]
 	for {
-		// One read up to the next '>' holds the text before a tag and the tag (text may hold '>'
-		// too, an attribute value '>' or '<' never: then the tag goes on).
+		// One read up to the next '>' holds the text before a tag and the tag. Text may hold a
+		// '>' (then no '<' is in what was read), and so may an attribute value (then its quote
+		// is still open: the tag goes on); neither holds a '<'.
 		b, err := s.br.ReadSlice('>')
 		if err != nil && err != bufio.ErrBufferFull {
 			if err == io.EOF && bytes.IndexByte(b, '<') >= 0 {
