@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/rmad/rmad/explain"
+	"github.com/rmad/rmad/ingest/mailbox"
 	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/schedule"
@@ -35,6 +37,7 @@ func (d *Daemon) newConsole(ctx context.Context) (http.Handler, error) {
 		ServiceCenters: d.cfg.ServiceCenters,
 		Labels:         d.cfg.Labels,
 		Estimates:      d.pipe.estimates,
+		Originals:      d.original,
 		DeadLetters:    []*queue.Queue{d.inbox, d.outbox},
 		Jobs:           scheduleRunner{d},
 		Explainer:      &explain.Explainer{Config: d.cfg, Engine: d.engine, Parser: d.parser, Now: d.opt.Now},
@@ -54,4 +57,20 @@ type scheduleRunner struct{ d *Daemon }
 
 func (r scheduleRunner) RunNow(ctx context.Context, job string) (schedule.Report, error) {
 	return r.d.sched.RunNow(ctx, job)
+}
+
+// original fetches an RMA's original mail from the processed folder of the mailbox it came in
+// (by Message-ID; rmad keeps no copy): the console's original-mail page.
+func (d *Daemon) original(ctx context.Context, src rma.Source) ([]byte, error) {
+	for _, w := range d.watchers {
+		if w.Name() != src.Mailbox {
+			continue
+		}
+		raw, err := w.Original(ctx, src.MessageID)
+		if errors.Is(err, mailbox.ErrNoOriginal) {
+			return nil, fmt.Errorf("%w: %w", console.ErrNoOriginal, err)
+		}
+		return raw, err
+	}
+	return nil, fmt.Errorf("%w: mailbox %q is not configured any more", console.ErrNoOriginal, src.Mailbox)
 }

@@ -80,6 +80,9 @@ type Config struct {
 	Jobs JobRunner
 	// Explainer is the explain page's parser and rules (the daemon's, so a reload is seen).
 	Explainer *explain.Explainer
+	// Originals fetches the partner's original mail of an RMA (nil: the RMA page says it
+	// cannot be shown).
+	Originals Originals
 	// Estimates sends repair estimates from the RMA page; nil: no estimate form.
 	Estimates EstimateSender
 	Log       zerolog.Logger   // component=console is added
@@ -177,6 +180,8 @@ func (c *Console) routes() {
 	m.Handle("POST /console/bulk", c.auth(c.bulk))
 	m.Handle("GET /console/rmas/{year}/{n}", c.auth(c.rmaPage))
 	m.Handle("GET /console/rmas/{year}/{n}/label.pdf", c.auth(c.labelPDF))
+	m.Handle("GET /console/rmas/{year}/{n}/original", c.auth(c.originalPage))
+	m.Handle("GET /console/rmas/{year}/{n}/original/{i}", c.auth(c.originalFile))
 	m.Handle("POST /console/rmas/{year}/{n}/status", c.auth(c.setStatus))
 	m.Handle("POST /console/rmas/{year}/{n}/note", c.auth(c.addNote))
 	m.Handle("POST /console/rmas/{year}/{n}/tracking", c.auth(c.setTracking))

@@ -111,6 +111,7 @@ func (e *env) advance(d time.Duration) { e.time.Advance(d) }
 type item struct {
 	partner, serial, own, brand, model, description, contents string
 	handling                                                  rma.Handling
+	messageID                                                 string // the mail's; made up when empty
 }
 
 func (e *env) newRMA(it item) string {
@@ -125,13 +126,16 @@ func (e *env) newRMA(it item) string {
 	if it.handling == "" {
 		it.handling = rma.HandlingInHouse
 	}
+	if it.messageID == "" {
+		it.messageID = fmt.Sprintf("m%d-%s@test", e.seq, hex.EncodeToString([]byte(it.serial)))
+	}
 	ri := rma.Item{Line: 1, EAN: "5204001000013", Serial: it.serial, OwnNumber: it.own, Description: it.description,
 		PurchaseDate: "2026-02-10", Contents: it.contents}
 	d := rma.Decision{Line: 1, Item: ri, Result: rma.ResultAccepted, Route: rma.Route{Handling: it.handling},
 		Warranty: rma.Warranty{Status: rma.WarrantyIn, Until: time.Date(2029, 2, 10, 0, 0, 0, 0, time.UTC)},
 		Product:  &rma.Product{EAN: ri.EAN, Brand: it.brand, Model: it.model}, ClaimType: "defective", Quantity: 1}
 	sub := rma.Submission{Kind: rma.KindSubmission, PartnerID: it.partner, Items: []rma.Item{ri},
-		Source: rma.Source{Channel: "mail", Mailbox: "partners", MessageID: fmt.Sprintf("m%d-%s@test", e.seq, hex.EncodeToString([]byte(it.serial))),
+		Source: rma.Source{Channel: "mail", Mailbox: "partners", MessageID: it.messageID,
 			RawSHA256: strings.Repeat("ab", 32)}}
 	out, err := e.store.Commit(context.Background(), sub, []rma.Decision{d}, e.clock())
 	if err != nil {
