@@ -92,7 +92,8 @@ func Defaults() Config {
 			UncollectedDays:      15,
 			EstimateReminderDays: 7,
 		},
-		Limits: Limits{MaxMessageBytes: DefaultMaxMessageBytes, MaxItemsPerSubmission: DefaultMaxItems, MaxCSVRows: DefaultMaxCSVRows},
+		Limits: Limits{MaxMessageBytes: DefaultMaxMessageBytes, MaxItemsPerSubmission: DefaultMaxItems, MaxCSVRows: DefaultMaxCSVRows,
+			InboxBacklog: DefaultInboxBacklog},
 		Labels: Labels{Format: LabelsA4x4},
 	}
 }
@@ -102,6 +103,9 @@ const (
 	DefaultMaxMessageBytes = 25 << 20 // 25 MiB: a request with a few scanned invoices
 	DefaultMaxItems        = 1000
 	DefaultMaxCSVRows      = 10000 // rows of one CSV or XLSX attachment, header and titles included
+	// DefaultInboxBacklog keeps four workers busy for a while and bounds what a backlog of mail
+	// costs in Redis (the rest waits in IMAP).
+	DefaultInboxBacklog = 500
 )
 
 // Mailbox defaults; list entries cannot be pre-filled like the rest.

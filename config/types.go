@@ -326,6 +326,9 @@ type Limits struct {
 	MaxMessageBytes       int64 `yaml:"max_message_bytes"`
 	MaxItemsPerSubmission int   `yaml:"max_items_per_submission"`
 	MaxCSVRows            int   `yaml:"max_csv_rows"` // non-empty rows read from one CSV or XLSX file
+	// InboxBacklog: the IMAP watchers stop fetching while the inbox stream holds this many
+	// unprocessed mails (or the outbox twice as many messages), until it is down to half.
+	InboxBacklog int64 `yaml:"inbox_backlog"`
 }
 
 // Secret is a password or key; it never prints itself.

@@ -68,6 +68,9 @@ func validate(cfg *Config, p *problems) {
 	if cfg.Limits.MaxCSVRows <= 0 {
 		p.at("limits.max_csv_rows", "must be more than 0, got %d", cfg.Limits.MaxCSVRows)
 	}
+	if cfg.Limits.InboxBacklog <= 0 {
+		p.at("limits.inbox_backlog", "must be more than 0, got %d", cfg.Limits.InboxBacklog)
+	}
 }
 
 func validateRedis(cfg *Config, p *problems) {

@@ -134,7 +134,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		now:         opt.Now,
 		log:         log.With().Str("component", "worker").Logger(),
 	}
-	sink := &mailSink{confirm: d.store.ConfirmWrites, parser: d.parser, inbox: d.inbox, metrics: d.metrics, now: opt.Now}
+	sink := &mailSink{confirm: d.store.ConfirmWrites, parser: d.parser, inbox: d.inbox, outbox: d.outbox,
+		backlog: cfg.Limits.InboxBacklog, metrics: d.metrics, now: opt.Now}
 	// The mailbox leases belong to the instance name, so a restarted instance takes its
 	// mailboxes back at once; Run's instance claim keeps two live processes off one name.
 	locks := &leaseLocker{leases: d.store.InstanceLeases(opt.Consumer), log: log.With().Str("component", "imap").Logger()}
@@ -383,8 +384,26 @@ type mailSink struct {
 	confirm func(ctx context.Context, keys ...string) error // store.ConfirmWrites
 	parser  *ingest.Parser
 	inbox   *queue.Queue
+	outbox  *queue.Queue
+	backlog int64 // limits.inbox_backlog
 	metrics *metrics.Metrics
 	now     func() time.Time
+}
+
+// Backlog is what waits in Redis for the mail the watchers fetched: the inbox stream's entries,
+// or half the outbox's (a submission usually causes a reply and a staff copy), whichever is more.
+// The watchers stop fetching at limits.inbox_backlog, so a backlog of mail (or an SMTP outage)
+// cannot fill Redis: the mail waits in IMAP instead.
+func (s *mailSink) Backlog(ctx context.Context) (waiting, limit int64, err error) {
+	in, err := s.inbox.Depth(ctx)
+	if err != nil {
+		return 0, s.backlog, err
+	}
+	out, err := s.outbox.Depth(ctx)
+	if err != nil {
+		return 0, s.backlog, err
+	}
+	return max(in, (out+1)/2), s.backlog, nil
 }
 
 func (s *mailSink) Deliver(ctx context.Context, m mailbox.Mail) (mailbox.Disposition, error) {

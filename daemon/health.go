@@ -111,6 +111,9 @@ func (d *Daemon) checkSMTP() componentCheck {
 func (d *Daemon) checkMailbox(i int) componentCheck {
 	st := d.watchers[i].State()
 	c := componentCheck{state: stateOK, detail: map[string]any{"delivered": st.Delivered}}
+	if st.Paused {
+		c.detail["paused"] = "limits.inbox_backlog" // fetching waits for the queues to drain
+	}
 	if !st.LastSync.IsZero() {
 		c.detail["last_sync"] = st.LastSync.UTC().Format(time.RFC3339)
 	}

@@ -74,6 +74,16 @@ type Confirmer interface {
 	Confirm(ctx context.Context) error
 }
 
+// Backlog is implemented by a Sink whose mail is processed later (the daemon's inbox stream):
+// before it fetches, the watcher asks how many delivered mails still wait and how many may. At
+// the limit it fetches nothing more (the mail waits in the IMAP mailbox, where it is safe) and
+// keeps the connection, IDLE included; once the waiting count is down to half the limit it syncs
+// again, so a backlog is moved into the queue in steps instead of all at once. An error is logged
+// and does not pause: Deliver then fails or succeeds on its own.
+type Backlog interface {
+	Backlog(ctx context.Context) (waiting, limit int64, err error)
+}
+
 // Cursor stores, per configured mailbox, the UIDVALIDITY and the highest UID delivered. The
 // watcher does not skip mails by it (a mail left behind by a crash must be picked up again); it
 // serves logs, metrics and the detection of a UIDVALIDITY change.
@@ -114,6 +124,7 @@ type State struct {
 	UIDValidity uint32 // of the selected mailbox
 	LastUID     uint32 // highest UID delivered (the cursor)
 	Delivered   uint64 // mails handed to the Sink successfully since start
+	Paused      bool   // fetching stopped: the Sink's Backlog is at its limit
 }
 
 // Watcher watches one mailbox. Create it with New and start it with Run.
@@ -145,6 +156,7 @@ type Watcher struct {
 	idleRefresh            time.Duration // re-issue IDLE at least this often
 	batchBytes             int64         // raw bytes fetched per UID FETCH
 	batchCount             int           // mails per UID FETCH
+	backlogCheck           time.Duration // while paused by the Sink's Backlog: how often it is asked again
 	tlsConfig              *tls.Config   // nil: system roots
 	afterSync              func()        // test hook, called after each complete sync
 }
@@ -179,23 +191,24 @@ func New(cfg config.Mailbox, limits config.Limits, sink Sink, cur Cursor, lock L
 		tokens = mailauth.NewTokens(*cfg.OAuth2, nil)
 	}
 	return &Watcher{
-		tokens:      tokens,
-		cfg:         cfg,
-		limits:      limits,
-		sink:        sink,
-		cur:         cur,
-		lock:        lock,
-		log:         log.With().Str("component", "imap").Str("mailbox", cfg.Name).Logger(),
-		exists:      make(chan struct{}, 1),
-		failed:      map[imap.UID]int{},
-		state:       State{Mailbox: cfg.Name},
-		backoffMin:  time.Second,
-		backoffMax:  reconnectCap,
-		retryMin:    time.Second,
-		probeEvery:  time.Second,
-		idleRefresh: 25 * time.Minute,
-		batchBytes:  8 << 20,
-		batchCount:  200,
+		tokens:       tokens,
+		cfg:          cfg,
+		limits:       limits,
+		sink:         sink,
+		cur:          cur,
+		lock:         lock,
+		log:          log.With().Str("component", "imap").Str("mailbox", cfg.Name).Logger(),
+		exists:       make(chan struct{}, 1),
+		failed:       map[imap.UID]int{},
+		state:        State{Mailbox: cfg.Name},
+		backoffMin:   time.Second,
+		backoffMax:   reconnectCap,
+		retryMin:     time.Second,
+		probeEvery:   time.Second,
+		idleRefresh:  25 * time.Minute,
+		batchBytes:   8 << 20,
+		batchCount:   200,
+		backlogCheck: 250 * time.Millisecond,
 	}
 }
 

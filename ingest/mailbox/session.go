@@ -74,7 +74,7 @@ func (w *Watcher) session(ctx context.Context) (synced bool, err error) {
 	var retryIn time.Duration // > 0: the last sync failed on the Sink or Cursor side
 	for {
 		drain(w.exists) // this sync sees everything announced so far
-		err := w.sync(ctx, c, uidValidity)
+		more, err := w.sync(ctx, c, uidValidity)
 		var de *deliverError
 		switch {
 		case errors.As(err, &de):
@@ -89,7 +89,7 @@ func (w *Watcher) session(ctx context.Context) (synced bool, err error) {
 			synced, retryIn = true, 0
 			retry.reset()
 		}
-		if err := w.wait(ctx, c, useIdle, retryIn); err != nil {
+		if err := w.wait(ctx, c, useIdle, retryIn, more); err != nil {
 			return synced, fmt.Errorf("imap %s: %w", name, err)
 		}
 	}
@@ -242,9 +242,12 @@ func (w *Watcher) loadCursor(ctx context.Context, uidValidity uint32) uint32 {
 }
 
 // wait blocks until there may be new mail: EXISTS during IDLE, the poll interval (also
-// the safety net under IDLE), or retryIn after a failed delivery. It returns an error when the
-// connection is gone or ctx is done.
-func (w *Watcher) wait(ctx context.Context, c *imapclient.Client, useIdle bool, retryIn time.Duration) error {
+// the safety net under IDLE), or retryIn after a failed delivery. With paused (mails were left
+// in the mailbox because the Sink's Backlog was full) it waits instead until the backlog is down
+// to half its limit, or the poll interval passed, asking every backlogCheck; EXISTS does not end
+// that wait (the next sync sees the new mail anyway). It returns an error when the connection is
+// gone or ctx is done.
+func (w *Watcher) wait(ctx context.Context, c *imapclient.Client, useIdle bool, retryIn time.Duration, paused bool) error {
 	d := w.cfg.PollInterval
 	if retryIn > 0 {
 		d = min(d, retryIn)
@@ -254,6 +257,19 @@ func (w *Watcher) wait(ctx context.Context, c *imapclient.Client, useIdle bool, 
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
+	var check <-chan time.Time
+	if paused {
+		t := time.NewTicker(w.backlogCheck)
+		defer t.Stop()
+		check = t.C
+	}
+	switch was := w.State().Paused; {
+	case paused && !was:
+		w.log.Info().Msg("the queue holds as many mails as limits.inbox_backlog allows: fetching paused, mail waits in the mailbox")
+	case !paused && was:
+		w.log.Info().Msg("the queue has drained: fetching resumed")
+	}
+	w.update(func(s *State) { s.Paused = paused })
 
 	var idle *imapclient.IdleCommand
 	if useIdle {
@@ -266,15 +282,23 @@ func (w *Watcher) wait(ctx context.Context, c *imapclient.Client, useIdle bool, 
 	}
 
 	var why string
-	select {
-	case <-w.exists:
-		why = "exists"
-	case <-timer.C:
-		why = "timer"
-	case <-c.Closed():
-		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	for why == "" {
+		select {
+		case <-w.exists:
+			if !paused {
+				why = "exists"
+			}
+		case <-check:
+			if w.drained(ctx) {
+				why = "drained"
+			}
+		case <-timer.C:
+			why = "timer"
+		case <-c.Closed():
+			return errClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	w.log.Debug().Str("reason", why).Msg("wake up")
 	if idle != nil {
@@ -286,4 +310,10 @@ func (w *Watcher) wait(ctx context.Context, c *imapclient.Client, useIdle bool, 
 		}
 	}
 	return nil
+}
+
+// drained reports whether the Sink's Backlog is down to half its limit (or cannot be read).
+func (w *Watcher) drained(ctx context.Context) bool {
+	waiting, limit, err := w.sink.(Backlog).Backlog(ctx)
+	return err != nil || waiting <= limit/2
 }

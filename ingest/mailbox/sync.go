@@ -38,20 +38,32 @@ type batch struct {
 // sync delivers and moves every undeleted mail in the selected mailbox. All of them, not only
 // those past the cursor: a mail delivered just before a crash (not yet moved) must be seen again.
 // \Deleted mails are skipped: someone deleted them, or our COPY fallback did after copying.
-func (w *Watcher) sync(ctx context.Context, c *imapclient.Client, uidValidity uint32) error {
+// With a Sink's Backlog it delivers at most as many as the Backlog has room for; more reports
+// that mails were left in the mailbox for that reason (the caller waits for the queue to drain).
+func (w *Watcher) sync(ctx context.Context, c *imapclient.Client, uidValidity uint32) (more bool, err error) {
 	name := w.cfg.Name
 	start := time.Now()
+	room := w.room(ctx)
+	if room == 0 {
+		return true, nil
+	}
 	found, err := c.UIDSearch(&imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
 	if err != nil {
-		return fmt.Errorf("imap %s: search %s: %w", name, w.cfg.Mailbox, err)
+		return false, fmt.Errorf("imap %s: search %s: %w", name, w.cfg.Mailbox, err)
 	}
-	uidSet, _ := found.All.(imap.UIDSet)
+	uids := found.AllUIDs()
+	if room > 0 && len(uids) > room+len(w.failed) {
+		// Only the oldest ones can be delivered now: asking the sizes of a 20,000-mail backlog
+		// at each step would cost more than the step.
+		slices.Sort(uids)
+		uids, more = uids[:room+len(w.failed)], true
+	}
 	var msgs []msgInfo
-	if len(uidSet) > 0 {
+	if len(uids) > 0 {
 		// RFC822.SIZE first, so that a mail over the limit is never downloaded.
-		sizes, err := c.Fetch(uidSet, &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
+		sizes, err := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
 		if err != nil {
-			return fmt.Errorf("imap %s: fetch sizes in %s: %w", name, w.cfg.Mailbox, err)
+			return false, fmt.Errorf("imap %s: fetch sizes in %s: %w", name, w.cfg.Mailbox, err)
 		}
 		for _, m := range sizes {
 			if m.UID != 0 { // a mail expunged meanwhile may answer without UID; skip it
@@ -84,13 +96,23 @@ func (w *Watcher) sync(ctx context.Context, c *imapclient.Client, uidValidity ui
 	var firstErr error
 	for _, b := range w.plan(msgs) {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, ctx.Err()
+		}
+		if room >= 0 { // the Backlog's room is spent over the batches
+			if room == 0 {
+				more = true
+				break
+			}
+			if len(b.msgs) > room {
+				b.msgs, more = b.msgs[:room], true
+			}
+			room -= len(b.msgs)
 		}
 		bs, err := w.processBatch(ctx, c, uidValidity, b)
 		stats.add(bs)
 		if err != nil {
 			if _, ok := err.(*deliverError); !ok {
-				return err
+				return false, err
 			}
 			if firstErr == nil {
 				firstErr = err
@@ -113,11 +135,29 @@ func (w *Watcher) sync(ctx context.Context, c *imapclient.Client, uidValidity ui
 		ev = w.log.Info()
 	}
 	ev.Int("found", len(msgs)).Int("delivered", stats.delivered).Int("rejected", stats.rejected).
-		Int("too_large", stats.tooLarge).Int("failed", stats.failed).Dur("took", now.Sub(start)).Msg("sync")
+		Int("too_large", stats.tooLarge).Int("failed", stats.failed).Bool("more", more).
+		Dur("took", now.Sub(start)).Msg("sync")
 	if firstErr == nil && w.afterSync != nil {
 		w.afterSync()
 	}
-	return firstErr
+	return more, firstErr
+}
+
+// room is how many mails the Sink's Backlog takes now: -1 without a Backlog (or when it cannot
+// be read), 0 at its limit.
+func (w *Watcher) room(ctx context.Context) int {
+	bl, ok := w.sink.(Backlog)
+	if !ok {
+		return -1
+	}
+	waiting, limit, err := bl.Backlog(ctx)
+	if err != nil || limit <= 0 {
+		if err != nil {
+			w.log.Warn().Err(err).Msg("cannot read the backlog; fetching anyway")
+		}
+		return -1
+	}
+	return int(max(limit-waiting, 0))
 }
 
 // plan cuts the mails into fetch batches bounded by bytes and count, in UID order, so that a
