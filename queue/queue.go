@@ -45,6 +45,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -231,7 +232,9 @@ func decodeMessage(x redis.XMessage) (Message, error) {
 	if !ok {
 		return m, fmt.Errorf("entry %s has no payload", x.ID)
 	}
-	m.Payload = []byte(p)
+	// The string is go-redis's own fresh copy of the reply: use its bytes instead of copying
+	// them again (a raw mail is up to 25 MiB). Handlers only read the payload.
+	m.Payload = unsafe.Slice(unsafe.StringData(p), len(p))
 	if a, ok := x.Values[fieldAttrs].(string); ok && a != "" {
 		if err := json.Unmarshal([]byte(a), &m.Attrs); err != nil {
 			return m, fmt.Errorf("entry %s: attrs: %w", x.ID, err)

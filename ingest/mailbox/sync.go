@@ -324,7 +324,7 @@ func (w *Watcher) readMessage(msg *imapclient.FetchMessageData, headerOnly bool,
 			}
 			// Read at most one byte past the limit: a server that understated RFC822.SIZE must
 			// not make us hold an oversized mail in memory (the rest is discarded by msg.Next).
-			body, err = io.ReadAll(io.LimitReader(it.Literal, limit+1))
+			body, err = readLiteral(it.Literal, limit+1)
 			if err != nil {
 				return m, false, err
 			}
@@ -354,6 +354,22 @@ func (w *Watcher) readMessage(msg *imapclient.FetchMessageData, headerOnly bool,
 		m.Header = headerOf(body)
 	}
 	return m, true, nil
+}
+
+// readLiteral reads at most max bytes of a literal into one buffer of the literal's announced
+// size (IMAP sends it before the bytes): io.ReadAll would grow its buffer by doubling, leaving
+// about as much garbage again as a 25 MB mail's size.
+func readLiteral(lit imap.LiteralReader, max int64) ([]byte, error) {
+	n := lit.Size()
+	if n < 0 || n > max {
+		n = max
+	}
+	buf := make([]byte, n)
+	got, err := io.ReadFull(lit, buf)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		err = nil // shorter than announced: what came is the mail
+	}
+	return buf[:got], err
 }
 
 // headerOf returns the header block of a raw mail, through the blank line that ends it, read as
