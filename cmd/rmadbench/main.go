@@ -67,6 +67,12 @@ type options struct {
 	pairs      int
 	memory     bool // report Redis memory per RMA after the throughput run
 	cpuProfile string
+	process    bool // run the daemon in a child process (its own peak RSS)
+	daemonCfg  string
+	consumer   string
+	maxItems   int // limits.max_items_per_submission (0: the config's)
+	backlog    int64
+	big        bool // the throughput mails are 25 MB mails with a 10,000-row CSV
 }
 
 func run() int {
@@ -88,7 +94,16 @@ func run() int {
 	flag.IntVar(&o.pairs, "pairs", 3, "rmad/bare run pairs of -mode ratio")
 	flag.BoolVar(&o.memory, "memory", false, "after the throughput run, print Redis MEMORY USAGE per kind of key and per RMA")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this `file`")
+	flag.BoolVar(&o.process, "process", false, "run the daemon in a child process of its own, so that its peak RSS (VmHWM) is rmad's alone (not the in-memory IMAP server's or the SMTP sink's)")
+	flag.IntVar(&o.maxItems, "max-items", 0, "limits.max_items_per_submission of the daemon (0: the default)")
+	flag.Int64Var(&o.backlog, "inbox-backlog", 0, "limits.inbox_backlog of the daemon (0: the default)")
+	flag.BoolVar(&o.big, "big", false, "the throughput run's mails are 25 MB mails carrying a 10,000-row CSV and a large scanned invoice (with -throughput 1 -process: rmad's peak RSS for one such mail)")
+	flag.StringVar(&o.daemonCfg, "daemon", "", "(internal, for -process) run only the daemon on this config `file`, then print its peak RSS")
+	flag.StringVar(&o.consumer, "consumer", "", "(internal, for -process) the daemon's consumer name")
 	flag.Parse()
+	if o.daemonCfg != "" {
+		return childDaemon(o)
+	}
 	if !slices.Contains([]string{"idle", "poll", "both", "bare", "ratio"}, o.mode) {
 		fmt.Fprintf(os.Stderr, "rmadbench: -mode %q is not idle, poll, both, bare or ratio\n", o.mode)
 		return 2
@@ -182,6 +197,7 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintf(out, "  %-44s %9s %12.0f\n", "bare go-imap UID FETCH BODY.PEEK[] 1:*", sec(t.fetch), rate(o.throughput, t.fetch))
 		fmt.Fprintf(out, "  (APPEND of the %d mails beforehand: %s, %.0f mails/s)\n", o.throughput, sec(t.append), rate(o.throughput, t.append))
 		printStats(out, "rmad", t.stats)
+		printPeaks(out, o, t)
 		if o.memory {
 			printMemory(out, t.memory)
 		}
@@ -206,6 +222,7 @@ type env struct {
 	seq                  int // mail counter across runs, for unique Message-IDs
 	run                  string
 	perSession           int // -smtp-per-session
+	opt                  options
 }
 
 type partner struct {
@@ -255,7 +272,7 @@ func setup(o options) (e *env, err error) {
 		}
 		e.imapAddr, e.imapName = e.mem.Addr, "go-imap in-memory server"
 	}
-	e.perSession = o.perSession
+	e.perSession, e.opt = o.perSession, o
 	if o.smtpLogin {
 		if e.smtp, err = sandbox.StartSMTPLogin("", "rmad", "bench-smtp"); err != nil {
 			return e, err
@@ -344,7 +361,12 @@ type daemonRun struct {
 	e                       *env
 	root, in, done, rejects string
 	prefix                  string
-	d                       *daemon.Daemon
+	cfgPath, consumer       string
+	workers                 int
+	d                       *daemon.Daemon // nil with -process
+	child                   *exec.Cmd      // -process
+	childOut                bytes.Buffer   // the child's stdout: its peak RSS at the end
+	peakRSS                 int64          // -process: the child's VmHWM in bytes, once stopped
 	cancel                  context.CancelFunc
 	exited                  chan error
 	stopped                 bool
@@ -376,25 +398,48 @@ func (e *env) newRun(ctx context.Context, name string, idle bool, poll time.Dura
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, fmt.Errorf("bench config: %w", err)
+	r.cfgPath, r.consumer, r.workers = path, "rmadbench-"+name, workers
+	if e.opt.process {
+		return r, nil // started by start, in a child process
 	}
-	if e.smtp.CertPEM != nil { // -smtp-login
-		cfg.SMTP.TLS, cfg.SMTP.Username, cfg.SMTP.Password = config.TLSStartTLS, "rmad", "bench-smtp"
+	cfg, err := loadConfig(path, e.opt)
+	if err != nil {
+		return nil, err
 	}
 	log := config.NewLogger(cfg.Log, e.logw)
-	if r.d, err = daemon.New(ctx, cfg, log, daemon.Options{Workers: workers, Consumer: "rmadbench-" + name,
+	if r.d, err = daemon.New(ctx, cfg, log, daemon.Options{Workers: workers, Consumer: r.consumer,
 		SMTPMessagesPerSession: e.perSession}); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
+// loadConfig loads a run's config with the command line's changes.
+func loadConfig(path string, o options) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench config: %w", err)
+	}
+	if o.smtpLogin {
+		cfg.SMTP.TLS, cfg.SMTP.Username, cfg.SMTP.Password = config.TLSStartTLS, "rmad", "bench-smtp"
+	}
+	if o.maxItems > 0 {
+		cfg.Limits.MaxItemsPerSubmission = o.maxItems
+	}
+	if o.backlog > 0 {
+		cfg.Limits.InboxBacklog = o.backlog
+	}
+	return cfg, nil
+}
+
 func (r *daemonRun) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	alive, died := context.WithCancelCause(context.Background())
 	r.cancel, r.exited, r.alive = cancel, make(chan error, 1), alive
+	if r.e.opt.process {
+		r.startChild(ctx, died)
+		return
+	}
 	go func() {
 		err := r.d.Run(ctx)
 		died(fmt.Errorf("the daemon stopped: %v", err))
@@ -520,7 +565,7 @@ func (r *daemonRun) settle(ctx context.Context, timeout time.Duration) error {
 			return err
 		}
 		if n == 0 {
-			p, err := r.d.Pending(ctx)
+			p, err := r.pending(ctx)
 			if err != nil {
 				return err
 			}
@@ -542,6 +587,8 @@ type throughputResult struct {
 	append, fetch, rmad time.Duration
 	stats               runStats
 	memory              []store.KindUsage // -memory: the run's keys once every mail is answered
+	peaks               *peaks
+	peakRSS             int64 // the daemon's VmHWM (with -process; else this whole process's)
 }
 
 // throughput fills a mailbox with o.throughput mails, times a bare fetch of them, then starts the
@@ -557,6 +604,9 @@ func (e *env) throughput(ctx context.Context, o options, name string) (throughpu
 	began := time.Now()
 	for range o.throughput {
 		id, raw := e.nextMail()
+		if o.big {
+			id, raw = e.bigMail()
+		}
 		ids[id] = true
 		if err := e.appendMail(r.in, raw); err != nil {
 			return res, err
@@ -575,16 +625,20 @@ func (e *env) throughput(ctx context.Context, o options, name string) (throughpu
 	}
 	began = time.Now()
 	r.start()
+	res.peaks = r.samplePeaks(ctx, 100*time.Millisecond)
 	timeout := o.timeout * time.Duration(1+o.throughput/1000)
 	wctx, cancel := r.within(timeout)
 	defer cancel()
 	if err := replies.waitAll(wctx, ids); err != nil {
+		res.peaks.end()
 		return res, fmt.Errorf("%w (%v)", err, context.Cause(wctx))
 	}
 	if err := r.settle(ctx, timeout); err != nil {
+		res.peaks.end()
 		return res, err
 	}
 	res.rmad = time.Since(began)
+	res.peaks.end()
 	if res.stats, err = e.endStats(ctx, before, o.throughput); err != nil {
 		return res, err
 	}
@@ -596,7 +650,24 @@ func (e *env) throughput(ctx context.Context, o options, name string) (throughpu
 			return res, err
 		}
 	}
-	return res, r.stop()
+	err = r.stop()
+	res.peakRSS = r.peakRSS
+	if !o.process {
+		res.peakRSS, _ = procStatus(os.Getpid(), "VmHWM:")
+	}
+	return res, err
+}
+
+// printPeaks prints what a backlog cost in memory while it was worked off.
+func printPeaks(out io.Writer, o options, res throughputResult) {
+	p := res.peaks
+	fmt.Fprintf(out, "  Redis used_memory: %s before, peak %s (+%s); at most %d inbox and %d outbox entries\n",
+		mb(p.redisBefore), mb(p.redisPeak), mb(p.redisPeak-p.redisBefore), p.inbox, p.outbox)
+	if o.process {
+		fmt.Fprintf(out, "  rmad's peak RSS (VmHWM of its process): %s\n", mb(res.peakRSS))
+	} else {
+		fmt.Fprintf(out, "  peak RSS of this process (rmad with the in-memory IMAP server and the SMTP sink; -process for rmad's alone): %s\n", mb(res.peakRSS))
+	}
 }
 
 // bareFetch is the floor: a new connection, login, SELECT and one UID FETCH BODY.PEEK[] of every
