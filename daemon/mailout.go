@@ -19,8 +19,9 @@ import (
 // newOutboxQueue is the outbox stream. An SMTP outage must delay replies, not dead-letter them:
 // transient failures are retried 60 times, the backoff doubling from 1 s up to 15 min (with
 // jitter), so for about 9½ hours (6¼ to 12½) before the entry becomes a dead letter and a
-// person has to look. A relay that cannot be reached is no attempt at all: the couriers wait
-// for ready (the Sender's relay probe) and then send everything that waits.
+// person has to look. A relay that cannot be reached, or fails a message the relay's way (421,
+// a dropped connection, no answer: outbound.IsRelayDown), is no attempt at all: the couriers
+// wait for ready (the Sender's relay probe) and then send everything that waits.
 func newOutboxQueue(rdb redis.UniversalClient, prefix, consumer string, grace time.Duration, ready func(context.Context), qlog zerolog.Logger) *queue.Queue {
 	return queue.New(rdb, prefix, queue.Options{Stream: "outbox", Group: "couriers", Consumer: consumer,
 		Concurrency: 4, MaxAttempts: 60, MaxBackoff: 15 * time.Minute, ShutdownGrace: grace, Ready: ready,

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/daemon/sandbox"
 	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/outbound"
 	"github.com/rmad/rmad/queue"
@@ -166,5 +167,59 @@ func TestHungRelayFirstReplyPromptly(t *testing.T) {
 	t.Logf("hung relay replaced: first reply %s, all %d after %s", first.Round(10*time.Millisecond), n, time.Since(back).Round(10*time.Millisecond))
 	if got := outboxAttempts(t, d); got != 0 {
 		t.Errorf("%d attempts left counted after the hung relay", got)
+	}
+}
+
+// A relay that opens sessions but fails every message as a relay in trouble does, after the
+// session opened (421 after the data, or the connection dropped at DATA), is down: that is not
+// the messages' fault, so no attempt is counted and nothing nears the dead letters however long
+// it lasts; once it takes mail again every waiting reply goes, once.
+func TestRelayFaultAfterSessionOpenIsNotAnAttempt(t *testing.T) {
+	t.Parallel()
+	for _, fault := range []string{sandbox.Fault421, sandbox.FaultDrop} {
+		t.Run(fault, func(t *testing.T) {
+			t.Parallel()
+			const n = 20
+			e := newSchEnv(t, schNever)
+			d, logs := e.start("relay-fault-"+fault, Options{})
+			defer func() {
+				if t.Failed() {
+					t.Logf("log:\n%s", logs.Tail(16<<10))
+				}
+			}()
+			e.smtp.SetRelayFault(fault)
+			queueRelayTestMails(t, d, n)
+			testenv.Eventually(t, 30*time.Second, "relay seen down", func() bool { up, _, _ := d.courier.smtp.Relay(); return !up })
+			// Several rounds of probe, release and the same fault (nothing is asserted on time).
+			testenv.Eventually(t, 30*time.Second, "the fault met again after a probe", func() bool {
+				return strings.Count(logs.String(), "the SMTP relay answers again") >= 2
+			})
+			if got := outboxAttempts(t, d); got > 4 {
+				t.Errorf("%d attempts counted while the relay failed every message; want none but those in flight (at most 4)", got)
+			}
+			if strings.Contains(logs.String(), `"attempt failed"`) {
+				t.Error("a message's attempt was counted as failed for the relay's fault")
+			}
+			if len(e.smtp.Mails()) != 0 {
+				t.Fatalf("%d mails accepted by a relay failing every one", len(e.smtp.Mails()))
+			}
+			e.smtp.SetRelayFault("")
+			healed := time.Now()
+			testenv.Eventually(t, 30*time.Second, fmt.Sprintf("all %d replies sent once the relay takes mail", n), func() bool {
+				return len(e.smtp.Mails()) >= n
+			})
+			t.Logf("relay failing every message (%s): all %d replies sent %s after it took mail again", fault, n, time.Since(healed).Round(10*time.Millisecond))
+			testenv.Eventually(t, 30*time.Second, "outbox empty", func() bool { p, err := d.Pending(context.Background()); return err == nil && p == 0 })
+			seen := map[string]int{}
+			for _, m := range e.smtp.Mails() {
+				seen[string(m.Data[:strings.Index(string(m.Data), "\r\n")])]++
+			}
+			if len(seen) != n || len(e.smtp.Mails()) != n {
+				t.Errorf("%d mails, %d distinct; want %d, each once", len(e.smtp.Mails()), len(seen), n)
+			}
+			if dead, err := d.outbox.DeadLetterCount(context.Background()); err != nil || dead != 0 {
+				t.Errorf("outbox dead letters: %d, %v; want none", dead, err)
+			}
+		})
 	}
 }

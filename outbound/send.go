@@ -6,13 +6,16 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/textproto"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -58,10 +61,12 @@ const (
 // after IdleTimeout without work or once it carried the server's limit of messages. Concurrent
 // Sends use separate sessions. Close closes the idle ones.
 //
-// When a session cannot be opened (refused, hung, TLS or login failing) the relay is down: Send
-// says so (IsRelayDown), and the Sender probes the relay by itself, with backoff, until a
-// session opens again; WaitRelay blocks until then. So callers hold their messages while the
-// relay is away instead of each retrying on its own, and all go on the moment it answers.
+// When a session cannot be opened (refused, hung, TLS or login failing), or an open one fails in
+// a way that is the relay's (421, the connection dropped, no answer in time, MAIL FROM refused)
+// the relay is down: Send says so (IsRelayDown), and the Sender probes the relay by itself, with
+// backoff, until a session opens again; WaitRelay blocks until then. So callers hold their
+// messages while the relay is away instead of each retrying on its own, and all go on the
+// moment it answers.
 type Sender struct {
 	cfg config.SMTP
 	log zerolog.Logger
@@ -98,6 +103,14 @@ type Sender struct {
 	up      chan struct{} // closed while the relay is up; WaitRelay waits on it
 	probing bool          // a probe loop runs
 	stop    chan struct{} // closed by Close: the probe loop ends
+	// probeStep is where the next probe loop starts its backoff: kept from one outage to the
+	// next until a message is delivered, so a relay that opens sessions but fails every
+	// message (421 at MAIL FROM) is not hammered every ProbeMin.
+	probeStep time.Duration
+	// faults is, per Message-ID, the Delivered count when the relay last failed that message
+	// after the session opened (relayFault): failing again after other messages went through,
+	// it is the message's own trouble, counted as its attempt.
+	faults map[string]int
 }
 
 // SenderStats counts sessions, for tests and the benchmark.
@@ -152,7 +165,7 @@ func (s *Sender) recordOpen(err error) {
 	case s.failing == nil:
 		s.failing, s.since = err, time.Now()
 		s.up = make(chan struct{})
-		s.log.Error().Err(err).Msg("the SMTP relay cannot be reached; mail waits, probing it")
+		s.log.Error().Err(err).Msg("the SMTP relay cannot take mail; mail waits, probing it")
 	default:
 		s.failing = err
 	}
@@ -180,10 +193,14 @@ func (s *Sender) probe() {
 	step := cmp.Or(s.ProbeMin, DefaultProbeMin)
 	limit := max(cmp.Or(s.ProbeMax, DefaultProbeMax), step)
 	timeout := min(cmp.Or(s.ProbeTimeout, DefaultProbeTimeout), s.commandTimeout())
+	s.mu.Lock()
+	step = min(max(step, s.probeStep), limit)
+	s.mu.Unlock()
 	var took time.Duration
 	defer func() {
 		s.mu.Lock()
 		s.probing = false
+		s.probeStep = min(2*step, limit) // reset by the next delivery
 		s.mu.Unlock()
 	}()
 	for {
@@ -247,9 +264,10 @@ type relayDownError struct{ err error }
 func (e *relayDownError) Error() string { return e.err.Error() }
 func (e *relayDownError) Unwrap() error { return e.err }
 
-// IsRelayDown reports whether a Send error is a failure to open a session (connection refused,
-// no greeting in time, TLS or login failing): no message can be sent until the relay answers,
-// which WaitRelay waits for.
+// IsRelayDown reports whether a Send error is the relay's and not the message's: a failure to
+// open a session (connection refused, no greeting in time, TLS or login failing), or an open
+// session that failed the relay's way (relayFault). No message can be sent until the relay
+// answers, which WaitRelay waits for; the message is not to blame.
 func IsRelayDown(err error) bool {
 	var r *relayDownError
 	return errors.As(err, &r)
@@ -273,11 +291,19 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	if timeout <= 0 {
 		timeout = DefaultSendTimeout + s.dataTimeout(m)
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	start := time.Now()
 	err := s.send(ctx, m)
+	if err != nil && !IsRelayDown(err) && relayFault(err) && parent.Err() == nil && s.relayToBlame(m.ID) {
+		// The session was open, so the relay was reached, but it failed as a relay does (421,
+		// dropped, hung): the relay is down until a probe opens a session again.
+		s.recordOpen(err)
+		err = &relayDownError{err}
+	}
+	s.settled(m.ID, err)
 	if err != nil {
 		if ctx.Err() != nil && !IsPermanent(err) {
 			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
@@ -343,6 +369,57 @@ func (s *Sender) count(f func(*SenderStats)) {
 
 // errMailRefused marks a failure at MAIL FROM (before any of the message was accepted).
 var errMailRefused = errors.New("MAIL FROM refused")
+
+// relayFault reports whether err, from a session that was open, is the relay's way of failing
+// rather than a refusal of this message: a 421 (the service closes the channel) at any step, a
+// temporary refusal of MAIL FROM (it names only rmad's own sender, the same for every message),
+// or no reply at all: the connection dropped or reset, a malformed reply, a command or the data
+// not answered in time. A reply to RCPT or to the data other than 421 is about this message.
+func relayFault(err error) bool {
+	if err == nil || IsPermanent(err) {
+		return false
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code == 421 || errors.Is(err, errMailRefused)
+	}
+	var ne net.Error
+	var pe textproto.ProtocolError
+	return errors.As(err, &ne) || errors.As(err, &pe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// relayToBlame says whether a relay fault of message id is the relay's: yes, unless the same
+// message failed that way before and other messages were delivered since (then the relay works
+// and it is this message that fails, as one the relay's filter drops every time would).
+func (s *Sender) relayToBlame(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults == nil || len(s.faults) >= maxFaultsKept {
+		s.faults = map[string]int{}
+	}
+	prev, seen := s.faults[id]
+	s.faults[id] = s.stats.Delivered
+	return !seen || s.stats.Delivered == prev
+}
+
+// maxFaultsKept bounds relayToBlame's memory (messages that failed and were never sent again).
+const maxFaultsKept = 10000
+
+// settled forgets id's relay faults once it is delivered or refused for good, and starts the
+// next outage's probes from the shortest wait after a delivery.
+func (s *Sender) settled(id string, err error) {
+	if err != nil && !IsPermanent(err) {
+		return
+	}
+	s.mu.Lock()
+	delete(s.faults, id)
+	if err == nil {
+		s.probeStep = 0
+	}
+	s.mu.Unlock()
+}
 
 // deliver runs one mail transaction on an open session; the data may take dataTimeout.
 func deliver(sess *smtpSession, m Message, dataTimeout time.Duration) error {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,8 +28,11 @@ type recorder struct {
 	user     string // when set, AUTH is offered and required with user/pass
 	pass     string
 	mechs    []string              // AUTH mechanisms offered; default PLAIN
+	mailErr  error                 // returned from MAIL FROM
 	rcptErr  map[string]error      // per recipient
 	dataErr  error                 // returned from DATA
+	dropFor  map[string]bool       // recipients whose message makes the server drop the connection at DATA
+	healed   atomic.Bool           // set: mailErr, rcptErr, dataErr, dropFor and dataHang are over
 	dataHang time.Duration         // DATA sleeps this long before answering
 	got      []received            // delivered messages
 	authed   []string              // mechanisms used for successful logins
@@ -121,6 +125,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	if s.r.user != "" && !s.authed {
 		return smtp.ErrAuthRequired
 	}
+	if s.r.mailErr != nil && !s.r.healed.Load() {
+		return s.r.mailErr
+	}
 	if s.r.perConn > 0 && s.count >= s.r.perConn {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "too many messages in this session"}
 	}
@@ -129,7 +136,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if err := s.r.rcptErr[to]; err != nil {
+	if err := s.r.rcptErr[to]; err != nil && !s.r.healed.Load() {
 		return err
 	}
 	s.to = append(s.to, to)
@@ -141,11 +148,18 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if s.r.dataHang > 0 {
-		time.Sleep(s.r.dataHang)
-	}
-	if s.r.dataErr != nil {
-		return s.r.dataErr
+	if !s.r.healed.Load() {
+		for _, to := range s.to {
+			if s.r.dropFor[to] {
+				return s.c.Close()
+			}
+		}
+		if s.r.dataHang > 0 {
+			time.Sleep(s.r.dataHang)
+		}
+		if s.r.dataErr != nil {
+			return s.r.dataErr
+		}
 	}
 	_, isTLS := s.c.TLSConnectionState()
 	s.r.mu.Lock()
@@ -358,6 +372,7 @@ func TestSendFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			addr, clientTLS := startServer(t, tt.be, tt.server)
 			s := newTestSender(addr, tt.tls, clientTLS, tt.user, tt.pass)
+			t.Cleanup(s.Close) // ends the relay probe of the cases that are the relay's
 			m := testMessage("gone@example.com")
 			err := s.Send(context.Background(), m)
 			if err == nil {

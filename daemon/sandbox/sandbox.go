@@ -182,6 +182,8 @@ type SMTP struct {
 	wake  chan struct{}
 	// Fail, when set, is returned for every DATA (to simulate an outage).
 	fail error
+	// relayFault, when set, is how every DATA fails as a relay in trouble does (SetRelayFault).
+	relayFault string
 }
 
 // StartSMTP starts the sink on a free loopback port; dir may be empty.
@@ -201,7 +203,7 @@ func startSMTP(dir string, setup func(*SMTP) error) (*SMTP, error) {
 
 // listen serves the sink on addr with a fresh server (a closed one cannot serve again).
 func (s *SMTP) listen(addr string) error {
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{sink: s}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &smtpSession{sink: s, conn: c}, nil }))
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout = time.Minute
@@ -242,8 +244,8 @@ func StartSMTPLogin(dir, user, pass string) (*SMTP, error) {
 		s.CertPEM = pemBytes
 		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 		s.srv.AllowInsecureAuth = false
-		s.srv.Backend = smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-			return &loginSession{smtpSession: smtpSession{sink: s}, user: user, pass: pass}, nil
+		s.srv.Backend = smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+			return &loginSession{smtpSession: smtpSession{sink: s, conn: c}, user: user, pass: pass}, nil
 		})
 		return nil
 	})
@@ -317,6 +319,20 @@ func (s *SMTP) SetFailure(on bool) {
 	} else {
 		s.fail = nil
 	}
+}
+
+// Relay faults for SetRelayFault: the session opens, the message fails.
+const (
+	Fault421  = "421"  // the data is answered 421 4.3.2 (the service closes the channel)
+	FaultDrop = "drop" // the connection is closed at DATA, without a reply
+)
+
+// SetRelayFault makes every delivery fail as a relay in trouble does after the session opened
+// (Fault421, FaultDrop); "" restores service.
+func (s *SMTP) SetRelayFault(kind string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.relayFault = kind
 }
 
 // Mails returns a copy of what was received so far.
@@ -403,6 +419,7 @@ func safeName(to []string) string {
 
 type smtpSession struct {
 	sink *SMTP
+	conn *smtp.Conn
 	from string
 	to   []string
 }
@@ -424,6 +441,16 @@ func (s *smtpSession) Data(r io.Reader) error {
 	}
 	if len(s.to) == 0 {
 		return errors.New("no recipients")
+	}
+	s.sink.mu.Lock()
+	fault := s.sink.relayFault
+	s.sink.mu.Unlock()
+	switch fault {
+	case Fault421:
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "service shutting down, closing the channel"}
+	case FaultDrop:
+		_ = s.conn.Close()
+		return errors.New("connection dropped")
 	}
 	return s.sink.add(Mail{From: s.from, To: append([]string(nil), s.to...), Data: b.Bytes()})
 }
