@@ -40,8 +40,9 @@ for i, it in ipairs(plan.items) do
 end
 for _, w in ipairs(plan.writes) do
   if redis.call('EXISTS', KEYS[w.rec]) == 0 then
-    redis.call('HSET', KEYS[w.rec], unpack(w.fields))
-    for j = 0, w.blobs - 1 do redis.call('HSET', KEYS[w.rec], 'z' .. j, ARGV[w.blob + j]) end
+    local f = w.fields -- and the packed chunks: one HSET per record
+    for j = 0, w.blobs - 1 do f[#f + 1] = 'z' .. j; f[#f + 1] = ARGV[w.blob + j] end
+    redis.call('HSET', KEYS[w.rec], unpack(f))
     if w.own > 0 then redis.call('SET', KEYS[w.own], w.val) end
     if w.sset > 0 then redis.call('HSET', KEYS[w.sset], w.num, '') end
     if w.oser > 0 then redis.call('SET', KEYS[w.oser], w.val) end
