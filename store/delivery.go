@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,99 +30,57 @@ type DeliveryClaim struct {
 	messageID string
 }
 
-// claimDeliveryScript checks the sent marker and takes the delivery lease in one step: KEYS
-// sent marker, lease; ARGV token, ttl ms.
-var claimDeliveryScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'delivered' end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'ok' end
-return 'busy'
-`)
-
-// deliveredScript marks the message sent and gives the lease up if it is still ours: KEYS sent
-// marker, lease; ARGV token, marker value, marker ttl ms (0: none).
-var deliveredScript = redis.NewScript(`
-if ARGV[3] == '0' then redis.call('SET', KEYS[1], ARGV[2]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
-`)
-
-// oneNode reports whether every key is on one node (a single server or Sentinel's master), so
-// that one script may touch keys of different Cluster slots.
-func (s *Store) oneNode() bool {
-	_, cluster := s.c.(*redis.ClusterClient)
-	return !cluster
-}
+// A delivery's claim and its sent marker are one key, the marker (once:sent:<Message-ID>): a
+// claim holds claimPrefix and the claim's token, for deliveryClaimTTL, renewed while the
+// courier sends; a delivery overwrites it with "1" for the sent window. So a courier claims
+// with one SET NX and records the delivery with one SET, on any Redis setup (one key, one
+// slot), and a key that exists answers both "delivered?" and "being delivered?". Earlier
+// versions' markers ("1" or a time) read as delivered. Their claims were separate lease keys,
+// which this version does not see: while an older and a newer instance run side by side, a
+// reply both hold an entry for may be sent twice, with the same Message-ID.
+const claimPrefix = "claim:"
 
 // ClaimDelivery claims messageID for delivery. It fails with ErrDelivered when the Message-ID
 // was delivered within its sent window, and with ErrDelivering while another holder's claim
 // lasts. The holder sends, then calls Delivered, or Release when the send failed. A courier that
 // dies mid-send leaves a claim that expires, so a retry delivers the message after all.
 func (s *Store) ClaimDelivery(ctx context.Context, messageID string) (*DeliveryClaim, error) {
-	if s.oneNode() {
-		return s.claimDeliveryOnce(ctx, messageID)
-	}
-	// Cluster: the marker and the lease are on different slots, so three steps.
-	if sent, err := s.Marked(ctx, sentMarker(messageID)); err != nil {
-		return nil, err
-	} else if sent {
-		return nil, ErrDelivered
-	}
-	lease, ok, err := s.Leases().TryAcquire(ctx, deliveryLease(messageID), deliveryClaimTTL)
-	if err != nil {
-		return nil, fmt.Errorf("claim delivery %s: %w", messageID, err)
-	}
-	if !ok {
-		return nil, ErrDelivering
-	}
-	// A holder marks the message sent before it releases its claim: read the marker again now
-	// that the claim is ours, or a claim taken just after a delivery would send it twice.
-	sent, err := s.Marked(ctx, sentMarker(messageID))
-	if err != nil || sent {
-		_ = lease.Release(context.WithoutCancel(ctx))
-		if err == nil {
-			err = ErrDelivered
-		}
-		return nil, err
-	}
-	return &DeliveryClaim{s: s, lease: lease, messageID: messageID}, nil
-}
-
-// claimDeliveryOnce is ClaimDelivery in one script call.
-func (s *Store) claimDeliveryOnce(ctx context.Context, messageID string) (*DeliveryClaim, error) {
 	le := s.Leases().newLease(deliveryLease(messageID), deliveryClaimTTL)
-	res, err := claimDeliveryScript.Run(ctx, s.c, []string{s.k.once(sentMarker(messageID)), le.key},
-		le.token, deliveryClaimTTL.Milliseconds()).Text()
-	if err != nil {
-		return nil, fmt.Errorf("claim delivery %s: %w", messageID, err)
-	}
-	switch res {
-	case "delivered":
+	le.key, le.token = s.k.once(sentMarker(messageID)), claimPrefix+le.token
+	for range 3 {
+		ok, err := s.c.SetNX(ctx, le.key, le.token, deliveryClaimTTL).Result()
+		if err != nil {
+			return nil, fmt.Errorf("claim delivery %s: %w", messageID, err)
+		}
+		if ok {
+			go le.renew()
+			return &DeliveryClaim{s: s, lease: le, messageID: messageID}, nil
+		}
+		v, err := s.c.Get(ctx, le.key).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue // released or expired in between: claim again
+		case err != nil:
+			return nil, fmt.Errorf("claim delivery %s: %w", messageID, err)
+		case strings.HasPrefix(v, claimPrefix):
+			return nil, ErrDelivering
+		}
 		return nil, ErrDelivered
-	case "busy":
-		return nil, ErrDelivering
 	}
-	go le.renew()
-	return &DeliveryClaim{s: s, lease: le, messageID: messageID}, nil
+	return nil, ErrDelivering // claimed and given up three times in a row: busy, try later
 }
 
-// Delivered records that the message was sent (remembered for window) and gives the claim up.
+// Delivered records that the message was sent (remembered for window) and gives the claim up:
+// the marker replaces the claim, whoever holds it now (the message is sent either way).
 func (c *DeliveryClaim) Delivered(ctx context.Context, window time.Duration) error {
-	if c.s.oneNode() {
-		c.lease.stopRenew()
-		err := deliveredScript.Run(ctx, c.s.c, []string{c.s.k.once(sentMarker(c.messageID)), c.lease.key},
-			c.lease.token, time.Now().UTC().Format(time.RFC3339), window.Milliseconds()).Err()
-		if err == nil {
-			return nil
-		}
-		// Released even when the marker could not be written (see below).
+	c.lease.stopRenew()
+	if err := c.s.Mark(ctx, sentMarker(c.messageID), window); err != nil {
+		// Released even when the marker could not be written: a retry may then send the
+		// message again, with the same Message-ID, which is better than never sending it.
 		_ = c.lease.Release(context.WithoutCancel(ctx))
-		return fmt.Errorf("mark %s: %w", sentMarker(c.messageID), err)
+		return err
 	}
-	err := c.s.Mark(ctx, sentMarker(c.messageID), window)
-	// Released even when the marker could not be written: a retry may then send the message
-	// again, with the same Message-ID, which is better than never sending a later one.
-	_ = c.lease.Release(context.WithoutCancel(ctx))
-	return err
+	return nil
 }
 
 // Release gives the claim up without recording a delivery: the send failed and may be retried.
@@ -130,12 +89,19 @@ func (c *DeliveryClaim) Release(ctx context.Context) {
 }
 
 // sentMarker is the Once/Mark key of a delivered Message-ID (the name earlier versions used, so
-// their markers still count).
+// their markers still count); it holds the delivery's claim until then.
 func sentMarker(messageID string) string { return "sent:" + messageID }
 
 func deliveryLease(messageID string) string { return "delivery:" + messageID }
 
 // Delivered reports whether messageID was delivered within its sent window.
 func (s *Store) Delivered(ctx context.Context, messageID string) (bool, error) {
-	return s.Marked(ctx, sentMarker(messageID))
+	v, err := s.c.Get(ctx, s.k.once(sentMarker(messageID))).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("delivered %s: %w", messageID, err)
+	}
+	return !strings.HasPrefix(v, claimPrefix), nil
 }

@@ -67,11 +67,19 @@ func TestClaimDelivery(t *testing.T) {
 	if _, err := s.ClaimDelivery(ctx, "reply.2@distributor.example"); !errors.Is(err, ErrDelivering) {
 		t.Fatalf("claim while another holds it: %v; want ErrDelivering", err)
 	}
-	if err := s.c.Del(ctx, s.k.lease(deliveryLease("reply.2@distributor.example"))).Err(); err != nil {
+	if err := s.c.Del(ctx, s.k.once(sentMarker("reply.2@distributor.example"))).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ClaimDelivery(ctx, "reply.2@distributor.example"); err != nil {
 		t.Fatalf("claim after the holder's claim expired: %v", err)
 	}
 	c.Release(ctx) // the dead courier's renewer notices and stops
+
+	// An earlier version's marker (a time) counts as delivered.
+	if err := s.c.Set(ctx, s.k.once(sentMarker("reply.3@distributor.example")), "2026-11-30T10:00:00Z", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimDelivery(ctx, "reply.3@distributor.example"); !errors.Is(err, ErrDelivered) {
+		t.Fatalf("claim after an older version's marker: %v; want ErrDelivered", err)
+	}
 }
