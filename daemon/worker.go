@@ -44,6 +44,9 @@ type pipeline struct {
 	replyTo  bool // security.unknown_sender_reply
 	// acknowledge answers free-text follow-ups with a short acknowledgement (conversation.acknowledge).
 	acknowledge bool
+	// oldKeysUntil is when state under the keys of versions before mails were keyed by content
+	// is gone (store.ContentKeyedSince plus SubmissionTTL): until then a mail is checked for it.
+	oldKeysUntil time.Time
 	// estimates records answers to repair estimates (nil until the daemon sets it).
 	estimates *estimate.Service
 	now       func() time.Time
@@ -105,9 +108,19 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 		return p.answerCommand(ctx, sub, enqueued, log)
 	}
 
-	if th, err := p.followUpThread(ctx, sub); err != nil {
+	th, err := p.followUpThread(ctx, sub)
+	if err != nil {
 		return fmt.Errorf("inbox %s: %w", m.ID, err)
-	} else if !th.empty() {
+	}
+	if old, err := p.keyedBefore(ctx, sub, th.numbers); err != nil {
+		return fmt.Errorf("inbox %s: %w", m.ID, err)
+	} else if old {
+		// Taken in again after an upgrade: what the earlier version recorded and sent for it
+		// is under the earlier key, and recognised only under it.
+		sub = store.OldKeyed(sub)
+		log.Info().Msg("mail handled before under its earlier key: handled under that key")
+	}
+	if !th.empty() {
 		// A reply in a thread is never a rejected request: no items is what it should have.
 		sub.Kind, sub.Problems = rma.KindFollowUp, nil
 		p.metrics.ObserveSubmission(sub, nil)
@@ -231,14 +244,48 @@ func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueu
 		return fmt.Errorf("command from %q without partner: %w", sub.From, queue.ErrPermanent)
 	}
 	now := p.now()
+	msg, commandNumbers, err := p.commandAnswer(ctx, sub, partner, now, log)
+	if err != nil {
+		return err
+	}
+	if sub.Source.ContentSHA256 != "" && p.now().Before(p.oldKeysUntil) {
+		// Taken in again after an upgrade: an answer the earlier version composed under the
+		// mail's earlier key (sent, or in its thread index because it was queued) is the answer.
+		old, oldNumbers, err := p.commandAnswer(ctx, store.OldKeyed(sub), partner, now, zerolog.Nop())
+		if err != nil {
+			return err
+		}
+		if known, err := p.knownMail(ctx, partner.ID, old.ID); err != nil {
+			return err
+		} else if known {
+			log.Info().Msg("command answered before under the mail's earlier key: that answer again")
+			msg, commandNumbers = old, oldNumbers
+		}
+	}
+	if err := p.store.IndexThread(ctx, partner.ID, commandNumbers, appendSent([]string{sub.Source.MessageID}, msg.ID)...); err != nil {
+		return err
+	}
+	return p.send(ctx, msg, enqueued)
+}
+
+// keyedBefore is store.KeyedBefore while state under the earlier keys may still exist.
+func (p *pipeline) keyedBefore(ctx context.Context, sub rma.Submission, numbers []string) (bool, error) {
+	if !p.now().Before(p.oldKeysUntil) {
+		return false, nil
+	}
+	return p.store.KeyedBefore(ctx, sub, numbers)
+}
+
+// commandAnswer composes the answer to a command mail and the RMAs it is about (its thread).
+func (p *pipeline) commandAnswer(ctx context.Context, sub rma.Submission, partner rma.Partner, now time.Time, log zerolog.Logger) (outbound.Message, []string, error) {
 	var msg outbound.Message
 	var err error
-	var commandNumbers []string // the RMAs the answer is about: its thread
+	var commandNumbers []string
 	switch sub.Command.Name {
 	case rma.CommandStatus:
 		recs, lerr := p.store.Lookup(ctx, partner.ID, sub.Command.Query)
 		if lerr != nil {
-			return fmt.Errorf("status %q: %w", sub.Command.Query, lerr)
+			return msg, nil, fmt.Errorf("status %q: %w", sub.Command.Query, lerr)
 		}
 		for _, r := range recs {
 			commandNumbers = append(commandNumbers, r.Number)
@@ -250,15 +297,22 @@ func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueu
 		msg, err = p.composer.WarrantyAnswer(sub, partner, warrantyInfo(w), now)
 		log.Info().Str("ean", sub.Command.EAN).Str("warranty", string(w.Warranty.Status)).Msg("warranty command answered")
 	default:
-		return fmt.Errorf("unknown command %q: %w", sub.Command.Name, queue.ErrPermanent)
+		return msg, nil, fmt.Errorf("unknown command %q: %w", sub.Command.Name, queue.ErrPermanent)
 	}
 	if err != nil {
-		return fmt.Errorf("compose %s answer: %w", sub.Command.Name, err)
+		return msg, nil, fmt.Errorf("compose %s answer: %w", sub.Command.Name, err)
 	}
-	if err := p.store.IndexThread(ctx, partner.ID, commandNumbers, appendSent([]string{sub.Source.MessageID}, msg.ID)...); err != nil {
-		return err
+	return msg, commandNumbers, nil
+}
+
+// knownMail reports whether a mail of rmad's with Message-ID id was sent or is in partner's
+// thread index (queued to be sent).
+func (p *pipeline) knownMail(ctx context.Context, partner, id string) (bool, error) {
+	if sent, err := p.store.Delivered(ctx, id); err != nil || sent {
+		return sent, err
 	}
-	return p.send(ctx, msg, enqueued)
+	nums, err := p.store.ThreadNumbers(ctx, partner, []string{id})
+	return len(nums) > 0, err
 }
 
 func (p *pipeline) send(ctx context.Context, msg outbound.Message, enqueued string) error {

@@ -113,3 +113,18 @@ func parseResponse(op, key, val string, err error) (status int, body []byte, see
 	}
 	return st, []byte(rest), true, nil
 }
+
+// ContentKeyedSince is when this Redis first served a version of rmad that keys mail by its
+// decoded content (the first call's now, kept for good). Until SubmissionTTL after it, state
+// under the earlier keys may still exist (KeyedBefore); after that none can.
+func (s *Store) ContentKeyedSince(ctx context.Context, now time.Time) (time.Time, error) {
+	k := s.k.once("content-keys-since")
+	if err := s.c.SetNX(ctx, k, now.Unix(), 0).Err(); err != nil {
+		return time.Time{}, fmt.Errorf("content keys: %w", err)
+	}
+	v, err := s.c.Get(ctx, k).Int64()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("content keys: %w", err)
+	}
+	return time.Unix(v, 0), nil
+}

@@ -416,3 +416,37 @@ func TestLeaseLostWhenRedisGone(t *testing.T) {
 	}
 	_ = le.Release(context.Background()) // Redis is gone: an error is expected, not a hang
 }
+
+// ContentKeyedSince keeps the first call's time; KeyedBefore finds a submission outcome under
+// a mail's earlier key (Message-ID and raw SHA-256) and nothing for a mail never handled.
+func TestContentKeyedSinceAndKeyedBefore(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	for _, now := range []time.Time{t0, t0.Add(100 * 24 * time.Hour)} {
+		if since, err := s.ContentKeyedSince(ctx, now); err != nil || !since.Equal(t0) {
+			t.Fatalf("ContentKeyedSince(%s) = %s, %v; want %s", now, since, err, t0)
+		}
+	}
+	sub := rma.Submission{PartnerID: "P-1", From: "a@p.example", Source: rma.Source{Channel: "mail", MessageID: "m1@p.example",
+		RawSHA256: strings.Repeat("a", 64), ContentSHA256: strings.Repeat("b", 64)},
+		Items: []rma.Item{{Line: 1, EAN: "5204001000013", Serial: "S-1"}}}
+	if old, err := s.KeyedBefore(ctx, sub, nil); err != nil || old {
+		t.Fatalf("a mail never handled: KeyedBefore %v, %v", old, err)
+	}
+	d := rma.Decision{Line: 1, Item: sub.Items[0], Result: rma.ResultRejected}
+	if _, err := s.Commit(ctx, OldKeyed(sub), []rma.Decision{d}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if old, err := s.KeyedBefore(ctx, sub, nil); err != nil || !old {
+		t.Errorf("committed under the earlier key: KeyedBefore %v, %v", old, err)
+	}
+	if _, err := s.Commit(ctx, sub, []rma.Decision{d}, t0); err != nil {
+		t.Fatal(err)
+	}
+	other := sub
+	other.Source.MessageID = "m2@p.example"
+	if old, err := s.KeyedBefore(ctx, other, nil); err != nil || old {
+		t.Errorf("another mail: KeyedBefore %v, %v", old, err)
+	}
+}

@@ -237,3 +237,48 @@ func (s *Store) Completed(ctx context.Context, partner, root string) (number, by
 	number, by, _ = strings.Cut(v, " ")
 	return number, by, nil
 }
+
+// KeyedBefore reports whether mail sub was handled by an earlier version of rmad, which keyed
+// a mail by its Message-ID and the SHA-256 of its raw bytes rather than by Message-ID, sender
+// and decoded content (SubmissionKey): its submission outcome (a submission, or a completion of
+// rejected items) under that key, or its follow-up note under that key on one of numbers (the
+// thread's RMAs). A mail taken in again after an upgrade (it was still in the mailbox, or in
+// the inbox stream) is then handled under the old key, so what was recorded and sent for it
+// is recognised and nothing is done or mailed twice. False for mail without a content digest.
+func (s *Store) KeyedBefore(ctx context.Context, sub rma.Submission, numbers []string) (bool, error) {
+	if sub.Source.ContentSHA256 == "" || sub.PartnerID == "" {
+		return false, nil
+	}
+	old := OldKeyed(sub)
+	p := sub.PartnerID
+	pipe := s.c.Pipeline()
+	outcome := pipe.Exists(ctx, s.k.sub(p, shortHash(p+"\n"+SubmissionKey(old))))
+	var notes []*redis.BoolCmd
+	for _, n := range numbers {
+		num, err := rma.ParseNumber(n)
+		if err != nil {
+			continue
+		}
+		nk := numberKey{Year: num.Year, N: num.N}
+		notes = append(notes, pipe.HExists(ctx, s.k.ruled(p), FollowUpKey(old)+" "+nk.String()))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return false, fmt.Errorf("earlier key of %s: %w", sub.Source.MessageID, err)
+	}
+	if outcome.Val() > 0 {
+		return true, nil
+	}
+	for _, c := range notes {
+		if c.Val() {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// OldKeyed is sub as earlier versions keyed it: without its content digest, so SubmissionKey
+// (and the Message-IDs of the mails about it) come from its Message-ID and raw SHA-256.
+func OldKeyed(sub rma.Submission) rma.Submission {
+	sub.Source.ContentSHA256 = ""
+	return sub
+}
