@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 )
 
 // Records, stored outcomes and compacted RMAs keep their JSON deflated with a preset
@@ -44,10 +45,9 @@ func packJSON(v any) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	b.WriteString(blobV1)
-	w, err := flate.NewWriterDict(&b, flate.BestCompression, blobDict)
-	if err != nil {
-		return nil, err
-	}
+	w := packers.Get().(*flate.Writer)
+	defer packers.Put(w)
+	w.Reset(&b) // back to NewWriterDict's state, dictionary included
 	if _, err := w.Write(js); err != nil {
 		return nil, err
 	}
@@ -56,6 +56,17 @@ func packJSON(v any) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// packers reuses deflate writers: each holds about 1 MB of tables, so a writer per value made
+// a 10,000-item commit allocate gigabytes, and the heap grow to hundreds of MB, for 64-byte
+// fields.
+var packers = sync.Pool{New: func() any {
+	w, err := flate.NewWriterDict(io.Discard, flate.BestCompression, blobDict)
+	if err != nil {
+		panic(err) // only for an invalid level, a constant here
+	}
+	return w
+}}
 
 // maxBlobJSON bounds what one packed value may inflate to: no record comes near it, and a
 // damaged value cannot make a reader allocate without bound.

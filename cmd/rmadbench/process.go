@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +42,12 @@ func childDaemon(o options) int {
 		return 1
 	}
 	err = d.Run(ctx)
+	if path := os.Getenv("RMADBENCH_MEMPROFILE"); path != "" { // what allocated how much, for pprof -sample_index=alloc_space
+		if f, ferr := os.Create(path); ferr == nil {
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	hwm, herr := procStatus(os.Getpid(), "VmHWM:")
 	if herr != nil {
 		fmt.Fprintf(os.Stderr, "rmadbench -daemon: %v\n", herr)
