@@ -84,3 +84,12 @@ func (o *Outbox) Deliver(ctx context.Context, msg outbound.Message) error {
 
 // Close ends the SMTP sessions Deliver left open for the next mail.
 func (o *Outbox) Close() { o.courier.smtp.Close() }
+
+// keepReply keeps a partner's reply as the last reply of its RMAs (the console's "re-send").
+func keepReply(ctx context.Context, st *store.Store, partner string, numbers []string, msg outbound.Message) error {
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("keep reply %s: %w", msg.ID, err)
+	}
+	return st.KeepReply(ctx, partner, numbers, msg.ID, b)
+}

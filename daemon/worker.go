@@ -220,6 +220,10 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	if reply != nil {
+		// Kept first (30 days), so staff can send it again from the console once it is out.
+		if err := keepReply(ctx, p.store, partner.ID, decidedNumbers(out.Decisions), *reply); err != nil {
+			return nil, err
+		}
 		if err := p.send(ctx, *reply, enqueued); err != nil {
 			return nil, err
 		}

@@ -36,6 +36,7 @@ import (
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/explain"
 	"github.com/rmad/rmad/i18n"
+	"github.com/rmad/rmad/outbound"
 	"github.com/rmad/rmad/queue"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/store"
@@ -83,6 +84,8 @@ type Config struct {
 	// Originals fetches the partner's original mail of an RMA (nil: the RMA page says it
 	// cannot be shown).
 	Originals Originals
+	// Outbox queues a mail for the couriers (the re-sent reply); nil: no re-send.
+	Outbox func(ctx context.Context, m outbound.Message) error
 	// Estimates sends repair estimates from the RMA page; nil: no estimate form.
 	Estimates EstimateSender
 	Log       zerolog.Logger   // component=console is added
@@ -182,6 +185,7 @@ func (c *Console) routes() {
 	m.Handle("GET /console/rmas/{year}/{n}/label.pdf", c.auth(c.labelPDF))
 	m.Handle("GET /console/rmas/{year}/{n}/original", c.auth(c.originalPage))
 	m.Handle("GET /console/rmas/{year}/{n}/original/{i}", c.auth(c.originalFile))
+	m.Handle("POST /console/rmas/{year}/{n}/resend", c.auth(c.resend))
 	m.Handle("POST /console/rmas/{year}/{n}/status", c.auth(c.setStatus))
 	m.Handle("POST /console/rmas/{year}/{n}/note", c.auth(c.addNote))
 	m.Handle("POST /console/rmas/{year}/{n}/tracking", c.auth(c.setTracking))

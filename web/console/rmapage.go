@@ -29,6 +29,7 @@ type event struct {
 	InternalNote string
 	Tracking     string
 	ReceiverPays string // staff's answer recorded by this event: approved or refused
+	Resent       string // the Message-ID of the reply staff re-sent with this event
 	Partner      bool   // a partner's note (from its mail in the thread)
 	Unread       bool   // a partner's note this staff member had not seen before this view
 }
@@ -51,6 +52,7 @@ type rmaData struct {
 	// "asked" when the partner asked and nobody answered yet, or "" when nobody asked.
 	ReceiverPays string
 	// The repair estimate (estimate.go): its form while diagnosing, the one pending.
+	CanResend      bool // the console can re-send the partner's last reply
 	CanEstimate    bool
 	EstimateFields []string
 	Estimate       *pendingEstimate
@@ -98,13 +100,14 @@ func (c *Console) renderRMAView(w http.ResponseWriter, v *view, status int, rec 
 	_, lerr := label.ForRecord(rec, d.Partner, c.cfg.ServiceCenters)
 	d.HasLabel = lerr == nil
 	c.estimateView(&d)
+	d.CanResend = c.cfg.Outbox != nil && rec.Source.Channel != ""
 	for _, name := range rma.Fields {
 		if val := rec.Decision.Item.Get(name); val != "" {
 			d.Fields = append(d.Fields, field{Name: name, Value: val})
 		}
 	}
 	for _, ev := range rec.History {
-		e := event{At: ev.At, Status: ev.Status, Actor: ev.Actor, Note: ev.Note, Partner: ev.FromPartner(),
+		e := event{At: ev.At, Status: ev.Status, Actor: ev.Actor, Note: ev.Note, Partner: ev.FromPartner(), Resent: ev.Extra[extraResent],
 			InternalNote: ev.Extra[extraInternalNote], Tracking: ev.Extra[extraTracking], ReceiverPays: ev.Extra[rma.ExtraReceiverPays]}
 		if e.Partner && lastSeen != nil && ev.At.After(*lastSeen) {
 			e.Unread = true
