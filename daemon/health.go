@@ -76,8 +76,9 @@ func (t *healthTracker) note(name string, c componentCheck, now time.Time) compo
 const healthWriteTTL = 30 * time.Second
 
 // checkRedis pings every master and writes a short-lived key: a Redis that answers PING but
-// refuses writes (out of memory, NOREPLICAS, READONLY, a Cluster slot without master) cannot
-// take or answer mail either.
+// refuses writes (out of memory, NOREPLICAS, READONLY, a Cluster slot without master), or whose
+// replicas do not confirm writes when redis.min_replicas asks for them, cannot take or answer
+// mail either.
 func (d *Daemon) checkRedis(ctx context.Context) componentCheck {
 	ping := func(ctx context.Context, c redis.Cmdable) error { return c.Ping(ctx).Err() }
 	var err error
@@ -92,6 +93,11 @@ func (d *Daemon) checkRedis(ctx context.Context) componentCheck {
 	key := d.cfg.Redis.KeyPrefix + "health:" + d.opt.Consumer
 	if err := d.rdb.Set(ctx, key, time.Now().UnixMilli(), healthWriteTTL).Err(); err != nil {
 		return componentCheck{state: stateDown, why: "refuses writes: " + err.Error()}
+	}
+	// With redis.min_replicas, a write the replicas do not confirm in time releases nothing: no
+	// mail leaves its mailbox and no reply is queued.
+	if err := d.store.ConfirmReplicas(ctx, d.inbox.Key()); err != nil {
+		return componentCheck{state: stateDown, why: "replicas: " + err.Error()}
 	}
 	return componentCheck{state: stateOK}
 }

@@ -180,3 +180,41 @@ func TestHealthShowsClusterNodeDown(t *testing.T) {
 	nodes[1].Start()
 	w.waitOK("after the node is back")
 }
+
+// With redis.min_replicas, replicas that do not confirm writes (the replication stream held)
+// keep rmad from moving mail out of the mailbox and from queueing replies: redis is down on
+// /healthz and in the gauges for as long as they lag, and ok once they have caught up.
+func TestHealthShowsReplicasBehind(t *testing.T) {
+	t.Parallel()
+	master := testenv.StartRedis(t)
+	proxy := testenv.StartProxy(t, master.Addr)
+	testenv.StartReplica(t, proxy.Addr)
+	e := newSchEnvAt(t, schNever, master.Addr)
+	text, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched := strings.Replace(string(text), "key_prefix:", "min_replicas: 1, replica_timeout: 300ms, key_prefix:", 1)
+	if patched == string(text) {
+		t.Fatal("config has no redis.key_prefix to put min_replicas beside")
+	}
+	if err := os.WriteFile(e.cfgPath, []byte(patched), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, logs := e.start("health-replicas", Options{})
+	w := &healthWatch{t: t, d: d}
+	defer func() {
+		if t.Failed() {
+			t.Logf("last look: %d %v %+v\nlog:\n%s", w.last.code, w.last.status, w.last.checks, logs.Tail(8<<10))
+		}
+	}()
+	w.waitOK("at start")
+
+	proxy.Hold()
+	w.throughout("redis", 1500*time.Millisecond)
+	if why, _ := w.last.checks["redis"]["why"].(string); !strings.Contains(why, "replicas") || !strings.Contains(why, "redis.min_replicas") {
+		t.Errorf("redis down because %q; want the replicas that did not confirm", why)
+	}
+	proxy.Release()
+	w.waitOK("after the replica caught up")
+}

@@ -74,6 +74,13 @@ func (s *Store) ConfirmWrites(ctx context.Context, keys ...string) error {
 	return s.confirm(ctx, keys, nil)
 }
 
+// ConfirmReplicas is ConfirmWrites on the numbering slot and keys (the inbox stream, say): nil
+// while their masters have redis.min_replicas replicas that confirm a write in time, which the
+// daemon's health check asks. With Replicas 0 it sends nothing.
+func (s *Store) ConfirmReplicas(ctx context.Context, keys ...string) error {
+	return s.ConfirmWrites(ctx, append([]string{s.k.seq(0)}, keys...)...)
+}
+
 // ConfirmCommit confirms a commit of partner's before its reply is queued (ConfirmWrites on the
 // numbering slot and the partner's), and records the highest number of decisions per year as
 // issued (the high-water mark NumberingGuard and every reservation check against), in the same
