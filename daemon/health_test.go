@@ -88,19 +88,40 @@ func (w *healthWatch) throughout(component string, length time.Duration) {
 	}
 }
 
+// watchHealth starts a daemon on e, with old in its config replaced by repl when old is set, and
+// a healthWatch on it that logs the last look and the daemon's log if the test fails.
+func watchHealth(t *testing.T, e *schEnv, consumer, old, repl string) *healthWatch {
+	t.Helper()
+	if old != "" {
+		text, err := os.ReadFile(e.cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(text), old) {
+			t.Fatalf("config has no %s", old)
+		}
+		if err := os.WriteFile(e.cfgPath, []byte(strings.Replace(string(text), old, repl, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, logs := e.start(consumer, Options{})
+	w := &healthWatch{t: t, d: d}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last look: %d %v %+v\nlog:\n%s", w.last.code, w.last.status, w.last.checks, logs.Tail(8<<10))
+		}
+	})
+	return w
+}
+
 // /healthz and the gauges show each outage (SMTP, Redis, the mailbox's IMAP server) for as long
 // as it lasts, with why and since when, and ok again after it.
 func TestHealthShowsEachOutage(t *testing.T) {
 	t.Parallel()
 	r := testenv.StartRedis(t)
 	e := newSchEnvAt(t, schNever, r.Addr)
-	d, logs := e.start("health", Options{})
-	w := &healthWatch{t: t, d: d}
-	defer func() {
-		if t.Failed() {
-			t.Logf("last look: %d %v %+v\nlog:\n%s", w.last.code, w.last.status, w.last.checks, logs.Tail(8<<10))
-		}
-	}()
+	w := watchHealth(t, e, "health", "", "")
+	d := w.d
 	w.waitOK("at start")
 
 	e.smtp.Stop()
@@ -143,26 +164,9 @@ func TestHealthShowsClusterNodeDown(t *testing.T) {
 	const nodeTimeout = 2 * time.Second
 	nodes := testenv.StartCluster(t, "--cluster-node-timeout", strconv.FormatInt(nodeTimeout.Milliseconds(), 10))
 	e := newSchEnvAt(t, schNever, nodes[0].Addr)
-	text, err := os.ReadFile(e.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := fmt.Sprintf(`url: "redis://%s/0"`, nodes[0].Addr)
-	if !strings.Contains(string(text), url) {
-		t.Fatalf("config has no %s", url)
-	}
 	// No replicas in this cluster: nothing to wait for (the Cluster default is 1).
-	cluster := fmt.Sprintf(`cluster: {addresses: ["%s"]}, min_replicas: 0`, strings.Join(testenv.ClusterAddrs(nodes), `", "`))
-	if err := os.WriteFile(e.cfgPath, []byte(strings.Replace(string(text), url, cluster, 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, logs := e.start("health-cluster", Options{})
-	w := &healthWatch{t: t, d: d}
-	defer func() {
-		if t.Failed() {
-			t.Logf("last look: %d %v %+v\nlog:\n%s", w.last.code, w.last.status, w.last.checks, logs.Tail(8<<10))
-		}
-	}()
+	w := watchHealth(t, e, "health-cluster", fmt.Sprintf(`url: "redis://%s/0"`, nodes[0].Addr),
+		fmt.Sprintf(`cluster: {addresses: ["%s"]}, min_replicas: 0`, strings.Join(testenv.ClusterAddrs(nodes), `", "`)))
 	w.waitOK("at start")
 
 	nodes[1].Stop()
@@ -190,24 +194,7 @@ func TestHealthShowsReplicasBehind(t *testing.T) {
 	proxy := testenv.StartProxy(t, master.Addr)
 	testenv.StartReplica(t, proxy.Addr)
 	e := newSchEnvAt(t, schNever, master.Addr)
-	text, err := os.ReadFile(e.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patched := strings.Replace(string(text), "key_prefix:", "min_replicas: 1, replica_timeout: 300ms, key_prefix:", 1)
-	if patched == string(text) {
-		t.Fatal("config has no redis.key_prefix to put min_replicas beside")
-	}
-	if err := os.WriteFile(e.cfgPath, []byte(patched), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, logs := e.start("health-replicas", Options{})
-	w := &healthWatch{t: t, d: d}
-	defer func() {
-		if t.Failed() {
-			t.Logf("last look: %d %v %+v\nlog:\n%s", w.last.code, w.last.status, w.last.checks, logs.Tail(8<<10))
-		}
-	}()
+	w := watchHealth(t, e, "health-replicas", "key_prefix:", "min_replicas: 1, replica_timeout: 300ms, key_prefix:")
 	w.waitOK("at start")
 
 	proxy.Hold()
