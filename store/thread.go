@@ -51,7 +51,10 @@ func (s *Store) IndexThread(ctx context.Context, partner string, numbers []strin
 	for _, n := range numbers {
 		fields = append(fields, n, "")
 	}
-	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	// A plain pipeline, not MULTI/EXEC: the partner's keys are on one node and the commands
+	// run in order; a connection lost between an HSET and its EXPIRE returns an error to the
+	// caller, whose retry (an inbox entry stays unacknowledged) writes both again.
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, id := range messageIDs {
 			if normMessageID(id) == "" {
 				continue
