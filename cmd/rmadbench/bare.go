@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/redis/go-redis/v9"
 )
@@ -206,14 +209,11 @@ func bareWorker(ctx context.Context, rc *redis.Client, prefix, inbox, outbox str
 }
 
 func (e *env) bareCourier(ctx context.Context, rc *redis.Client, outbox string, i int, answered func()) error {
-	c, err := smtp.Dial(e.smtp.Addr)
+	c, err := e.bareSession()
 	if err != nil {
 		return fmt.Errorf("bare courier: %w", err)
 	}
 	defer c.Close()
-	if err := c.Hello("bare.bench"); err != nil {
-		return fmt.Errorf("bare courier: %w", err)
-	}
 	consumer := "courier" + strconv.Itoa(i)
 	var msg bytes.Buffer
 	for ctx.Err() == nil {
@@ -275,4 +275,30 @@ func bareAddress(from string) string {
 		}
 	}
 	return from
+}
+
+// bareSession opens the bare courier's SMTP session as rmad's Sender would: plain to the sink,
+// or with -smtp-login STARTTLS (SSL_CERT_FILE names the sink's certificate) and AUTH PLAIN.
+func (e *env) bareSession() (*smtp.Client, error) {
+	if !e.opt.smtpLogin {
+		c, err := smtp.Dial(e.smtp.Addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Hello("bare.bench"); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	host, _, _ := net.SplitHostPort(e.smtp.Addr)
+	c, err := smtp.DialStartTLS(e.smtp.Addr, &tls.Config{ServerName: host})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Auth(sasl.NewPlainClient("", "rmad", "bench-smtp")); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
