@@ -91,7 +91,7 @@ func readOriginal(raw []byte) (*originalMail, error) {
 		switch h := p.Header.(type) {
 		case *mail.InlineHeader:
 			ctype, _, _ = h.ContentType()
-			name = filenameOf(h.Get("Content-Type"), "")
+			name = filenameOf(h.Get("Content-Type"))
 			if name == "" && ctype == "text/plain" {
 				plain = append(plain, string(body))
 				continue
@@ -117,10 +117,11 @@ func readOriginal(raw []byte) (*originalMail, error) {
 	return m, nil
 }
 
-func filenameOf(contentType, fallback string) string {
+// filenameOf is the name= parameter of an inline part's Content-Type ("" without one).
+func filenameOf(contentType string) string {
 	_, params, err := mime.ParseMediaType(contentType)
-	if err != nil || params["name"] == "" {
-		return fallback
+	if err != nil {
+		return ""
 	}
 	return params["name"]
 }
@@ -171,7 +172,7 @@ func (c *Console) originalPage(w http.ResponseWriter, r *http.Request, v *view) 
 	c.render(w, status, "original", v, "")
 }
 
-// originalAttachment serves GET /console/rmas/{year}/{n}/original/{i}: one attachment, always
+// originalFile serves GET /console/rmas/{year}/{n}/original/{i}: one attachment, always
 // as a download (application/octet-stream, nosniff), so a partner's HTML or SVG never runs on
 // the console's origin.
 func (c *Console) originalFile(w http.ResponseWriter, r *http.Request, v *view) {
