@@ -23,7 +23,7 @@ const commitChunk = 100
 // chunk's records' packed chunks. An item's dedupe key that holds one of those
 // numbers was written by an earlier chunk of this very submission: it counts as unclaimed, and
 // a record that exists already is not written again.
-var chunkScript = redis.NewScript(`
+var chunkScript = redis.NewScript(luaWriteRecord + `
 local stored = redis.call('GET', KEYS[1])
 if stored then return {'replay', stored} end
 local plan = cjson.decode(ARGV[1])
@@ -39,16 +39,7 @@ for i, it in ipairs(plan.items) do
   if c ~= plan.expect[i] then return {'changed'} end
 end
 for _, w in ipairs(plan.writes) do
-  if redis.call('EXISTS', KEYS[w.rec]) == 0 then
-    local f = w.fields -- and the packed chunks: one HSET per record
-    for j = 0, w.blobs - 1 do f[#f + 1] = 'z' .. j; f[#f + 1] = ARGV[w.blob + j] end
-    redis.call('HSET', KEYS[w.rec], unpack(f))
-    if w.own > 0 then redis.call('SET', KEYS[w.own], w.val) end
-    if w.sset > 0 then redis.call('HSET', KEYS[w.sset], w.num, '') end
-    if w.oser > 0 then redis.call('SET', KEYS[w.oser], w.val) end
-    redis.call('SADD', KEYS[w.stat], w.num)
-    redis.call('ZADD', KEYS[plan.upd], plan.updms, w.num)
-  end
+  if redis.call('EXISTS', KEYS[w.rec]) == 0 then writeRecord(plan, w) end
 end
 return {'ok'}
 `)

@@ -116,12 +116,27 @@ type luaPlan struct {
 	SubTTL int64      `json:"subttl"` // ms the stored outcome is kept
 }
 
+// luaWriteRecord is the Lua function both commit scripts write a new record with (plan w): its
+// fields and packed chunks in one HSET, own-number and serial keys, status set, updated index.
+const luaWriteRecord = `
+local function writeRecord(plan, w)
+  local f = w.fields -- and the packed chunks: one HSET per record
+  for j = 0, w.blobs - 1 do f[#f + 1] = 'z' .. j; f[#f + 1] = ARGV[w.blob + j] end
+  redis.call('HSET', KEYS[w.rec], unpack(f))
+  if w.own > 0 then redis.call('SET', KEYS[w.own], w.val) end
+  if w.sset > 0 then redis.call('HSET', KEYS[w.sset], w.num, '') end
+  if w.oser > 0 then redis.call('SET', KEYS[w.oser], w.val) end
+  redis.call('SADD', KEYS[w.stat], w.num)
+  redis.call('ZADD', KEYS[plan.upd], plan.updms, w.num)
+end
+`
+
 // commitScript classifies a submission's candidate items against the partner's dedupe keys
 // (mode "classify", read only) or checks that the classification is unchanged and writes
 // everything (mode "commit"). KEYS[1] is the submission's stored outcome; ARGV: mode, plan,
 // outcome, then the records' packed chunks. A classification is ” (new), 'yyyy:n handling' (an existing RMA) or '@i' (the
 // same as candidate i of this submission).
-var commitScript = redis.NewScript(`
+var commitScript = redis.NewScript(luaWriteRecord + `
 local stored = redis.call('GET', KEYS[1])
 if stored then return {'replay', stored} end
 local plan = cjson.decode(ARGV[2])
@@ -148,16 +163,7 @@ if #plan.expect ~= #cls then return {'changed'} end
 for i = 1, #cls do
   if plan.expect[i] ~= cls[i] then return {'changed'} end
 end
-for _, w in ipairs(plan.writes) do
-  local f = w.fields -- and the packed chunks: one HSET per record
-  for j = 0, w.blobs - 1 do f[#f + 1] = 'z' .. j; f[#f + 1] = ARGV[w.blob + j] end
-  redis.call('HSET', KEYS[w.rec], unpack(f))
-  if w.own > 0 then redis.call('SET', KEYS[w.own], w.val) end
-  if w.sset > 0 then redis.call('HSET', KEYS[w.sset], w.num, '') end
-  if w.oser > 0 then redis.call('SET', KEYS[w.oser], w.val) end
-  redis.call('SADD', KEYS[w.stat], w.num)
-  redis.call('ZADD', KEYS[plan.upd], plan.updms, w.num)
-end
+for _, w in ipairs(plan.writes) do writeRecord(plan, w) end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', plan.subttl)
 return {'ok'}
 `)
