@@ -9,7 +9,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/mailauth"
@@ -41,23 +40,11 @@ func Original(ctx context.Context, cfg config.Mailbox, tokens *mailauth.Tokens, 
 	if maxBytes <= 0 {
 		maxBytes = config.DefaultMaxMessageBytes
 	}
-	w := &Watcher{cfg: cfg, tokens: tokens, log: zerolog.Nop(), exists: make(chan struct{}, 1)}
-	if cfg.TLS == config.TLSNone && !isLoopback(cfg.Address) {
-		return nil, fmt.Errorf("%s: %w", cfg.Address, ErrPlaintext)
-	}
-	c, err := w.dial()
+	c, done, err := session(ctx, cfg, tokens)
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", cfg.Address, err)
-	}
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	defer c.Close()
-	if err := c.WaitGreeting(); err != nil {
-		return nil, fmt.Errorf("greeting from %s: %w", cfg.Address, err)
-	}
-	if err := w.login(ctx, c); err != nil {
 		return nil, err
 	}
+	defer done()
 	if _, err := c.Select(cfg.ProcessedMailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
 		return nil, fmt.Errorf("examine %s: %w", cfg.ProcessedMailbox, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
@@ -26,28 +27,39 @@ type FolderState struct {
 	Err     error // it does not exist and cannot be made
 }
 
+// session connects and logs in as the watcher would, on a connection of its own for one task
+// (Probe, Original); done closes it, and so does ctx ending.
+func session(ctx context.Context, cfg config.Mailbox, tokens *mailauth.Tokens) (c *imapclient.Client, done func(), err error) {
+	w := &Watcher{cfg: cfg, tokens: tokens, log: zerolog.Nop(), exists: make(chan struct{}, 1)}
+	if cfg.TLS == config.TLSNone && !isLoopback(cfg.Address) {
+		return nil, nil, fmt.Errorf("%s: %w", cfg.Address, ErrPlaintext)
+	}
+	if c, err = w.dial(); err != nil {
+		return nil, nil, fmt.Errorf("connect %s: %w", cfg.Address, err)
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	done = func() { stop(); c.Close() }
+	if err := c.WaitGreeting(); err != nil {
+		done()
+		return nil, nil, fmt.Errorf("greeting from %s: %w", cfg.Address, err)
+	}
+	if err := w.login(ctx, c); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return c, done, nil
+}
+
 // Probe connects and logs in as the watcher would (tokens: the mailbox's OAuth tokens, nil for
 // a password), reads the capabilities, and checks that the folders exist, making the processed
 // and rejected folders when they are missing. It reads and moves no mail: `rmad doctor`.
 func Probe(ctx context.Context, cfg config.Mailbox, tokens *mailauth.Tokens) (ProbeResult, error) {
 	var res ProbeResult
-	w := &Watcher{cfg: cfg, tokens: tokens, log: zerolog.Nop(), exists: make(chan struct{}, 1)}
-	if cfg.TLS == config.TLSNone && !isLoopback(cfg.Address) {
-		return res, fmt.Errorf("%s: %w", cfg.Address, ErrPlaintext)
-	}
-	c, err := w.dial()
+	c, done, err := session(ctx, cfg, tokens)
 	if err != nil {
-		return res, fmt.Errorf("connect %s: %w", cfg.Address, err)
-	}
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	defer c.Close()
-	if err := c.WaitGreeting(); err != nil {
-		return res, fmt.Errorf("greeting from %s: %w", cfg.Address, err)
-	}
-	if err := w.login(ctx, c); err != nil {
 		return res, err
 	}
+	defer done()
 	caps := c.Caps()
 	res.IDLE, res.MOVE, res.UIDPLUS = caps.Has(imap.CapIdle), caps.Has(imap.CapMove), caps.Has(imap.CapUIDPlus)
 	for _, f := range []FolderState{{Key: "mailbox", Name: cfg.Mailbox}, {Key: "processed_mailbox", Name: cfg.ProcessedMailbox},
