@@ -220,7 +220,9 @@ func (q *Queue) Depth(ctx context.Context) (int64, error) {
 
 // Message is one queued item as a handler gets it.
 type Message struct {
-	ID      string
+	ID string
+	// Payload is read-only: it shares memory with the stream reply's string (no copy of a
+	// raw mail of up to 25 MiB), so a handler that must change it copies it first.
 	Payload []byte
 	Attrs   map[string]string
 	Attempt int // 1 for the first attempt
