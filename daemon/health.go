@@ -226,18 +226,12 @@ const healthEvery = 2 * time.Second
 
 // healthLoop looks at the components every healthEvery until ctx ends.
 func (d *Daemon) healthLoop(ctx context.Context) error {
-	t := time.NewTicker(healthEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	every(ctx, healthEvery, func() {
 		cctx, cancel := context.WithTimeout(ctx, healthEvery)
+		defer cancel()
 		d.healthReport(cctx)
-		cancel()
-	}
+	})
+	return nil
 }
 
 // refreshGauges reads the metrics that are state rather than counts (queue depths, dead letters,

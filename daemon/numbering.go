@@ -37,14 +37,20 @@ func (d *Daemon) guardNumbering(ctx context.Context) error {
 		}
 	}
 	check()
-	t := time.NewTicker(masterCheckEvery)
+	every(ctx, masterCheckEvery, check)
+	return nil
+}
+
+// every calls f each period until ctx ends (the first time one period from now).
+func every(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
-			check()
+			f()
 		}
 	}
 }

@@ -54,30 +54,24 @@ func (d *Daemon) watchdog(ctx context.Context) error {
 	if interval <= 0 {
 		return nil
 	}
-	every := interval / 2
+	ping := interval / 2
 	log.Info().Dur("interval", interval).Msg("systemd watchdog on")
-	t := time.NewTicker(every)
-	defer t.Stop()
 	healthy := true
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if why := d.unhealthy(ctx, every/2); why != "" {
+	every(ctx, ping, func() {
+		if why := d.unhealthy(ctx, ping/2); why != "" {
 			if healthy {
 				log.Error().Str("why", why).Msg("unhealthy: watchdog pings withheld; systemd restarts rmad if this lasts")
 			}
 			healthy = false
-			continue
+			return
 		}
 		if !healthy {
 			log.Info().Msg("healthy again: watchdog pings resumed")
 		}
 		healthy = true
 		_, _ = sd.SdNotify(false, sd.SdNotifyWatchdog)
-	}
+	})
+	return nil
 }
 
 // unhealthy says what is wrong, or "" when the consumers run and Redis answers within timeout.
