@@ -81,3 +81,23 @@ func (s *Store) UnreadNotes(ctx context.Context, user string, now time.Time) (ma
 	}
 	return out, nil
 }
+
+// LastSeen returns when user last opened each of numbers (those never opened are missing).
+func (s *Store) LastSeen(ctx context.Context, user string, numbers []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(numbers))
+	if len(numbers) == 0 {
+		return out, nil
+	}
+	vals, err := s.c.HMGet(ctx, s.k.seen(user), numbers...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("last looks of %s: %w", user, err)
+	}
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			if ms, err := strconv.ParseInt(str, 10, 64); err == nil {
+				out[numbers[i]] = time.UnixMilli(ms)
+			}
+		}
+	}
+	return out, nil
+}

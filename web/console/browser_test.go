@@ -221,6 +221,10 @@ func TestBrowserWorkday(t *testing.T) {
 		e.newRMA(item{partner: []string{"P-GR-001", "P-RO-002", "P-FR-003"}[i%3], serial: fmt.Sprintf("SN-%04d", 3100+i*7)})
 	}
 	e.advance(15 * 24 * time.Hour) // some are overdue now
+	// Partners answered on two RMAs (unread in the screenshot: the count and per row).
+	e.partnerNote(bulkB, "sav@telecom-pro.fr", "Le colis est parti ce matin.", "wd1@telecom-pro.fr")
+	e.partnerNote(bulkB, "sav@telecom-pro.fr", "Suivi : 1Z999AA10123456784", "wd2@telecom-pro.fr")
+	e.partnerNote(bulkA, "rma@nova-it.ro", "Serial corectat: BR-B1", "wd3@nova-it.ro")
 	b := newBrowser(t)
 	base := e.srv.URL
 
@@ -234,6 +238,9 @@ func TestBrowserWorkday(t *testing.T) {
 	)
 	if got := b.text(`header .user`); !strings.Contains(got, "Ann Agent") {
 		t.Fatalf("signed in as %q", got)
+	}
+	if got := b.text(`#unread-filter b`); got != "2" {
+		t.Fatalf("unread count in the counts bar: %q", got)
 	}
 	b.screenshot("console-worklist")
 

@@ -21,7 +21,7 @@ type row struct {
 	Days                                               int
 	Handling                                           rma.Handling
 	Overdue                                            bool
-	Unread                                             bool // a partner note this staff member has not seen
+	Unread                                             int // partner notes this staff member has not seen
 	Link                                               string
 }
 
@@ -49,6 +49,7 @@ type worklistData struct {
 	// (at most maxUnreadShown; UnreadCount is all of them).
 	Unread      []unreadNote
 	UnreadCount int
+	UnreadLink  string // the worklist of the RMAs with unread partner notes only
 }
 
 type unreadNote struct {
@@ -66,6 +67,7 @@ type filter struct {
 	Brand    string
 	Handling rma.Handling
 	Overdue  bool
+	Unread   bool // only RMAs with partner notes this staff member has not read
 	Q        string
 	Newest   bool
 	Page     int
@@ -92,6 +94,9 @@ func (f filter) query(page int) string {
 	set("q", f.Q)
 	if f.Overdue {
 		q.Set("overdue", "1")
+	}
+	if f.Unread {
+		q.Set("unread", "1")
 	}
 	if f.Newest {
 		q.Set("sort", "newest")
@@ -121,6 +126,7 @@ func parseFilter(q url.Values) filter {
 		f.Handling = h
 	}
 	f.Overdue = q.Get("overdue") != ""
+	f.Unread = q.Get("unread") != ""
 	f.Q = clip(strings.TrimSpace(q.Get("q")), maxCodeLen)
 	f.Newest = q.Get("sort") == "newest"
 	f.Page, _ = strconv.Atoi(q.Get("page"))
@@ -193,13 +199,25 @@ func (c *Console) renderWorklist(w http.ResponseWriter, r *http.Request, v *view
 			Link: filter{Statuses: []rma.Status{st}}.query(1), On: len(f.Statuses) == 1 && f.Statuses[0] == st})
 	}
 
+	unread, err := c.cfg.Store.UnreadNotes(ctx, v.User.Username, now)
+	if err != nil {
+		c.unavailable(w, v, err)
+		return
+	}
 	var recs []rma.Record
-	if f.Q != "" {
-		recs, err = c.search(r, f, now)
+	switch {
+	case f.Q != "" || f.Unread:
+		// Both candidate sets are small (a search's matches; the partner notes of the last
+		// NotesWindow a user has not opened): filtered here, not through the indexes.
+		if f.Q != "" {
+			recs, err = c.search(r, f, now, unread)
+		} else {
+			recs, err = c.unreadOnly(r, f, now, unread)
+		}
 		data.Total = len(recs)
 		start := min((f.Page-1)*pageSize, len(recs))
 		recs = recs[start:min(start+pageSize, len(recs))]
-	} else {
+	default:
 		q := store.WorklistQuery{Statuses: f.Statuses, Partner: f.Partner, Brand: f.Brand, Handling: f.Handling,
 			Now: now, Newest: f.Newest, Offset: (f.Page - 1) * pageSize, Limit: pageSize}
 		if f.Overdue {
@@ -213,17 +231,26 @@ func (c *Console) renderWorklist(w http.ResponseWriter, r *http.Request, v *view
 		c.unavailable(w, v, err)
 		return
 	}
-	unread, err := c.cfg.Store.UnreadNotes(ctx, v.User.Username, now)
+	var shown []string
+	for _, rec := range recs {
+		if _, ok := unread[rec.Number]; ok {
+			shown = append(shown, rec.Number)
+		}
+	}
+	seen, err := c.cfg.Store.LastSeen(ctx, v.User.Username, shown)
 	if err != nil {
 		c.unavailable(w, v, err)
 		return
 	}
 	for _, rec := range recs {
 		rw := c.rowOf(rec, now)
-		_, rw.Unread = unread[rec.Number]
+		if _, ok := unread[rec.Number]; ok {
+			rw.Unread = unreadSince(rec, seen[rec.Number])
+		}
 		data.Rows = append(data.Rows, rw)
 	}
 	data.UnreadCount = len(unread)
+	data.UnreadLink = filter{Unread: true}.query(1)
 	for n, at := range unread {
 		data.Unread = append(data.Unread, unreadNote{Number: n, Link: rmaLink(n), At: at})
 	}
@@ -244,7 +271,7 @@ func (c *Console) renderWorklist(w http.ResponseWriter, r *http.Request, v *view
 
 // search finds RMAs by number, serial, own number or tracking, then applies the other
 // filters; across partners, as staff see every partner's RMAs.
-func (c *Console) search(r *http.Request, f filter, now time.Time) ([]rma.Record, error) {
+func (c *Console) search(r *http.Request, f filter, now time.Time, unread map[string]time.Time) ([]rma.Record, error) {
 	ctx := r.Context()
 	found, err := c.cfg.Store.Lookup(ctx, f.Partner, f.Q)
 	if err != nil {
@@ -261,22 +288,73 @@ func (c *Console) search(r *http.Request, f filter, now time.Time) ([]rma.Record
 			continue
 		}
 		seen[rec.Number] = true
-		d := rec.Decision
-		brand := ""
-		if d.Product != nil {
-			brand = d.Product.Brand
+		if c.matches(rec, f, now, unread) {
+			out = append(out, rec)
 		}
-		switch {
-		case f.Partner != "" && rec.PartnerID != f.Partner,
-			len(f.Statuses) > 0 && !slices.Contains(f.Statuses, rec.Status),
-			f.Brand != "" && !strings.EqualFold(brand, f.Brand),
-			f.Handling != "" && d.Route.Handling != f.Handling,
-			f.Overdue && !c.rowOf(rec, now).Overdue:
-			continue
-		}
-		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// unreadOnly is the RMAs with partner notes the staff member has not read that pass the
+// other filters, oldest in their status first (newest first with sort=newest), as the
+// worklist sorts.
+func (c *Console) unreadOnly(r *http.Request, f filter, now time.Time, unread map[string]time.Time) ([]rma.Record, error) {
+	out := make([]rma.Record, 0, len(unread))
+	for n := range unread {
+		rec, err := c.cfg.Store.Get(r.Context(), n)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c.matches(rec, f, now, unread) {
+			out = append(out, rec)
+		}
+	}
+	slices.SortFunc(out, func(a, b rma.Record) int {
+		d := store.StatusSince(a).Compare(store.StatusSince(b))
+		if d == 0 {
+			d = strings.Compare(a.Number, b.Number)
+		}
+		if f.Newest {
+			return -d
+		}
+		return d
+	})
+	return out, nil
+}
+
+// matches reports whether rec passes the filters other than the search text.
+func (c *Console) matches(rec rma.Record, f filter, now time.Time, unread map[string]time.Time) bool {
+	d := rec.Decision
+	brand := ""
+	if d.Product != nil {
+		brand = d.Product.Brand
+	}
+	_, isUnread := unread[rec.Number]
+	switch {
+	case f.Partner != "" && rec.PartnerID != f.Partner,
+		len(f.Statuses) > 0 && !slices.Contains(f.Statuses, rec.Status),
+		f.Brand != "" && !strings.EqualFold(brand, f.Brand),
+		f.Handling != "" && d.Route.Handling != f.Handling,
+		f.Overdue && !c.rowOf(rec, now).Overdue,
+		f.Unread && !isUnread:
+		return false
+	}
+	return true
+}
+
+// unreadSince counts rec's partner notes after the staff member's last look (zero: never
+// opened); at least one, as the notes index said there is one.
+func unreadSince(rec rma.Record, last time.Time) int {
+	n := 0
+	for _, ev := range rec.History {
+		if ev.FromPartner() && ev.At.After(last) {
+			n++
+		}
+	}
+	return max(n, 1)
 }
 
 func (c *Console) unavailable(w http.ResponseWriter, v *view, err error) {
