@@ -21,8 +21,45 @@ import (
 	"github.com/rmad/rmad/i18n"
 )
 
-// Filename is the attachment name of the labels in replies and staff copies.
+// Filename is the attachment name of the labels in replies and staff copies (when they fit in
+// one PDF; see Filenames).
 const Filename = "rma-labels.pdf"
+
+// MaxPerPDF is the most labels one PDF holds. fpdf keeps a whole document in memory while it
+// renders it (every page's content, then the whole output) and compresses each page with a
+// zlib writer of its own, so a submission of thousands of items gets several PDFs of at most
+// this many labels (125 A4 pages), rendered one after the other.
+const MaxPerPDF = 500
+
+// Batches splits labels into the PDFs that hold them, in order: at most per labels each
+// (MaxPerPDF when per is 0 or less).
+func Batches(labels []Label, per int) [][]Label {
+	if per <= 0 {
+		per = MaxPerPDF
+	}
+	var out [][]Label
+	for len(labels) > per {
+		out = append(out, labels[:per:per])
+		labels = labels[per:]
+	}
+	if len(labels) > 0 {
+		out = append(out, labels)
+	}
+	return out
+}
+
+// Filenames names n label PDFs (see Batches): Filename for one, else rma-labels-1.pdf,
+// rma-labels-2.pdf and so on.
+func Filenames(n int) []string {
+	if n <= 1 {
+		return []string{Filename}
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("rma-labels-%d.pdf", i+1)
+	}
+	return out
+}
 
 // Format is how labels are laid out on paper (config labels.format).
 type Format string

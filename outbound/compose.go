@@ -24,6 +24,8 @@ type Composer struct {
 	Location *time.Location
 	// Labels is the page format of rma-labels.pdf (labels.format); empty means label.DefaultFormat.
 	Labels label.Format
+	// labelsPerPDF bounds the labels of one PDF (0: label.MaxPerPDF); tests make it small.
+	labelsPerPDF int
 }
 
 // NewComposer is the Composer that cfg describes: smtp.from, the service centres, the policy,
@@ -108,7 +110,7 @@ func (c *Composer) ReplyWithNews(sub rma.Submission, p rma.Partner, ds []rma.Dec
 	}
 	d := autoReply(sub, to, "reply", string(l), replySubject(sub.Subject, numbers), b.String())
 	d.files = []file{{name: ResultsFilename, contentType: "text/csv", data: ResultsCSV(ds, string(l), sub.CSVDelimiter)}}
-	labels, err := c.labelsFile(ds, p, string(l))
+	labels, err := c.labelsFiles(ds, p, string(l))
 	if err != nil {
 		return Message{}, err
 	}
@@ -228,7 +230,7 @@ func (c *Composer) writeShipping(b *body, l i18n.Lang, p rma.Partner, ds []rma.D
 		days = strconv.Itoa(c.Policy.CustomerDelayDays)
 	}
 	steps := []string{
-		l.T("reply.ship.number", "file", label.Filename),
+		l.T("reply.ship.number", "file", c.labelsNames(len(numbers))),
 		l.T("reply.ship.accessories", "days", days),
 	}
 	if sc, ok := c.Centers.For(p.Country); ok {

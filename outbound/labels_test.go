@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -87,5 +88,68 @@ func TestNoLabelsWithoutParcelsForUs(t *testing.T) {
 			t.Errorf("%s: reply has %s", name, label.Filename)
 		}
 		mustNotContain(t, name+" reply", p.body, label.Filename)
+	}
+}
+
+// More labels than one PDF holds are spread over several PDFs of at most labelsPerPDF labels
+// each, named rma-labels-1.pdf …, together holding every label once, each scannable; the reply
+// names them, and the staff copy carries none of them but says where to print them.
+func TestLabelsInSeveralPDFs(t *testing.T) {
+	c := testComposer()
+	c.labelsPerPDF = 3
+	var ds []rma.Decision
+	var want []string
+	for i := range 7 {
+		n := fmt.Sprintf("RMA/%d/SR/2026", 70+i)
+		ds = append(ds, inHouse(i+1, n, archer, rma.Item{Serial: fmt.Sprintf("RT-%d", 880+i)}))
+		want = append(want, n)
+	}
+	sub := submissionFor("ro", "Cereri RMA")
+	reply, err := c.Reply(sub, partners["ro"], ds, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := parse(t, reply)
+	if _, ok := r.files[label.Filename]; ok {
+		t.Errorf("reply has %s beside the numbered PDFs", label.Filename)
+	}
+	var got []string
+	for i, size := range []int{3, 3, 1} {
+		name := fmt.Sprintf("rma-labels-%d.pdf", i+1)
+		pdf := r.files[name]
+		if pdf == nil || r.types[name] != "application/pdf" {
+			t.Fatalf("reply has no %s (%s): %v", name, r.types[name], r.types)
+		}
+		var in []string
+		for _, b := range testenv.Barcodes(t, pdf) {
+			if b.Type == "QR-Code" {
+				in = append(in, b.Data)
+			}
+		}
+		if len(in) != size {
+			t.Errorf("%s: QR codes %v, want %d", name, in, size)
+		}
+		got = append(got, in...)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("labels read %v, want %v", got, want)
+	}
+	mustContain(t, "reply", strings.Join(strings.Fields(r.body), " "), "rma-labels-1.pdf … rma-labels-3.pdf")
+
+	staff, ok, err := c.StaffCopy(sub, partners["ro"], ds, now)
+	if err != nil || !ok {
+		t.Fatalf("staff copy: %v, %v", ok, err)
+	}
+	s := parse(t, staff)
+	for name := range s.files {
+		if strings.HasPrefix(name, "rma-labels") {
+			t.Errorf("staff copy carries %s", name)
+		}
+	}
+	mustContain(t, "staff copy", strings.Join(strings.Fields(s.body), " "),
+		"Its 7 parcel labels (rma-labels-1.pdf … rma-labels-3.pdf) are not", "rmad label NUMBER")
+	if _, ok := s.files[ResultsFilename]; !ok {
+		t.Errorf("staff copy lacks %s", ResultsFilename)
 	}
 }

@@ -58,6 +58,9 @@ type file struct {
 	name        string
 	contentType string
 	data        []byte
+	// write, when set, writes the content instead of data, while the mail is written: a big
+	// attachment then never sits whole in memory beside the mail that carries it.
+	write func(io.Writer) error
 }
 
 // build turns a draft into a Message with go-message.
@@ -108,7 +111,12 @@ func (c *Composer) build(d draft, now time.Time) (Message, error) {
 	for i, a := range d.to {
 		to[i] = a.Address
 	}
-	return Message{ID: id, From: from.Address, To: to, Raw: buf.Bytes()}, nil
+	raw := buf.Bytes()
+	// A big mail's buffer grew by doubling: keep its bytes, not up to as many again unused.
+	if cap(raw) > 1<<20 && cap(raw)-len(raw) > len(raw)/4 {
+		raw = bytes.Clone(raw)
+	}
+	return Message{ID: id, From: from.Address, To: to, Raw: raw}, nil
 }
 
 func writeMIME(w io.Writer, h mail.Header, d draft) error {
@@ -152,7 +160,12 @@ func writeMIME(w io.Writer, h mail.Header, d draft) error {
 		if err != nil {
 			return err
 		}
-		if _, err := aw.Write(f.data); err != nil {
+		if f.write != nil {
+			err = f.write(aw)
+		} else {
+			_, err = aw.Write(f.data)
+		}
+		if err != nil {
 			return err
 		}
 		if err := aw.Close(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ func childDaemon(o options) int {
 		fmt.Fprintf(os.Stderr, "rmadbench -daemon: %v\n", err)
 		return 1
 	}
+	if path := os.Getenv("RMADBENCH_HEAPPROFILE"); path != "" {
+		go heapAtPeak(ctx, path)
+	}
 	err = d.Run(ctx)
 	if path := os.Getenv("RMADBENCH_MEMPROFILE"); path != "" { // what allocated how much, for pprof -sample_index=alloc_space
 		if f, ferr := os.Create(path); ferr == nil {
@@ -58,6 +62,25 @@ func childDaemon(o options) int {
 		return 1
 	}
 	return 0
+}
+
+// heapAtPeak writes a heap profile to path (pprof -sample_index=inuse_space: what was live at
+// the last collection) whenever the live heap has grown by a tenth over the last one written,
+// so the file left is what was live at (about) the peak.
+func heapAtPeak(ctx context.Context, path string) {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var written uint64
+	for ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+		metrics.Read(sample)
+		if live := sample[0].Value.Uint64(); live > written+written/10 {
+			written = live
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+	}
 }
 
 // startChild starts the daemon of r in a child process; cancelling ctx sends it SIGTERM.
