@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -43,69 +44,154 @@ redis.call('SET', KEYS[3], n)
 return n
 `)
 
-// bareRun runs the bare pipeline on folder until want mails were answered (reply and staff
-// copy delivered, both streams acknowledged).
-func (e *env) bareRun(ctx context.Context, folder, done string, want int, timeout time.Duration) (time.Duration, error) {
-	rc := redis.NewClient(&redis.Options{Addr: e.redisAddr, PoolSize: 2 * (bareWorkers + bareCouriers)})
-	defer rc.Close()
+// barePipeline is one running bare pipeline on a Redis key prefix of its own.
+type barePipeline struct {
+	answered atomic.Int64 // mails whose reply and staff copy went out and whose entry is acked
+	errc     chan error
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	rc       *redis.Client
+}
+
+// startBare starts the bare pipeline on folder (mails go to done once in the inbox stream):
+// it moves what the folder holds and, with watch, waits in IDLE for more, as rmad's watcher
+// does; without, it stops fetching once the folder is empty.
+func (e *env) startBare(ctx context.Context, folder, done string, watch bool) (*barePipeline, error) {
+	b := &barePipeline{errc: make(chan error, 1+bareWorkers+bareCouriers),
+		rc: redis.NewClient(&redis.Options{Addr: e.redisAddr, PoolSize: 2 * (bareWorkers + bareCouriers)})}
 	prefix := fmt.Sprintf("rmadbench-%s-bare%d:", e.run, e.seq)
 	inbox, outbox := prefix+"inbox", prefix+"outbox"
 	for _, s := range []string{inbox, outbox} {
-		if err := rc.XGroupCreateMkStream(ctx, s, "bare", "0").Err(); err != nil {
-			return 0, fmt.Errorf("bare: group %s: %w", s, err)
+		if err := b.rc.XGroupCreateMkStream(ctx, s, "bare", "0").Err(); err != nil {
+			b.rc.Close()
+			return nil, fmt.Errorf("bare: group %s: %w", s, err)
 		}
 	}
-	if err := bareRecord.Load(ctx, rc).Err(); err != nil {
-		return 0, fmt.Errorf("bare: load script: %w", err)
+	if err := bareRecord.Load(ctx, b.rc).Err(); err != nil {
+		b.rc.Close()
+		return nil, fmt.Errorf("bare: load script: %w", err)
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var answered atomic.Int64
-	finished := make(chan struct{})
-	var once sync.Once
-	errc := make(chan error, 1+bareWorkers+bareCouriers)
+	ctx, b.cancel = context.WithCancel(ctx)
 	fail := func(err error) {
 		if err != nil && ctx.Err() == nil {
-			errc <- err
-			cancel()
+			b.errc <- err
+			b.cancel()
 		}
 	}
-	began := time.Now()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); fail(e.bareFetch2Redis(ctx, rc, folder, done, inbox)) }()
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); fail(e.bareFetch2Redis(ctx, b.rc, folder, done, inbox, watch)) }()
 	for i := range bareWorkers {
-		wg.Add(1)
-		go func() { defer wg.Done(); fail(bareWorker(ctx, rc, prefix, inbox, outbox, i)) }()
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); fail(bareWorker(ctx, b.rc, prefix, inbox, outbox, i)) }()
 	}
 	for i := range bareCouriers {
-		wg.Add(1)
+		b.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			fail(e.bareCourier(ctx, rc, outbox, i, func() {
-				if answered.Add(1) == int64(want) {
-					once.Do(func() { close(finished) })
-				}
-			}))
+			defer b.wg.Done()
+			fail(e.bareCourier(ctx, b.rc, outbox, i, func() { b.answered.Add(1) }))
 		}()
 	}
-	var err error
-	select {
-	case <-finished:
-	case err = <-errc:
-	case <-ctx.Done():
-		err = fmt.Errorf("bare: %d of %d mails answered: %w", answered.Load(), want, ctx.Err())
+	return b, nil
+}
+
+// waitAnswered waits until want mails were answered, the pipeline failed or timeout passed.
+func (b *barePipeline) waitAnswered(ctx context.Context, want int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for b.answered.Load() < want {
+		select {
+		case err := <-b.errc:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bare: %d of %d mails answered within %s", b.answered.Load(), want, timeout)
+		}
+		time.Sleep(200 * time.Microsecond)
 	}
+	return nil
+}
+
+func (b *barePipeline) stop() {
+	b.cancel()
+	b.wg.Wait()
+	b.rc.Close()
+}
+
+// bareRun runs the bare pipeline on folder until want mails were answered (reply and staff
+// copy delivered, both streams acknowledged).
+func (e *env) bareRun(ctx context.Context, folder, done string, want int, timeout time.Duration) (time.Duration, error) {
+	began := time.Now()
+	b, err := e.startBare(ctx, folder, done, false)
+	if err != nil {
+		return 0, err
+	}
+	err = b.waitAnswered(ctx, int64(want), timeout)
 	took := time.Since(began)
-	cancel()
-	wg.Wait()
+	b.stop()
 	return took, err
 }
 
-// bareFetch2Redis moves every mail of folder into the inbox stream and then to done.
-func (e *env) bareFetch2Redis(ctx context.Context, rc *redis.Client, folder, done, inbox string) error {
-	c, err := dial(e.imapAddr, e.user, e.pass)
+// bareLatency appends o.mails mails one at a time to a folder the bare pipeline watches with
+// IDLE, as latency does for rmad, and returns per mail the time from the end of its APPEND to
+// its reply at the sink.
+func (e *env) bareLatency(ctx context.Context, o options, name string) ([]time.Duration, error) {
+	root := fmt.Sprintf("bench%s%s", e.run, name)
+	in, done := root+"/in", root+"/done"
+	if err := e.client.Create(in, nil).Wait(); err != nil {
+		return nil, fmt.Errorf("create %s: %w", in, err)
+	}
+	defer func() {
+		for _, m := range []string{in, done, root} {
+			_ = e.client.Delete(m).Wait()
+		}
+	}()
+	b, err := e.startBare(ctx, in, done, true)
+	if err != nil {
+		return nil, err
+	}
+	defer b.stop()
+	replies := newReplyWatch(e.smtp)
+	lat := make([]time.Duration, 0, o.mails)
+	for i := range o.mails + 1 { // the first one warms up: IDLE is on once it is answered
+		if i > 0 {
+			time.Sleep(rand.N(20 * time.Millisecond)) // as latency: a random phase
+		}
+		id, raw := e.nextMail()
+		if err := e.appendMail(in, raw); err != nil {
+			return nil, err
+		}
+		appended := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, o.timeout)
+		at, err := replies.waitFor(wctx, id)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("bare: reply to %s: %w", id, err)
+		}
+		if i > 0 {
+			lat = append(lat, at.Sub(appended))
+		}
+		// Settled: the staff copy sent and the outbox entry acked too.
+		if err := b.waitAnswered(ctx, int64(i+1), o.timeout); err != nil {
+			return nil, err
+		}
+	}
+	return lat, nil
+}
+
+// bareFetch2Redis moves every mail of folder into the inbox stream and then to done; with
+// watch it then waits in IDLE for new mail and moves that too, until ctx ends.
+func (e *env) bareFetch2Redis(ctx context.Context, rc *redis.Client, folder, done, inbox string, watch bool) error {
+	news := make(chan struct{}, 1)
+	c, err := dialWith(e.imapAddr, e.user, e.pass, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(*imapclient.UnilateralDataMailbox) {
+			select {
+			case news <- struct{}{}:
+			default:
+			}
+		},
+	}})
 	if err != nil {
 		return err
 	}
@@ -116,6 +202,30 @@ func (e *env) bareFetch2Redis(ctx context.Context, rc *redis.Client, folder, don
 	if err := c.Create(done, nil).Wait(); err != nil {
 		return fmt.Errorf("bare: create %s: %w", done, err)
 	}
+	for {
+		if err := bareMoveAll(ctx, c, rc, done, inbox); err != nil || !watch || ctx.Err() != nil {
+			return err
+		}
+		idle, err := c.Idle()
+		if err != nil {
+			return fmt.Errorf("bare: idle: %w", err)
+		}
+		select {
+		case <-news:
+		case <-ctx.Done():
+		}
+		if err := idle.Close(); err != nil {
+			return fmt.Errorf("bare: idle: %w", err)
+		}
+		if err := idle.Wait(); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("bare: idle: %w", err)
+		}
+	}
+}
+
+// bareMoveAll moves the mails the selected folder holds into the inbox stream (UID FETCH in
+// batches, one XADD each, UID MOVE of the batch).
+func bareMoveAll(ctx context.Context, c *imapclient.Client, rc *redis.Client, done, inbox string) error {
 	found, err := c.UIDSearch(&imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
 	if err != nil {
 		return fmt.Errorf("bare: search: %w", err)
@@ -229,8 +339,13 @@ func (e *env) bareCourier(ctx context.Context, rc *redis.Client, outbox string, 
 		num, _ := x.Values["number"].(string)
 		for _, rcpt := range []string{bareAddress(to), "rma-staff@distributor.example"} {
 			msg.Reset()
-			fmt.Fprintf(&msg, "From: rma@distributor.example\r\nTo: %s\r\nSubject: RMA/%s/SR\r\nIn-Reply-To: %s\r\n\r\nYour RMA number is RMA/%s/SR.\r\n",
-				rcpt, num, id, num)
+			// Auto-Submitted tells the reply (what latency waits for) from the staff copy.
+			auto := "auto-replied"
+			if rcpt != bareAddress(to) {
+				auto = "auto-generated"
+			}
+			fmt.Fprintf(&msg, "From: rma@distributor.example\r\nTo: %s\r\nSubject: RMA/%s/SR\r\nIn-Reply-To: %s\r\nAuto-Submitted: %s\r\n\r\nYour RMA number is RMA/%s/SR.\r\n",
+				rcpt, num, id, auto, num)
 			if err := c.SendMail("rma@distributor.example", []string{rcpt}, &msg); err != nil {
 				return fmt.Errorf("bare courier: send: %w", err)
 			}

@@ -78,7 +78,7 @@ type options struct {
 func run() int {
 	var o options
 	flag.IntVar(&o.mails, "mails", 200, "mails for the latency measurement (0 skips it)")
-	flag.StringVar(&o.mode, "mode", "both", "`idle`, poll or both: latency that way, then rmad's throughput; bare: the bare pipeline's throughput; ratio: alternating rmad and bare throughput runs")
+	flag.StringVar(&o.mode, "mode", "both", "`idle`, poll or both: latency that way, then rmad's throughput; bare: the bare pipeline's throughput; ratio: alternating rmad and bare runs, latency (-mails) then throughput (-throughput)")
 	flag.IntVar(&o.throughput, "throughput", 2000, "mails for the throughput measurement (0 skips it)")
 	flag.StringVar(&o.redis, "redis", "", "use this Redis `host:port` (must persist with AOF) instead of a private redis-server")
 	flag.StringVar(&o.imapAddr, "imap", "", "IMAP server `host:port` on loopback (plaintext), e.g. a private Dovecot; default: go-imap's in-memory server")
@@ -116,8 +116,12 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "rmadbench: -appendfsync is for the private redis-server; set it on the -redis server itself")
 		return 2
 	}
-	if (o.mode == "bare" || o.mode == "ratio") && o.throughput <= 0 {
+	if o.mode == "bare" && o.throughput <= 0 {
 		fmt.Fprintf(os.Stderr, "rmadbench: -mode %s needs -throughput > 0\n", o.mode)
+		return 2
+	}
+	if o.mode == "ratio" && o.throughput <= 0 && o.mails <= 0 {
+		fmt.Fprintln(os.Stderr, "rmadbench: -mode ratio needs -mails > 0 (latency pairs) or -throughput > 0 (throughput pairs)")
 		return 2
 	}
 	if o.imapAddr != "" && (o.imapUser == "" || o.imapPass == "") {
@@ -345,7 +349,11 @@ func redisVersion() string {
 }
 
 func dial(addr, user, pass string) (*imapclient.Client, error) {
-	c, err := imapclient.DialInsecure(addr, nil)
+	return dialWith(addr, user, pass, nil)
+}
+
+func dialWith(addr, user, pass string, opt *imapclient.Options) (*imapclient.Client, error) {
+	c, err := imapclient.DialInsecure(addr, opt)
 	if err != nil {
 		return nil, fmt.Errorf("imap %s: %w", addr, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -93,6 +94,14 @@ func (e *env) bareOnly(ctx context.Context, o options, out io.Writer) error {
 // ratio runs rmad and the bare pipeline in turn, o.pairs times, each on a backlog of its own,
 // so both see the same machine load as nearly as a shared machine allows.
 func (e *env) ratio(ctx context.Context, o options, out io.Writer) error {
+	if o.mails > 0 {
+		if err := e.latencyRatio(ctx, o, out); err != nil {
+			return err
+		}
+	}
+	if o.throughput <= 0 {
+		return nil
+	}
 	fmt.Fprintf(out, "%d mails waiting, rmad and the bare pipeline in turn\n", o.throughput)
 	fmt.Fprintf(out, "  %-4s %12s %12s %7s %13s %13s %13s %13s  %-22s %-22s %s\n", "pair", "rmad mails/s", "bare mails/s", "ratio",
 		"rmad cmd/mail", "bare cmd/mail", "rmad CPU/mail", "bare CPU/mail", "rmad slowest", "bare slowest", "load")
@@ -115,5 +124,30 @@ func (e *env) ratio(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintln(out, "last pair:")
 	printStats(out, "rmad", last)
 	printStats(out, "bare", lastBare)
+	return nil
+}
+
+// latencyRatio measures latency (APPEND -> reply at the sink, o.mails mails one at a time,
+// IDLE) of rmad and of the bare pipeline in turn, o.pairs times, and prints both and the ratio
+// of the medians.
+func (e *env) latencyRatio(ctx context.Context, o options, out io.Writer) error {
+	fmt.Fprintf(out, "latency, APPEND done -> reply at the SMTP sink, %d mails one at a time, IDLE, rmad and the bare pipeline in turn\n", o.mails)
+	fmt.Fprintf(out, "  %-4s %10s %10s %10s %10s %10s %10s %9s  %s\n", "pair", "rmad p50", "rmad p90", "rmad p99",
+		"bare p50", "bare p90", "bare p99", "p50 ratio", "load")
+	for i := range o.pairs {
+		r, err := e.latency(ctx, o, true)
+		if err != nil {
+			return fmt.Errorf("pair %d, rmad latency: %w", i+1, err)
+		}
+		b, err := e.bareLatency(ctx, o, fmt.Sprintf("barelat%d", i))
+		if err != nil {
+			return fmt.Errorf("pair %d, bare latency: %w", i+1, err)
+		}
+		slices.Sort(r)
+		slices.Sort(b)
+		fmt.Fprintf(out, "  %-4d %10s %10s %10s %10s %10s %10s %9.2f  %s\n", i+1, ms(pct(r, 50)), ms(pct(r, 90)), ms(pct(r, 99)),
+			ms(pct(b, 50)), ms(pct(b, 90)), ms(pct(b, 99)), float64(pct(r, 50))/float64(pct(b, 50)), loadAvg())
+	}
+	fmt.Fprintln(out)
 	return nil
 }
