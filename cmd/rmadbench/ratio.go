@@ -36,16 +36,14 @@ func (e *env) endStats(ctx context.Context, before redisSnap, mails int) (runSta
 		return runStats{}, err
 	}
 	st := diff(before, after, mails)
-	if st.slowest, err = slowest(ctx, e.rc); err != nil {
-		return st, err
-	}
-	return st, nil
+	return st, slowlog(ctx, e.rc, &st)
 }
 
 func printStats(out io.Writer, who string, st runStats) {
 	fmt.Fprintf(out, "  %s: %.1f Redis commands per mail; CPU per mail %.2f ms here (daemon, IMAP server, SMTP sink), %.2f ms in Redis; slowest command: %s\n",
 		who, st.commands, ms64(st.selfCPU), ms64(st.redisCPU), st.slowest)
 	fmt.Fprintf(out, "    commands per mail: %s\n", st.topCommands())
+	printScripts(out, st)
 }
 
 func ms64(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
