@@ -42,7 +42,9 @@ func normMessageID(id string) string {
 
 // IndexThread records that the mails messageIDs (rmad's replies, answers and staff copies, and
 // the partner mail they answer) belong to the thread of the partner's RMAs numbers. Indexing
-// again adds to the thread and renews it.
+// again adds to the thread and renews it. A Message-ID given together with its reference token
+// (rma.RefToken: one of rmad's own mails) is indexed under the token alone, which
+// ThreadNumbers looks up for every Message-ID too: one entry per mail instead of two.
 func (s *Store) IndexThread(ctx context.Context, partner string, numbers []string, messageIDs ...string) error {
 	if len(numbers) == 0 {
 		return nil
@@ -51,12 +53,16 @@ func (s *Store) IndexThread(ctx context.Context, partner string, numbers []strin
 	for _, n := range numbers {
 		fields = append(fields, n, "")
 	}
+	given := make(map[string]bool, len(messageIDs))
+	for _, id := range messageIDs {
+		given[normMessageID(id)] = true
+	}
 	// A plain pipeline, not MULTI/EXEC: the partner's keys are on one node and the commands
 	// run in order; a connection lost between an HSET and its EXPIRE returns an error to the
 	// caller, whose retry (an inbox entry stays unacknowledged) writes both again.
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, id := range messageIDs {
-			if normMessageID(id) == "" {
+			if n := normMessageID(id); n == "" || given[normMessageID(rma.RefToken(n))] {
 				continue
 			}
 			k := s.k.thread(partner, id)
@@ -72,16 +78,18 @@ func (s *Store) IndexThread(ctx context.Context, partner string, numbers []strin
 }
 
 // ThreadNumbers returns the RMA numbers of the partner's threads that messageIDs belong to
-// (none when no id is indexed), in number order, and renews the entries found.
+// (none when no id is indexed), in number order, and renews the entries found. Each id is
+// looked up as it is and by its reference token (IndexThread keeps rmad's mails under that),
+// and in the set form of earlier versions.
 func (s *Store) ThreadNumbers(ctx context.Context, partner string, messageIDs []string) ([]string, error) {
 	var ks []string
 	var found []*redis.StringSliceCmd
 	pipe := s.c.Pipeline()
 	for _, id := range messageIDs {
 		if normMessageID(id) != "" {
-			k, old := s.k.thread(partner, id), s.k.threadSet(partner, id)
-			ks = append(ks, k, old)
-			found = append(found, pipe.HKeys(ctx, k), pipe.SMembers(ctx, old))
+			k, tok, old := s.k.thread(partner, id), s.k.thread(partner, rma.RefToken(id)), s.k.threadSet(partner, id)
+			ks = append(ks, k, tok, old)
+			found = append(found, pipe.HKeys(ctx, k), pipe.HKeys(ctx, tok), pipe.SMembers(ctx, old))
 		}
 	}
 	if len(ks) == 0 {
