@@ -3,11 +3,13 @@ package label
 import (
 	"bytes"
 	"compress/zlib"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 
 	"codeberg.org/go-pdf/fpdf"
@@ -17,13 +19,13 @@ import (
 // How the embedded font gets into a PDF cheaply. fpdf's UTF-8 fonts cost about 5 ms of CPU per
 // PDF (it parses the font file, JSON-encodes a 65,536-entry width table to hash an ID, writes and
 // compresses a 128 KB CID map and a subset on every document) and offer no way to reuse that
-// work. So a PDF uses the font as a simple TrueType font instead: the font file is the committed
-// subset, compressed once at start; ASCII keeps its own codes and the other characters the
-// labels print get codes 127–255 of an encoding made for that PDF (a /Differences array naming
-// each glyph uniXXXX, which is how viewers and pdftotext map the codes back to Unicode). When
-// the labels of one PDF need more than 129 such characters, the labels are spread over several
-// encodings of the same embedded file; a single label that alone needs more uses fpdf's UTF-8
-// font.
+// work. So a PDF uses the font as a simple TrueType font instead: the font file is a cut of the
+// committed subset to the characters of the encoding (see cuts), made once per character set;
+// ASCII keeps its own codes and the other characters the labels print get codes 127–255 of an
+// encoding made for that PDF (a /Differences array naming each glyph uniXXXX, which is how
+// viewers and pdftotext map the codes back to Unicode). When the labels of one PDF need more
+// than 129 such characters, the labels are spread over several encodings, each with its cut; a
+// single label that alone needs more uses fpdf's UTF-8 font.
 
 const (
 	firstCode = 127 // the first code of the characters beyond ASCII
@@ -34,7 +36,6 @@ const (
 type metrics struct {
 	widths map[rune]int // advance of every covered character, in 1/1000 em
 	desc   fpdf.FontDescType
-	z      []byte // the font file, zlib-compressed
 }
 
 var font, fontErr = loadMetrics(fontTTF)
@@ -68,15 +69,6 @@ func loadMetrics(ttf []byte) (*metrics, error) {
 	}
 	// Nonsymbolic: viewers map codes to glyphs through the glyph names of the encoding.
 	m.desc.Flags = 32
-	var z bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
-	if _, err := zw.Write(ttf); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	m.z = z.Bytes()
 	return m, nil
 }
 
@@ -185,6 +177,7 @@ func addSimple(pdf *fpdf.Fpdf, f face) error {
 		cw[f.codes[r]] = font.widths[r]
 		fmt.Fprintf(&diff, " /uni%04X", r)
 	}
+	file := cuts.get(byCode)
 	// The font definition as fpdf's own font files (makefont) write it.
 	def, err := json.Marshal(struct {
 		Tp, Name     string
@@ -192,10 +185,66 @@ func addSimple(pdf *fpdf.Fpdf, f face) error {
 		Cw           []int
 		Diff, File   string
 		OriginalSize int
-	}{"TrueType", fontFamily, font.desc, cw, diff.String(), "DejaVuSans-subset.z", len(fontTTF)})
+	}{"TrueType", fontFamily, font.desc, cw, diff.String(), file.name, file.size})
 	if err != nil {
 		return err
 	}
-	pdf.AddFontFromBytes(f.family, "", def, font.z)
+	pdf.AddFontFromBytes(f.family, "", def, file.z)
 	return nil
+}
+
+// A PDF embeds only the glyphs its labels can print: ASCII and the face's other characters,
+// cut from the committed subset by fpdf's UTF8CutFont (about 10 KB compressed instead of the
+// whole subset's 36 KB, which was most of a one-label PDF). Cutting takes about 2 ms, so the
+// cuts are kept by the characters beyond ASCII: the labels of one partner and language print
+// the same ones, so nearly every PDF finds its cut made.
+var cuts = cutCache{m: map[string]cutFile{}}
+
+var cutFont = fpdf.UTF8CutFont // a test draws with the whole font file to compare
+
+type cutFile struct {
+	name string // fpdf's key of the file: one per character set
+	size int    // uncompressed
+	z    []byte // zlib-compressed
+}
+
+type cutCache struct {
+	mu sync.Mutex
+	m  map[string]cutFile
+}
+
+const cutCacheSize = 256 // a few hundred character sets: partners × languages, and then some
+
+// get is the cut of the font for ASCII and extra (the runes beyond it, in code order).
+func (c *cutCache) get(extra []rune) cutFile {
+	key := string(extra)
+	c.mu.Lock()
+	f, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return f
+	}
+	var set strings.Builder
+	for r := rune(32); r < firstCode; r++ {
+		set.WriteRune(r)
+	}
+	set.WriteString(key)
+	ttf := cutFont(fontTTF, set.String())
+	sum := sha256.Sum256([]byte(key))
+	f = cutFile{name: fmt.Sprintf("DejaVuSans-%x.z", sum[:8]), size: len(ttf), z: deflated(ttf)}
+	c.mu.Lock()
+	if len(c.m) >= cutCacheSize {
+		clear(c.m)
+	}
+	c.m[key] = f
+	c.mu.Unlock()
+	return f
+}
+
+func deflated(b []byte) []byte {
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	_, _ = zw.Write(b) // a bytes.Buffer does not fail
+	_ = zw.Close()
+	return z.Bytes()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"codeberg.org/go-pdf/fpdf"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"syscall"
@@ -316,4 +317,48 @@ func BenchmarkRender500Labels(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/500/1000, "ms/label")
 	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(time.Millisecond)/float64(b.N)/500, "cpu-ms/label")
+}
+
+// A PDF embeds only the glyphs its labels print (a cut of the font), and draws exactly what the
+// whole font file draws: the same pages, pixel for pixel, in every language and with the many
+// characters of TestManyCharacters; and a one-label PDF is small.
+func TestCutFontDrawsTheSame(t *testing.T) {
+	var ls []Label
+	for _, loc := range slices.Sorted(maps.Keys(partners)) {
+		ls = append(ls, partners[loc])
+	}
+	many := partners["fr"]
+	many.Number, many.CenterAddress = "RMA/9/SR/2026", "αβγδεζηθικλμνξοπρστυφχψω АБВГДЕЖЗИЙКЛМН ÀÂÇÉÈÊËÎÏÔÛÙÜŸ ĂăȘșȚț"
+	ls = append(ls, many)
+	cut, err := PDF(A4x4, ls...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := PDF(A6, partners["el"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one) > 16<<10 {
+		t.Errorf("one label is %d bytes, want the font cut to its characters (under 16 KB)", len(one))
+	}
+
+	defer func(f func([]byte, string) []byte) { cutFont = f; clear(cuts.m) }(cutFont)
+	cutFont = func(ttf []byte, _ string) []byte { return ttf }
+	clear(cuts.m)
+	whole, err := PDF(A4x4, ls...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole) <= len(cut) {
+		t.Errorf("the whole font's PDF is %d bytes, the cut's %d: nothing was cut", len(whole), len(cut))
+	}
+	got, want := testenv.Pages(t, cut, 150), testenv.Pages(t, whole, 150)
+	if len(got) != len(want) {
+		t.Fatalf("%d pages with the cut font, %d with the whole one", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("page %d draws differently with the cut font", i+1)
+		}
+	}
 }

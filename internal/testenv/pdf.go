@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -54,24 +55,10 @@ type Barcode struct {
 // page with zbarimg, sorted by page, type and data.
 func Barcodes(t testing.TB, pdf []byte) []Barcode {
 	t.Helper()
-	ppm, zbar := tool(t, "pdftoppm", "poppler-utils"), tool(t, "zbarimg", "zbar-tools")
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in.pdf")
-	if err := os.WriteFile(in, pdf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(ppm, "-r", "300", "-gray", "-png", in, filepath.Join(dir, "page")).CombinedOutput(); err != nil {
-		t.Fatalf("pdftoppm: %v: %s", err, out)
-	}
-	pngs, err := filepath.Glob(filepath.Join(dir, "page-*.png"))
-	if err != nil || len(pngs) == 0 {
-		t.Fatalf("pdftoppm made no pages (%v)", err)
-	}
-	sort.Strings(pngs) // page-1.png, page-2.png ... zero-padded by pdftoppm for 10+ pages
 	var found []Barcode
-	for i, png := range pngs {
+	for i, png := range pagePNGs(t, pdf, 300) {
 		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(zbar, "--quiet", "--nodbus", "--xml", png)
+		cmd := exec.Command(tool(t, "zbarimg", "zbar-tools"), "--quiet", "--nodbus", "--xml", png)
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		// zbarimg exits 4 when a page has no symbol: that is a finding, not a failure.
 		if err := cmd.Run(); err != nil {
@@ -95,6 +82,41 @@ func Barcodes(t testing.TB, pdf []byte) []Barcode {
 		return x.Data < y.Data
 	})
 	return found
+}
+
+// Pages rasterises every page of pdf with pdftoppm (gray, dpi dots per inch) and returns each
+// page's PNG: two PDFs that draw the same have the same pages.
+func Pages(t testing.TB, pdf []byte, dpi int) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, name := range pagePNGs(t, pdf, dpi) {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// pagePNGs writes every page of pdf as a gray PNG and returns their paths in page order.
+func pagePNGs(t testing.TB, pdf []byte, dpi int) []string {
+	t.Helper()
+	ppm := tool(t, "pdftoppm", "poppler-utils")
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.pdf")
+	if err := os.WriteFile(in, pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(ppm, "-r", strconv.Itoa(dpi), "-gray", "-png", in, filepath.Join(dir, "page")).CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm: %v: %s", err, out)
+	}
+	pngs, err := filepath.Glob(filepath.Join(dir, "page-*.png"))
+	if err != nil || len(pngs) == 0 {
+		t.Fatalf("pdftoppm made no pages (%v)", err)
+	}
+	sort.Strings(pngs) // page-1.png, page-2.png ... zero-padded by pdftoppm for 10+ pages
+	return pngs
 }
 
 // parseZbarXML reads zbarimg --xml output: <barcodes><source><index><symbol type=..><data>.
