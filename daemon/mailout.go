@@ -87,7 +87,7 @@ func (o *Outbox) Close() { o.courier.smtp.Close() }
 
 // keepReply keeps a partner's reply as the last reply of its RMAs (the console's "re-send").
 func keepReply(ctx context.Context, st *store.Store, partner string, numbers []string, msg outbound.Message) error {
-	b, err := json.Marshal(msg)
+	b, err := msg.JSON() // json.Marshal's bytes without its copies of a big reply
 	if err != nil {
 		return fmt.Errorf("keep reply %s: %w", msg.ID, err)
 	}

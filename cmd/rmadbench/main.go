@@ -647,6 +647,7 @@ func (e *env) throughput(ctx context.Context, o options, name string) (throughpu
 	}
 	res.rmad = time.Since(began)
 	res.peaks.end()
+	res.peaks.settled(ctx, e)
 	if res.stats, err = e.endStats(ctx, before, o.throughput); err != nil {
 		return res, err
 	}
@@ -671,6 +672,8 @@ func printPeaks(out io.Writer, o options, res throughputResult) {
 	p := res.peaks
 	fmt.Fprintf(out, "  Redis used_memory: %s before, peak %s (+%s); at most %d inbox and %d outbox entries\n",
 		mb(p.redisBefore), mb(p.redisPeak), mb(p.redisPeak-p.redisBefore), p.inbox, p.outbox)
+	fmt.Fprintf(out, "    of the peak: %s is what stays once all is answered and the queues are empty (+%s: the RMAs' own data and what is kept of them — records, indexes, markers, kept replies), %s the backlog in flight (queues, outbox)\n",
+		mb(p.redisEnd), mb(p.redisEnd-p.redisBefore), mb(max(0, p.redisPeak-p.redisEnd)))
 	if o.process {
 		fmt.Fprintf(out, "  rmad's peak RSS (VmHWM of its process): %s\n", mb(res.peakRSS))
 	} else {

@@ -156,10 +156,13 @@ func (r *daemonRun) pending(ctx context.Context) (int64, error) {
 // daemon's RSS, keeping the highest of each.
 type peaks struct {
 	redisBefore, redisPeak int64
-	inbox, outbox          int64
-	rss                    int64 // VmRSS sampled: the child's with -process, else this process's
-	stop                   chan struct{}
-	done                   chan struct{}
+	// redisEnd is used_memory once every mail is answered and the queues are empty: the RMAs'
+	// own data and what is kept of them (records, indexes, markers, kept replies), not the backlog.
+	redisEnd      int64
+	inbox, outbox int64
+	rss           int64 // VmRSS sampled: the child's with -process, else this process's
+	stop          chan struct{}
+	done          chan struct{}
 }
 
 func (r *daemonRun) samplePeaks(ctx context.Context, every time.Duration) *peaks {
@@ -197,6 +200,11 @@ func (r *daemonRun) samplePeaks(ctx context.Context, every time.Duration) *peaks
 }
 
 func (p *peaks) end() { close(p.stop); <-p.done }
+
+// settled notes used_memory after the run, everything answered and the queues empty.
+func (p *peaks) settled(ctx context.Context, e *env) {
+	p.redisEnd, _ = usedMemory(ctx, e)
+}
 
 func usedMemory(ctx context.Context, e *env) (int64, error) {
 	info, err := e.rc.Info(ctx, "memory").Result()
