@@ -6,17 +6,17 @@
 // partner reads come from the i18n package's per-locale catalogs (en, el, ro, fr); the mails
 // for staff and manufacturers come from embedded English templates (templates/).
 //
-// Delivery is the Sender's job with go-smtp: implicit TLS, STARTTLS, or plain text to a loopback
-// relay only. It keeps its sessions open across messages (RSET before each reuse, a fresh
-// session after any failure, closed after 30 s idle or at the server's messages-per-session
-// limit). Commands go one round trip at a time even where the server offers PIPELINING: go-smtp's
-// client has no pipelining (v0.25.1, used here, nor v0.26.0, the newest on the module proxy on
-// 2026-12-01: Mail and Rcpt each write a command and wait for its reply), and it keeps its
-// connection and its buffered textproto reader unexported (after STARTTLS the TLS connection it
-// made itself), so a pipelined MAIL/RCPT/DATA group could only be written past it on bytes it
-// owns, or by an SMTP client of our own (STARTTLS, AUTH with XOAUTH2, SIZE/SMTPUTF8 parameters,
-// dot-stuffing, RFC 2920 §3.1's lone dot after a DATA accepted for rejected recipients) in place
-// of a maintained library. Neither is small or safe enough for what it saves (three round trips
-// a message; nothing on loopback). IsPermanent tells the outbox which failures to dead-letter
+// Delivery is the Sender's job, over outbound/smtpclient: implicit TLS, STARTTLS, or plain text
+// to a loopback relay only. It keeps its sessions open across messages (RSET before each
+// reuse, a fresh session after any failure, closed after 30 s idle or at the server's
+// messages-per-session limit). Where the server's EHLO offers PIPELINING (RFC 2920) a message's
+// RSET, MAIL FROM, RCPT TOs and DATA go in one write, so a message on a kept session costs two
+// round trips (that group, then the data) instead of five; without PIPELINING each command
+// waits for its reply. The client is ours, small and bounded (reply lines, multi-line replies
+// and every exchange have limits; the reply reader is fuzzed), because no maintained Go client
+// pipelines: go-smtp's (v0.25.1, and v0.26.0, the newest on the module proxy on 2026-12-01)
+// writes one command per round trip and keeps its connection and reader unexported, net/smtp is
+// frozen, mox's client is not on the module proxy. go-smtp's server stays for the tests.
+// IsPermanent tells the outbox which failures to dead-letter
 // (a 5xx for this message) and which to retry (everything else, an outage included).
 package outbound

@@ -19,11 +19,11 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/mailauth"
+	"github.com/rmad/rmad/outbound/smtpclient"
 )
 
 // DefaultSendTimeout bounds one delivery (connect, TLS, auth, data) when the caller's context
@@ -317,10 +317,14 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 func (s *Sender) send(ctx context.Context, m Message) error {
 	cmdTimeout, dataTimeout := s.commandTimeout(), s.dataTimeout(m)
 	sess := s.takeIdle()
+	var err error
 	if sess != nil {
-		// RSET both ends whatever the last transaction left and tells whether the server still
-		// listens; a session that fails it is dropped before this message touches it.
-		if err := sess.run(ctx, cmdTimeout, dataTimeout, sess.c.Reset); err != nil || sess.dead {
+		// A reused session starts with RSET (pipelined with the transaction where the server
+		// allows): it clears whatever the last transaction left and tells whether the server
+		// still listens. A session that fails it, or was closed under it, is dropped before
+		// any of m was accepted, and m goes on a fresh one.
+		err = sess.run(ctx, cmdTimeout, func() error { return deliver(sess, m, true, dataTimeout) })
+		if errors.Is(err, errStale) {
 			s.log.Debug().Err(err).Msg("idle session is gone; reconnecting")
 			sess.close()
 			s.count(func(st *SenderStats) { st.Redials++ })
@@ -328,12 +332,11 @@ func (s *Sender) send(ctx context.Context, m Message) error {
 		}
 	}
 	if sess == nil {
-		var err error
 		if sess, err = s.open(ctx, cmdTimeout); err != nil {
 			return err
 		}
+		err = sess.run(ctx, cmdTimeout, func() error { return deliver(sess, m, false, dataTimeout) })
 	}
-	err := sess.run(ctx, cmdTimeout, dataTimeout, func() error { return deliver(sess, m, dataTimeout) })
 	if err != nil && sess.sent > 0 && errors.Is(err, errMailRefused) && !IsPermanent(err) {
 		// A used session refused to start another message (421 or 4xx at MAIL FROM, or the
 		// server closed it): the server's limit per session. Remember it and go on with a
@@ -344,7 +347,7 @@ func (s *Sender) send(ctx context.Context, m Message) error {
 		if sess, err = s.open(ctx, cmdTimeout); err != nil {
 			return err
 		}
-		err = sess.run(ctx, cmdTimeout, dataTimeout, func() error { return deliver(sess, m, dataTimeout) })
+		err = sess.run(ctx, cmdTimeout, func() error { return deliver(sess, m, false, dataTimeout) })
 	}
 	if err != nil {
 		sess.close() // any failure: the next message starts on a clean session
@@ -367,8 +370,13 @@ func (s *Sender) count(f func(*SenderStats)) {
 	s.mu.Unlock()
 }
 
-// errMailRefused marks a failure at MAIL FROM (before any of the message was accepted).
-var errMailRefused = errors.New("MAIL FROM refused")
+// errMailRefused marks a failure at MAIL FROM (before any of the message was accepted);
+// errStale a failure of the RSET that starts a reused session's transaction (the session is
+// gone; nothing of the message was accepted).
+var (
+	errMailRefused = errors.New("MAIL FROM refused")
+	errStale       = errors.New("the reused session failed RSET")
+)
 
 // relayFault reports whether err, from a session that was open, is the relay's way of failing
 // rather than a refusal of this message: a 421 (the service closes the channel) at any step, a
@@ -379,7 +387,7 @@ func relayFault(err error) bool {
 	if err == nil || IsPermanent(err) {
 		return false
 	}
-	var se *smtp.SMTPError
+	var se *smtpclient.Error
 	if errors.As(err, &se) {
 		return se.Code == 421 || errors.Is(err, errMailRefused)
 	}
@@ -421,37 +429,58 @@ func (s *Sender) settled(id string, err error) {
 	s.mu.Unlock()
 }
 
-// deliver runs one mail transaction on an open session; the data may take dataTimeout.
-func deliver(sess *smtpSession, m Message, dataTimeout time.Duration) error {
-	c := sess.c
-	if err := c.Mail(m.From, mailOptions(m)); err != nil {
-		return fmt.Errorf("%w: %w", errMailRefused, envelopeError("MAIL FROM:<"+m.From+">", err))
+// deliver runs one mail transaction on an open session (RSET first on a reused one); the data
+// may take dataTimeout. Each failed command becomes an envelopeError.
+func deliver(sess *smtpSession, m Message, reused bool, dataTimeout time.Duration) error {
+	err := sess.c.Send(smtpclient.Mail{From: m.From, To: m.To, Data: m.Raw, UTF8: needsUTF8(m),
+		Reset: reused, DataTimeout: dataTimeout})
+	if err == nil {
+		return nil
 	}
-	for _, to := range m.To {
-		if err := c.Rcpt(to, nil); err != nil {
-			return envelopeError("RCPT TO:<"+to+">", err)
+	var many smtpclient.RecipientsError
+	if errors.As(err, &many) {
+		errs := make(joined, len(many))
+		for i, ce := range many {
+			errs[i] = envelopeError(ce.Command, ce.Err)
+		}
+		return errs
+	}
+	var ce *smtpclient.CommandError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	switch ce.Verb {
+	case smtpclient.VerbRset:
+		return fmt.Errorf("%w: %w", errStale, err)
+	case smtpclient.VerbMail:
+		return fmt.Errorf("%w: %w", errMailRefused, envelopeError(ce.Command, ce.Err))
+	case smtpclient.VerbEnd:
+		var se *smtpclient.Error
+		if !errors.As(ce.Err, &se) {
+			return fmt.Errorf("data: %w", ce.Err)
 		}
 	}
-	w, err := c.Data()
-	if err != nil {
-		return envelopeError("DATA", err)
-	}
-	// go-smtp sets no deadline while the data is written; the reply after it gets
-	// SubmissionTimeout.
-	_ = sess.conn.SetWriteDeadline(time.Now().Add(dataTimeout))
-	if _, err := w.Write(m.Raw); err != nil {
-		return fmt.Errorf("data: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return envelopeError("end of DATA", err)
-	}
-	return nil
+	return envelopeError(ce.Command, ce.Err)
 }
+
+// joined is several refused recipients: permanent if one is (IsPermanent finds it), their
+// texts joined by "; ".
+type joined []error
+
+func (j joined) Error() string {
+	s := make([]string, len(j))
+	for i, e := range j {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (j joined) Unwrap() []error { return j }
 
 // learnLimit lowers the messages per session to what the server took before refusing, when it
 // refused with a reply (a dropped connection says nothing about limits).
 func (s *Sender) learnLimit(sent int, err error) {
-	var se *smtp.SMTPError
+	var se *smtpclient.Error
 	if !errors.As(err, &se) {
 		return
 	}
@@ -466,19 +495,18 @@ func (s *Sender) learnLimit(sent int, err error) {
 // smtpSession is one open, logged-in SMTP connection.
 type smtpSession struct {
 	conn  net.Conn
-	c     *smtp.Client
+	c     *smtpclient.Client
 	sent  int  // messages delivered on it
 	max   int  // messages it may carry
 	dead  bool // its connection was closed under it
 	timer *time.Timer
 }
 
-// run calls f with each of the session's commands bounded by cmdTimeout, the reply to the data
-// by dataTimeout, and all by ctx: go-smtp has no context, so closing the connection is what
-// interrupts a hung command or DATA.
-func (sess *smtpSession) run(ctx context.Context, cmdTimeout, dataTimeout time.Duration, f func() error) error {
-	sess.c.CommandTimeout = cmdTimeout
-	sess.c.SubmissionTimeout = dataTimeout
+// run calls f with each of the session's commands bounded by cmdTimeout (the data has its own
+// timeout) and all by ctx: closing the connection at the end of ctx is what interrupts a hung
+// command or DATA.
+func (sess *smtpSession) run(ctx context.Context, cmdTimeout time.Duration, f func() error) error {
+	sess.c.Timeout = cmdTimeout
 	stop := context.AfterFunc(ctx, func() { sess.conn.Close() })
 	err := f()
 	if !stop() {
@@ -497,7 +525,7 @@ func (sess *smtpSession) close() {
 
 // quit says QUIT (briefly; the server's answer changes nothing) and closes.
 func (sess *smtpSession) quit() {
-	sess.c.CommandTimeout = 5 * time.Second
+	sess.c.Timeout = 5 * time.Second
 	if err := sess.c.Quit(); err != nil {
 		sess.c.Close()
 	}
@@ -590,7 +618,7 @@ func (s *Sender) Probe(ctx context.Context) (tlsOn bool, extensions []string, er
 	if err != nil {
 		return false, nil, fmt.Errorf("smtp %s: %w", s.cfg.Address, err)
 	}
-	_, tlsOn = sess.c.TLSConnectionState()
+	tlsOn = sess.c.TLS()
 	for _, ext := range []string{"PIPELINING", "SMTPUTF8", "8BITMIME", "SIZE", "LIMITS"} {
 		if ok, _ := sess.c.Extension(ext); ok {
 			extensions = append(extensions, ext)
@@ -637,27 +665,24 @@ func (s *Sender) dial(ctx context.Context, timeout time.Duration) (*smtpSession,
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
-	var c *smtp.Client
-	if mode == config.TLSStartTLS {
-		// go-smtp reads the greeting, says EHLO and STARTTLS here with its own 5-minute
-		// timeouts: a hung relay is cut off after one command's time instead.
-		hung := time.AfterFunc(timeout, func() { conn.Close() })
-		// Refuses a server without STARTTLS: never fall back to plain text.
-		c, err = smtp.NewClientStartTLS(conn, tlsCfg)
-		if !hung.Stop() && err == nil {
-			err = fmt.Errorf("no answer within %s", timeout)
-		}
+	c, err := smtpclient.New(conn, timeout)
+	if err == nil {
+		err = c.Hello(s.localName())
 		if err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("starttls: %w", err)
+			err = fmt.Errorf("ehlo: %w", err)
 		}
-	} else {
-		c = smtp.NewClient(conn)
 	}
-	c.CommandTimeout = timeout
-	c.SubmissionTimeout = timeout
-	if err := s.login(ctx, c); err != nil {
-		c.Close()
+	if err == nil && mode == config.TLSStartTLS {
+		// Refuses a server without STARTTLS: never fall back to plain text.
+		if err = c.StartTLS(ctx, tlsCfg); err != nil {
+			err = fmt.Errorf("starttls: %w", err)
+		}
+	}
+	if err == nil {
+		err = s.login(ctx, c)
+	}
+	if err != nil {
+		conn.Close()
 		return nil, err
 	}
 	sess := &smtpSession{conn: conn, c: c, max: s.maxPerSession(c)}
@@ -669,18 +694,13 @@ func (s *Sender) dial(ctx context.Context, timeout time.Duration) (*smtpSession,
 	return sess, nil
 }
 
-// login says EHLO and authenticates when smtp.username is set: with the password, or with an
-// OAuth access token (a refused token is replaced once; then "the server refused the OAuth
-// token: ...").
-func (s *Sender) login(ctx context.Context, c *smtp.Client) error {
-	if err := c.Hello(s.localName()); err != nil {
-		return fmt.Errorf("ehlo: %w", err)
-	}
+// login authenticates when smtp.username is set: with the password, or with an OAuth access
+// token (a refused token is replaced once; then "the server refused the OAuth token: ...").
+func (s *Sender) login(ctx context.Context, c *smtpclient.Client) error {
 	if s.cfg.Username == "" {
 		return nil
 	}
-	_, tlsActive := c.TLSConnectionState()
-	if err := authAllowed(s.cfg.Address, tlsActive); err != nil {
+	if err := authAllowed(s.cfg.Address, c.TLS()); err != nil {
 		return err
 	}
 	if s.tokens != nil {
@@ -691,7 +711,7 @@ func (s *Sender) login(ctx context.Context, c *smtp.Client) error {
 		}
 		err := mailauth.Login(ctx, s.tokens, mech, s.cfg.Username,
 			func(sc mailauth.Client) error { return c.Auth(sc) },
-			func(err error) bool { var se *smtp.SMTPError; return errors.As(err, &se) })
+			func(err error) bool { var se *smtpclient.Error; return errors.As(err, &se) })
 		var refused *mailauth.RefusedError
 		if err != nil && !errors.As(err, &refused) {
 			return fmt.Errorf("%s as %s: %w", mech, s.cfg.Username, err)
@@ -710,7 +730,7 @@ func (s *Sender) login(ctx context.Context, c *smtp.Client) error {
 }
 
 // maxPerSession is MaxPerSession, lowered to the server's LIMITS MAILMAX (RFC 9422).
-func (s *Sender) maxPerSession(c *smtp.Client) int {
+func (s *Sender) maxPerSession(c *smtpclient.Client) int {
 	limit := s.MaxPerSession
 	if limit <= 0 {
 		limit = DefaultMaxPerSession
@@ -733,14 +753,14 @@ func (s *Sender) maxPerSession(c *smtp.Client) int {
 // the configuration is fixed.
 func envelopeError(step string, err error) error {
 	err = fmt.Errorf("%s: %w", step, err)
-	var se *smtp.SMTPError
+	var se *smtpclient.Error
 	if !errors.As(err, &se) || se.Code < 500 || se.Code > 599 {
 		return err
 	}
 	switch {
 	case se.Code == 530, se.Code == 534, se.Code == 535, se.Code == 538:
 		return err
-	case strings.HasPrefix(step, "MAIL") && se.EnhancedCode[0] == 5 && se.EnhancedCode[1] == 7:
+	case strings.HasPrefix(step, "MAIL") && se.Enhanced[0] == 5 && se.Enhanced[1] == 7:
 		return err
 	}
 	return &permanentError{err}
@@ -772,7 +792,7 @@ func checkTransport(mode, address string) error {
 }
 
 // authAllowed decides whether credentials may be sent: over TLS, or in the clear to loopback
-// only. go-smtp's client does not check this itself.
+// only.
 func authAllowed(address string, tlsActive bool) error {
 	if tlsActive || isLoopback(address) {
 		return nil
@@ -796,7 +816,7 @@ func isLoopback(address string) bool {
 }
 
 // saslClient picks PLAIN, else LOGIN, from what the server offers.
-func saslClient(c *smtp.Client, user, pass string) (sasl.Client, error) {
+func saslClient(c *smtpclient.Client, user, pass string) (sasl.Client, error) {
 	if ok, _ := c.Extension("AUTH"); !ok {
 		return nil, errors.New("auth: the server offers no AUTH, but smtp.username is set")
 	}
@@ -831,18 +851,9 @@ func (s *Sender) localName() string {
 	return "localhost"
 }
 
-// mailOptions asks for SMTPUTF8 only when an address needs it.
-func mailOptions(m Message) *smtp.MailOptions {
-	if isASCII(m.From) {
-		all := true
-		for _, t := range m.To {
-			all = all && isASCII(t)
-		}
-		if all {
-			return nil
-		}
-	}
-	return &smtp.MailOptions{UTF8: true}
+// needsUTF8 says whether an address needs SMTPUTF8.
+func needsUTF8(m Message) bool {
+	return !isASCII(m.From) || slices.ContainsFunc(m.To, func(t string) bool { return !isASCII(t) })
 }
 
 // checkMessage refuses what no server could take, before connecting.

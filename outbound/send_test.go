@@ -20,6 +20,7 @@ import (
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/mailauth"
+	"github.com/rmad/rmad/outbound/smtpclient"
 )
 
 // recorder is a go-smtp Backend that keeps what it receives and fails on demand.
@@ -519,26 +520,26 @@ func TestCheckTransport(t *testing.T) {
 }
 
 func TestIsPermanentWrapped(t *testing.T) {
-	base := envelopeError("RCPT TO:<x@y>", &smtp.SMTPError{Code: 550, Message: "no"})
+	base := envelopeError("RCPT TO:<x@y>", &smtpclient.Error{Code: 550, Message: "no"})
 	wrapped := errors.Join(errors.New("outbox 1-0"), base)
 	if !IsPermanent(wrapped) {
 		t.Error("IsPermanent must see through wrapping")
 	}
-	var se *smtp.SMTPError
+	var se *smtpclient.Error
 	if !errors.As(wrapped, &se) || se.Code != 550 {
 		t.Error("the server's reply must stay reachable through a permanent error")
 	}
 	for _, code := range []int{421, 450, 451, 452, 530, 535} {
-		if IsPermanent(envelopeError("RCPT TO:<a@b>", &smtp.SMTPError{Code: code})) {
+		if IsPermanent(envelopeError("RCPT TO:<a@b>", &smtpclient.Error{Code: code})) {
 			t.Errorf("code %d must be temporary", code)
 		}
 	}
 	for _, code := range []int{550, 551, 552, 553, 554} {
-		if !IsPermanent(envelopeError("RCPT TO:<a@b>", &smtp.SMTPError{Code: code})) {
+		if !IsPermanent(envelopeError("RCPT TO:<a@b>", &smtpclient.Error{Code: code})) {
 			t.Errorf("code %d must be permanent", code)
 		}
 	}
-	security := &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "sender not owned by user"}
+	security := &smtpclient.Error{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "sender not owned by user"}
 	if IsPermanent(envelopeError("MAIL FROM:<a@b>", security)) {
 		t.Error("a 5.7.x refusal of MAIL FROM is about the configuration: must be temporary")
 	}

@@ -48,7 +48,7 @@ start_dovecot() { # start_dovecot DIR
   chmod 0644 "$dir/passwd"
 
   # The config is internal/testenv/dovecot.conf.in, shared with testenv.OAuthDovecot.
-  sed -e "s|@DIR@|$dir|g" -e "s|@MECHANISMS@|plain login|g" \
+  sed -e "s|@DIR@|$dir|g" -e "s|@PROTOCOLS@|imap|g" -e "s|@MECHANISMS@|plain login|g" \
     -e "s|@LOGIN_USER@|$login_user|g" -e "s|@INTERNAL_USER@|$internal_user|g" \
     -e "s|@MAIL_USER@|$mail_user|g" -e "s|@MAIL_GROUP@|$mail_group|g" \
     -e "s|@PASSDB_DRIVER@|passwd-file|g" -e "s|@PASSDB_ARGS@|scheme=PLAIN username_format=%u $dir/passwd|g" \

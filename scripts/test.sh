@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 need_pkg redis-server redis-server
 need_pkg redis-cli redis-tools
 need_pkg dovecot dovecot-imapd
+need_pkg /usr/lib/dovecot/submission dovecot-submissiond # the courier's SMTP tests (testenv.SubmissionDovecot)
 need_pkg chromium chromium # the staff console's browser tests (chromedp)
 # The parcel label tests read the PDFs back: text with pdftotext, barcodes with pdftoppm + zbarimg.
 need_pkg pdftotext poppler-utils

@@ -20,6 +20,62 @@ import (
 // the packaged unprivileged users when the tests run as root. A missing dovecot fails the test.
 func OAuthDovecot(t testing.TB, introspectURL string) string {
 	t.Helper()
+	d := newDovecot(t)
+	ext := filepath.Join(d.dir, "dovecot-oauth2.conf.ext")
+	writeConf(t, ext, fmt.Sprintf(`introspection_mode = post
+introspection_url = %s
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+`, introspectURL))
+	return d.start(t, "imap", "xoauth2 oauthbearer", "oauth2", ext)
+}
+
+// SubmissionDovecot starts a private Dovecot (2.3) whose submission service
+// (dovecot-submissiond: PIPELINING, AUTH PLAIN and LOGIN in plain text on loopback) relays
+// every message to relay (host:port, an SMTP server the test runs), and returns the submission
+// host:port and the one user's login. It is stopped when the test ends; a missing dovecot or
+// submission service fails the test.
+func SubmissionDovecot(t testing.TB, relay string) (addr, user, pass string) {
+	t.Helper()
+	if _, err := os.Stat("/usr/lib/dovecot/submission"); err != nil {
+		t.Fatal("dovecot's submission service is not installed (Debian package dovecot-submissiond); scripts/test.sh installs it")
+	}
+	d := newDovecot(t)
+	relayHost, relayPort, err := net.SplitHostPort(relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	user, pass = "rma@distributor.example", "submission-secret"
+	writeConf(t, filepath.Join(d.dir, "passwd"), fmt.Sprintf("%s:{PLAIN}%s::::::\n", user, pass))
+	writeConf(t, filepath.Join(d.dir, "extra.conf"), fmt.Sprintf(`hostname = localhost
+submission_relay_host = %s
+submission_relay_port = %s
+submission_relay_ssl = no
+service submission-login {
+  inet_listener submission {
+    address = 127.0.0.1
+    port = %d
+  }
+  chroot =
+}
+`, relayHost, relayPort, port))
+	d.start(t, "imap submission", "plain login", "passwd-file", "scheme=PLAIN username_format=%u "+filepath.Join(d.dir, "passwd"))
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	waitListening(t, addr, d.dir)
+	return addr, user, pass
+}
+
+// dovecot is a private Dovecot being set up in dir.
+type dovecot struct {
+	bin, dir                               string
+	loginUser, internalUser, mailUser, gid string
+}
+
+func newDovecot(t testing.TB) *dovecot {
+	t.Helper()
 	bin, err := exec.LookPath("dovecot")
 	if err != nil {
 		bin = "/usr/sbin/dovecot"
@@ -27,7 +83,7 @@ func OAuthDovecot(t testing.TB, introspectURL string) string {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatal("dovecot is not installed (Debian package dovecot-imapd); scripts/test.sh installs it")
 	}
-	dir, err := os.MkdirTemp("", "rmad-dovecot-oauth-")
+	dir, err := os.MkdirTemp("", "rmad-dovecot-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,31 +110,24 @@ func OAuthDovecot(t testing.TB, introspectURL string) string {
 			}
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	return &dovecot{bin: bin, dir: dir, loginUser: loginUser, internalUser: internalUser, mailUser: internalUser, gid: mailUser.Gid}
+}
 
-	ext := filepath.Join(dir, "dovecot-oauth2.conf.ext")
-	writeConf(t, ext, fmt.Sprintf(`introspection_mode = post
-introspection_url = %s
-force_introspection = yes
-username_attribute = username
-active_attribute = active
-active_value = true
-`, introspectURL))
-	conf := filepath.Join(dir, "dovecot.conf")
-	writeConf(t, conf, strings.NewReplacer("@DIR@", dir, "@MECHANISMS@", "xoauth2 oauthbearer",
-		"@LOGIN_USER@", loginUser, "@INTERNAL_USER@", internalUser, "@MAIL_USER@", internalUser,
-		"@MAIL_GROUP@", mailUser.Gid, "@PASSDB_DRIVER@", "oauth2", "@PASSDB_ARGS@", ext,
+// start writes the config (protocols, login mechanisms, passdb) and runs Dovecot until the test
+// ends; it returns the IMAP host:port once it listens.
+func (d *dovecot) start(t testing.TB, protocols, mechanisms, passdb, passdbArgs string) string {
+	t.Helper()
+	port := freePort(t)
+	conf := filepath.Join(d.dir, "dovecot.conf")
+	writeConf(t, conf, strings.NewReplacer("@DIR@", d.dir, "@PROTOCOLS@", protocols, "@MECHANISMS@", mechanisms,
+		"@LOGIN_USER@", d.loginUser, "@INTERNAL_USER@", d.internalUser, "@MAIL_USER@", d.mailUser,
+		"@MAIL_GROUP@", d.gid, "@PASSDB_DRIVER@", passdb, "@PASSDB_ARGS@", passdbArgs,
 		"@PORT@", fmt.Sprint(port)).Replace(dovecotConf))
-	if out, err := exec.Command(bin, "-c", conf, "-n").CombinedOutput(); err != nil {
+	if out, err := exec.Command(d.bin, "-c", conf, "-n").CombinedOutput(); err != nil {
 		t.Fatalf("dovecot rejects its test config: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-F", "-c", conf)
-	logf, err := os.Create(filepath.Join(dir, "stderr.log"))
+	cmd := exec.Command(d.bin, "-F", "-c", conf)
+	logf, err := os.Create(filepath.Join(d.dir, "stderr.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,21 +149,37 @@ active_value = true
 		}
 		logf.Close()
 		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
+			log, _ := os.ReadFile(filepath.Join(d.dir, "dovecot.log"))
 			t.Logf("dovecot log:\n%s", log)
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitListening(t, addr, d.dir)
+	return addr
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitListening waits until addr takes connections, or fails the test with the log in dir.
+func waitListening(t testing.TB, addr, dir string) {
+	t.Helper()
 	for range 100 {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return addr
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-	t.Fatalf("dovecot did not start; its log:\n%s", log)
-	return ""
+	t.Fatalf("dovecot does not listen on %s; its log:\n%s", addr, log)
 }
 
 // dovecotConf is the test Dovecot's config, with @NAME@ for what each starter puts in.
