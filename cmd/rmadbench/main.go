@@ -61,8 +61,9 @@ type options struct {
 	workers    int
 	log        string
 	timeout    time.Duration
-	smtpLogin  bool // the sink wants STARTTLS and AUTH PLAIN, as a submission server does
-	perSession int  // SMTP messages per session (0: rmad's default; 1: a session per message)
+	smtpLogin  bool          // the sink wants STARTTLS and AUTH PLAIN, as a submission server does
+	smtpRTT    time.Duration // rmad reaches the sink through a proxy adding this round trip
+	perSession int           // SMTP messages per session (0: rmad's default; 1: a session per message)
 	fsync      string
 	pairs      int
 	memory     bool // report Redis memory per RMA after the throughput run
@@ -89,6 +90,7 @@ func run() int {
 	flag.StringVar(&o.log, "log", "", "write the daemon's logs to this `file` (default: discarded)")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up when one mail (latency) or the whole batch (throughput, per 1000 mails) takes longer")
 	flag.BoolVar(&o.smtpLogin, "smtp-login", false, "the SMTP sink wants STARTTLS (self-signed certificate) and AUTH PLAIN, as a submission server does")
+	flag.DurationVar(&o.smtpRTT, "smtp-rtt", 0, "rmad's couriers reach the SMTP sink through a loopback proxy that adds this round-trip `time` (half each way), as a relay that far away")
 	flag.IntVar(&o.perSession, "smtp-per-session", 0, "SMTP messages per session (0: rmad's default; 1: a new session per message)")
 	flag.StringVar(&o.fsync, "appendfsync", "always", "the private redis-server's appendfsync: `always` or everysec")
 	flag.IntVar(&o.pairs, "pairs", 3, "rmad/bare run pairs of -mode ratio")
@@ -163,6 +165,9 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	if o.perSession > 0 {
 		smtpName += fmt.Sprintf(", %d messages per session", o.perSession)
 	}
+	if o.smtpRTT > 0 {
+		smtpName += fmt.Sprintf(", %s round trip (-smtp-rtt)", o.smtpRTT)
+	}
 	fmt.Fprintf(out, "IMAP: %s   Redis: %s   SMTP: %s\n", e.imapName, e.redisName, smtpName)
 	fmt.Fprintf(out, "load average at the start: %s\n\n", loadAvg())
 	switch o.mode {
@@ -218,6 +223,7 @@ type env struct {
 	imapAddr, imapName   string
 	user, pass           string
 	smtp                 *sandbox.SMTP
+	smtpAddr             string // where rmad sends: the sink, or the -smtp-rtt proxy in front of it
 	dir                  string
 	client               *imapclient.Client // appends and checks
 	logw                 io.Writer
@@ -290,6 +296,12 @@ func setup(o options) (e *env, err error) {
 		os.Setenv("SSL_CERT_FILE", certFile)
 	} else if e.smtp, err = sandbox.StartSMTP(""); err != nil {
 		return e, err
+	}
+	e.smtpAddr = e.smtp.Addr
+	if o.smtpRTT > 0 {
+		if e.smtpAddr, err = startDelayProxy(e.smtp.Addr, o.smtpRTT/2); err != nil {
+			return e, err
+		}
 	}
 	if e.client, err = dial(e.imapAddr, e.user, e.pass); err != nil {
 		return e, err
@@ -399,7 +411,7 @@ func (e *env) newRun(ctx context.Context, name string, idle bool, poll time.Dura
 		RedisAddr: e.redisAddr, KeyPrefix: r.prefix,
 		IMAPAddr: e.imapAddr, IMAPUser: e.user, IMAPPasswordFile: "imap-password",
 		Mailbox: r.in, ProcessedMailbox: r.done, RejectedMailbox: r.rejects, IDLE: idle, PollInterval: poll,
-		SMTPAddr:   e.smtp.Addr,
+		SMTPAddr:   e.smtpAddr,
 		HTTPListen: fmt.Sprintf("127.0.0.1:%d", httpPort),
 		Digest:     sandbox.LeapDayDigest, Reminders: sandbox.LeapDayReminders, // no mails to partners mid-run
 	})
