@@ -39,7 +39,7 @@ for i, it in ipairs(plan.items) do
   if c ~= plan.expect[i] then return {'changed'} end
 end
 for _, w in ipairs(plan.writes) do
-  if redis.call('EXISTS', KEYS[w.rec]) == 0 then writeRecord(plan, w) end
+  if redis.call('EXISTS', KEYS[w.rec]) == 0 then writeRecord(plan, w, KEYS[w.rec], w.num, w.val) end
 end
 return {'ok'}
 `)

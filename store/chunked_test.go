@@ -205,8 +205,9 @@ func BenchmarkCommitBig(b *testing.B) {
 
 // Proof: the worklist index a commit writes for its new RMAs (indexNew) is the one a rebuild
 // from the records writes (putIndex), key by key.
-func TestCommitIndexMatchesRebuild(t *testing.T) {
-	s := newTestStore(t)
+func TestCommitIndexMatchesRebuild(t *testing.T) { bothForms(t, testCommitIndexMatchesRebuild) }
+
+func testCommitIndexMatchesRebuild(t *testing.T, s *Store) {
 	ctx := context.Background()
 	sub := bigSubmission(3, 1, 2, "none")
 	if _, err := s.Commit(ctx, sub, decide(sub.Items), testNow); err != nil {

@@ -116,44 +116,55 @@ type luaPlan struct {
 	SubTTL int64      `json:"subttl"` // ms the stored outcome is kept
 }
 
-// luaWriteRecord is the Lua function both commit scripts write a new record with (plan w): its
-// fields and packed chunks in one HSET, own-number and serial keys, status set, updated index.
+// luaWriteRecord is the Lua function the commit scripts write a new record with (plan w, the
+// record's key rec, its number key num, the own-number and serial keys' value val): its fields
+// and packed chunks in one HSET, own-number and serial keys, status set, updated index.
 const luaWriteRecord = `
-local function writeRecord(plan, w)
+local function writeRecord(plan, w, rec, num, val)
   local f = w.fields -- and the packed chunks: one HSET per record
   for j = 0, w.blobs - 1 do f[#f + 1] = 'z' .. j; f[#f + 1] = ARGV[w.blob + j] end
-  redis.call('HSET', KEYS[w.rec], unpack(f))
-  if w.own > 0 then redis.call('SET', KEYS[w.own], w.val) end
-  if w.sset > 0 then redis.call('HSET', KEYS[w.sset], w.num, '') end
-  if w.oser > 0 then redis.call('SET', KEYS[w.oser], w.val) end
-  redis.call('SADD', KEYS[w.stat], w.num)
-  redis.call('ZADD', KEYS[plan.upd], plan.updms, w.num)
+  redis.call('HSET', rec, unpack(f))
+  if w.own > 0 then redis.call('SET', KEYS[w.own], val) end
+  if w.sset > 0 then redis.call('HSET', KEYS[w.sset], num, '') end
+  if w.oser > 0 then redis.call('SET', KEYS[w.oser], val) end
+  redis.call('SADD', KEYS[w.stat], num)
+  redis.call('ZADD', KEYS[plan.upd], plan.updms, num)
+end
+`
+
+// luaClassify is the Lua function that classifies a submission's candidate items (plan items)
+// against the partner's dedupe keys. A classification is ” (new), 'yyyy:n handling' (an
+// existing RMA) or '@i' (the same as candidate i of this submission).
+const luaClassify = `
+local function classify(items)
+  local cls = {}
+  local seenOwn, seenSer = {}, {}
+  for i, it in ipairs(items) do
+    local c = ''
+    if it.own > 0 then c = redis.call('GET', KEYS[it.own]) or '' end
+    if c == '' and it.oser > 0 then c = redis.call('GET', KEYS[it.oser]) or '' end
+    if c == '' and it.ownv ~= '' and seenOwn[it.ownv] then c = '@' .. seenOwn[it.ownv] end
+    if c == '' and it.serv ~= '' and seenSer[it.serv] then c = '@' .. seenSer[it.serv] end
+    if c == '' then
+      if it.ownv ~= '' then seenOwn[it.ownv] = i end
+      if it.serv ~= '' then seenSer[it.serv] = i end
+    end
+    cls[i] = c
+  end
+  return cls
 end
 `
 
 // commitScript classifies a submission's candidate items against the partner's dedupe keys
 // (mode "classify", read only) or checks that the classification is unchanged and writes
 // everything (mode "commit"). KEYS[1] is the submission's stored outcome; ARGV: mode, plan,
-// outcome, then the records' packed chunks. A classification is ” (new), 'yyyy:n handling' (an existing RMA) or '@i' (the
-// same as candidate i of this submission).
-var commitScript = redis.NewScript(luaWriteRecord + `
+// outcome, then the records' packed chunks. It is the first and third step of the commit on
+// Redis Cluster (commitSteps); elsewhere commitOneScript does all in one.
+var commitScript = redis.NewScript(luaWriteRecord + luaClassify + `
 local stored = redis.call('GET', KEYS[1])
 if stored then return {'replay', stored} end
 local plan = cjson.decode(ARGV[2])
-local cls = {}
-local seenOwn, seenSer = {}, {}
-for i, it in ipairs(plan.items) do
-  local c = ''
-  if it.own > 0 then c = redis.call('GET', KEYS[it.own]) or '' end
-  if c == '' and it.oser > 0 then c = redis.call('GET', KEYS[it.oser]) or '' end
-  if c == '' and it.ownv ~= '' and seenOwn[it.ownv] then c = '@' .. seenOwn[it.ownv] end
-  if c == '' and it.serv ~= '' and seenSer[it.serv] then c = '@' .. seenSer[it.serv] end
-  if c == '' then
-    if it.ownv ~= '' then seenOwn[it.ownv] = i end
-    if it.serv ~= '' then seenSer[it.serv] = i end
-  end
-  cls[i] = c
-end
+local cls = classify(plan.items)
 if ARGV[1] == 'classify' then
   local out = {'classified'}
   for i = 1, #cls do out[i + 1] = cls[i] end
@@ -163,7 +174,7 @@ if #plan.expect ~= #cls then return {'changed'} end
 for i = 1, #cls do
   if plan.expect[i] ~= cls[i] then return {'changed'} end
 end
-for _, w in ipairs(plan.writes) do writeRecord(plan, w) end
+for _, w in ipairs(plan.writes) do writeRecord(plan, w, KEYS[w.rec], w.num, w.val) end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', plan.subttl)
 return {'ok'}
 `)
@@ -256,6 +267,9 @@ func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.
 	if len(cands) > commitChunk {
 		return s.commitChunked(ctx, sub, key, subID, decisions, cands, base, items, year, now)
 	}
+	if !s.multiStep {
+		return s.commitOne(ctx, sub, key, decisions, cands, base, items, year, now)
+	}
 	for range maxCommitRounds {
 		cls := []string{}
 		if len(cands) > 0 {
@@ -335,8 +349,8 @@ func replayOutcome(key string, res []string) (Outcome, error) {
 	if len(res) < 2 {
 		return Outcome{}, fmt.Errorf("store commit %s: replay without stored outcome", key)
 	}
-	var so storedOutcome
-	if err := unpackJSON([]byte(res[1]), &so); err != nil {
+	so, err := storedDecisions([]byte(res[1]))
+	if err != nil {
 		return Outcome{}, fmt.Errorf("store commit %s: stored outcome: %w", key, err)
 	}
 	return Outcome{Decisions: so.Decisions, Replay: true, SubmissionKey: so.Key}, nil
@@ -371,51 +385,73 @@ func (s *Store) reserve(ctx context.Context, subID, partner string, count, year 
 func (s *Store) buildCommit(sub rma.Submission, key string, decisions []rma.Decision, cands []candidate,
 	cls []string, nums []numberKey, base keyList, items []luaItem, now time.Time) (Outcome, keyList, luaPlan, []any, error) {
 	p := sub.PartnerID
-	out := Outcome{Decisions: make([]rma.Decision, len(decisions)), SubmissionKey: key}
-	copy(out.Decisions, decisions)
-
 	kl := keyList{keys: append([]string(nil), base.keys...), at: map[string]int{}}
 	for k, v := range base.at {
 		kl.at[k] = v
 	}
 	plan := luaPlan{Items: items, Expect: cls, Writes: []luaWrite{}, UpdMS: strconv.FormatInt(now.UnixMilli(), 10)}
 	plan.Upd = kl.add(s.k.updated(p))
-	var chunks []any                    // ARGV after mode, plan and outcome
-	numOf := make([]string, len(cands)) // "yyyy:n handling" per candidate, for '@i' references
+	out, numOf, err := numberDecisions(key, decisions, cands, cls, nums)
+	if err != nil {
+		return out, kl, plan, nil, err
+	}
+	var chunks []any // ARGV after mode, plan and outcome
+	next := 0
+	for ci, c := range cands {
+		if cls[ci] != "" {
+			continue
+		}
+		nk := nums[next]
+		next++
+		w, blob, err := s.recordWrite(&kl, sub, out.Decisions[c.idx], c, now)
+		if err != nil {
+			return out, kl, plan, nil, err
+		}
+		w.Rec, w.Num = kl.add(s.k.rec(p, nk)), nk.String()
+		w.Blob, w.Blobs = 4+len(chunks), len(blob)
+		chunks = append(chunks, blob...)
+		w.Val, w.item = numOf[ci], ci
+		plan.Writes = append(plan.Writes, w)
+	}
+	return out, kl, plan, chunks, nil
+}
+
+// numberDecisions applies a classification (cls, per candidate) to the decisions: the i-th new
+// candidate gets nums[i], the others become duplicates of what they repeat. numOf is, per
+// candidate, the "yyyy:n handling" its dedupe keys hold.
+func numberDecisions(key string, decisions []rma.Decision, cands []candidate, cls []string, nums []numberKey) (out Outcome, numOf []string, err error) {
+	out = Outcome{Decisions: make([]rma.Decision, len(decisions)), SubmissionKey: key}
+	copy(out.Decisions, decisions)
+	numOf = make([]string, len(cands))
 	next := 0
 	for ci, c := range cands {
 		d := &out.Decisions[c.idx]
 		switch ref := cls[ci]; {
 		case ref == "":
+			if next >= len(nums) {
+				return out, nil, fmt.Errorf("%d numbers for more new items", len(nums))
+			}
 			nk := nums[next]
 			next++
 			d.Number = rma.Number{N: nk.N, Year: nk.Year}.String()
 			numOf[ci] = nk.String() + " " + string(d.Route.Handling)
-			w, blob, err := s.recordWrite(&kl, sub, *d, nk, c, now)
-			if err != nil {
-				return out, kl, plan, nil, err
-			}
-			w.Blob, w.Blobs = 4+len(chunks), len(blob)
-			chunks = append(chunks, blob...)
-			w.Val, w.item = numOf[ci], ci
-			plan.Writes = append(plan.Writes, w)
 		case strings.HasPrefix(ref, "@"):
 			j, err := strconv.Atoi(ref[1:])
 			if err != nil || j < 1 || j > ci {
-				return out, kl, plan, nil, fmt.Errorf("bad classification %q", ref)
+				return out, nil, fmt.Errorf("bad classification %q", ref)
 			}
 			numOf[ci] = numOf[j-1]
 			if err := markDuplicate(d, numOf[ci]); err != nil {
-				return out, kl, plan, nil, err
+				return out, nil, err
 			}
 		default:
 			numOf[ci] = ref
 			if err := markDuplicate(d, ref); err != nil {
-				return out, kl, plan, nil, err
+				return out, nil, err
 			}
 		}
 	}
-	return out, kl, plan, chunks, nil
+	return out, numOf, nil
 }
 
 // markDuplicate points a decision at the existing RMA "yyyy:n handling".
@@ -440,8 +476,10 @@ type recordBody struct {
 }
 
 // recordWrite is the plan entry that creates one record with its history and indexes, and the
-// record's packed decision and source in chunks.
-func (s *Store) recordWrite(kl *keyList, sub rma.Submission, d rma.Decision, nk numberKey, c candidate,
+// record's packed decision and source in chunks. The caller sets the record's key and number
+// key (Rec, Num); a decision without its number (the one-script commit numbers it in Redis)
+// gets the flat number field there.
+func (s *Store) recordWrite(kl *keyList, sub rma.Submission, d rma.Decision, c candidate,
 	now time.Time) (luaWrite, []any, error) {
 	p := sub.PartnerID
 	st := rma.InitialStatus(d.Route.Handling)
@@ -451,16 +489,17 @@ func (s *Store) recordWrite(kl *keyList, sub rma.Submission, d rma.Decision, nk 
 	}
 	ts := now.Format(time.RFC3339Nano)
 	w := luaWrite{
-		Rec:  kl.add(s.k.rec(p, nk)),
 		Stat: kl.add(s.k.status(p, string(st))),
-		Num:  nk.String(),
 		// The packed decision holds everything; the few flat fields are for people reading
 		// Redis directly (a record stays within one listpack allocation).
-		Fields: []string{"number", d.Number, "partner", p, "status", string(st), "handling", string(d.Route.Handling),
+		Fields: []string{"partner", p, "status", string(st), "handling", string(d.Route.Handling),
 			"created_at", ts, "updated_at", ts,
 			// The first history entry is implied (firstEvent), so a new RMA has no history list
 			// until its status first changes; h0 holds the status it was created in.
 			"h0", string(st)},
+	}
+	if d.Number != "" {
+		w.Fields = append([]string{"number", d.Number}, w.Fields...)
 	}
 	if c.own != "" {
 		w.Own = c.ownKeyIdx

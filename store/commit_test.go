@@ -14,9 +14,15 @@ import (
 
 // Proof: 8 goroutines × 500 one-item submissions get the numbers 1..4000 of the year, each once.
 func TestCommitConcurrentNumbersUniqueAndGapFree(t *testing.T) {
-	s := newTestStore(t)
+	bothForms(t, testCommitConcurrentNumbersUniqueAndGapFree)
+}
+
+func testCommitConcurrentNumbersUniqueAndGapFree(t *testing.T, s *Store) {
 	ctx := context.Background()
-	const workers, each = 8, 500
+	workers, each := 8, 500
+	if s.multiStep {
+		each = 150 // the three steps are slower, and their race is the same at this size
+	}
 	numbers := make(chan string, workers*each)
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -70,7 +76,10 @@ func TestCommitConcurrentNumbersUniqueAndGapFree(t *testing.T) {
 
 // Proof: the same submission committed twice, and concurrently, gets one set of numbers.
 func TestCommitSameSubmissionTwiceIsReplay(t *testing.T) {
-	s := newTestStore(t)
+	bothForms(t, testCommitSameSubmissionTwiceIsReplay)
+}
+
+func testCommitSameSubmissionTwiceIsReplay(t *testing.T, s *Store) {
 	ctx := context.Background()
 	sub := mailSub("gr-net", "a1@example.com", item(1, "OWN-1", "SN1"), item(2, "OWN-2", "SN2"))
 	first, err := s.Commit(ctx, sub, decide(sub.Items), testNow)
@@ -132,8 +141,9 @@ func TestCommitSameSubmissionTwiceIsReplay(t *testing.T) {
 }
 
 // A new submission that repeats a claim gets the existing number with result duplicate.
-func TestCommitDuplicateClaims(t *testing.T) {
-	s := newTestStore(t)
+func TestCommitDuplicateClaims(t *testing.T) { bothForms(t, testCommitDuplicateClaims) }
+
+func testCommitDuplicateClaims(t *testing.T, s *Store) {
 	ctx := context.Background()
 	fwd := accepted(item(2, "OWN-F", "DJI-1"))
 	fwd.Route = rma.Route{Handling: rma.HandlingForward, ForwardTo: "rma@dji.example"}
@@ -205,8 +215,9 @@ func TestCommitDuplicateClaims(t *testing.T) {
 }
 
 // Items that get no number (rejected, vendor_direct) are kept in the outcome without records.
-func TestCommitKeepsUnnumberedItems(t *testing.T) {
-	s := newTestStore(t)
+func TestCommitKeepsUnnumberedItems(t *testing.T) { bothForms(t, testCommitKeepsUnnumberedItems) }
+
+func testCommitKeepsUnnumberedItems(t *testing.T, s *Store) {
 	ctx := context.Background()
 	rej := rma.Decision{Line: 1, Item: item(1, "R1", "SN-R"), Result: rma.ResultRejected,
 		Problems: []rma.Problem{rma.NewProblem(rma.CodeEANInvalid, "ean")}}
@@ -243,7 +254,10 @@ func TestCommitKeepsUnnumberedItems(t *testing.T) {
 
 // Different submissions racing for the same own number: one RMA, the others duplicates of it.
 func TestCommitConcurrentClaimsOfOneOwnNumber(t *testing.T) {
-	s := newTestStore(t)
+	bothForms(t, testCommitConcurrentClaimsOfOneOwnNumber)
+}
+
+func testCommitConcurrentClaimsOfOneOwnNumber(t *testing.T, s *Store) {
 	ctx := context.Background()
 	const n = 8
 	outs := make([]Outcome, n)

@@ -67,3 +67,14 @@ func item(line int, own, serial string) rma.Item {
 	return rma.Item{Line: line, EAN: "5901234123457", Serial: serial, OwnNumber: own,
 		PurchaseDate: "2026-01-10", Description: "does not power on after firmware update"}
 }
+
+// bothForms runs a commit test on a store that commits in one script (a single server) and on
+// one that takes the three steps Redis Cluster needs, on the same server.
+func bothForms(t *testing.T, test func(t *testing.T, s *Store)) {
+	t.Run("one script", func(t *testing.T) { test(t, newTestStore(t)) })
+	t.Run("three steps", func(t *testing.T) {
+		s := newTestStore(t)
+		s.multiStep = true
+		test(t, s)
+	})
+}

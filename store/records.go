@@ -363,6 +363,9 @@ func decodeRecord(h map[string]string, hist []string) (rma.Record, error) {
 			return r, fmt.Errorf("decision: %w", err)
 		}
 		r.Decision, r.Source = body.Decision, body.Source
+		if r.Decision.Number == "" { // numbered in Redis (commitOneScript): the flat field has it
+			r.Decision.Number = r.Number
+		}
 	} else { // written before records were packed
 		if err := json.Unmarshal([]byte(h["decision"]), &r.Decision); err != nil {
 			return r, fmt.Errorf("decision: %w", err)

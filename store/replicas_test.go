@@ -151,9 +151,20 @@ func numberOf(t *testing.T, s *Store, partner, msgID string) rma.Number {
 // instance, and NumberingGuard's push of one instance's memory to the others each keep the
 // next number above every number issued.
 func TestNumberingGuard(t *testing.T) {
+	for _, multi := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one script", true: "three steps"}[multi], func(t *testing.T) { testNumberingGuard(t, multi) })
+	}
+}
+
+func testNumberingGuard(t *testing.T, multiStep bool) {
 	ctx := context.Background()
 	prefix := testPrefix(t)
-	a := New(testClient(t), prefix)
+	mk := func() *Store {
+		s := New(testClient(t), prefix)
+		s.multiStep = multiStep
+		return s
+	}
+	a := mk()
 	for i, want := range []int{1, 2, 3} {
 		if n := numberOf(t, a, "gr-net", "a"+string(rune('0'+i))); n.N != want {
 			t.Fatalf("number %d, want %d", n.N, want)
@@ -181,7 +192,7 @@ func TestNumberingGuard(t *testing.T) {
 		t.Errorf("high-water mark %d after the guard, want 4", hw)
 	}
 	a.c.Set(ctx, seq, 2, 0) // lost again: b's reservation reads the high-water mark itself
-	b := New(testClient(t), prefix)
+	b := mk()
 	if n := numberOf(t, b, "ro-tech", "b1"); n.N != 5 {
 		t.Fatalf("other instance after the loss: number %d, want 5", n.N)
 	}
@@ -189,7 +200,7 @@ func TestNumberingGuard(t *testing.T) {
 	// A new process (no memory) on start: the high-water mark alone raises the counter.
 	a.c.Set(ctx, a.k.issued(2026), 9, 0)
 	a.c.Set(ctx, seq, 5, 0)
-	fresh := New(testClient(t), prefix)
+	fresh := mk()
 	raised, err = fresh.NumberingGuard(ctx, 2026, 2025)
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,12 @@
 //     (owner:<yyyy>), the partners that have records (partners), the number reservations
 //     (res:<submission id>) and the high-water marks of the numbers issued (issued:<yyyy>).
 //
-// A commit needs the global counter and the partner's keys, which live on two slots, so it is
-// three steps rather than one script:
+// On a single server or a Sentinel-managed master a commit (of at most commitChunk items that
+// need numbers) is one script, commitOneScript: it classifies the items, numbers the new ones
+// (raising the counter to the high-water mark first when it is behind), writes the records,
+// dedupe keys, worklist and tracking indexes, and stores the outcome (the classification with
+// the new numbers, and the decisions as given), all or nothing. On Redis Cluster the global
+// counter and the partner's keys live on two slots, so a commit is three steps there:
 //
 //  1. classify (partner slot, read only): a stored outcome for the submission means a replay;
 //     otherwise each item that needs a number is new or a duplicate of an existing RMA.
@@ -29,7 +33,8 @@
 //     records, indexes, dedupe keys and the submission's outcome
 //     in one atomic step. If a concurrent commit changed the picture, the steps are repeated.
 //
-// A number can only be skipped when another submission claims the same own number or serial
+// The worklist index of the new RMAs is a fourth, idempotent step there (see worklist.go). A
+// number can only be skipped when another submission claims the same own number or serial
 // between steps 1 and 3; the item then turns out a duplicate and its reserved number stays
 // unused. A crash between the steps skips nothing: the retry finds its reservation.
 //
@@ -176,11 +181,15 @@ type Store struct {
 	waitAOF waitAOFCache
 	issued  issuedMemory
 	log     zerolog.Logger
+	// multiStep: a commit is the three steps of the package comment, not one script (Cluster:
+	// the partner's keys and the counter are on two slots).
+	multiStep bool
 }
 
 // New returns a store that keeps its keys under prefix (redis.key_prefix).
 func New(c redis.UniversalClient, prefix string) *Store {
-	return &Store{c: c, k: keys{prefix: prefix}}
+	_, cluster := c.(*redis.ClusterClient)
+	return &Store{c: c, k: keys{prefix: prefix}, multiStep: cluster}
 }
 
 // keys builds every key name; see the package comment for the layout.

@@ -28,8 +28,9 @@ import (
 //   - ix:trk:<tracking>: sets of number keys by tracking number, for the search;
 //   - ix:version: the indexes' version (ixVersion) once they were built from the records.
 //
-// A record's slot and the global slot differ, so an index entry is written right after the
-// record by a second, idempotent step that states the record's whole index position. A crash
+// A record's slot and the global slot differ, so on Cluster an index entry is written right
+// after the record by a second, idempotent step that states the record's whole index position
+// (elsewhere a new RMA's entries are written by the commit's one script, commitOneScript). A crash
 // in between leaves an RMA out of (or in an old place on) the worklist until it is changed
 // again or the indexes are rebuilt (BuildWorklistIndex).
 
@@ -214,6 +215,13 @@ func (s *Store) indexRecords(ctx context.Context, recs []rma.Record) error {
 	return nil
 }
 
+// ixNewKeys are the worklist index keys of a new RMA (e's number aside), in ixNewScript's order.
+func (s *Store) ixNewKeys(e ixEntry) []string {
+	brand := normIndex(e.brand)
+	return []string{s.k.ixStatus(e.status), s.k.ix("open"), s.k.ix("p:" + e.partner), s.k.ix("b:" + brand),
+		s.k.ix("h:" + string(e.handling)), s.k.ix("po:" + e.partner), s.k.ix("bo:" + brand), s.k.ix("pbo:" + e.partner + ":" + brand)}
+}
+
 // indexNew puts RMAs that were just created on the worklist, ixNewBatch per script call.
 func (s *Store) indexNew(ctx context.Context, recs []rma.Record) error {
 	for len(recs) > 0 {
@@ -222,9 +230,7 @@ func (s *Store) indexNew(ctx context.Context, recs []rma.Record) error {
 		var args []any
 		for _, r := range recs[:n] {
 			if e, ok := entryOf(r); ok {
-				brand := normIndex(e.brand)
-				ks = append(ks, s.k.ixStatus(e.status), s.k.ix("open"), s.k.ix("p:"+e.partner), s.k.ix("b:"+brand),
-					s.k.ix("h:"+string(e.handling)), s.k.ix("po:"+e.partner), s.k.ix("bo:"+brand), s.k.ix("pbo:"+e.partner+":"+brand))
+				ks = append(ks, s.ixNewKeys(e)...)
 				args = append(args, e.num.String(), e.since.UnixMilli(), flag(e.status.IsOpen()))
 			}
 		}

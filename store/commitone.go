@@ -1,0 +1,215 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// commitOneScript is a whole commit in one script, where every key is on one server (a single
+// server, or Sentinel's master): classification, numbers (with the high-water guard of
+// reserveScript), records, dedupe keys, the worklist and tracking indexes and the stored
+// outcome, atomically. It needs no reservation, and a crash leaves all of it or nothing.
+// Record keys are built here from their numbers, which only this script knows. KEYS[1] is the
+// submission's stored outcome; ARGV: plan, the packed storedOutcome with the decisions as
+// given, then the records' packed chunks. The stored outcome is outcomeAssigned, the
+// classification with "+yyyy:n" for the new numbers, joined by '|', a newline, then that
+// packed value; the script returns {'ok', classification, raised} or {'replay', stored}.
+var commitOneScript = redis.NewScript(luaWriteRecord + luaClassify + `
+local stored = redis.call('GET', KEYS[1])
+if stored then return {'replay', stored} end
+local plan = cjson.decode(ARGV[1])
+local cls = classify(plan.items)
+local fresh = 0
+for i = 1, #cls do if cls[i] == '' then fresh = fresh + 1 end end
+local raised = ''
+if fresh > 0 then
+  local floor = math.max(tonumber(plan.floor), tonumber(redis.call('GET', KEYS[plan.issued]) or '0'))
+  local last = redis.call('INCRBY', KEYS[plan.seq], fresh)
+  if last - fresh < floor then
+    raised = 'raised:' .. (last - fresh) .. ':' .. floor
+    last = floor + fresh
+    redis.call('SET', KEYS[plan.seq], last)
+  end
+  redis.call('SADD', KEYS[plan.partners], plan.partner)
+  local n = last - fresh
+  for i, it in ipairs(plan.items) do
+    if cls[i] == '' then
+      n = n + 1
+      local num = plan.year .. ':' .. n
+      local w = it.w
+      w.fields[#w.fields + 1] = 'number'
+      w.fields[#w.fields + 1] = plan.numpre .. n .. plan.numpost
+      writeRecord(plan, w, plan.recpre .. num, num, num .. ' ' .. it.hand)
+      redis.call('HSET', KEYS[plan.owner], n, plan.partner)
+      local ix = it.ix -- status, open, partner, brand, handling, partner's, brand's, partner's brand's open
+      redis.call('ZADD', KEYS[ix[1]], plan.updms, num)
+      for j = 3, 5 do redis.call('SADD', KEYS[ix[j]], num) end
+      if it.open then
+        for _, j in ipairs({2, 6, 7, 8}) do redis.call('ZADD', KEYS[ix[j]], plan.updms, num) end
+      end
+      if it.trk > 0 then redis.call('SADD', KEYS[it.trk], num) end
+      cls[i] = '+' .. num
+    end
+  end
+end
+local a = table.concat(cls, '|')
+redis.call('SET', KEYS[1], '\0a1' .. a .. '\n' .. ARGV[2], 'PX', plan.subttl)
+return {'ok', a, raised}
+`)
+
+// outcomeAssigned starts a stored outcome that keeps the decisions as given and, before them,
+// their classification with the new numbers (commitOneScript).
+const outcomeAssigned = "\x00a1"
+
+type luaOneItem struct {
+	luaItem
+	W    luaWrite `json:"w"`
+	Hand string   `json:"hand"`
+	Ix   []int    `json:"ix"`
+	Open bool     `json:"open"`
+	Trk  int      `json:"trk"`
+}
+
+type luaOnePlan struct {
+	Items    []luaOneItem `json:"items"`
+	Seq      int          `json:"seq"`
+	Issued   int          `json:"issued"`
+	Owner    int          `json:"owner"`
+	Partners int          `json:"partners"`
+	Upd      int          `json:"upd"`
+	UpdMS    string       `json:"updms"`
+	Floor    string       `json:"floor"`
+	Year     string       `json:"year"`
+	Partner  string       `json:"partner"`
+	RecPre   string       `json:"recpre"`
+	NumPre   string       `json:"numpre"`
+	NumPost  string       `json:"numpost"`
+	SubTTL   int64        `json:"subttl"`
+}
+
+// numberMark stands for the number in an RMA number's display form: no year has its digits.
+const numberMark = 987654321
+
+// commitOne commits a submission of at most commitChunk candidates with commitOneScript.
+func (s *Store) commitOne(ctx context.Context, sub rma.Submission, key string, decisions []rma.Decision,
+	cands []candidate, base keyList, items []luaItem, year int, now time.Time) (Outcome, error) {
+	p := sub.PartnerID
+	kl := keyList{keys: append([]string(nil), base.keys...), at: map[string]int{}}
+	for k, v := range base.at {
+		kl.at[k] = v
+	}
+	plan := luaOnePlan{Items: make([]luaOneItem, 0, len(cands)), UpdMS: strconv.FormatInt(now.UnixMilli(), 10),
+		Floor: strconv.Itoa(s.issued.get(year)), Year: fmt.Sprintf("%04d", year), Partner: p,
+		RecPre: s.k.partner(p) + "rma:", SubTTL: SubmissionTTL.Milliseconds()}
+	plan.NumPre, plan.NumPost, _ = strings.Cut(rma.Number{N: numberMark, Year: year}.String(), strconv.Itoa(numberMark))
+	plan.Seq, plan.Issued, plan.Owner = kl.add(s.k.seq(year)), kl.add(s.k.issued(year)), kl.add(s.k.owner(year))
+	plan.Partners, plan.Upd = kl.add(s.k.partners()), kl.add(s.k.updated(p))
+	args := []any{nil, nil} // plan and outcome, set below
+	for ci, c := range cands {
+		d := decisions[c.idx]
+		w, blob, err := s.recordWrite(&kl, sub, d, c, now)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
+		}
+		w.Blob, w.Blobs = len(args)+1, len(blob)
+		args = append(args, blob...)
+		st := rma.InitialStatus(d.Route.Handling)
+		it := luaOneItem{luaItem: items[ci], W: w, Hand: string(d.Route.Handling), Open: st.IsOpen()}
+		e := ixEntry{partner: p, handling: d.Route.Handling, status: st}
+		if d.Product != nil {
+			e.brand = d.Product.Brand
+		}
+		for _, k := range s.ixNewKeys(e) {
+			it.Ix = append(it.Ix, kl.add(k))
+		}
+		if t := normSerial(d.Item.Tracking); t != "" {
+			it.Trk = kl.add(s.k.ix("trk:" + t))
+		}
+		plan.Items = append(plan.Items, it)
+	}
+	var err error
+	if args[0], err = json.Marshal(plan); err != nil {
+		return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
+	}
+	if args[1], err = packJSON(storedOutcome{Key: key, At: now, Decisions: decisions}); err != nil {
+		return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
+	}
+	res, err := commitOneScript.Run(ctx, s.c, kl.keys, args...).StringSlice()
+	if err != nil {
+		return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
+	}
+	switch {
+	case res[0] == "replay":
+		return replayOutcome(key, res)
+	case res[0] == "ok" && len(res) == 3:
+		if res[2] != "" {
+			s.raisedLog(year, res[2])
+		}
+		out, nums, err := assignedOutcome(key, decisions, res[1])
+		if err != nil {
+			return Outcome{}, fmt.Errorf("store commit %s: %w", key, err)
+		}
+		s.issued.note(nums)
+		return out, nil
+	}
+	return Outcome{}, fmt.Errorf("store commit %s: unexpected answer %q", key, res)
+}
+
+// assignedOutcome is the outcome of decisions under commitOneScript's classification a: per
+// candidate '|'-separated, "+yyyy:n" for a new number; nums are the new numbers.
+func assignedOutcome(key string, decisions []rma.Decision, a string) (Outcome, []numberKey, error) {
+	var cands []candidate
+	for i, d := range decisions {
+		if d.NeedsNumber() {
+			cands = append(cands, candidate{idx: i})
+		}
+	}
+	var cls []string
+	if len(cands) > 0 {
+		cls = strings.Split(a, "|")
+	}
+	if len(cls) != len(cands) {
+		return Outcome{}, nil, fmt.Errorf("classification of %d items for %d", len(cls), len(cands))
+	}
+	var nums []numberKey
+	for i, c := range cls {
+		if n, ok := strings.CutPrefix(c, "+"); ok {
+			nk, err := parseNumberKey(n)
+			if err != nil {
+				return Outcome{}, nil, err
+			}
+			nums = append(nums, nk)
+			cls[i] = ""
+		}
+	}
+	out, _, err := numberDecisions(key, decisions, cands, cls, nums)
+	return out, nums, err
+}
+
+// storedDecisions reads a stored outcome: the decisions as numbered, from either form.
+func storedDecisions(v []byte) (storedOutcome, error) {
+	var so storedOutcome
+	rest, ok := bytes.CutPrefix(v, []byte(outcomeAssigned))
+	if !ok {
+		return so, unpackJSON(v, &so)
+	}
+	a, packed, ok := bytes.Cut(rest, []byte("\n"))
+	if !ok {
+		return so, fmt.Errorf("no decisions after the classification")
+	}
+	if err := unpackJSON(packed, &so); err != nil {
+		return so, err
+	}
+	out, _, err := assignedOutcome(so.Key, so.Decisions, string(a))
+	so.Decisions = out.Decisions
+	return so, err
+}
