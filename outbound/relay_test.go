@@ -159,6 +159,7 @@ func TestRelayFaultsAfterTheSessionOpened(t *testing.T) {
 		{"421 at RCPT", &recorder{rcptErr: map[string]error{to: code(421, 4, 4, 5, "too busy")}}, true, false},
 		{"421 after DATA", &recorder{dataErr: code(421, 4, 3, 0, "closing")}, true, false},
 		{"connection dropped at DATA", &recorder{dropFor: map[string]bool{to: true}}, true, false},
+		{"connection dropped in the middle of the MAIL/RCPT/DATA group", &recorder{dropRcpt: map[string]bool{to: true}}, true, false},
 		{"no answer after DATA in time", &recorder{dataHang: 5 * time.Second}, true, false},
 		{"451 at RCPT is the message's", &recorder{rcptErr: map[string]error{to: code(451, 4, 2, 1, "mailbox busy")}}, false, false},
 		{"452 after DATA is the message's", &recorder{dataErr: code(452, 4, 3, 1, "too big for now")}, false, false},

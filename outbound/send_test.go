@@ -33,6 +33,7 @@ type recorder struct {
 	rcptErr  map[string]error      // per recipient
 	dataErr  error                 // returned from DATA
 	dropFor  map[string]bool       // recipients whose message makes the server drop the connection at DATA
+	dropRcpt map[string]bool       // recipients whose RCPT makes the server drop the connection
 	healed   atomic.Bool           // set: mailErr, rcptErr, dataErr, dropFor and dataHang are over
 	dataHang time.Duration         // DATA sleeps this long before answering
 	got      []received            // delivered messages
@@ -137,6 +138,10 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.r.dropRcpt[to] && !s.r.healed.Load() {
+		s.c.Close()
+		return errors.New("dropped")
+	}
 	if err := s.r.rcptErr[to]; err != nil && !s.r.healed.Load() {
 		return err
 	}

@@ -87,3 +87,24 @@ func viaSubmission(t *testing.T, be *recorder) (*Sender, *testenv.SMTPWire) {
 	t.Cleanup(s.Close)
 	return s, wire
 }
+
+// TestSendWithoutPipelining: a server whose EHLO offers no PIPELINING (the wire takes it out of
+// go-smtp's) gets one command at a time, kept sessions and RSET included, and every message.
+func TestSendWithoutPipelining(t *testing.T) {
+	t.Parallel()
+	be := &recorder{user: "rma", pass: "secret"}
+	addr, _ := startServer(t, be, plainServer)
+	wire, waddr := testenv.StartSMTPWire(t, addr, false, true)
+	s := newTestSender(waddr, config.TLSNone, nil, "rma", "secret")
+	t.Cleanup(s.Close)
+	for range 3 {
+		if err := s.Send(context.Background(), testMessage("service@alfa-computers.gr", "returns@alfa-computers.gr")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	maxIn, atData := wire.Stats()
+	if maxIn != 1 || !slices.Equal(atData, []int{1, 1, 1}) || len(be.messages()) != 3 || s.Stats().Reused != 2 {
+		t.Errorf("most commands unanswered at once %d (at DATA %v), %d delivered, stats %+v; want 1, 3 on one session",
+			maxIn, atData, len(be.messages()), s.Stats())
+	}
+}
