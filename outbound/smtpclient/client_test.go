@@ -25,6 +25,7 @@ type sink struct {
 	dropAt   string // the recipient whose RCPT makes the server hang up
 	got      []string
 	commands []string // MAIL/RCPT/DATA as the backend saw them
+	opts     []smtp.MailOptions
 }
 
 func (b *sink) NewSession(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{b: b, c: c}, nil }
@@ -50,8 +51,11 @@ func (s *sinkSession) Auth(string) (sasl.Server, error) {
 	}), nil
 }
 
-func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+func (s *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
 	s.note("MAIL " + from)
+	s.b.mu.Lock()
+	s.b.opts = append(s.b.opts, *opts)
+	s.b.mu.Unlock()
 	return s.b.mailErr
 }
 
@@ -331,6 +335,32 @@ func TestDataAcceptedAfterRecipientsRefused(t *testing.T) {
 			t.Errorf("the server read %q\nwant %q (no data for a partly refused message)", strings.Join(got, "|"), want)
 		}
 	})
+}
+
+// TestMailParameters: BODY=8BITMIME and SIZE go with MAIL FROM where offered, SMTPUTF8 when
+// asked for and offered.
+func TestMailParameters(t *testing.T) {
+	b := &sink{}
+	srv := smtp.NewServer(b)
+	srv.Domain, srv.EnableSMTPUTF8, srv.MaxMessageBytes = "localhost", true, 1<<20
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	c := dial(t, ln.Addr().String(), nil)
+	if err := c.Send(Mail{From: "rma@distributor.example", To: []string{"δοκιμή@x.example"}, Data: []byte(body), UTF8: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(Mail{From: "rma@distributor.example", To: []string{"a@x.example"}, Data: []byte(body), Reset: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.opts) != 2 || !b.opts[0].UTF8 || b.opts[1].UTF8 || b.opts[0].Body != smtp.Body8BitMIME || b.opts[0].Size != int64(len(body)) {
+		t.Errorf("MAIL parameters as the server saw them: %+v", b.opts)
+	}
 }
 
 func TestSendRefusesWhatTheServerCannotTake(t *testing.T) {
