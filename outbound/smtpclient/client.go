@@ -290,8 +290,8 @@ func (e RecipientsError) Unwrap() []error {
 
 // Send runs one mail transaction. With PIPELINING, RSET (when m.Reset), MAIL FROM, the RCPT
 // TOs and DATA go in one write and their replies are read after; without it each command
-// waits for its reply, and the first refusal of MAIL or of any recipient ends the
-// transaction before DATA. The error is a *CommandError naming the command that failed, or a
+// waits for its reply, a refusal of RSET or MAIL ends the transaction, and a refused recipient
+// means no DATA (the other recipients are still asked, so that every refusal is named). The error is a *CommandError naming the command that failed, or a
 // RecipientsError when several recipients were refused. A refusal of MAIL FROM comes first,
 // then those of the recipients, then DATA's. When DATA was accepted (354) after a recipient
 // was refused, the data is not sent: with every recipient refused the client sends the lone
