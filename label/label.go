@@ -31,6 +31,9 @@ const Filename = "rma-labels.pdf"
 // this many labels (125 A4 pages), rendered one after the other.
 const MaxPerPDF = 500
 
+// SizeOf is about the size of a PDF of n labels: the font and about 1.3 KB per label.
+func SizeOf(n int) int { return 12<<10 + n*1300 }
+
 // Batches splits labels into the PDFs that hold them, in order: at most per labels each
 // (MaxPerPDF when per is 0 or less).
 func Batches(labels []Label, per int) [][]Label {

@@ -39,7 +39,7 @@ func (c *Composer) labelsFiles(ds []rma.Decision, p rma.Partner, locale string) 
 	}
 	files := make([]file, len(batches))
 	for i, b := range batches {
-		files[i] = file{name: names[i], contentType: "application/pdf", write: func(w io.Writer) error {
+		files[i] = file{name: names[i], contentType: "application/pdf", size: label.SizeOf(len(b)), write: func(w io.Writer) error {
 			if err := label.Render(w, format, b...); err != nil {
 				return fmt.Errorf("outbound: %s: %w", names[i], err)
 			}

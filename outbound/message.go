@@ -60,8 +60,20 @@ type file struct {
 	contentType string
 	data        []byte
 	// write, when set, writes the content instead of data, while the mail is written: a big
-	// attachment then never sits whole in memory beside the mail that carries it.
+	// attachment then never sits whole in memory beside the mail that carries it. size is about
+	// how many bytes it writes.
 	write func(io.Writer) error
+	size  int
+}
+
+// sizeHint is about the size of d's mail (base64 and line breaks on every file), so that a big
+// one is written into a buffer of its size rather than one grown by doubling past it.
+func (d draft) sizeHint() int {
+	n := 2048 + len(d.body)
+	for _, f := range d.files {
+		n += 512 + (len(f.data)+f.size)*138/100 // base64: 4/3, and CRLF every 76 characters
+	}
+	return n
 }
 
 // build turns a draft into a Message with go-message.
@@ -105,6 +117,7 @@ func (c *Composer) build(d draft, now time.Time) (Message, error) {
 	h.Set("MIME-Version", "1.0")
 
 	var buf bytes.Buffer
+	buf.Grow(d.sizeHint())
 	if err := writeMIME(&buf, h, d); err != nil {
 		return Message{}, fmt.Errorf("outbound: write %s mail %s: %w", d.kind, id, err)
 	}
