@@ -16,11 +16,11 @@ import (
 
 // The thread index maps the Message-IDs of an RMA conversation to its RMA numbers, so that a
 // partner's reply (In-Reply-To, References) is recognised as a follow-up of those RMAs. Each
-// entry is a hash P{p:<partner>}:th:<digest of the Message-ID> whose fields are the numbers
-// (a listpack: a third less memory than the set of strings earlier versions wrote under
-// thread:<digest>, which is still read until it expires), in the partner's slot: a
-// look-up only ever sees the sender's own partner's threads, so another partner's mail that
-// quotes a Message-ID learns nothing.
+// entry is a string P{p:<partner>}:tn:<digest of the Message-ID> holding the numbers
+// ("yyyy:n", space-separated) with its expiry, written with one SET NX EX (the hash under th:
+// with an EXPIRE beside it, and the set under thread: of earlier versions, are still read until
+// they expire), in the partner's slot: a look-up only ever sees the sender's own partner's
+// threads, so another partner's mail that quotes a Message-ID learns nothing.
 
 // ThreadTTL is how long a thread entry lives after it was last written or read: RMAs are
 // usually closed well within it, and every use of the thread renews it.
@@ -29,15 +29,56 @@ const ThreadTTL = 180 * 24 * time.Hour
 // thread's digest is 64 bits: a partner's threads never come near a collision, and the
 // shorter name is a smaller allocation for each of the three entries of a new RMA.
 func (k keys) thread(partner, messageID string) string {
-	return k.partner(partner) + "th:" + shortHash(normMessageID(messageID))[:16]
+	return k.partner(partner) + "tn:" + threadDigest(messageID)
+}
+
+// threadHash is the hash form of an entry (read, no longer written).
+func (k keys) threadHash(partner, messageID string) string {
+	return k.partner(partner) + "th:" + threadDigest(messageID)
 }
 
 func (k keys) threadSet(partner, messageID string) string {
 	return k.partner(partner) + "thread:" + shortHash(normMessageID(messageID))
 }
 
+func threadDigest(messageID string) string { return shortHash(normMessageID(messageID))[:16] }
+
 func normMessageID(id string) string {
 	return strings.ToLower(strings.Trim(strings.TrimSpace(id), "<>"))
+}
+
+// threadAddScript adds numbers to thread entries that exist already (KEYS) and renews them;
+// ARGV: the numbers ("yyyy:n", space-separated), the expiry in ms.
+var threadAddScript = redis.NewScript(`
+for _, k in ipairs(KEYS) do
+  local out = redis.call('GET', k) or ''
+  local have = {}
+  for n in string.gmatch(out, '%S+') do have[n] = true end
+  for n in string.gmatch(ARGV[1], '%S+') do
+    if not have[n] then
+      have[n] = true
+      if out == '' then out = n else out = out .. ' ' .. n end
+    end
+  end
+  redis.call('SET', k, out, 'PX', ARGV[2])
+end
+return 1
+`)
+
+// threadValue is how a thread entry keeps an RMA number: "yyyy:n" (or as given, if it is none).
+func threadValue(number string) string {
+	if n, err := rma.ParseNumber(number); err == nil {
+		return numberKey{Year: n.Year, N: n.N}.String()
+	}
+	return number
+}
+
+// threadNumber reads a threadValue back.
+func threadNumber(v string) string {
+	if nk, err := parseNumberKey(v); err == nil {
+		return rma.Number{N: nk.N, Year: nk.Year}.String()
+	}
+	return v
 }
 
 // IndexThread records that the mails messageIDs (rmad's replies, answers and staff copies, and
@@ -49,30 +90,43 @@ func (s *Store) IndexThread(ctx context.Context, partner string, numbers []strin
 	if len(numbers) == 0 {
 		return nil
 	}
-	fields := make([]any, 0, 2*len(numbers))
-	for _, n := range numbers {
-		fields = append(fields, n, "")
+	vals := make([]string, len(numbers))
+	for i, n := range numbers {
+		vals[i] = threadValue(n)
 	}
+	v := strings.Join(vals, " ")
 	given := make(map[string]bool, len(messageIDs))
 	for _, id := range messageIDs {
 		given[normMessageID(id)] = true
 	}
-	// A plain pipeline, not MULTI/EXEC: the partner's keys are on one node and the commands
-	// run in order; a connection lost between an HSET and its EXPIRE returns an error to the
-	// caller, whose retry (an inbox entry stays unacknowledged) writes both again.
+	var ks []string
+	var cmds []*redis.BoolCmd
+	// New entries (a new mail's) are one SET NX each, in a plain pipeline; those that exist
+	// already (a retry, a thread that grows) get the numbers added by threadAddScript.
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, id := range messageIDs {
 			if n := normMessageID(id); n == "" || given[normMessageID(rma.RefToken(n))] {
 				continue
 			}
 			k := s.k.thread(partner, id)
-			p.HSet(ctx, k, fields...)
-			p.Expire(ctx, k, ThreadTTL)
+			ks = append(ks, k)
+			cmds = append(cmds, p.SetNX(ctx, k, v, ThreadTTL))
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("index thread of %s: %w", strings.Join(numbers, ","), err)
+	}
+	var taken []string
+	for i, c := range cmds {
+		if !c.Val() {
+			taken = append(taken, ks[i])
+		}
+	}
+	if len(taken) > 0 {
+		if err := threadAddScript.Run(ctx, s.c, taken, v, ThreadTTL.Milliseconds()).Err(); err != nil {
+			return fmt.Errorf("index thread of %s: %w", strings.Join(numbers, ","), err)
+		}
 	}
 	return nil
 }
@@ -80,37 +134,54 @@ func (s *Store) IndexThread(ctx context.Context, partner string, numbers []strin
 // ThreadNumbers returns the RMA numbers of the partner's threads that messageIDs belong to
 // (none when no id is indexed), in number order, and renews the entries found. Each id is
 // looked up as it is and by its reference token (IndexThread keeps rmad's mails under that),
-// and in the set form of earlier versions.
+// and in the hash and set forms of earlier versions.
 func (s *Store) ThreadNumbers(ctx context.Context, partner string, messageIDs []string) ([]string, error) {
-	var ks []string
+	var strs, olds []string
 	var found []*redis.StringSliceCmd
 	pipe := s.c.Pipeline()
 	for _, id := range messageIDs {
 		if normMessageID(id) != "" {
-			k, tok, old := s.k.thread(partner, id), s.k.thread(partner, rma.RefToken(id)), s.k.threadSet(partner, id)
-			ks = append(ks, k, tok, old)
-			found = append(found, pipe.HKeys(ctx, k), pipe.HKeys(ctx, tok), pipe.SMembers(ctx, old))
+			tok := rma.RefToken(id)
+			strs = append(strs, s.k.thread(partner, id), s.k.thread(partner, tok))
+			h, ht, old := s.k.threadHash(partner, id), s.k.threadHash(partner, tok), s.k.threadSet(partner, id)
+			olds = append(olds, h, ht, old)
+			found = append(found, pipe.HKeys(ctx, h), pipe.HKeys(ctx, ht), pipe.SMembers(ctx, old))
 		}
 	}
-	if len(ks) == 0 {
+	if len(strs) == 0 {
 		return nil, nil
 	}
+	vals := pipe.MGet(ctx, strs...)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("thread look-up: %w", err)
 	}
-	var nums []string
-	for _, f := range found {
-		for _, n := range f.Val() {
-			if !slices.Contains(nums, n) {
-				nums = append(nums, n)
+	var nums, renew []string
+	add := func(n string) {
+		if !slices.Contains(nums, n) {
+			nums = append(nums, n)
+		}
+	}
+	for i, v := range vals.Val() {
+		if v, ok := v.(string); ok {
+			renew = append(renew, strs[i])
+			for _, n := range strings.Fields(v) {
+				add(threadNumber(n))
 			}
+		}
+	}
+	for i, f := range found {
+		if len(f.Val()) > 0 {
+			renew = append(renew, olds[i])
+		}
+		for _, n := range f.Val() {
+			add(n)
 		}
 	}
 	if len(nums) == 0 {
 		return nil, nil
 	}
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, k := range ks {
+		for _, k := range renew {
 			p.Expire(ctx, k, ThreadTTL)
 		}
 		return nil

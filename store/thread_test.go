@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/rmad/rmad/rma"
 )
@@ -34,9 +35,25 @@ func TestThreadIndexKeepsOwnMailsUnderTheirToken(t *testing.T) {
 	}
 	// A Message-ID without its token (a mail from outside, a re-send) keeps its own entry, and
 	// an entry an earlier version wrote under one of rmad's Message-IDs is still found.
-	s.c.HSet(ctx, s.k.thread("nova-it", "<answer.1@rmad.example>"), "RMA/4/SR/2026", "")
+	s.c.HSet(ctx, s.k.threadHash("nova-it", "<answer.1@rmad.example>"), "RMA/4/SR/2026", "")
 	if nums, err := s.ThreadNumbers(ctx, "nova-it", []string{"answer.1@rmad.example"}); err != nil || !slices.Equal(nums, []string{"RMA/4/SR/2026"}) {
 		t.Errorf("thread of an earlier entry: %v, %v", nums, err)
+	}
+	// Indexing again adds to an entry (of either form) and renews it; a retry adds nothing.
+	for range 2 {
+		if err := s.IndexThread(ctx, "nova-it", []string{"RMA/12/SR/2026", "RMA/3/SR/2026"}, "partner-mail@nova-it.ro", "answer.1@rmad.example"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := s.c.Get(ctx, s.k.thread("nova-it", "partner-mail@nova-it.ro")).Val(); v != "2026:3 2026:12" {
+		t.Errorf("entry after adding: %q", v)
+	}
+	if ttl := s.c.TTL(ctx, s.k.thread("nova-it", "partner-mail@nova-it.ro")).Val(); ttl < ThreadTTL-time.Minute {
+		t.Errorf("entry's expiry %v after adding", ttl)
+	}
+	nums, err := s.ThreadNumbers(ctx, "nova-it", []string{"answer.1@rmad.example", "partner-mail@nova-it.ro"})
+	if err != nil || !slices.Equal(nums, []string{"RMA/3/SR/2026", "RMA/4/SR/2026", "RMA/12/SR/2026"}) {
+		t.Errorf("thread after adding: %v, %v", nums, err)
 	}
 	if nums, err := s.ThreadNumbers(ctx, "other", []string{reply}); err != nil || len(nums) != 0 {
 		t.Errorf("another partner's look-up: %v, %v", nums, err)
