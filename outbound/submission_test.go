@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/internal/testenv"
@@ -81,7 +82,7 @@ func TestSendThroughDovecotSubmission(t *testing.T) {
 func viaSubmission(t *testing.T, be *recorder) (*Sender, *testenv.SMTPWire) {
 	t.Helper()
 	relay, _ := startServer(t, be, plainServer)
-	addr, user, pass := testenv.SubmissionDovecot(t, relay)
+	addr, user, pass := testenv.SubmissionDovecot(t, relay, "")
 	wire, waddr := testenv.StartSMTPWire(t, addr, true, false)
 	s := newTestSender(waddr, config.TLSNone, nil, user, pass)
 	t.Cleanup(s.Close)
@@ -106,5 +107,37 @@ func TestSendWithoutPipelining(t *testing.T) {
 	if maxIn != 1 || !slices.Equal(atData, []int{1, 1, 1}) || len(be.messages()) != 3 || s.Stats().Reused != 2 {
 		t.Errorf("most commands unanswered at once %d (at DATA %v), %d delivered, stats %+v; want 1, 3 on one session",
 			maxIn, atData, len(be.messages()), s.Stats())
+	}
+}
+
+// TestSendOAuthThroughDovecotSubmission logs in to Dovecot's submission service with XOAUTH2
+// and OAUTHBEARER tokens its oauth2 passdb checks with the loopback token service; a revoked
+// token is replaced once on the next session and the mail goes on.
+func TestSendOAuthThroughDovecotSubmission(t *testing.T) {
+	t.Parallel()
+	ts := testenv.StartTokenService(t)
+	const user = "rma@distributor.example"
+	ts.AddClient("app", "app-secret", user)
+	be := &recorder{}
+	relay, _ := startServer(t, be, plainServer)
+	addr, _, _ := testenv.SubmissionDovecot(t, relay, ts.IntrospectURL)
+	for i, auth := range []string{config.AuthXOAUTH2, config.AuthOAuthBearer} {
+		s := NewSender(config.SMTP{Address: addr, TLS: config.TLSNone, Username: user, Auth: auth,
+			OAuth2: &config.OAuth2{TokenURL: ts.TokenURL, ClientID: "app", ClientSecret: "app-secret", Scopes: []string{"s"}},
+			From:   "rma@distributor.example"}, zerolog.Nop())
+		s.Timeout, s.LocalName = 10*time.Second, "rmad.test"
+		minted := ts.Minted("client_credentials")
+		if err := s.Send(context.Background(), testMessage()); err != nil {
+			t.Fatalf("%s: %v", auth, err)
+		}
+		ts.RevokeAll()
+		s.closeIdle() // a new session, so a new login
+		if err := s.Send(context.Background(), testMessage()); err != nil {
+			t.Fatalf("%s after the token was revoked: %v", auth, err)
+		}
+		s.Close()
+		if n := ts.Minted("client_credentials") - minted; n != 2 || len(be.messages()) != 2*(i+1) {
+			t.Errorf("%s: %d tokens minted, %d messages relayed; want 2 and %d", auth, n, len(be.messages()), 2*(i+1))
+		}
 	}
 }

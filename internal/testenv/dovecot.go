@@ -21,6 +21,12 @@ import (
 func OAuthDovecot(t testing.TB, introspectURL string) string {
 	t.Helper()
 	d := newDovecot(t)
+	return d.start(t, "imap", "xoauth2 oauthbearer", "oauth2", d.oauth2(t, introspectURL))
+}
+
+// oauth2 writes the oauth2 passdb's settings (tokens checked at introspectURL) and returns
+// their file.
+func (d *dovecot) oauth2(t testing.TB, introspectURL string) string {
 	ext := filepath.Join(d.dir, "dovecot-oauth2.conf.ext")
 	writeConf(t, ext, fmt.Sprintf(`introspection_mode = post
 introspection_url = %s
@@ -29,15 +35,16 @@ username_attribute = username
 active_attribute = active
 active_value = true
 `, introspectURL))
-	return d.start(t, "imap", "xoauth2 oauthbearer", "oauth2", ext)
+	return ext
 }
 
 // SubmissionDovecot starts a private Dovecot (2.3) whose submission service
 // (dovecot-submissiond: PIPELINING, AUTH PLAIN and LOGIN in plain text on loopback) relays
 // every message to relay (host:port, an SMTP server the test runs), and returns the submission
-// host:port and the one user's login. It is stopped when the test ends; a missing dovecot or
-// submission service fails the test.
-func SubmissionDovecot(t testing.TB, relay string) (addr, user, pass string) {
+// host:port and the one user's login. With introspectURL (a TokenService's) its only logins are
+// XOAUTH2 and OAUTHBEARER checked there, as OAuthDovecot's, and user and pass are empty. It is
+// stopped when the test ends; a missing dovecot or submission service fails the test.
+func SubmissionDovecot(t testing.TB, relay, introspectURL string) (addr, user, pass string) {
 	t.Helper()
 	if _, err := os.Stat("/usr/lib/dovecot/submission"); err != nil {
 		t.Fatal("dovecot's submission service is not installed (Debian package dovecot-submissiond); scripts/test.sh installs it")
@@ -62,7 +69,12 @@ service submission-login {
   chroot =
 }
 `, relayHost, relayPort, port))
-	d.start(t, "imap submission", "plain login", "passwd-file", "scheme=PLAIN username_format=%u "+filepath.Join(d.dir, "passwd"))
+	if introspectURL != "" {
+		user, pass = "", ""
+		d.start(t, "imap submission", "xoauth2 oauthbearer", "oauth2", d.oauth2(t, introspectURL))
+	} else {
+		d.start(t, "imap submission", "plain login", "passwd-file", "scheme=PLAIN username_format=%u "+filepath.Join(d.dir, "passwd"))
+	}
 	addr = fmt.Sprintf("127.0.0.1:%d", port)
 	waitListening(t, addr, d.dir)
 	return addr, user, pass
