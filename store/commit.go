@@ -491,7 +491,8 @@ func (s *Store) recordWrite(kl *keyList, sub rma.Submission, d rma.Decision, c c
 	w := luaWrite{
 		Stat: kl.add(s.k.status(p, string(st))),
 		// The packed decision holds everything; the few flat fields are for people reading
-		// Redis directly (a record stays within one listpack allocation).
+		// Redis directly and for the one-call status change (flatFields); a record stays
+		// within one listpack allocation.
 		Fields: []string{"partner", p, "status", string(st), "handling", string(d.Route.Handling),
 			"created_at", ts, "updated_at", ts,
 			// The first history entry is implied (firstEvent), so a new RMA has no history list
@@ -501,6 +502,7 @@ func (s *Store) recordWrite(kl *keyList, sub rma.Submission, d rma.Decision, c c
 	if d.Number != "" {
 		w.Fields = append([]string{"number", d.Number}, w.Fields...)
 	}
+	w.Fields = append(w.Fields, flatFields(d)...)
 	if c.own != "" {
 		w.Own = c.ownKeyIdx
 	}

@@ -74,6 +74,9 @@ func (s *Store) unpack(ctx context.Context, r rma.Record) error {
 	fields := []any{"number", r.Number, "partner", r.PartnerID, "status", string(r.Status),
 		"handling", string(r.Decision.Route.Handling),
 		"created_at", r.CreatedAt.Format(time.RFC3339Nano), "updated_at", r.UpdatedAt.Format(time.RFC3339Nano)}
+	for _, f := range flatFields(r.Decision) {
+		fields = append(fields, f)
+	}
 	for i, c := range splitChunks(blob) {
 		fields = append(fields, "z"+strconv.Itoa(i), c)
 	}

@@ -16,32 +16,6 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// maxStatusRounds bounds SetStatus's compare-and-set loop against concurrent changes.
-const maxStatusRounds = 10
-
-// setStatusScript moves a record from one status to another if it is still in the first:
-// KEYS rec, hist, from-set, to-set, updated, open-serial (= rec when the item has no serial);
-// ARGV from, to, updated_at, updated ms, event, number key, closing, reopening, dedupe value.
-var setStatusScript = redis.NewScript(`
-local cur = redis.call('HGET', KEYS[1], 'status')
-if not cur then return {'missing'} end
-if cur ~= ARGV[1] then return {'conflict', cur} end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], 'updated_at', ARGV[3])
-redis.call('SREM', KEYS[3], ARGV[6])
-redis.call('SADD', KEYS[4], ARGV[6])
-redis.call('ZADD', KEYS[5], ARGV[4], ARGV[6])
-redis.call('RPUSH', KEYS[2], ARGV[5])
-if KEYS[6] ~= KEYS[1] then
-  local v = redis.call('GET', KEYS[6])
-  if ARGV[7] == '1' and v and string.sub(v, 1, #ARGV[6] + 1) == ARGV[6] .. ' ' then
-    redis.call('DEL', KEYS[6])
-  elseif ARGV[8] == '1' and not v then
-    redis.call('SET', KEYS[6], ARGV[9])
-  end
-end
-return {'ok'}
-`)
-
 // Get returns the record of an RMA number (any accepted spelling), or ErrNotFound.
 func (s *Store) Get(ctx context.Context, number string) (rma.Record, error) {
 	r, err := s.getStored(ctx, number)
@@ -145,65 +119,6 @@ func (s *Store) Lookup(ctx context.Context, partnerID, query string) ([]rma.Reco
 	}
 	sortRecords(out)
 	return out, nil
-}
-
-// SetStatus moves an RMA to a new status if the lifecycle allows it (else a
-// *rma.TransitionError) and adds the change to its history with actor, note and extra details
-// (vendor reference, tracking ...).
-func (s *Store) SetStatus(ctx context.Context, number string, to rma.Status, actor, note string,
-	extra map[string]string, now time.Time) (rma.Record, error) {
-	r, err := s.getForChange(ctx, number)
-	if err != nil {
-		return rma.Record{}, err
-	}
-	now = now.UTC()
-	for range maxStatusRounds {
-		if err := rma.CheckTransition(r.Status, to); err != nil {
-			return rma.Record{}, fmt.Errorf("%s: %w", r.Number, err)
-		}
-		n, _ := rma.ParseNumber(r.Number) // came from the store: well formed
-		nk := numberKey{Year: n.Year, N: n.N}
-		p := r.PartnerID
-		ev := rma.Event{At: now, Status: to, Actor: actor, Note: note, Extra: extra}
-		evJSON, err := json.Marshal(ev)
-		if err != nil {
-			return rma.Record{}, fmt.Errorf("set status %s: %w", r.Number, err)
-		}
-		rec := s.k.rec(p, nk)
-		oserial := rec
-		if ser := normSerial(r.Decision.Item.Serial); ser != "" {
-			oserial = s.k.oserial(p, ser)
-		}
-		closing := r.Status.IsOpen() && !to.IsOpen()
-		reopening := !r.Status.IsOpen() && to.IsOpen()
-		ks := []string{rec, s.k.hist(p, nk), s.k.status(p, string(r.Status)), s.k.status(p, string(to)), s.k.updated(p), oserial}
-		res, err := setStatusScript.Run(ctx, s.c, ks, string(r.Status), string(to), now.Format(time.RFC3339Nano),
-			now.UnixMilli(), evJSON, nk.String(), flag(closing), flag(reopening),
-			nk.String()+" "+string(r.Decision.Route.Handling)).StringSlice()
-		if err != nil {
-			return rma.Record{}, fmt.Errorf("set status %s: %w", r.Number, err)
-		}
-		switch res[0] {
-		case "ok":
-			r.Status = to
-			r.UpdatedAt = now
-			r.History = append(r.History, ev)
-			return r, s.indexChange(ctx, r, ev)
-		}
-		// "conflict": someone else changed the status first; judge the move from the new one.
-		// "missing": compacted meanwhile (or gone): unpacked again, or ErrNotFound.
-		if r, err = s.getForChange(ctx, r.Number); err != nil {
-			return rma.Record{}, err
-		}
-	}
-	return rma.Record{}, fmt.Errorf("set status %s: status kept changing during %d attempts", number, maxStatusRounds)
-}
-
-func flag(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
 }
 
 // ChangedSince returns the partner's RMAs (all partners for "") whose status changed after

@@ -181,8 +181,9 @@ type Store struct {
 	waitAOF waitAOFCache
 	issued  issuedMemory
 	log     zerolog.Logger
-	// multiStep: a commit is the three steps of the package comment, not one script (Cluster:
-	// the partner's keys and the counter are on two slots).
+	// multiStep: a commit is the three steps of the package comment, not one script, and a
+	// status change takes its general path (Cluster: the partner's keys and the global ones
+	// are on two slots).
 	multiStep bool
 }
 

@@ -42,19 +42,37 @@ func (k keys) ixStatus(st rma.Status) string { return k.ix("st:" + string(st)) }
 // (2: the open sorted sets per partner, brand and partner's brand).
 const ixVersion = "2"
 
-// ixPutScript puts one RMA in its place: KEYS the status sets in rma.AllStatuses order, then
-// ix:open, the partner, brand and handling sets, then the partner's, brand's and partner's
-// brand's open sets; ARGV member, 1-based status index, score (ms), open flag.
-var ixPutScript = redis.NewScript(`
-local n = #KEYS - 7
-local st = tonumber(ARGV[2])
-for i = 1, n do
-  if i == st then redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) else redis.call('ZREM', KEYS[i], ARGV[1]) end
+// luaIxPut is the Lua function that puts one RMA in its place: ks the status sets in
+// rma.AllStatuses order (n of them), then ix:open, the partner, brand and handling sets, then
+// the partner's, brand's and partner's brand's open sets; member, 1-based status index, score
+// (ms), open flag. ixPutScript and the one-call status change (statusScript, with ixMove) use
+// it.
+const luaIxPut = `
+local function ixPut(ks, n, member, st, score, open)
+  for i = 1, n do
+    if i == st then redis.call('ZADD', ks[i], score, member) else redis.call('ZREM', ks[i], member) end
+  end
+  for _, i in ipairs({n+1, n+5, n+6, n+7}) do
+    if open == '1' then redis.call('ZADD', ks[i], score, member) else redis.call('ZREM', ks[i], member) end
+  end
+  for i = n+2, n+4 do redis.call('SADD', ks[i], member) end
 end
-for _, i in ipairs({n+1, n+5, n+6, n+7}) do
-  if ARGV[4] == '1' then redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) else redis.call('ZREM', KEYS[i], ARGV[1]) end
+-- ixMove moves an RMA the indexes have in status set from (its key) to status st: 6 commands
+-- instead of ixPut's 23. Only when it is not in from (the indexes were not where the record
+-- is, e.g. a crash between a record's change and its index step) does ixPut put it whole.
+local function ixMove(ks, n, member, from, st, score, open)
+  if redis.call('ZREM', from, member) == 0 then return ixPut(ks, n, member, st, score, open) end
+  redis.call('ZADD', ks[st], score, member)
+  for _, i in ipairs({n+1, n+5, n+6, n+7}) do
+    if open == '1' then redis.call('ZADD', ks[i], score, member) else redis.call('ZREM', ks[i], member) end
+  end
 end
-for i = n+2, n+4 do redis.call('SADD', KEYS[i], ARGV[1]) end
+`
+
+// ixPutScript puts one RMA in its place (luaIxPut): KEYS as its ks; ARGV member, 1-based
+// status index, score (ms), open flag.
+var ixPutScript = redis.NewScript(luaIxPut + `
+ixPut(KEYS, #KEYS - 7, ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4])
 return 1
 `)
 

@@ -8,9 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +48,7 @@ const (
 //	bash -c '. scripts/services.sh; d=$(mktemp -d); trap "stop_services; rm -rf $d" EXIT; start_redis $d;
 //	  RMAD_TEST_REDIS=127.0.0.1:$REDIS_PORT go test -run "^$" -bench VendorStatus -benchtime 2000x ./ingest/webhook/'
 func BenchmarkVendorStatus(b *testing.B) {
+	b.Run("ratio", benchRatio)
 	for _, kind := range []string{"rmad", "bare"} {
 		b.Run(kind+"/serial", func(b *testing.B) {
 			url, reqs := benchSetup(b, kind, b.N)
@@ -112,6 +117,100 @@ func BenchmarkVendorStatus(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchRatio runs rmad and the bare handler side by side: b.N deliveries each, parallel with
+// the same client settings against the same Redis, in alternating rounds (so a change in the
+// machine's load hits both alike). It reports both rates and their ratio, and per delivery
+// the CPU time of this process (client and server) and of Redis.
+func benchRatio(b *testing.B) {
+	const rounds = 4
+	type side struct {
+		url      string
+		reqs     []benchReq
+		took     time.Duration
+		proc     time.Duration
+		redisCPU time.Duration
+	}
+	sides := map[string]*side{}
+	for _, kind := range []string{"rmad", "bare"} {
+		url, reqs := benchSetup(b, kind, b.N)
+		sides[kind] = &side{url: url, reqs: reqs}
+	}
+	rc := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(b)})
+	b.Cleanup(func() { _ = rc.Close() })
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ResetTimer()
+	for r := range rounds {
+		for _, kind := range []string{"rmad", "bare"} {
+			sd := sides[kind]
+			part := sd.reqs[r*b.N/rounds : (r+1)*b.N/rounds]
+			runtime.GC() // the setup's garbage is no round's work
+			p0, r0 := processCPU(b), redisCPU(b, rc)
+			t0 := time.Now()
+			sendParallel(b, client, sd.url, part)
+			sd.took += time.Since(t0)
+			sd.proc += processCPU(b) - p0
+			sd.redisCPU += redisCPU(b, rc) - r0
+		}
+	}
+	b.StopTimer()
+	rate := func(sd *side) float64 { return float64(b.N) / sd.took.Seconds() }
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) }
+	rm, bare := sides["rmad"], sides["bare"]
+	b.ReportMetric(rate(rm), "rmad/s")
+	b.ReportMetric(rate(bare), "bare/s")
+	b.ReportMetric(rate(rm)/rate(bare), "ratio")
+	b.ReportMetric(us(rm.proc), "rmad-proc-µs")
+	b.ReportMetric(us(bare.proc), "bare-proc-µs")
+	b.ReportMetric(us(rm.redisCPU), "rmad-redis-µs")
+	b.ReportMetric(us(bare.redisCPU), "bare-redis-µs")
+	b.ReportMetric(0, "ns/op") // two workloads: the figures above say it
+}
+
+// sendParallel sends reqs from 4 goroutines per core, as RunParallel with SetParallelism(4).
+func sendParallel(b *testing.B, client *http.Client, url string, reqs []benchReq) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(reqs)) {
+					return
+				}
+				send(b, client, url, reqs[i])
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// processCPU is the CPU time this process used so far, user and system.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is the CPU time the Redis server used so far (INFO cpu).
+func redisCPU(b *testing.B, c *redis.Client) time.Duration {
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				total += f
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
 
 type benchReq struct {

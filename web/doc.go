@@ -38,13 +38,16 @@
 //
 // # Exactly once
 //
-// The webhook-id is the idempotency key. An answer after the delivery was checked and applied
-// is remembered for ReplayTTL and replayed byte for byte; a concurrent duplicate gets 409 "in
-// progress"; a 5xx is not remembered, and the sender's retry takes the delivery over once the
-// failed attempt's lock is stale (see guard). Refusals that need no state (bad JSON, an
-// unmapped status, an unknown partner) are not remembered either: they answer the same for
-// the same body, and a retry succeeds once the admin has fixed the configuration. Applying is
-// itself idempotent by delivery (the store replays a submission; a vendor status already in
-// the RMA's history is not applied again), so a crash between applying and remembering
-// changes nothing twice.
+// The webhook-id is the idempotency key. A submission's answer after the delivery was checked
+// and applied is remembered for ReplayTTL and replayed byte for byte; a concurrent duplicate
+// gets 409 "in progress"; a 5xx is not remembered, and the sender's retry takes the delivery
+// over once the failed attempt's lock is stale (see guard). A vendor status is checked and
+// applied in one atomic store call (store.ChangeStatus) that finds the delivery in the RMA's
+// history when it was applied before and answers from that entry, byte for byte, without a
+// lock or a remembered success; its refusals (unknown RMA, not forwarded, illegal move) are
+// remembered, so a replay keeps their words after the RMA changed. Refusals that need no state
+// (bad JSON, an unmapped status, an unknown partner) are not remembered: they answer the same
+// for the same body, and a retry succeeds once the admin has fixed the configuration. Applying
+// a submission is itself idempotent by delivery (the store replays it), so a crash between
+// applying and remembering changes nothing twice.
 package web

@@ -20,6 +20,7 @@ import (
 	"github.com/rmad/rmad/internal/recovered"
 	"github.com/rmad/rmad/metrics"
 	"github.com/rmad/rmad/rma"
+	"github.com/rmad/rmad/store"
 )
 
 // Store is what the HTTP side needs of the RMA store (store.Store implements it).
@@ -27,7 +28,7 @@ type Store interface {
 	webhook.Responses
 	Get(ctx context.Context, number string) (rma.Record, error)
 	Lookup(ctx context.Context, partnerID, query string) ([]rma.Record, error)
-	SetStatus(ctx context.Context, number string, to rma.Status, actor, note string, extra map[string]string, now time.Time) (rma.Record, error)
+	ChangeStatus(ctx context.Context, c store.StatusChange) (store.StatusChanged, error)
 }
 
 // Submitter runs a submission through the daemon's pipeline, the same one mail takes: rules

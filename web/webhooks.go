@@ -84,13 +84,14 @@ func (s *Server) webhook(r *http.Request, src *webhook.Source, name string) (ans
 	// answer the same for the same body anyway, and those that depend on configuration (a
 	// status_map entry, a registered partner) then succeed on the sender's retry once the
 	// admin fixed it.
-	var apply func(context.Context) answer
-	var refused *answer
 	if src.Kind == config.WebhookVendorStatus {
-		apply, refused = s.prepareVendorStatus(src, d, body)
-	} else {
-		apply, refused = s.prepareWebhookSubmission(src, d, body, r)
+		apply, refused := s.prepareVendorStatus(src, d, body)
+		if refused != nil {
+			return *refused, d.ID
+		}
+		return apply(ctx), d.ID
 	}
+	apply, refused := s.prepareWebhookSubmission(src, d, body, r)
 	if refused != nil {
 		return *refused, d.ID
 	}
@@ -157,76 +158,48 @@ func inputAnswer(err error) answer {
 }
 
 // prepareVendorStatus checks a vendor status delivery without touching the store; apply then
-// applies it to a forwarded RMA. Applying is idempotent by the delivery: the history entry it
-// writes carries the webhook id, and a delivery already in the history is answered from it
-// without a second change.
+// applies it to a forwarded RMA in one store call (store.ChangeStatus): a refusal remembered
+// for the delivery is sent again; else the change is made unless the RMA's history holds it
+// already (the same delivery again: answered from that entry, so byte for byte as the first
+// time). A success needs no remembered answer, its history entry is the memory; refusals are
+// remembered, so a replay keeps its words after the RMA changed. No lock: the store checks
+// and changes in one atomic step.
 func (s *Server) prepareVendorStatus(src *webhook.Source, d webhook.Delivery, body []byte) (func(context.Context) answer, *answer) {
 	up, err := src.StatusUpdate(d, body)
 	if err != nil {
 		a := inputAnswer(err)
 		return nil, &a
 	}
-	return func(ctx context.Context) answer { return s.applyVendorStatus(ctx, up) }, nil
+	return func(ctx context.Context) answer { return s.applyVendorStatus(ctx, src.Name, d.ID, up) }, nil
 }
 
-func (s *Server) applyVendorStatus(ctx context.Context, up webhook.StatusUpdate) answer {
-	number, deliveryID := up.Number, up.DeliveryID()
-	rec, err := s.cfg.Store.Get(ctx, number)
-	if errors.Is(err, store.ErrNotFound) {
-		return pkUnknownRMA.with(fmt.Sprintf("no RMA %s exists; check the rma_number of the forwarded claim", number))
-	}
-	if err != nil {
-		s.log.Error().Err(err).Str("rma", number).Msg("vendor status: read RMA")
-		return pkInternal.with("the RMA could not be read; retry later")
-	}
-	if rec.Decision.Route.Handling != rma.HandlingForward {
-		return pkNotForwarded.with(fmt.Sprintf("RMA %s is handled %s by the distributor, not forwarded to a vendor; vendors may only update forwarded RMAs",
-			number, rec.Decision.Route.Handling))
-	}
-	if i := eventOf(rec, deliveryID); i >= 0 {
-		return vendorAnswer(rec, i)
-	}
-	updated, err := s.cfg.Store.SetStatus(ctx, number, up.To, up.Actor, up.Note, up.Extra, s.cfg.Now())
+func (s *Server) applyVendorStatus(ctx context.Context, source, id string, up webhook.StatusUpdate) answer {
+	number := up.Number
+	res, err := s.cfg.Store.ChangeStatus(ctx, store.StatusChange{Number: number, To: up.To, Actor: up.Actor,
+		Note: up.Note, Extra: up.Extra, At: s.cfg.Now(), DeliveryKey: webhook.ExtraWebhookID,
+		Handling: rma.HandlingForward, AnswerKey: webhook.AnswerKey(source, id)})
 	var te *rma.TransitionError
+	var a answer
 	switch {
-	case errors.As(err, &te):
-		// A duplicate of this very delivery may have won a race; then answer as it did.
-		if again, gerr := s.cfg.Store.Get(ctx, number); gerr == nil {
-			if i := eventOf(again, deliveryID); i >= 0 {
-				return vendorAnswer(again, i)
-			}
-		}
-		return pkIllegalTransition.with(fmt.Sprintf("RMA %s: vendor status %q means %s, but %s", number, webhook.Clip(up.VendorStatus, 64), up.To, te.Error()))
+	case err == nil && res.Answered:
+		return replayed(webhook.Answer{Status: res.AnswerStatus, Body: res.AnswerBody})
+	case err == nil:
+		return jsonAnswer(http.StatusOK, vendorStatusAnswer{RMANumber: res.Number, Status: res.Status,
+			PreviousStatus: res.Previous, UpdatedAt: res.At.UTC()})
 	case errors.Is(err, store.ErrNotFound):
-		return pkUnknownRMA.with(fmt.Sprintf("no RMA %s exists; check the rma_number of the forwarded claim", number))
-	case err != nil:
+		a = pkUnknownRMA.with(fmt.Sprintf("no RMA %s exists; check the rma_number of the forwarded claim", number))
+	case errors.Is(err, store.ErrHandling):
+		a = pkNotForwarded.with(fmt.Sprintf("RMA %s is handled %s by the distributor, not forwarded to a vendor; vendors may only update forwarded RMAs",
+			number, res.Handling))
+	case errors.As(err, &te):
+		a = pkIllegalTransition.with(fmt.Sprintf("RMA %s: vendor status %q means %s, but %s", number, webhook.Clip(up.VendorStatus, 64), up.To, te.Error()))
+	default:
 		s.log.Error().Err(err).Str("rma", number).Msg("vendor status: set status")
-		return pkInternal.with("the status could not be saved; retry later")
+		return pkInternal.with("the status could not be saved; retry later") // not remembered: a retry may succeed
 	}
-	i := eventOf(updated, deliveryID)
-	if i < 0 { // the store returns the record with the new entry; be safe anyway
-		i = len(updated.History) - 1
+	final, err := s.guard.Complete(ctx, source, id, webhook.Answer{Status: a.status, Body: a.body})
+	if err != nil {
+		s.log.Error().Err(err).Str("source", source).Str("webhook_id", id).Msg("webhook answer not remembered")
 	}
-	return vendorAnswer(updated, i)
-}
-
-// eventOf finds the history entry a delivery wrote, or -1.
-func eventOf(rec rma.Record, deliveryID string) int {
-	for i := len(rec.History) - 1; i >= 0; i-- {
-		if rec.History[i].Extra[webhook.ExtraWebhookID] == deliveryID {
-			return i
-		}
-	}
-	return -1
-}
-
-// vendorAnswer describes history entry i: built from stored data only, so a replay answers
-// byte for byte like the first application.
-func vendorAnswer(rec rma.Record, i int) answer {
-	ev := rec.History[i]
-	out := vendorStatusAnswer{RMANumber: rec.Number, Status: ev.Status, UpdatedAt: ev.At.UTC()}
-	if i > 0 {
-		out.PreviousStatus = rec.History[i-1].Status
-	}
-	return jsonAnswer(http.StatusOK, out)
+	return replayed(final) // a, or the first answer of a concurrent duplicate
 }

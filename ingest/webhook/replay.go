@@ -69,7 +69,8 @@ type Guard struct {
 	Now       func() time.Time // wall clock for lock ages (not a request's injectable clock); nil: time.Now
 }
 
-func answerKey(source, id string) string { return "webhook:" + source + ":" + id }
+// AnswerKey is the Responses key of a delivery's answer.
+func AnswerKey(source, id string) string { return "webhook:" + source + ":" + id }
 
 // lockKey puts n before the id, which may contain anything visible: keys cannot collide.
 func lockKey(source, id string, n int) string {
@@ -109,7 +110,7 @@ func (g Guard) Acquire(ctx context.Context, source, id string) (prev Answer, own
 
 // recall returns the remembered answer of a delivery, if there is one.
 func (g Guard) recall(ctx context.Context, source, id string) (Answer, bool, error) {
-	st, body, seen, err := g.Responses.PeekResponse(ctx, answerKey(source, id))
+	st, body, seen, err := g.Responses.PeekResponse(ctx, AnswerKey(source, id))
 	if err != nil {
 		return Answer{}, false, fmt.Errorf("delivery %s/%s: read answer: %w", source, id, err)
 	}
@@ -119,7 +120,7 @@ func (g Guard) recall(ctx context.Context, source, id string) (Answer, bool, err
 // Complete remembers a and returns what to send: a, or the answer stored first if a takeover
 // let two attempts run.
 func (g Guard) Complete(ctx context.Context, source, id string, a Answer) (Answer, error) {
-	st, body, seen, err := g.Responses.RememberResponse(ctx, answerKey(source, id), a.Status, a.Body, ReplayTTL)
+	st, body, seen, err := g.Responses.RememberResponse(ctx, AnswerKey(source, id), a.Status, a.Body, ReplayTTL)
 	if err != nil {
 		return a, fmt.Errorf("delivery %s/%s: remember answer: %w", source, id, err)
 	}

@@ -1,0 +1,466 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/rma"
+)
+
+// A status change is one Lua call on a single Redis server (or a Sentinel's master): the
+// owner look-up, the check of the move and of the delivery that asked for it, the record, its
+// history, status sets, change index, dedupe key, worklist and tracking indexes, and the
+// remembered answer of a webhook delivery. The record's keys follow from its partner, which
+// only the owner hash on the global slot knows, so the script names them itself; a Redis
+// Cluster cannot run that (the keys live on two slots), and there the change takes the
+// general path: read the record, one compare-and-set script on the partner's slot, then the
+// index steps (see the worklist comment). The general path also serves what the one call
+// cannot: a compacted record, a partner ID with braces (its keys use a digest), a record
+// written before the flat ix field (the general path adds it).
+
+// maxStatusRounds bounds SetStatus's compare-and-set loop against concurrent changes.
+const maxStatusRounds = 10
+
+// StatusChange is one status change of an RMA.
+type StatusChange struct {
+	Number string // any accepted spelling
+	To     rma.Status
+	Actor  string
+	Note   string
+	Extra  map[string]string // vendor reference, tracking ...; Extra["tracking"] is indexed
+	At     time.Time
+	// DeliveryKey, when set, makes the change idempotent: the history entry keeps
+	// Extra[DeliveryKey], and a change whose value is in the RMA's history already is not made
+	// again (Replay).
+	DeliveryKey string
+	// Handling, when set, is the only handling an RMA may have for the change (else
+	// ErrHandling): vendors only update forwarded RMAs.
+	Handling rma.Handling
+	// AnswerKey, when set, is a RememberResponse key checked first: a remembered answer
+	// (Answered) means nothing was checked or changed.
+	AnswerKey string
+	// WantRecord asks for the record as the change left it (StatusChanged.Record).
+	WantRecord bool
+}
+
+// StatusChanged is what ChangeStatus did.
+type StatusChanged struct {
+	Number   string // canonical
+	Status   rma.Status
+	Previous rma.Status // "" when the change is the record's first history entry
+	At       time.Time
+	// Replay: the delivery had made this change before; nothing changed now. Status, Previous
+	// and At describe the earlier change.
+	Replay bool
+	// Answered: a remembered answer is stored under AnswerKey (AnswerStatus, AnswerBody).
+	Answered     bool
+	AnswerStatus int
+	AnswerBody   []byte
+	// Handling is the RMA's handling (set with ErrHandling).
+	Handling rma.Handling
+	Record   rma.Record // with WantRecord
+}
+
+// ErrHandling is ChangeStatus's error for an RMA whose handling is not StatusChange.Handling.
+var ErrHandling = errors.New("rma has another handling")
+
+// luaStatusChange holds the Lua functions both status-change scripts use.
+//
+// findDelivery looks for the history entry holding extra[key] = id (needle: its JSON, to skip
+// entries cheaply) and returns {'replay', status, previous status, at}, else nil.
+// applyChange writes the change: status and time, status sets, change index, history entry,
+// and the serial's open-RMA dedupe key when the move closes or reopens the RMA.
+const luaStatusChange = `
+local function findDelivery(hist, h0, needle, key, id)
+  local es = redis.call('LRANGE', hist, 0, -1)
+  for i = #es, 1, -1 do
+    if string.find(es[i], needle, 1, true) then
+      local ev = cjson.decode(es[i])
+      if type(ev.extra) == 'table' and ev.extra[key] == id then
+        local prev = h0 or ''
+        if i > 1 then prev = cjson.decode(es[i - 1]).status end
+        return {'replay', ev.status, prev, ev.at}
+      end
+    end
+  end
+  return nil
+end
+local function applyChange(c)
+  redis.call('HSET', c.rec, 'status', c.to, 'updated_at', c.at)
+  redis.call('SREM', c.from, c.member)
+  redis.call('SADD', c.into, c.member)
+  redis.call('ZADD', c.updated, c.ms, c.member)
+  redis.call('RPUSH', c.hist, c.event)
+  if c.oserial then
+    local v = redis.call('GET', c.oserial)
+    if c.closing and v and string.sub(v, 1, #c.member + 1) == c.member .. ' ' then
+      redis.call('DEL', c.oserial)
+    elseif c.reopening and not v then
+      redis.call('SET', c.oserial, c.oserialValue)
+    end
+  end
+end
+`
+
+// statusScript is the one-call status change (single server): KEYS owner:<year>, the status
+// index sets in rma.AllStatuses order, ix:open, then the answer key and the tracking index
+// when ARGV names them. ARGV: key prefix, owner field (n), member (yyyy:n), to, the statuses
+// the move is legal from (",a,b,"), the closed statuses (",c,d,"), at, at ms, event JSON,
+// to's 1-based index in rma.AllStatuses, required handling (” any), delivery needle, key and
+// id (” none), answer key index, tracking key index (0 none), '1' for the record, the
+// number of status sets.
+// Returns {'ok', previous[, record fields, history]}, {'replay', ...}, {'answer', value},
+// {'missing'}, {'handling', h}, {'illegal', current} or {'general'} (take the general path).
+var statusScript = redis.NewScript(luaStatusChange + luaIxPut + `
+local ai, ti = tonumber(ARGV[15]), tonumber(ARGV[16])
+if ai > 0 then
+  local a = redis.call('GET', KEYS[ai])
+  if a then return {'answer', a} end
+end
+local partner = redis.call('HGET', KEYS[1], ARGV[2])
+if not partner then return {'missing'} end
+if string.find(partner, '[{}]') then return {'general'} end
+local pk = ARGV[1] .. '{p:' .. partner .. '}:'
+local member = ARGV[3]
+local rec, hist = pk .. 'rma:' .. member, pk .. 'hist:' .. member
+local f = redis.call('HMGET', rec, 'status', 'handling', 'h0', 'ix')
+local cur, handling = f[1], f[2]
+if not cur or not handling or not f[4] then return {'general'} end
+if ARGV[12] ~= '' then
+  local r = findDelivery(hist, f[3], ARGV[12], ARGV[13], ARGV[14])
+  if r then return r end
+end
+if ARGV[11] ~= '' and handling ~= ARGV[11] then return {'handling', handling} end
+if not string.find(ARGV[5], ',' .. cur .. ',', 1, true) then return {'illegal', cur} end
+local to = ARGV[4]
+local wasOpen = not string.find(ARGV[6], ',' .. cur .. ',', 1, true)
+local isOpen = not string.find(ARGV[6], ',' .. to .. ',', 1, true)
+local brand, serial = string.match(f[4], '^(.*)\t([^\t]*)$')
+if not brand then return {'general'} end
+local c = {rec = rec, hist = hist, from = pk .. 'status:' .. cur, into = pk .. 'status:' .. to,
+  updated = pk .. 'updated', member = member, to = to, at = ARGV[7], ms = ARGV[8], event = ARGV[9],
+  closing = wasOpen and not isOpen, reopening = isOpen and not wasOpen, oserialValue = member .. ' ' .. handling}
+if serial ~= '' then c.oserial = pk .. 'oserial:' .. serial end
+applyChange(c)
+local n = tonumber(ARGV[18])
+local ix = ARGV[1] .. '{rma}:ix:'
+local ks = {}
+for i = 1, n + 1 do ks[i] = KEYS[i + 1] end
+for _, k in ipairs({'p:' .. partner, 'b:' .. brand, 'h:' .. handling, 'po:' .. partner, 'bo:' .. brand,
+  'pbo:' .. partner .. ':' .. brand}) do ks[#ks + 1] = ix .. k end
+local open = '0'
+if isOpen then open = '1' end
+ixMove(ks, n, member, ix .. 'st:' .. cur, tonumber(ARGV[10]), ARGV[8], open)
+if ti > 0 then redis.call('SADD', KEYS[ti], member) end
+if ARGV[17] == '1' then
+  return {'ok', cur, redis.call('HGETALL', rec), redis.call('LRANGE', hist, 0, -1)}
+end
+return {'ok', cur}
+`)
+
+// setStatusScript is the general path's compare-and-set: it moves a record from one status to
+// another if it is still in the first and the delivery is not in its history: KEYS rec, hist,
+// from-set, to-set, updated, open-serial (= rec when the item has no serial); ARGV from, to,
+// updated_at, updated ms, event, member, closing, reopening, dedupe value, delivery needle,
+// key and id (” none), the ix field (flatFields) the one-call path reads.
+var setStatusScript = redis.NewScript(luaStatusChange + `
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return {'missing'} end
+if ARGV[10] ~= '' then
+  local r = findDelivery(KEYS[2], redis.call('HGET', KEYS[1], 'h0'), ARGV[10], ARGV[11], ARGV[12])
+  if r then return r end
+end
+if cur ~= ARGV[1] then return {'conflict', cur} end
+local c = {rec = KEYS[1], hist = KEYS[2], from = KEYS[3], into = KEYS[4], updated = KEYS[5],
+  member = ARGV[6], to = ARGV[2], at = ARGV[3], ms = ARGV[4], event = ARGV[5],
+  closing = ARGV[7] == '1', reopening = ARGV[8] == '1', oserialValue = ARGV[9]}
+if KEYS[6] ~= KEYS[1] then c.oserial = KEYS[6] end
+applyChange(c)
+redis.call('HSET', KEYS[1], 'ix', ARGV[13])
+return {'ok'}
+`)
+
+// legalFrom and closedStatuses are the ARGV lists statusScript checks moves with, per target status.
+var legalFrom, closedStatuses = func() (map[rma.Status]string, string) {
+	from := map[rma.Status]string{}
+	closed := ","
+	for _, to := range rma.AllStatuses {
+		list := ","
+		for _, st := range rma.AllStatuses {
+			if rma.CheckTransition(st, to) == nil {
+				list += string(st) + ","
+			}
+		}
+		from[to] = list
+		if !to.IsOpen() {
+			closed += string(to) + ","
+		}
+	}
+	return from, closed
+}()
+
+// flatFields is the record field the one-call status change reads instead of the packed
+// decision: ix, the brand as the worklist indexes key it and the serial as its dedupe key
+// does, tab-separated (one field: a record is written once per RMA, kept for years).
+func flatFields(d rma.Decision) []string {
+	brand := ""
+	if d.Product != nil {
+		brand = normIndex(d.Product.Brand)
+	}
+	return []string{"ix", brand + "\t" + normSerial(d.Item.Serial)}
+}
+
+// SetStatus moves an RMA to a new status if the lifecycle allows it (else a
+// *rma.TransitionError) and adds the change to its history with actor, note and extra details
+// (vendor reference, tracking ...). It returns the record as the change left it.
+func (s *Store) SetStatus(ctx context.Context, number string, to rma.Status, actor, note string,
+	extra map[string]string, now time.Time) (rma.Record, error) {
+	out, err := s.ChangeStatus(ctx, StatusChange{Number: number, To: to, Actor: actor, Note: note, Extra: extra,
+		At: now, WantRecord: true})
+	return out.Record, err
+}
+
+// ChangeStatus makes a status change (see StatusChange): ErrNotFound for no such RMA,
+// ErrHandling, or a *rma.TransitionError for a move the lifecycle does not allow.
+func (s *Store) ChangeStatus(ctx context.Context, c StatusChange) (StatusChanged, error) {
+	n, err := rma.ParseNumber(c.Number)
+	if err != nil {
+		return StatusChanged{}, fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	c.Number, c.At = n.String(), c.At.UTC()
+	if _, ok := legalFrom[c.To]; !ok {
+		return StatusChanged{}, fmt.Errorf("%s: %w", c.Number, rma.CheckTransition(c.To, c.To))
+	}
+	ev := rma.Event{At: c.At, Status: c.To, Actor: c.Actor, Note: c.Note, Extra: c.Extra}
+	evJSON, err := json.Marshal(ev)
+	if err != nil {
+		return StatusChanged{}, fmt.Errorf("set status %s: %w", c.Number, err)
+	}
+	d := deliveryOf(c)
+	if !s.multiStep {
+		out, err := s.changeInOneCall(ctx, c, n, evJSON, d)
+		if !errors.Is(err, errGeneralPath) {
+			return out, err
+		}
+	}
+	return s.changeInSteps(ctx, c, ev, evJSON, d)
+}
+
+// errGeneralPath: the one-call script cannot make this change (see the top of this file).
+var errGeneralPath = errors.New("status change needs the general path")
+
+// delivery is what the scripts look for in a history: extra[key] = id, found by needle.
+type delivery struct{ needle, key, id string }
+
+func deliveryOf(c StatusChange) delivery {
+	id, ok := c.Extra[c.DeliveryKey]
+	if c.DeliveryKey == "" || !ok {
+		return delivery{}
+	}
+	k, _ := json.Marshal(c.DeliveryKey) // strings: cannot fail
+	v, _ := json.Marshal(id)
+	return delivery{needle: string(k) + ":" + string(v), key: c.DeliveryKey, id: id}
+}
+
+func (s *Store) changeInOneCall(ctx context.Context, c StatusChange, n rma.Number, evJSON []byte, d delivery) (StatusChanged, error) {
+	ks := make([]string, 0, len(rma.AllStatuses)+4)
+	ks = append(ks, s.k.owner(n.Year))
+	to := 0
+	for i, st := range rma.AllStatuses {
+		ks = append(ks, s.k.ixStatus(st))
+		if st == c.To {
+			to = i + 1
+		}
+	}
+	ks = append(ks, s.k.ix("open"))
+	answerAt, trackingAt := 0, 0
+	if c.AnswerKey != "" {
+		ks = append(ks, s.k.response(c.AnswerKey))
+		answerAt = len(ks)
+	}
+	if t := normSerial(c.Extra["tracking"]); t != "" {
+		ks = append(ks, s.k.ix("trk:"+t))
+		trackingAt = len(ks)
+	}
+	member := numberKey{Year: n.Year, N: n.N}.String()
+	res, err := statusScript.Run(ctx, s.c, ks, s.k.prefix, n.N, member, string(c.To), legalFrom[c.To], closedStatuses,
+		c.At.Format(time.RFC3339Nano), c.At.UnixMilli(), evJSON, to, string(c.Handling), d.needle, d.key, d.id,
+		answerAt, trackingAt, flag(c.WantRecord), len(rma.AllStatuses)).Slice()
+	if err != nil {
+		return StatusChanged{}, fmt.Errorf("set status %s: %w", c.Number, err)
+	}
+	out := StatusChanged{Number: c.Number}
+	switch word(res, 0) {
+	case "ok":
+		out.Status, out.Previous, out.At = c.To, rma.Status(word(res, 1)), c.At
+		if c.WantRecord && len(res) == 4 {
+			h, hist := stringMap(res[2]), stringList(res[3])
+			if out.Record, err = decodeRecord(h, hist); err != nil {
+				return out, fmt.Errorf("record %s: %w", c.Number, err)
+			}
+		}
+		return out, nil
+	case "answer":
+		out.Answered = true
+		out.AnswerStatus, out.AnswerBody, _, err = parseResponse("remembered answer", c.AnswerKey, word(res, 1), nil)
+		return out, err
+	case "missing":
+		return out, fmt.Errorf("%s: %w", c.Number, ErrNotFound)
+	case "general":
+		return out, errGeneralPath
+	}
+	return s.verdict(ctx, c, res)
+}
+
+// verdict turns a script's refusal or replay into ChangeStatus's answer.
+func (s *Store) verdict(ctx context.Context, c StatusChange, res []any) (StatusChanged, error) {
+	out := StatusChanged{Number: c.Number}
+	switch word(res, 0) {
+	case "replay":
+		at, err := time.Parse(time.RFC3339Nano, word(res, 3))
+		if err != nil {
+			return out, fmt.Errorf("history of %s: %w", c.Number, err)
+		}
+		out.Replay, out.Status, out.Previous, out.At = true, rma.Status(word(res, 1)), rma.Status(word(res, 2)), at
+		if c.WantRecord {
+			out.Record, err = s.Get(ctx, c.Number)
+		}
+		return out, err
+	case "handling":
+		out.Handling = rma.Handling(word(res, 1))
+		return out, fmt.Errorf("%s is handled %s: %w", c.Number, out.Handling, ErrHandling)
+	case "illegal":
+		return out, fmt.Errorf("%s: %w", c.Number, &rma.TransitionError{From: rma.Status(word(res, 1)), To: c.To})
+	}
+	return out, fmt.Errorf("set status %s: script answered %v", c.Number, res)
+}
+
+// changeInSteps is the general path: read the record, check, compare-and-set on the
+// partner's slot, then the worklist and tracking indexes.
+func (s *Store) changeInSteps(ctx context.Context, c StatusChange, ev rma.Event, evJSON []byte, d delivery) (StatusChanged, error) {
+	if c.AnswerKey != "" {
+		st, body, seen, err := s.PeekResponse(ctx, c.AnswerKey)
+		if err != nil || seen {
+			return StatusChanged{Number: c.Number, Answered: seen, AnswerStatus: st, AnswerBody: body}, err
+		}
+	}
+	stored, err := s.getStored(ctx, c.Number)
+	if err != nil {
+		return StatusChanged{}, err
+	}
+	r := stored.Record
+	for round := range maxStatusRounds {
+		if d.key != "" {
+			if i := eventOf(r, d.key, d.id); i >= 0 {
+				out := StatusChanged{Number: r.Number, Replay: true, Status: r.History[i].Status, At: r.History[i].At}
+				if i > 0 {
+					out.Previous = r.History[i-1].Status
+				}
+				if c.WantRecord {
+					out.Record = r
+				}
+				return out, nil
+			}
+		}
+		if c.Handling != "" && r.Decision.Route.Handling != c.Handling {
+			return s.verdict(ctx, c, []any{"handling", string(r.Decision.Route.Handling)})
+		}
+		if err := rma.CheckTransition(r.Status, c.To); err != nil {
+			return StatusChanged{}, fmt.Errorf("%s: %w", r.Number, err)
+		}
+		if round == 0 && stored.compacted {
+			if err := s.unpack(ctx, r); err != nil {
+				return StatusChanged{}, err
+			}
+			if r, err = s.Get(ctx, c.Number); err != nil {
+				return StatusChanged{}, err
+			}
+			continue
+		}
+		n, _ := rma.ParseNumber(r.Number) // came from the store: well formed
+		nk := numberKey{Year: n.Year, N: n.N}
+		p := r.PartnerID
+		rec := s.k.rec(p, nk)
+		oserial := rec
+		if ser := normSerial(r.Decision.Item.Serial); ser != "" {
+			oserial = s.k.oserial(p, ser)
+		}
+		closing := r.Status.IsOpen() && !c.To.IsOpen()
+		reopening := !r.Status.IsOpen() && c.To.IsOpen()
+		flat := flatFields(r.Decision)
+		ks := []string{rec, s.k.hist(p, nk), s.k.status(p, string(r.Status)), s.k.status(p, string(c.To)), s.k.updated(p), oserial}
+		res, err := setStatusScript.Run(ctx, s.c, ks, string(r.Status), string(c.To), c.At.Format(time.RFC3339Nano),
+			c.At.UnixMilli(), evJSON, nk.String(), flag(closing), flag(reopening),
+			nk.String()+" "+string(r.Decision.Route.Handling), d.needle, d.key, d.id, flat[1]).Slice()
+		if err != nil {
+			return StatusChanged{}, fmt.Errorf("set status %s: %w", r.Number, err)
+		}
+		switch word(res, 0) {
+		case "ok":
+			out := StatusChanged{Number: r.Number, Status: c.To, Previous: r.Status, At: c.At}
+			r.Status = c.To
+			r.UpdatedAt = c.At
+			r.History = append(r.History, ev)
+			if c.WantRecord {
+				out.Record = r
+			}
+			return out, s.indexChange(ctx, r, ev)
+		case "replay":
+			return s.verdict(ctx, c, res)
+		}
+		// "conflict": someone else changed the status first; judge the move from the new one.
+		// "missing": compacted meanwhile (or gone): unpacked again, or ErrNotFound.
+		if r, err = s.getForChange(ctx, r.Number); err != nil {
+			return StatusChanged{}, err
+		}
+	}
+	return StatusChanged{}, fmt.Errorf("set status %s: status kept changing during %d attempts", c.Number, maxStatusRounds)
+}
+
+// eventOf finds the history entry whose extra[key] is id, or -1.
+func eventOf(r rma.Record, key, id string) int {
+	for i := len(r.History) - 1; i >= 0; i-- {
+		if v, ok := r.History[i].Extra[key]; ok && v == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func word(res []any, i int) string {
+	if i >= len(res) {
+		return ""
+	}
+	s, _ := res[i].(string)
+	return s
+}
+
+func stringList(v any) []string {
+	vs, _ := v.([]any)
+	out := make([]string, len(vs))
+	for i, x := range vs {
+		out[i], _ = x.(string)
+	}
+	return out
+}
+
+func stringMap(v any) map[string]string {
+	kv := stringList(v)
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
