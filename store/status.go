@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -92,8 +94,7 @@ local function findDelivery(hist, h0, needle, key, id)
 end
 local function applyChange(c)
   redis.call('HSET', c.rec, 'status', c.to, 'updated_at', c.at)
-  redis.call('SREM', c.from, c.member)
-  redis.call('SADD', c.into, c.member)
+  if redis.call('SMOVE', c.from, c.into, c.member) == 0 then redis.call('SADD', c.into, c.member) end
   redis.call('ZADD', c.updated, c.ms, c.member)
   redis.call('RPUSH', c.hist, c.event)
   if c.oserial then
@@ -107,13 +108,13 @@ local function applyChange(c)
 end
 `
 
-// statusScript is the one-call status change (single server): KEYS owner:<year>, the status
-// index sets in rma.AllStatuses order, ix:open, then the answer key and the tracking index
-// when ARGV names them. ARGV: key prefix, owner field (n), member (yyyy:n), to, the statuses
+// statusScript is the one-call status change (single server): KEYS owner:<year>, ix:open,
+// then the answer key and the tracking index when ARGV names them (the status index sets'
+// names it makes itself: 16 keys fewer to send and parse). ARGV: key prefix, owner field (n), member (yyyy:n), to, the statuses
 // the move is legal from (",a,b,"), the closed statuses (",c,d,"), at, at ms, event JSON,
 // to's 1-based index in rma.AllStatuses, required handling (” any), delivery needle, key and
 // id (” none), answer key index, tracking key index (0 none), '1' for the record, the
-// number of status sets.
+// statuses in rma.AllStatuses order ("a,b,...").
 // Returns {'ok', previous[, record fields, history]}, {'replay', ...}, {'answer', value},
 // {'missing'}, {'handling', h}, {'illegal', current} or {'general'} (take the general path).
 var statusScript = redis.NewScript(luaStatusChange + luaIxPut + `
@@ -147,10 +148,10 @@ local c = {rec = rec, hist = hist, from = pk .. 'status:' .. cur, into = pk .. '
   closing = wasOpen and not isOpen, reopening = isOpen and not wasOpen, oserialValue = member .. ' ' .. handling}
 if serial ~= '' then c.oserial = pk .. 'oserial:' .. serial end
 applyChange(c)
-local n = tonumber(ARGV[18])
 local ix = ARGV[1] .. '{rma}:ix:'
-local ks = {}
-for i = 1, n + 1 do ks[i] = KEYS[i + 1] end
+local ks, n = {}, 0
+for st in string.gmatch(ARGV[18], '[^,]+') do n = n + 1; ks[n] = ix .. 'st:' .. st end
+ks[n + 1] = KEYS[2]
 for _, k in ipairs({'p:' .. partner, 'b:' .. brand, 'h:' .. handling, 'po:' .. partner, 'bo:' .. brand,
   'pbo:' .. partner .. ':' .. brand}) do ks[#ks + 1] = ix .. k end
 local open = '0'
@@ -202,6 +203,15 @@ var legalFrom, closedStatuses = func() (map[rma.Status]string, string) {
 		}
 	}
 	return from, closed
+}()
+
+// allStatuses is rma.AllStatuses as statusScript takes it.
+var allStatuses = func() string {
+	names := make([]string, len(rma.AllStatuses))
+	for i, st := range rma.AllStatuses {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ",")
 }()
 
 // flatFields is the record field the one-call status change reads instead of the packed
@@ -268,16 +278,9 @@ func deliveryOf(c StatusChange) delivery {
 }
 
 func (s *Store) changeInOneCall(ctx context.Context, c StatusChange, n rma.Number, evJSON []byte, d delivery) (StatusChanged, error) {
-	ks := make([]string, 0, len(rma.AllStatuses)+4)
-	ks = append(ks, s.k.owner(n.Year))
-	to := 0
-	for i, st := range rma.AllStatuses {
-		ks = append(ks, s.k.ixStatus(st))
-		if st == c.To {
-			to = i + 1
-		}
-	}
-	ks = append(ks, s.k.ix("open"))
+	ks := make([]string, 2, 4)
+	ks[0], ks[1] = s.k.owner(n.Year), s.k.ix("open")
+	to := slices.Index(rma.AllStatuses, c.To) + 1
 	answerAt, trackingAt := 0, 0
 	if c.AnswerKey != "" {
 		ks = append(ks, s.k.response(c.AnswerKey))
@@ -290,7 +293,7 @@ func (s *Store) changeInOneCall(ctx context.Context, c StatusChange, n rma.Numbe
 	member := numberKey{Year: n.Year, N: n.N}.String()
 	res, err := statusScript.Run(ctx, s.c, ks, s.k.prefix, n.N, member, string(c.To), legalFrom[c.To], closedStatuses,
 		c.At.Format(time.RFC3339Nano), c.At.UnixMilli(), evJSON, to, string(c.Handling), d.needle, d.key, d.id,
-		answerAt, trackingAt, flag(c.WantRecord), len(rma.AllStatuses)).Slice()
+		answerAt, trackingAt, flag(c.WantRecord), allStatuses).Slice()
 	if err != nil {
 		return StatusChanged{}, fmt.Errorf("set status %s: %w", c.Number, err)
 	}

@@ -72,8 +72,6 @@ func (s *Server) webhook(r *http.Request, src *webhook.Source, name string) (ans
 		return unavailable("the RMA store"), d.ID
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), webhook.ProcessTimeout)
-	defer cancel()
 	memoryDown := func(err error) (answer, string) {
 		s.log.Error().Err(err).Str("source", name).Msg("webhook delivery memory unavailable")
 		a := pkUnavailable.with("the receiver cannot check for duplicate deliveries right now; retry later")
@@ -89,8 +87,11 @@ func (s *Server) webhook(r *http.Request, src *webhook.Source, name string) (ans
 		if refused != nil {
 			return *refused, d.ID
 		}
-		return apply(ctx), d.ID
+		// One Redis call, bounded by the client's own timeouts: no timer of its own.
+		return apply(r.Context()), d.ID
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), webhook.ProcessTimeout)
+	defer cancel()
 	apply, refused := s.prepareWebhookSubmission(src, d, body, r)
 	if refused != nil {
 		return *refused, d.ID
