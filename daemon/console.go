@@ -39,7 +39,7 @@ func (d *Daemon) newConsole(ctx context.Context) (http.Handler, error) {
 		Labels:         d.cfg.Labels,
 		Estimates:      d.pipe.estimates,
 		Originals:      d.original,
-		Outbox:         func(ctx context.Context, m outbound.Message) error { return enqueue(ctx, d.outbox, m, "") },
+		Outbox:         func(ctx context.Context, m outbound.Message) error { return enqueue(ctx, d.outbox, "", m) },
 		DeadLetters:    []*queue.Queue{d.inbox, d.outbox},
 		Jobs:           scheduleRunner{d},
 		Explainer:      &explain.Explainer{Config: d.cfg, Engine: d.engine, Parser: d.parser, Now: d.opt.Now},

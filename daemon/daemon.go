@@ -178,7 +178,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		MaxItems:       cfg.Limits.MaxItemsPerSubmission,
 	})
 	d.sched, err = d.newSchedule(schedule.OutboxFunc(func(ctx context.Context, m outbound.Message) error {
-		return d.pipe.send(ctx, m, "")
+		return d.pipe.send(ctx, "", m)
 	}))
 	if err != nil {
 		rdb.Close()

@@ -21,7 +21,7 @@ import (
 // newEstimates builds the repair-estimate service on the daemon's store, composer and outbox.
 func (d *Daemon) newEstimates(ctx context.Context) (*estimate.Service, error) {
 	return estimates(ctx, d.cfg, d.store, d.pipe.composer,
-		func(ctx context.Context, m outbound.Message) error { return d.pipe.send(ctx, m, "") },
+		func(ctx context.Context, m outbound.Message) error { return d.pipe.send(ctx, "", m) },
 		func(id string) (rma.Partner, bool) { return d.engine.Data().Partners.ByID(id) }, d.opt.Now, d.log)
 }
 

@@ -388,15 +388,17 @@ func (p *pipeline) followUp(ctx context.Context, sub rma.Submission, th thread, 
 			return err
 		}
 	}
+	var msgs []outbound.Message
 	if answer != nil {
-		if err := p.send(ctx, *answer, enqueued); err != nil {
-			return err
-		}
+		msgs = append(msgs, *answer)
+	} else {
+		enqueued = "" // the latency metric is about the partner's answer
 	}
 	if staffOK {
-		if err := p.send(ctx, staff, ""); err != nil {
-			return err
-		}
+		msgs = append(msgs, staff)
+	}
+	if err := p.send(ctx, enqueued, msgs...); err != nil { // one outbox entry for both
+		return err
 	}
 	log.Info().Str("rma", strings.Join(targets, " ")).Int("recorded", len(pl.news.Recorded)).
 		Int("completed", len(pl.completions)).Bool("answered", answer != nil).Msg("follow-up recorded")

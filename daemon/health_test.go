@@ -127,7 +127,7 @@ func TestHealthShowsEachOutage(t *testing.T) {
 	e.smtp.Stop()
 	msg := outbound.Message{ID: "health@distributor.example", From: "rma@distributor.example",
 		To: []string{"a@example.com"}, Raw: []byte("Subject: t\r\n\r\nbody\r\n")}
-	if err := d.pipe.send(context.Background(), msg, ""); err != nil {
+	if err := d.pipe.send(context.Background(), "", msg); err != nil {
 		t.Fatal(err)
 	}
 	w.throughout("smtp", 1500*time.Millisecond)

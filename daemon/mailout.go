@@ -33,20 +33,19 @@ func newCourier(cfg *config.Config, st *store.Store, m *metrics.Metrics, now fun
 	return &courier{smtp: outbound.NewSender(cfg.SMTP, log), store: st, metrics: m, now: now, log: log}
 }
 
-// outboxJob is an outbox entry: a composed message and when its trigger arrived.
-type outboxJob struct {
-	Message  outbound.Message `json:"message"`
-	Enqueued string           `json:"enqueued,omitempty"`
-}
-
-// enqueue puts msg on the outbox stream for the couriers.
-func enqueue(ctx context.Context, q *queue.Queue, msg outbound.Message, enqueued string) error {
-	b, err := json.Marshal(outboxJob{Message: msg, Enqueued: enqueued})
-	if err != nil {
-		return fmt.Errorf("outbox %s: encode: %w", msg.ID, err)
+// enqueue puts msgs on the outbox stream for the couriers, as one entry: one XADD, and one
+// entry for a courier to read and acknowledge, whether a reply goes alone or with its staff
+// copy and forwards. enqueued is when their trigger arrived (for the first message's latency).
+func enqueue(ctx context.Context, q *queue.Queue, enqueued string, msgs ...outbound.Message) error {
+	if len(msgs) == 0 {
+		return nil
 	}
-	if _, err := q.Add(ctx, b, map[string]string{"message_id": msg.ID}); err != nil {
-		return fmt.Errorf("outbox %s: %w", msg.ID, err)
+	b, err := encodeOutboxJob(outboxJob{Messages: msgs, Enqueued: enqueued})
+	if err != nil {
+		return fmt.Errorf("outbox %s: encode: %w", msgs[0].ID, err)
+	}
+	if _, err := q.Add(ctx, b, map[string]string{"message_id": msgs[0].ID}); err != nil {
+		return fmt.Errorf("outbox %s: %w", msgs[0].ID, err)
 	}
 	return nil
 }
@@ -70,12 +69,12 @@ func NewOutbox(rdb redis.UniversalClient, cfg *config.Config, log zerolog.Logger
 
 // Put queues msg on the outbox stream.
 func (o *Outbox) Put(ctx context.Context, msg outbound.Message) error {
-	return enqueue(ctx, o.queue, msg, "")
+	return enqueue(ctx, o.queue, "", msg)
 }
 
 // Deliver sends msg over SMTP now, once per Message-ID.
 func (o *Outbox) Deliver(ctx context.Context, msg outbound.Message) error {
-	b, err := json.Marshal(outboxJob{Message: msg})
+	b, err := encodeOutboxJob(outboxJob{Messages: []outbound.Message{msg}})
 	if err != nil {
 		return fmt.Errorf("deliver %s: %w", msg.ID, err)
 	}

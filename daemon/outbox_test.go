@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,32 +26,10 @@ import (
 // accepted it, before the ack), keeps a failed delivery retryable, and dead-letters what it
 // cannot decode (docs/contract.md §10: every reply at least once, a resend with the same Message-ID).
 func TestCourierDeliversOncePerMessageID(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
-	t.Cleanup(func() { _ = rdb.Close() })
-	var rnd [4]byte
-	_, _ = rand.Read(rnd[:])
-	st := store.New(rdb, "t:"+t.Name()+":"+hex.EncodeToString(rnd[:])+":")
-	smtp, err := sandbox.StartSMTP("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(smtp.Stop)
-	sender := outbound.NewSender(config.SMTP{Address: smtp.Addr, TLS: config.TLSNone, From: "rma@distributor.example"}, zerolog.Nop())
-	sender.Timeout = 10 * time.Second
-	sender.LocalName = "rmad.test"
-	c := &courier{smtp: sender, store: st, now: time.Now, log: zerolog.Nop()}
+	c, st, smtp := newTestCourier(t)
 	ctx := context.Background()
 
-	job := func(id string) queue.Message {
-		raw := "From: RMA <rma@distributor.example>\r\nTo: service@alfa-computers.gr\r\nSubject: Re: test\r\n" +
-			"Message-Id: <" + id + ">\r\n\r\nbody\r\n"
-		b, err := json.Marshal(outboxJob{Message: outbound.Message{ID: id, From: "rma@distributor.example",
-			To: []string{"service@alfa-computers.gr"}, Raw: []byte(raw)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return queue.Message{ID: "1-0", Payload: b, Attempt: 1}
-	}
+	job := func(id string) queue.Message { return outboxEntry(t, testMail(id, "service@alfa-computers.gr")) }
 
 	first := job("reply.1@distributor.example")
 	if err := c.handle(ctx, first); err != nil {
@@ -69,7 +49,7 @@ func TestCourierDeliversOncePerMessageID(t *testing.T) {
 	// A temporary SMTP failure is retryable (not permanent) and leaves no sent marker.
 	second := job("reply.2@distributor.example")
 	smtp.SetFailure(true)
-	err = c.handle(ctx, second)
+	err := c.handle(ctx, second)
 	if err == nil || errors.Is(err, queue.ErrPermanent) {
 		t.Fatalf("delivery during an SMTP outage = %v; want a retryable error", err)
 	}
@@ -87,5 +67,170 @@ func TestCourierDeliversOncePerMessageID(t *testing.T) {
 	// An entry that cannot be decoded can never succeed: dead-letter it at once.
 	if err := c.handle(ctx, queue.Message{ID: "2-0", Payload: []byte("{")}); !errors.Is(err, queue.ErrPermanent) {
 		t.Fatalf("undecodable entry: %v; want a permanent error", err)
+	}
+}
+
+// testMail is a small composed mail to one recipient.
+func testMail(id, to string) outbound.Message {
+	raw := "From: RMA <rma@distributor.example>\r\nTo: " + to + "\r\nSubject: Re: test\r\n" +
+		"Message-Id: <" + id + ">\r\n\r\nbody of " + id + "\r\n"
+	return outbound.Message{ID: id, From: "rma@distributor.example", To: []string{to}, Raw: []byte(raw)}
+}
+
+// outboxEntry is msgs as one outbox entry, the way enqueue writes it.
+func outboxEntry(t *testing.T, msgs ...outbound.Message) queue.Message {
+	t.Helper()
+	b, err := encodeOutboxJob(outboxJob{Messages: msgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return queue.Message{ID: "1-0", Payload: b, Attempt: 1}
+}
+
+// newTestCourier is a courier on a fresh key prefix of the test Redis, sending to a new sink.
+func newTestCourier(t *testing.T) (*courier, *store.Store, *sandbox.SMTP) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
+	t.Cleanup(func() { _ = rdb.Close() })
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	st := store.New(rdb, "t:"+t.Name()+":"+hex.EncodeToString(rnd[:])+":")
+	sink, err := sandbox.StartSMTP("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sink.Stop)
+	sender := outbound.NewSender(config.SMTP{Address: sink.Addr, TLS: config.TLSNone, From: "rma@distributor.example"}, zerolog.Nop())
+	sender.Timeout = 10 * time.Second
+	sender.LocalName = "rmad.test"
+	t.Cleanup(sender.Close)
+	return &courier{smtp: sender, store: st, now: time.Now, log: zerolog.Nop()}, st, sink
+}
+
+// sentTo counts the sink's mails per first recipient.
+func sentTo(sink *sandbox.SMTP) map[string]int {
+	n := map[string]int{}
+	for _, m := range sink.Mails() {
+		n[m.To[0]]++
+	}
+	return n
+}
+
+// A reply, its staff copy and a forward are one outbox entry. Each message keeps its own
+// sent marker: the entry coming back after a crash between two sends (the first delivered and
+// marked, the entry not acknowledged) sends only the rest; a message the relay refuses for
+// good does not keep the others from going, and its entry coming back again (retried, or the
+// dead letter put back) sends only it.
+func TestCourierSendsEachMessageOfAnEntryOnce(t *testing.T) {
+	c, st, sink := newTestCourier(t)
+	ctx := context.Background()
+	reply := testMail("reply.7@distributor.example", "service@alfa-computers.gr")
+	staff := testMail("staff.7@distributor.example", "rma-desk@distributor.example")
+	fwd := testMail("fwd.7@distributor.example", "claims@maker.example")
+
+	// The state a crash between the first and the second send leaves: the reply sent and marked.
+	claim, err := st.ClaimDelivery(ctx, reply.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := claim.Delivered(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	entry := outboxEntry(t, reply, staff, fwd)
+	if err := c.handle(ctx, entry); err != nil {
+		t.Fatal(err)
+	}
+	if got := sentTo(sink); len(got) != 2 || got[staff.To[0]] != 1 || got[fwd.To[0]] != 1 {
+		t.Fatalf("after the crash between two sends: %v; want the staff copy and the forward once each, the reply not again", got)
+	}
+	if err := c.handle(ctx, entry); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sink.Mails()); n != 2 {
+		t.Fatalf("%d mails after the entry came back once more, want still 2", n)
+	}
+
+	// The partner's mailbox refused for good: the others still go, and the entry fails for good.
+	reply2 := testMail("reply.8@distributor.example", "gone@alfa-computers.gr")
+	staff2 := testMail("staff.8@distributor.example", "rma-desk@distributor.example")
+	sink.SetRefused("gone@alfa-computers.gr", true)
+	entry = outboxEntry(t, reply2, staff2)
+	err = c.handle(ctx, entry)
+	if !errors.Is(err, queue.ErrPermanent) || !strings.Contains(err.Error(), reply2.ID) {
+		t.Fatalf("entry with a refused reply: %v; want a permanent failure naming %s", err, reply2.ID)
+	}
+	if got := sentTo(sink); got[staff2.To[0]] != 2 {
+		t.Fatalf("the staff copy of a refused reply was not sent: %v", got)
+	}
+	if sent, err := st.Delivered(ctx, reply2.ID); err != nil || sent {
+		t.Fatalf("refused reply marked as sent (%v, %v)", sent, err)
+	}
+	// The dead letter put back once the address works: only the reply goes.
+	sink.SetRefused("gone@alfa-computers.gr", false)
+	if err := c.handle(ctx, entry); err != nil {
+		t.Fatal(err)
+	}
+	if got := sentTo(sink); got["gone@alfa-computers.gr"] != 1 || got[staff2.To[0]] != 2 {
+		t.Fatalf("after the refused entry came back: %v; want the reply once, the staff copy not again", got)
+	}
+
+	// A refusal and a temporary failure in one entry: retried for the latter, not a dead letter.
+	sink.SetFailure(true)
+	err = c.handle(ctx, outboxEntry(t, testMail("reply.9@distributor.example", "gone@alfa-computers.gr"),
+		testMail("staff.9@distributor.example", "rma-desk@distributor.example")))
+	if err == nil || errors.Is(err, queue.ErrPermanent) {
+		t.Fatalf("entry with a refused and a temporarily failing message: %v; want a retryable error", err)
+	}
+	sink.SetFailure(false)
+}
+
+// Outbox entries an earlier version queued (format 1: one message as JSON, its raw bytes
+// base64) are still in the stream when this version starts: each is delivered, once, byte for
+// byte, next to a new entry.
+func TestOutboxDeliversEntriesOfEarlierVersions(t *testing.T) {
+	t.Parallel()
+	e := newSchEnv(t, schNever)
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	old := queue.New(rdb, e.prefix, queue.Options{Stream: queue.Outbox})
+	var want []outbound.Message
+	for i := range 3 {
+		m := testMail(fmt.Sprintf("reply.old-%d@distributor.example", i), "service@alfa-computers.gr")
+		b, err := json.Marshal(legacyOutboxJob{Message: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.Add(ctx, b, map[string]string{"message_id": m.ID}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, m)
+	}
+	d, logs := e.start("outbox-format-1", Options{})
+	defer func() {
+		if t.Failed() {
+			t.Logf("log:\n%s", logs.Tail(16<<10))
+		}
+	}()
+	m := testMail("reply.new@distributor.example", "service@alfa-computers.gr")
+	if err := d.pipe.send(ctx, "", m); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, m)
+	testenv.Eventually(t, 30*time.Second, "outbox empty", func() bool { p, err := d.Pending(ctx); return err == nil && p == 0 })
+	got := map[string]int{}
+	for _, s := range e.smtp.Mails() {
+		got[string(s.Data)]++
+	}
+	for _, w := range want {
+		if got[string(w.Raw)] != 1 {
+			t.Errorf("%s sent %d times, byte for byte; want once", w.ID, got[string(w.Raw)])
+		}
+	}
+	if n := len(e.smtp.Mails()); n != len(want) {
+		t.Errorf("%d mails sent, want %d", n, len(want))
+	}
+	if dead, err := d.outbox.DeadLetterCount(ctx); err != nil || dead != 0 {
+		t.Errorf("outbox dead letters: %d, %v; want none", dead, err)
 	}
 }

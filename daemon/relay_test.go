@@ -37,7 +37,7 @@ func queueRelayTestMails(t *testing.T, d *Daemon, n int) {
 		id := fmt.Sprintf("relay-%d-%d@distributor.example", time.Now().UnixNano(), i)
 		msg := outbound.Message{ID: id, From: "rma@distributor.example", To: []string{"partner@example.com"},
 			Raw: []byte("Message-Id: <" + id + ">\r\nSubject: relay test\r\n\r\nbody\r\n")}
-		if err := d.pipe.send(context.Background(), msg, ""); err != nil {
+		if err := d.pipe.send(context.Background(), "", msg); err != nil {
 			t.Fatal(err)
 		}
 	}

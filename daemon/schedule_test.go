@@ -278,7 +278,7 @@ func TestDaemonCatchesUpScheduledRun(t *testing.T) {
 		if slices.Contains(m.To, roMail) {
 			return errors.New("killed")
 		}
-		return d1.pipe.send(ctx, m, "")
+		return d1.pipe.send(ctx, "", m)
 	}))
 	if err != nil {
 		t.Fatal(err)

@@ -102,7 +102,7 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 			return fmt.Errorf("inbox %s: compose registration hint: %w", m.ID, err)
 		}
 		log.Info().Str("from", sub.From).Msg("unknown sender: registration hint")
-		return p.send(ctx, msg, enqueued)
+		return p.send(ctx, enqueued, msg)
 	case rma.KindCommand:
 		p.metrics.ObserveSubmission(sub, nil)
 		return p.answerCommand(ctx, sub, enqueued, log)
@@ -224,15 +224,13 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 		if err := keepReply(ctx, p.store, partner.ID, decidedNumbers(out.Decisions), *reply); err != nil {
 			return nil, err
 		}
-		if err := p.send(ctx, *reply, enqueued); err != nil {
-			return nil, err
-		}
+		msgs = append([]outbound.Message{*reply}, msgs...)
+	} else {
+		enqueued = "" // the latency metric is about the partner's reply
 	}
-	for _, msg := range msgs {
-		// No trigger time: the latency metric is about the partner's reply.
-		if err := p.send(ctx, msg, ""); err != nil {
-			return nil, err
-		}
+	// One outbox entry for the reply, the staff copy and the forwards.
+	if err := p.send(ctx, enqueued, msgs...); err != nil {
+		return nil, err
 	}
 	return out.Decisions, nil
 }
@@ -269,7 +267,7 @@ func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueu
 	if err := p.store.IndexThread(ctx, partner.ID, commandNumbers, appendSent([]string{sub.Source.MessageID}, msg.ID)...); err != nil {
 		return err
 	}
-	return p.send(ctx, msg, enqueued)
+	return p.send(ctx, enqueued, msg)
 }
 
 // keyedBefore is store.KeyedBefore while state under the earlier keys may still exist.
@@ -319,8 +317,9 @@ func (p *pipeline) knownMail(ctx context.Context, partner, id string) (bool, err
 	return len(nums) > 0, err
 }
 
-func (p *pipeline) send(ctx context.Context, msg outbound.Message, enqueued string) error {
-	return enqueue(ctx, p.outbox, msg, enqueued)
+// send queues msgs as one outbox entry.
+func (p *pipeline) send(ctx context.Context, enqueued string, msgs ...outbound.Message) error {
+	return enqueue(ctx, p.outbox, enqueued, msgs...)
 }
 
 func numbers(ds []rma.Decision) string {

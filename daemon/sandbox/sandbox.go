@@ -184,6 +184,7 @@ type SMTP struct {
 	fail error
 	// relayFault, when set, is how every DATA fails as a relay in trouble does (SetRelayFault).
 	relayFault string
+	refused    map[string]bool // recipients RCPT refuses for good (SetRefused)
 }
 
 // StartSMTP starts the sink on a free loopback port; dir may be empty.
@@ -335,6 +336,17 @@ func (s *SMTP) SetRelayFault(kind string) {
 	s.relayFault = kind
 }
 
+// SetRefused makes RCPT TO refuse addr for good (550 5.1.1), as a relay does for a mailbox
+// that does not exist; on false it is taken again.
+func (s *SMTP) SetRefused(addr string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]bool{}
+	}
+	s.refused[strings.ToLower(addr)] = on
+}
+
 // Mails returns a copy of what was received so far.
 func (s *SMTP) Mails() []Mail {
 	s.mu.Lock()
@@ -431,6 +443,12 @@ func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 	return nil
 }
 func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.sink.mu.Lock()
+	refused := s.sink.refused[strings.ToLower(to)]
+	s.sink.mu.Unlock()
+	if refused {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+	}
 	s.to = append(s.to, to)
 	return nil
 }
