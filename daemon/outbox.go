@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/metrics"
@@ -44,8 +45,10 @@ func (c *courier) handle(ctx context.Context, m queue.Message) error {
 		return fmt.Errorf("outbox %s: undecodable job: %v: %w", m.ID, err, queue.ErrPermanent)
 	}
 	var refused, failed error
+	var sent *sentMark
 	for i, msg := range job.Messages {
-		err := c.deliver(ctx, msg)
+		var err error
+		sent, err = c.deliver(ctx, msg, sent)
 		switch {
 		case err == nil:
 			if i == 0 && c.metrics != nil && job.Enqueued != "" {
@@ -54,6 +57,7 @@ func (c *courier) handle(ctx context.Context, m queue.Message) error {
 				}
 			}
 		case errors.Is(err, queue.ErrHold) && !errors.Is(err, queue.ErrPermanent):
+			c.record(ctx, sent)
 			return err
 		case errors.Is(err, queue.ErrPermanent):
 			refused = errors.Join(refused, err)
@@ -61,10 +65,22 @@ func (c *courier) handle(ctx context.Context, m queue.Message) error {
 			failed = errors.Join(failed, err)
 		}
 	}
-	if failed != nil {
+	switch {
+	case failed != nil:
+		c.record(ctx, sent)
 		return errors.Join(failed, unwrapPermanent(refused))
+	case refused != nil:
+		c.record(ctx, sent)
+		return refused
 	}
-	return refused
+	// The last message's marker goes with the entry's acknowledgement.
+	if sent != nil && !m.AckWith(func(ctx context.Context, pipe redis.Pipeliner) func() {
+		result := sent.claim.DeliveredIn(ctx, pipe, sentWindow)
+		return func() { c.recorded(sent, result()) }
+	}) {
+		c.record(ctx, sent)
+	}
+	return nil
 }
 
 // unwrapPermanent keeps err's text without its queue.ErrPermanent, so that an entry with a
@@ -76,32 +92,60 @@ func unwrapPermanent(err error) error {
 	return errors.New(err.Error())
 }
 
+// sentMark is a message sent whose sent marker is not written yet: it goes in the next round
+// trip to Redis, before the next message is sent (so a crash after that never sends it again).
+type sentMark struct {
+	claim *store.DeliveryClaim
+	id    string
+}
+
 // deliver sends one message unless it was delivered already: claimed by Message-ID first, so
-// two couriers holding entries for one message send it once.
-func (c *courier) deliver(ctx context.Context, msg outbound.Message) error {
-	claim, err := c.store.ClaimDelivery(ctx, msg.ID)
+// two couriers holding entries for one message send it once. prev, when not nil, is the
+// message sent before it: its marker is written with this claim. It returns its own mark when it
+// sent msg, for the caller to record.
+func (c *courier) deliver(ctx context.Context, msg outbound.Message, prev *sentMark) (*sentMark, error) {
+	var first func(redis.Pipeliner)
+	var result func() error
+	if prev != nil {
+		first = func(pipe redis.Pipeliner) { result = prev.claim.DeliveredIn(ctx, pipe, sentWindow) }
+	}
+	claim, err := c.store.ClaimDeliveryWith(ctx, msg.ID, first)
+	if prev != nil {
+		c.recorded(prev, result())
+	}
 	if errors.Is(err, store.ErrDelivered) {
 		c.log.Debug().Str("message_id", msg.ID).Msg("already delivered")
-		return nil
+		return nil, nil
 	}
 	if err != nil { // ErrDelivering included: retried until the other courier's outcome is known
-		return fmt.Errorf("outbox %s: %w", msg.ID, err)
+		return nil, fmt.Errorf("outbox %s: %w", msg.ID, err)
 	}
 	if err := c.smtp.Send(ctx, msg); err != nil {
 		claim.Release(ctx)
 		if outbound.IsPermanent(err) {
-			return fmt.Errorf("outbox %s: %w: %w", msg.ID, err, queue.ErrPermanent)
+			return nil, fmt.Errorf("outbox %s: %w: %w", msg.ID, err, queue.ErrPermanent)
 		}
 		if outbound.IsRelayDown(err) {
 			// The relay's fault: the entry waits, uncounted, until the relay answers a probe.
-			return fmt.Errorf("outbox %s: %w: %w", msg.ID, err, queue.ErrHold)
+			return nil, fmt.Errorf("outbox %s: %w: %w", msg.ID, err, queue.ErrHold)
 		}
-		return fmt.Errorf("outbox %s: %w", msg.ID, err)
-	}
-	if err := claim.Delivered(ctx, sentWindow); err != nil {
-		// Delivered but not remembered: a retry may send it again, with the same Message-ID.
-		c.log.Warn().Err(err).Str("message_id", msg.ID).Msg("delivered; could not record it")
+		return nil, fmt.Errorf("outbox %s: %w", msg.ID, err)
 	}
 	c.log.Info().Str("message_id", msg.ID).Strs("to", msg.To).Msg("mail sent")
-	return nil
+	return &sentMark{claim: claim, id: msg.ID}, nil
+}
+
+// record writes sent's marker now (nil: nothing to write).
+func (c *courier) record(ctx context.Context, sent *sentMark) {
+	if sent != nil {
+		c.recorded(sent, sent.claim.Delivered(ctx, sentWindow))
+	}
+}
+
+// recorded logs a marker that could not be written.
+func (c *courier) recorded(sent *sentMark, err error) {
+	if err != nil {
+		// Delivered but not remembered: a retry may send it again, with the same Message-ID.
+		c.log.Warn().Err(err).Str("message_id", sent.id).Msg("delivered; could not record it")
+	}
 }

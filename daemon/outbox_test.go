@@ -186,7 +186,7 @@ func TestCourierSendsEachMessageOfAnEntryOnce(t *testing.T) {
 
 // Outbox entries an earlier version queued (format 1: one message as JSON, its raw bytes
 // base64) are still in the stream when this version starts: each is delivered, once, byte for
-// byte, next to a new entry.
+// byte, next to a new entry, and remembered as sent.
 func TestOutboxDeliversEntriesOfEarlierVersions(t *testing.T) {
 	t.Parallel()
 	e := newSchEnv(t, schNever)
@@ -229,6 +229,13 @@ func TestOutboxDeliversEntriesOfEarlierVersions(t *testing.T) {
 	}
 	if n := len(e.smtp.Mails()); n != len(want) {
 		t.Errorf("%d mails sent, want %d", n, len(want))
+	}
+	// Each one's sent marker is written (the last message's goes with the entry's ack).
+	st := store.New(rdb, e.prefix)
+	for _, w := range want {
+		if ok, err := st.Delivered(ctx, w.ID); err != nil || !ok {
+			t.Errorf("%s: Delivered = %v, %v; want true", w.ID, ok, err)
+		}
 	}
 	if dead, err := d.outbox.DeadLetterCount(ctx); err != nil || dead != 0 {
 		t.Errorf("outbox dead letters: %d, %v; want none", dead, err)

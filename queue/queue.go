@@ -44,6 +44,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -226,6 +227,33 @@ type Message struct {
 	Payload []byte
 	Attrs   map[string]string
 	Attempt int // 1 for the first attempt
+
+	acks *ackHooks // nil for a Message a caller made itself
+}
+
+// AckHook adds commands to the pipeline that acknowledges a handled message, ahead of the
+// acknowledgement's own, and returns what to do once the pipeline ran (check its commands'
+// results; may be nil).
+type AckHook func(ctx context.Context, pipe redis.Pipeliner) (after func())
+
+type ackHooks struct {
+	mu sync.Mutex
+	fs []AckHook
+}
+
+// AckWith has f's commands sent with m's acknowledgement once its handler returned nil, in the
+// same round trip (on Redis Cluster a pipeline to each node they touch), before the ack's own
+// commands. It returns false, keeping nothing, when m did not come from a Queue: the caller
+// then runs its commands itself. f is not called when the handler fails; when the round trip
+// fails, its commands may not have run (the entry is handled again).
+func (m Message) AckWith(f AckHook) bool {
+	if m.acks == nil {
+		return false
+	}
+	m.acks.mu.Lock()
+	m.acks.fs = append(m.acks.fs, f)
+	m.acks.mu.Unlock()
+	return true
 }
 
 func decodeMessage(x redis.XMessage) (Message, error) {
@@ -270,17 +298,38 @@ func fFailed(id string) string   { return id + ":at" }
 // pipeline, not MULTI: Redis over maxmemory (noeviction) refuses a transaction but not these
 // commands, which only free memory. Deleting comes first, so a crash part way leaves at most a
 // pending id without an entry (admit acknowledges it) and a few stale fields.
-func (q *Queue) ack(ctx context.Context, id string, meta bool) error {
+func (q *Queue) ack(ctx context.Context, id string, meta bool, hooks ...AckHook) error {
 	pipe := q.c.Pipeline()
-	pipe.XDel(ctx, q.stream, id)
-	pipe.XAck(ctx, q.stream, q.opt.Group, id)
-	if meta {
-		pipe.HDel(ctx, q.meta, fAttempts(id), fError(id), fDue(id), fFailed(id))
+	afters := make([]func(), 0, len(hooks))
+	for _, f := range hooks {
+		if after := f(ctx, pipe); after != nil {
+			afters = append(afters, after)
+		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("queue %s: ack %s: %w", q.opt.Stream, id, err)
+	own := []redis.Cmder{pipe.XDel(ctx, q.stream, id), pipe.XAck(ctx, q.stream, q.opt.Group, id)}
+	if meta {
+		own = append(own, pipe.HDel(ctx, q.meta, fAttempts(id), fError(id), fDue(id), fFailed(id)))
+	}
+	_, _ = pipe.Exec(ctx) // each command's own error below: a hook's failing is the hook's
+	for _, after := range afters {
+		after()
+	}
+	for _, c := range own {
+		if err := c.Err(); err != nil {
+			return fmt.Errorf("queue %s: ack %s: %w", q.opt.Stream, id, err)
+		}
 	}
 	return nil
+}
+
+// hooks returns the AckHooks the handler of m registered.
+func (m Message) hooks() []AckHook {
+	if m.acks == nil {
+		return nil
+	}
+	m.acks.mu.Lock()
+	defer m.acks.mu.Unlock()
+	return m.acks.fs
 }
 
 // backoff is the wait before the attempt after attempt: exponential, capped, with jitter

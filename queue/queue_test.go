@@ -513,3 +513,45 @@ func TestSlowHandlerStillAcks(t *testing.T) {
 		t.Fatalf("dead letters: %+v", dl)
 	}
 }
+
+// A handler's AckWith commands go with the acknowledgement of its handled message, and only
+// then: not after a failed attempt, and never for a Message a caller made itself.
+func TestAckWithRunsWithTheAck(t *testing.T) {
+	c := testClient(t)
+	prefix := testPrefix(t)
+	ctx := context.Background()
+	q := New(c, prefix, fastOpts("c1"))
+	if (Message{}).AckWith(func(context.Context, redis.Pipeliner) func() { return nil }) {
+		t.Fatal("AckWith kept a hook of a Message not read from a queue")
+	}
+	if _, err := q.Add(ctx, []byte("m"), nil); err != nil {
+		t.Fatal(err)
+	}
+	var attempts, afters atomic.Int32
+	stop := running(t, q, func(ctx context.Context, m Message) error {
+		n := attempts.Add(1)
+		m.AckWith(func(ctx context.Context, pipe redis.Pipeliner) func() {
+			set := pipe.Set(ctx, prefix+"done", n, time.Minute)
+			return func() {
+				if set.Err() == nil {
+					afters.Add(1)
+				}
+			}
+		})
+		if n == 1 {
+			return errors.New("first attempt fails")
+		}
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, "the entry handled and acknowledged", func() bool {
+		d, err := q.Depth(ctx)
+		return err == nil && d == 0
+	})
+	stop()
+	if v, err := c.Get(ctx, prefix+"done").Result(); err != nil || v != "2" {
+		t.Fatalf("hook's key %q, %v; want it written by the second, successful attempt only", v, err)
+	}
+	if n := afters.Load(); n != 1 {
+		t.Fatalf("hook's after ran %d times, want once", n)
+	}
+}

@@ -644,13 +644,14 @@ func (r *runner) handle(m Message) {
 		return
 	}
 
+	m.acks = &ackHooks{}
 	herr := r.call(m)
 	// The settle deadline starts now, when the handler has returned.
 	sctx, cancelSettle := context.WithTimeout(base, q.opt.SettleTimeout)
 	defer cancelSettle()
 	switch {
 	case herr == nil:
-		if err := q.ack(sctx, m.ID, m.Attempt > 1); err != nil {
+		if err := q.ack(sctx, m.ID, m.Attempt > 1, m.hooks()...); err != nil {
 			r.trouble.failed(err, "ack")
 			r.forget(m.ID)
 			r.setRefund(m.ID) // handled again, but the store's fault: not another attempt

@@ -45,10 +45,28 @@ const claimPrefix = "claim:"
 // lasts. The holder sends, then calls Delivered, or Release when the send failed. A courier that
 // dies mid-send leaves a claim that expires, so a retry delivers the message after all.
 func (s *Store) ClaimDelivery(ctx context.Context, messageID string) (*DeliveryClaim, error) {
+	return s.ClaimDeliveryWith(ctx, messageID, nil)
+}
+
+// ClaimDeliveryWith is ClaimDelivery with first's commands (another message's DeliveredIn)
+// ahead of the claim in the same round trip; first may be nil. first's commands run once,
+// whatever the claim's outcome.
+func (s *Store) ClaimDeliveryWith(ctx context.Context, messageID string, first func(redis.Pipeliner)) (*DeliveryClaim, error) {
 	le := s.Leases().newLease(deliveryLease(messageID), deliveryClaimTTL)
 	le.key, le.token = s.k.once(sentMarker(messageID)), claimPrefix+le.token
 	for range 3 {
-		ok, err := s.c.SetNX(ctx, le.key, le.token, deliveryClaimTTL).Result()
+		var ok bool
+		var err error
+		if first != nil {
+			pipe := s.c.Pipeline()
+			first(pipe)
+			setNX := pipe.SetNX(ctx, le.key, le.token, deliveryClaimTTL)
+			_, _ = pipe.Exec(ctx) // first checks its own commands
+			ok, err = setNX.Result()
+			first = nil
+		} else {
+			ok, err = s.c.SetNX(ctx, le.key, le.token, deliveryClaimTTL).Result()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("claim delivery %s: %w", messageID, err)
 		}
@@ -73,14 +91,27 @@ func (s *Store) ClaimDelivery(ctx context.Context, messageID string) (*DeliveryC
 // Delivered records that the message was sent (remembered for window) and gives the claim up:
 // the marker replaces the claim, whoever holds it now (the message is sent either way).
 func (c *DeliveryClaim) Delivered(ctx context.Context, window time.Duration) error {
+	pipe := c.s.c.Pipeline()
+	result := c.DeliveredIn(ctx, pipe, window)
+	_, _ = pipe.Exec(ctx)
+	return result()
+}
+
+// DeliveredIn is Delivered with the marker's write queued on pipe, so that it costs no round
+// trip of its own (it goes with the next message's claim, or the outbox entry's ack). Once pipe
+// ran, result says whether the marker was written; it must be called.
+func (c *DeliveryClaim) DeliveredIn(ctx context.Context, pipe redis.Pipeliner, window time.Duration) (result func() error) {
 	c.lease.stopRenew()
-	if err := c.s.Mark(ctx, sentMarker(c.messageID), window); err != nil {
-		// Released even when the marker could not be written: a retry may then send the
-		// message again, with the same Message-ID, which is better than never sending it.
-		_ = c.lease.Release(context.WithoutCancel(ctx))
-		return err
+	set := pipe.Set(ctx, c.s.k.once(sentMarker(c.messageID)), "1", window)
+	return func() error {
+		if err := set.Err(); err != nil {
+			// Released even when the marker could not be written: a retry may then send the
+			// message again, with the same Message-ID, which is better than never sending it.
+			_ = c.lease.Release(context.WithoutCancel(ctx))
+			return fmt.Errorf("mark %s delivered: %w", c.messageID, err)
+		}
+		return nil
 	}
-	return nil
 }
 
 // Release gives the claim up without recording a delivery: the send failed and may be retried.

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // One claim per Message-ID at a time, among any number of couriers; a delivered Message-ID is
@@ -82,4 +84,48 @@ func TestClaimDelivery(t *testing.T) {
 	if _, err := s.ClaimDelivery(ctx, "reply.3@distributor.example"); !errors.Is(err, ErrDelivered) {
 		t.Fatalf("claim after an older version's marker: %v; want ErrDelivered", err)
 	}
+}
+
+// A delivery's marker can ride with the next claim (ClaimDeliveryWith and DeliveredIn, one
+// round trip): the first message is then delivered for good, the second claimed.
+func TestDeliveredWithTheNextClaim(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	first, err := s.ClaimDelivery(ctx, "reply.5@distributor.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var result func() error
+	second, err := s.ClaimDeliveryWith(ctx, "staff.5@distributor.example", func(pipe redis.Pipeliner) {
+		result = first.DeliveredIn(ctx, pipe, time.Hour)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := result(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Delivered(ctx, "reply.5@distributor.example"); err != nil || !ok {
+		t.Fatalf("first message Delivered = %v, %v; want true", ok, err)
+	}
+	if _, err := s.ClaimDelivery(ctx, "staff.5@distributor.example"); !errors.Is(err, ErrDelivering) {
+		t.Fatalf("second message while claimed: %v; want ErrDelivering", err)
+	}
+	// The marker is written even when the claim finds its message delivered already.
+	third, err := s.ClaimDelivery(ctx, "fwd.5@distributor.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimDeliveryWith(ctx, "reply.5@distributor.example", func(pipe redis.Pipeliner) {
+		result = third.DeliveredIn(ctx, pipe, time.Hour)
+	}); !errors.Is(err, ErrDelivered) {
+		t.Fatalf("claim of a delivered message: %v; want ErrDelivered", err)
+	}
+	if err := result(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Delivered(ctx, "fwd.5@distributor.example"); err != nil || !ok {
+		t.Fatalf("third message Delivered = %v, %v; want true", ok, err)
+	}
+	second.Release(ctx)
 }
