@@ -50,7 +50,7 @@ func TestBacklogLimitKeepsMailInIMAP(t *testing.T) {
 		inboxMax = max(inboxMax, h.depth(ctx, t, queue.Inbox))
 		return h.depth(ctx, t, queue.Inbox) == 0 && h.depth(ctx, t, queue.Outbox) > 0 && healthz(t, h, "paused")
 	})
-	// Fetching resumes only at ceil(outbox/2) <= limit/2: a few mails came in, the rest waits in IMAP.
+	// Fetching resumes only once the outbox (an entry per mail) is down to limit/2: a few mails came in, the rest waits in IMAP.
 	if n := h.box.count(h.box.in); n < total-2*limit {
 		t.Errorf("INBOX holds %d of %d mails while paused, want at least %d", n, total, total-2*limit)
 	}

@@ -396,8 +396,9 @@ type mailSink struct {
 	now     func() time.Time
 }
 
-// Backlog is what waits in Redis for the mail the watchers fetched: the inbox stream's entries,
-// or half the outbox's (a submission usually causes a reply and a staff copy), whichever is more.
+// Backlog is what waits in Redis for the mail the watchers fetched: the inbox stream's entries
+// or the outbox's (one per mail answered: its reply, staff copy and forwards together),
+// whichever is more.
 // The watchers stop fetching at limits.inbox_backlog, so a backlog of mail (or an SMTP outage)
 // cannot fill Redis: the mail waits in IMAP instead.
 func (s *mailSink) Backlog(ctx context.Context) (waiting, limit int64, err error) {
@@ -409,7 +410,7 @@ func (s *mailSink) Backlog(ctx context.Context) (waiting, limit int64, err error
 	if err != nil {
 		return 0, s.backlog, err
 	}
-	return max(in, (out+1)/2), s.backlog, nil
+	return max(in, out), s.backlog, nil
 }
 
 func (s *mailSink) Deliver(ctx context.Context, m mailbox.Mail) (mailbox.Disposition, error) {
