@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -37,6 +36,12 @@ func newCourier(cfg *config.Config, st *store.Store, m *metrics.Metrics, now fun
 // entry for a courier to read and acknowledge, whether a reply goes alone or with its staff
 // copy and forwards. enqueued is when their trigger arrived (for the first message's latency).
 func enqueue(ctx context.Context, q *queue.Queue, enqueued string, msgs ...outbound.Message) error {
+	return enqueueWith(ctx, q, nil, enqueued, msgs...)
+}
+
+// enqueueWith is enqueue with first's commands ahead of the entry in the same round trip (nil:
+// none); first returns them, and a failed one fails the enqueue.
+func enqueueWith(ctx context.Context, q *queue.Queue, first func(redis.Pipeliner) []redis.Cmder, enqueued string, msgs ...outbound.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -44,7 +49,19 @@ func enqueue(ctx context.Context, q *queue.Queue, enqueued string, msgs ...outbo
 	if err != nil {
 		return fmt.Errorf("outbox %s: encode: %w", msgs[0].ID, err)
 	}
-	if _, err := q.Add(ctx, b, map[string]string{"message_id": msgs[0].ID}); err != nil {
+	pipe := q.Pipeline()
+	var before []redis.Cmder
+	if first != nil {
+		before = first(pipe)
+	}
+	add := q.AddIn(ctx, pipe, b, map[string]string{"message_id": msgs[0].ID})
+	_, _ = pipe.Exec(ctx)
+	for _, c := range before {
+		if err := c.Err(); err != nil {
+			return fmt.Errorf("outbox %s: %w", msgs[0].ID, err)
+		}
+	}
+	if _, err := add(); err != nil {
 		return fmt.Errorf("outbox %s: %w", msgs[0].ID, err)
 	}
 	return nil
@@ -84,11 +101,16 @@ func (o *Outbox) Deliver(ctx context.Context, msg outbound.Message) error {
 // Close ends the SMTP sessions Deliver left open for the next mail.
 func (o *Outbox) Close() { o.courier.smtp.Close() }
 
-// keepReply keeps a partner's reply as the last reply of its RMAs (the console's "re-send").
-func keepReply(ctx context.Context, st *store.Store, partner string, numbers []string, msg outbound.Message) error {
-	b, err := msg.JSON() // json.Marshal's bytes without its copies of a big reply
+// enqueueReply is enqueue with msgs[0], the partner's reply, kept as the last reply of its RMAs
+// numbers (the console's "re-send") in the same round trip, ahead of the entry.
+func enqueueReply(ctx context.Context, q *queue.Queue, st *store.Store, partner string, numbers []string, enqueued string, msgs ...outbound.Message) error {
+	reply := msgs[0]
+	b, err := reply.JSON() // json.Marshal's bytes without its copies of a big reply
 	if err != nil {
-		return fmt.Errorf("keep reply %s: %w", msg.ID, err)
+		return fmt.Errorf("keep reply %s: %w", reply.ID, err)
 	}
-	return st.KeepReply(ctx, partner, numbers, msg.ID, b)
+	keep := func(pipe redis.Pipeliner) []redis.Cmder {
+		return st.KeepReplyIn(ctx, pipe, partner, numbers, reply.ID, b)
+	}
+	return enqueueWith(ctx, q, keep, enqueued, msgs...)
 }

@@ -219,17 +219,16 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 			Msg("commit not confirmed by the replicas; the reply waits and the submission is retried")
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	// One outbox entry for the reply, the staff copy and the forwards; the reply is kept (30
+	// days) in the same round trip, ahead of the entry, so staff can send it again from the
+	// console once it is out.
 	if reply != nil {
-		// Kept first (30 days), so staff can send it again from the console once it is out.
-		if err := keepReply(ctx, p.store, partner.ID, decidedNumbers(out.Decisions), *reply); err != nil {
-			return nil, err
-		}
 		msgs = append([]outbound.Message{*reply}, msgs...)
+		err = enqueueReply(ctx, p.outbox, p.store, partner.ID, decidedNumbers(out.Decisions), enqueued, msgs...)
 	} else {
-		enqueued = "" // the latency metric is about the partner's reply
+		err = p.send(ctx, "", msgs...) // no trigger time: the latency metric is about the partner's reply
 	}
-	// One outbox entry for the reply, the staff copy and the forwards.
-	if err := p.send(ctx, enqueued, msgs...); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return out.Decisions, nil

@@ -171,6 +171,9 @@ func New(c redis.UniversalClient, prefix string, opt Options) *Queue {
 // Key is the stream's Redis key (for store.ConfirmWrites after Add).
 func (q *Queue) Key() string { return q.stream }
 
+// Pipeline is a plain pipeline on the queue's Redis, for AddIn with the caller's commands.
+func (q *Queue) Pipeline() redis.Pipeliner { return q.c.Pipeline() }
+
 // Name is the stream's name without prefix.
 func (q *Queue) Name() string { return q.opt.Stream }
 
@@ -194,19 +197,28 @@ const (
 
 // Add appends a message; payload may be large (a raw mail of up to 25 MiB).
 func (q *Queue) Add(ctx context.Context, payload []byte, attrs map[string]string) (string, error) {
+	pipe := q.c.Pipeline()
+	add := q.AddIn(ctx, pipe, payload, attrs)
+	_, _ = pipe.Exec(ctx)
+	return add()
+}
+
+// AddIn is Add with the entry's XADD queued on pipe, to go with the caller's own commands in
+// one round trip; once pipe ran, result returns the new entry's id or the error.
+func (q *Queue) AddIn(ctx context.Context, pipe redis.Pipeliner, payload []byte, attrs map[string]string) (result func() (string, error)) {
 	values := []any{fieldPayload, payload, fieldAdded, time.Now().UnixMilli()}
 	if len(attrs) > 0 {
-		a, err := json.Marshal(attrs)
-		if err != nil {
-			return "", fmt.Errorf("queue %s: attrs: %w", q.opt.Stream, err)
-		}
+		a, _ := json.Marshal(attrs) // map[string]string cannot fail
 		values = append(values, fieldAttrs, a)
 	}
-	id, err := q.c.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: values}).Result()
-	if err != nil {
-		return "", fmt.Errorf("queue %s: add: %w", q.opt.Stream, err)
+	add := pipe.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: values})
+	return func() (string, error) {
+		id, err := add.Result()
+		if err != nil {
+			return "", fmt.Errorf("queue %s: add: %w", q.opt.Stream, err)
+		}
+		return id, nil
 	}
-	return id, nil
 }
 
 // Depth is the number of messages not yet done: waiting, in progress or waiting for a retry.

@@ -32,14 +32,26 @@ func (s *Store) KeepReply(ctx context.Context, partner string, numbers []string,
 		return nil
 	}
 	pipe := s.c.TxPipeline()
-	pipe.Set(ctx, s.k.reply(partner, id), payload, ReplyRetention)
-	for _, n := range numbers {
-		pipe.Set(ctx, s.k.lastReply(partner, n), id, ReplyRetention)
-	}
+	s.KeepReplyIn(ctx, pipe, partner, numbers, id, payload)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("keep reply %s: %w", id, err)
 	}
 	return nil
+}
+
+// KeepReplyIn is KeepReply with its writes queued on pipe, for the caller to send with what
+// follows (the reply's outbox entry: one round trip). On a plain pipeline the reply goes
+// before the pointers to it, so what a failure part way leaves is a reply nothing points to,
+// which expires. It returns the commands, whose errors the caller checks after Exec.
+func (s *Store) KeepReplyIn(ctx context.Context, pipe redis.Pipeliner, partner string, numbers []string, id string, payload []byte) []redis.Cmder {
+	if len(numbers) == 0 {
+		return nil
+	}
+	cmds := []redis.Cmder{pipe.Set(ctx, s.k.reply(partner, id), payload, ReplyRetention)}
+	for _, n := range numbers {
+		cmds = append(cmds, pipe.Set(ctx, s.k.lastReply(partner, n), id, ReplyRetention))
+	}
+	return cmds
 }
 
 // LastReply returns the last reply kept for partner's RMA number (ErrNoReply when none).
