@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -87,14 +88,21 @@ func outboxEntry(t *testing.T, msgs ...outbound.Message) queue.Message {
 	return queue.Message{ID: "1-0", Payload: b, Attempt: 1}
 }
 
-// newTestCourier is a courier on a fresh key prefix of the test Redis, sending to a new sink.
-func newTestCourier(t *testing.T) (*courier, *store.Store, *sandbox.SMTP) {
+// outboxTestRedis is a client of the test Redis and a key prefix of the test's own.
+func outboxTestRedis(t *testing.T) (*redis.Client, string) {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
 	t.Cleanup(func() { _ = rdb.Close() })
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
-	st := store.New(rdb, "t:"+t.Name()+":"+hex.EncodeToString(rnd[:])+":")
+	return rdb, "t:" + t.Name() + ":" + hex.EncodeToString(rnd[:]) + ":"
+}
+
+// newTestCourier is a courier on a fresh key prefix of the test Redis, sending to a new sink.
+func newTestCourier(t *testing.T) (*courier, *store.Store, *sandbox.SMTP) {
+	t.Helper()
+	rdb, prefix := outboxTestRedis(t)
+	st := store.New(rdb, prefix)
 	sink, err := sandbox.StartSMTP("")
 	if err != nil {
 		t.Fatal(err)
@@ -239,5 +247,42 @@ func TestOutboxDeliversEntriesOfEarlierVersions(t *testing.T) {
 	}
 	if dead, err := d.outbox.DeadLetterCount(ctx); err != nil || dead != 0 {
 		t.Errorf("outbox dead letters: %d, %v; want none", dead, err)
+	}
+}
+
+// A reply is kept for the console's re-send together with its outbox entry, small or large
+// (in one round trip, or the kept copy first for a large reply); both read back as written.
+func TestEnqueueReplyKeepsTheReply(t *testing.T) {
+	rdb, prefix := outboxTestRedis(t)
+	st := store.New(rdb, prefix)
+	q := queue.New(rdb, prefix, queue.Options{Stream: queue.Outbox})
+	ctx := context.Background()
+	for i, size := range []int{100, keepApartFrom + 1} {
+		reply := testMail(fmt.Sprintf("reply.k%d@distributor.example", i), "service@alfa-computers.gr")
+		reply.Raw = append(reply.Raw, bytes.Repeat([]byte("x"), size)...)
+		staff := testMail(fmt.Sprintf("staff.k%d@distributor.example", i), "rma-desk@distributor.example")
+		number := fmt.Sprintf("RMA/%d/SR/2026", i+1)
+		if err := enqueueReply(ctx, q, st, "P-GR-001", []string{number}, "", reply, staff); err != nil {
+			t.Fatal(err)
+		}
+		kept, err := st.LastReply(ctx, "P-GR-001", number)
+		if err != nil {
+			t.Fatalf("%d-byte reply: %v", size, err)
+		}
+		var got outbound.Message
+		if err := json.Unmarshal(kept, &got); err != nil || got.ID != reply.ID || !bytes.Equal(got.Raw, reply.Raw) {
+			t.Fatalf("%d-byte reply kept as %s (%v)", size, got.ID, err)
+		}
+	}
+	xs, err := rdb.XRange(ctx, q.Key(), "-", "+").Result()
+	if err != nil || len(xs) != 2 {
+		t.Fatalf("%d outbox entries (%v), want 2", len(xs), err)
+	}
+	for _, x := range xs {
+		p, _ := x.Values["payload"].(string)
+		job, err := decodeOutboxJob([]byte(p))
+		if err != nil || len(job.Messages) != 2 {
+			t.Fatalf("entry %s: %d messages (%v), want the reply and its staff copy", x.ID, len(job.Messages), err)
+		}
 	}
 }
