@@ -507,9 +507,13 @@ func (s *Store) recordWrite(kl *keyList, sub rma.Submission, d rma.Decision, c c
 		w.Own = c.ownKeyIdx
 	}
 	if c.ser != "" {
-		w.SSet = kl.add(s.k.serial(p, c.ser))
+		// An open RMA's open-serial key is its serial's index entry (Lookup reads both); it
+		// goes into the serial index (sn:) when it closes (setStatusScript), 152 B less
+		// meanwhile.
 		if st.IsOpen() {
 			w.OSer = c.oserIdx
+		} else {
+			w.SSet = kl.add(s.k.serial(p, c.ser))
 		}
 	}
 	return w, splitChunks(blob), nil

@@ -79,3 +79,47 @@ func TestCommitOneScriptMatchesThreeSteps(t *testing.T) {
 		}
 	}
 }
+
+// Proof: an open RMA is in no serial index (its open-serial key stands for it) and goes into it
+// when it closes; a look-up by serial finds it all along, and the serial's next RMA beside it.
+func TestSerialIndexFromClosing(t *testing.T) { bothForms(t, testSerialIndexFromClosing) }
+
+func testSerialIndexFromClosing(t *testing.T, s *Store) {
+	ctx := context.Background()
+	find := func(want ...string) {
+		t.Helper()
+		rs, err := s.Lookup(ctx, "gr-net", " sn-life ")
+		var got []string
+		for _, r := range rs {
+			got = append(got, r.Number)
+		}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("lookup by serial: %v, %v; want %v", got, err, want)
+		}
+	}
+	sub := mailSub("gr-net", "life1@example.com", item(1, "", "SN-LIFE"))
+	out, err := s.Commit(ctx, sub, decide(sub.Items), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := out.Decisions[0].Number
+	if n := s.c.Exists(ctx, s.k.serial("gr-net", "SN-LIFE")).Val(); n != 0 {
+		t.Errorf("open RMA in the serial index")
+	}
+	find(first)
+	for _, st := range []rma.Status{rma.StatusReceived, rma.StatusShippedBack} {
+		if _, err := s.SetStatus(ctx, first, st, "test", "", nil, testNow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := s.c.HKeys(ctx, s.k.serial("gr-net", "SN-LIFE")).Val(); !reflect.DeepEqual(m, []string{"2026:1"}) {
+		t.Errorf("serial index after closing: %v", m)
+	}
+	find(first)
+	sub2 := mailSub("gr-net", "life2@example.com", item(1, "", "SN-LIFE"))
+	out2, err := s.Commit(ctx, sub2, decide(sub2.Items), testNow)
+	if err != nil || out2.Decisions[0].Result != rma.ResultAccepted {
+		t.Fatalf("second RMA of the serial: %+v, %v", out2, err)
+	}
+	find(first, out2.Decisions[0].Number)
+}

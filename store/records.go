@@ -85,14 +85,14 @@ func (s *Store) Lookup(ctx context.Context, partnerID, query string) ([]rma.Reco
 	}
 	own, ser := normOwn(query), normSerial(query)
 	type hits struct {
-		own         *redis.StringCmd
+		own, oser   *redis.StringCmd // oser: the serial's open RMA, in no serial index until it closes
 		ser, oldSer *redis.StringSliceCmd
 	}
 	found := make([]hits, len(partners))
 	pipe := s.c.Pipeline()
 	for i, p := range partners {
-		found[i] = hits{own: pipe.Get(ctx, s.k.own(p, own)), ser: pipe.HKeys(ctx, s.k.serial(p, ser)),
-			oldSer: pipe.SMembers(ctx, s.k.serialSet(p, ser))}
+		found[i] = hits{own: pipe.Get(ctx, s.k.own(p, own)), oser: pipe.Get(ctx, s.k.oserial(p, ser)),
+			ser: pipe.HKeys(ctx, s.k.serial(p, ser)), oldSer: pipe.SMembers(ctx, s.k.serialSet(p, ser))}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("lookup %q: %w", query, err)
@@ -100,10 +100,12 @@ func (s *Store) Lookup(ctx context.Context, partnerID, query string) ([]rma.Reco
 	var out []rma.Record
 	for i, p := range partners {
 		nums := map[numberKey]bool{}
-		if v, err := found[i].own.Result(); err == nil {
-			numPart, _, _ := strings.Cut(v, " ")
-			if nk, err := parseNumberKey(numPart); err == nil {
-				nums[nk] = true
+		for _, c := range []*redis.StringCmd{found[i].own, found[i].oser} {
+			if v, err := c.Result(); err == nil {
+				numPart, _, _ := strings.Cut(v, " ")
+				if nk, err := parseNumberKey(numPart); err == nil {
+					nums[nk] = true
+				}
 			}
 		}
 		for _, m := range append(found[i].ser.Val(), found[i].oldSer.Val()...) {

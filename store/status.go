@@ -98,6 +98,8 @@ local function applyChange(c)
   redis.call('ZADD', c.updated, c.ms, c.member)
   redis.call('RPUSH', c.hist, c.event)
   if c.oserial then
+    -- A closing RMA goes into its serial's index, which its open-serial key stood for.
+    if c.closing then redis.call('HSET', c.sn, c.member, '') end
     local v = redis.call('GET', c.oserial)
     if c.closing and v and string.sub(v, 1, #c.member + 1) == c.member .. ' ' then
       redis.call('DEL', c.oserial)
@@ -146,7 +148,7 @@ if not brand then return {'general'} end
 local c = {rec = rec, hist = hist, from = pk .. 'status:' .. cur, into = pk .. 'status:' .. to,
   updated = pk .. 'updated', member = member, to = to, at = ARGV[7], ms = ARGV[8], event = ARGV[9],
   closing = wasOpen and not isOpen, reopening = isOpen and not wasOpen, oserialValue = member .. ' ' .. handling}
-if serial ~= '' then c.oserial = pk .. 'oserial:' .. serial end
+if serial ~= '' then c.oserial, c.sn = pk .. 'oserial:' .. serial, pk .. 'sn:' .. serial end
 applyChange(c)
 local ix = ARGV[1] .. '{rma}:ix:'
 local ks, n = {}, 0
@@ -166,7 +168,8 @@ return {'ok', cur}
 
 // setStatusScript is the general path's compare-and-set: it moves a record from one status to
 // another if it is still in the first and the delivery is not in its history: KEYS rec, hist,
-// from-set, to-set, updated, open-serial (= rec when the item has no serial); ARGV from, to,
+// from-set, to-set, updated, open-serial and serial index (both = rec when the item has no
+// serial; a closing RMA goes into the serial index); ARGV from, to,
 // updated_at, updated ms, event, member, closing, reopening, dedupe value, delivery needle,
 // key and id (” none), the ix field (flatFields) the one-call path reads.
 var setStatusScript = redis.NewScript(luaStatusChange + `
@@ -180,7 +183,7 @@ if cur ~= ARGV[1] then return {'conflict', cur} end
 local c = {rec = KEYS[1], hist = KEYS[2], from = KEYS[3], into = KEYS[4], updated = KEYS[5],
   member = ARGV[6], to = ARGV[2], at = ARGV[3], ms = ARGV[4], event = ARGV[5],
   closing = ARGV[7] == '1', reopening = ARGV[8] == '1', oserialValue = ARGV[9]}
-if KEYS[6] ~= KEYS[1] then c.oserial = KEYS[6] end
+if KEYS[6] ~= KEYS[1] then c.oserial, c.sn = KEYS[6], KEYS[7] end
 applyChange(c)
 redis.call('HSET', KEYS[1], 'ix', ARGV[13])
 return {'ok'}
@@ -389,14 +392,14 @@ func (s *Store) changeInSteps(ctx context.Context, c StatusChange, ev rma.Event,
 		nk := numberKey{Year: n.Year, N: n.N}
 		p := r.PartnerID
 		rec := s.k.rec(p, nk)
-		oserial := rec
+		oserial, sn := rec, rec
 		if ser := normSerial(r.Decision.Item.Serial); ser != "" {
-			oserial = s.k.oserial(p, ser)
+			oserial, sn = s.k.oserial(p, ser), s.k.serial(p, ser)
 		}
 		closing := r.Status.IsOpen() && !c.To.IsOpen()
 		reopening := !r.Status.IsOpen() && c.To.IsOpen()
 		flat := flatFields(r.Decision)
-		ks := []string{rec, s.k.hist(p, nk), s.k.status(p, string(r.Status)), s.k.status(p, string(c.To)), s.k.updated(p), oserial}
+		ks := []string{rec, s.k.hist(p, nk), s.k.status(p, string(r.Status)), s.k.status(p, string(c.To)), s.k.updated(p), oserial, sn}
 		res, err := setStatusScript.Run(ctx, s.c, ks, string(r.Status), string(c.To), c.At.Format(time.RFC3339Nano),
 			c.At.UnixMilli(), evJSON, nk.String(), flag(closing), flag(reopening),
 			nk.String()+" "+string(r.Decision.Route.Handling), d.needle, d.key, d.id, flat[1]).Slice()

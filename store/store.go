@@ -11,7 +11,8 @@
 //     the decision packed in 64-byte fields) and their histories (hist:<yyyy>:<n>, from the
 //     first status change on: the creation entry is implied by the record), the
 //     dedupe keys (own:<own number>, oserial:<serial> for the serial's open RMA) and the indexes
-//     (sn:<serial>, a hash whose fields are the serial's RMAs; status:<status>, updated).
+//     (sn:<serial>, a hash whose fields are the serial's closed RMAs: an open one is found by
+//     its oserial key; status:<status>, updated).
 //     Small hashes are kept as listpacks, which Redis 7.0 does not do for sets of strings.
 //   - P{rma}:... holds what is global: the per-year counters (seq:<yyyy>), who owns a number
 //     (owner:<yyyy>), the partners that have records (partners), the number reservations
