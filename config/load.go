@@ -68,7 +68,7 @@ func Defaults() Config {
 		Redis:     Redis{URL: "redis://127.0.0.1:6379/0", KeyPrefix: "rmad:", ReplicaTimeout: time.Second},
 		SMTP:      SMTP{TLS: TLSStartTLS, Auth: AuthPassword},
 		HTTP:      HTTP{Listen: "127.0.0.1:8080"},
-		Console:   Console{Locale: "en", SessionIdle: 8 * time.Hour, SessionMax: 7 * 24 * time.Hour},
+		Console:   Console{Locale: "en", SessionIdle: 8 * time.Hour, SessionMax: 7 * 24 * time.Hour, ReplyRetention: DefaultReplyRetention},
 		Schedule:  Schedule{Timezone: "UTC", Digest: "0 8 * * 1-5", Reminders: "30 8 * * *", Compact: "45 3 * * *"},
 		Retention: Retention{CompactAfter: 90 * 24 * time.Hour},
 		Routing:   Routing{Default: string(rma.HandlingInHouse)},

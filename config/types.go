@@ -176,11 +176,17 @@ type Console struct {
 	// SessionIdle ends a session unused this long; SessionMax ends any session this old.
 	SessionIdle time.Duration `yaml:"session_idle"`
 	SessionMax  time.Duration `yaml:"session_max"`
+	// ReplyRetention is how long rmad keeps the partner mails it sent about an RMA (the newest
+	// few per RMA) for staff to send again from the RMA page.
+	ReplyRetention time.Duration `yaml:"reply_retention"`
 	// TrustedProxyHeader (e.g. X-Remote-User) names the signed-in user when the request comes
 	// from one of TrustedProxies (CIDRs); from anywhere else it is ignored.
 	TrustedProxyHeader string   `yaml:"trusted_proxy_header"`
 	TrustedProxies     []string `yaml:"trusted_proxies"`
 }
+
+// DefaultReplyRetention is console.reply_retention's default: 30 days.
+const DefaultReplyRetention = 30 * 24 * time.Hour
 
 // Console languages (i18n.ConsoleLocales: the console's tests check they are the same).
 var ConsoleLocales = []string{"en", "el"}

@@ -121,6 +121,9 @@ func validateRedis(cfg *Config, p *problems) {
 // maxMinReplicas and maxReplicaTimeout bound redis.min_replicas and redis.replica_timeout: a
 // longer wait holds an IMAP session and a worker for that long on every write.
 const (
+	// maxReplyRetention bounds console.reply_retention: every partner mail costs Redis memory
+	// for that long.
+	maxReplyRetention = 366 * 24 * time.Hour
 	maxMinReplicas    = 16
 	maxReplicaTimeout = time.Minute
 )
@@ -308,6 +311,9 @@ func validateConsole(cfg *Config, p *problems) {
 	}
 	if c.SessionMax < c.SessionIdle {
 		p.at("console.session_max", "%s is shorter than session_idle %s", c.SessionMax, c.SessionIdle)
+	}
+	if c.ReplyRetention <= 0 || c.ReplyRetention > maxReplyRetention {
+		p.at("console.reply_retention", "must be more than 0 and at most %s (a year), got %s", maxReplyRetention, c.ReplyRetention)
 	}
 	if c.Enabled && c.StaffFile == "" {
 		p.at("console.staff_file", "missing: the console needs the staff accounts file (rmad staff add USER writes it)")

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,7 +23,10 @@ var csrfToken = regexp.MustCompile(`<meta name="csrf-token" content="([^"]*)">`)
 // The console inside the real daemon (Dovecot, Redis, the SMTP sink): a partner's mail is
 // answered, then staff open its original from the processed folder (text and the invoice
 // attachment, byte for byte) and re-send the reply, which the couriers deliver again with the
-// same content under a new Message-ID.
+// same content (its parcel labels rendered again from the record) under a new Message-ID. Then
+// the partner answers in the thread and gets rmad's follow-up answer: the RMA page names that
+// answer as the newest partner mail, and re-sending it sends the answer, not the reply; the same
+// for the repair estimate staff send next from the page's form.
 func TestConsoleOriginalAndResend(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, harnessOptions{})
@@ -105,10 +110,92 @@ func TestConsoleOriginalAndResend(t *testing.T) {
 		return true
 	})
 	if again.MessageID == reply.MessageID || again.Subject != reply.Subject || again.Text != reply.Text ||
-		string(again.CSV) != string(reply.CSV) || string(again.Labels) != string(reply.Labels) || len(again.CSV) == 0 {
+		string(again.CSV) != string(reply.CSV) || len(again.CSV) == 0 {
 		t.Fatalf("re-sent %q %q, the reply %q %q", again.MessageID, again.Subject, reply.MessageID, reply.Subject)
+	}
+	// The labels were left out of the kept copy and rendered again from the record.
+	if got, want := labelText(t, again.Labels), labelText(t, reply.Labels); got != want || !strings.Contains(got, num[0]) {
+		t.Fatalf("re-sent labels:\n%s\nthe reply's:\n%s", got, want)
 	}
 	if _, _, body := do("GET", page, nil); !strings.Contains(body, strings.Trim(again.MessageID, "<>")) || !strings.Contains(body, "staff:ann") {
 		t.Fatal("the RMA's history lacks the resend")
 	}
+
+	// newest re-sends the newest partner mail the page names (its kind and subject shown)
+	// and checks the copy delivered is that mail again.
+	newest := func(what, kind string, orig sentMail) {
+		t.Helper()
+		_, _, body := do("GET", page, nil)
+		m := keptRow.FindStringSubmatch(body)
+		if m == nil || m[1] != strings.Trim(orig.MessageID, "<>") || !strings.Contains(m[2], kind) || !strings.Contains(m[3], html.EscapeString(orig.Subject)) {
+			t.Fatalf("%s: the newest kept mail shown is %q, want %s %q %q", what, m, kind, orig.MessageID, orig.Subject)
+		}
+		before := len(h.sink.Mails())
+		if st, _, body := do("POST", page+"/resend", url.Values{"mail": {m[1]}}); st != http.StatusSeeOther {
+			t.Fatalf("%s: resend: %d\n%s", what, st, body)
+		}
+		var got sentMail
+		testenv.Eventually(t, waitLong, "the re-sent "+what, func() bool {
+			ms := h.sink.Mails()
+			if len(ms) <= before {
+				return false
+			}
+			got = parseSent(t, ms[before])
+			return true
+		})
+		if got.MessageID == orig.MessageID || got.Subject != orig.Subject || got.Text != orig.Text || string(got.CSV) != string(orig.CSV) || len(got.Labels) != len(orig.Labels) {
+			t.Fatalf("%s: re-sent %q %q:\n%s\nwant %q %q:\n%s", what, got.MessageID, got.Subject, got.Text, orig.MessageID, orig.Subject, orig.Text)
+		}
+		if got.Subject == reply.Subject && got.Text == reply.Text {
+			t.Fatalf("%s: the submission's reply was re-sent", what)
+		}
+	}
+
+	// A follow-up: the partner's tracking in the thread gets an answer, now the newest mail.
+	const partnerAddr = "service@alfa-computers.gr"
+	fu := followUpMail("Alfa Computers <"+partnerAddr+">", "e2e-fu-1@alfa-computers.gr", reSubject(reply.Subject),
+		strings.Trim(reply.MessageID, "<>"), []string{"pub-1-a1@alfa-computers.gr", strings.Trim(reply.MessageID, "<>")},
+		"Καλησπέρα,\n\nΑριθμός αποστολής: ACS 7012345678\n\n"+quote(reply.Text)+"\n")
+	toPartner, _ := sentTo(t, h.deliver(ctx, t, "follow-up", fu), partnerAddr)
+	if len(toPartner) != 1 || !strings.Contains(toPartner[0].Text, "ACS 7012345678") {
+		t.Fatalf("follow-up: %d answers to the partner", len(toPartner))
+	}
+	newest("follow-up answer", "Answer to a follow-up", toPartner[0])
+
+	// A repair estimate from the console's form: the estimate mail is the newest now.
+	for _, st := range []string{"received", "diagnosing"} {
+		if code, _, body := do("POST", page+"/status", url.Values{"status": {st}, "note": {""}}); code != http.StatusSeeOther {
+			t.Fatalf("to %s: %d\n%s", st, code, body)
+		}
+	}
+	before = len(h.sink.Mails())
+	if code, _, body := do("POST", page+"/estimate", url.Values{"parts": {"80.00"}, "labour": {"45.50"}, "shipping": {"9"}, "currency": {"EUR"}, "note": {"Φουσκωμένη μπαταρία"}}); code != http.StatusSeeOther {
+		t.Fatalf("estimate: %d\n%s", code, body)
+	}
+	var est sentMail
+	testenv.Eventually(t, waitLong, "the estimate mail", func() bool {
+		for _, m := range h.sink.Mails()[before:] {
+			if p := parseSent(t, m); slices.Contains(p.To, partnerAddr) {
+				est = p
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(est.Text, "80") || !strings.Contains(est.Text, "/estimate/") {
+		t.Fatalf("estimate mail:\n%s", est.Text)
+	}
+	newest("estimate", "Repair estimate", est)
+}
+
+// keptRow is the RMA page's newest kept partner mail: its Message-ID, kind and subject.
+var keptRow = regexp.MustCompile(`(?s)<tr class="kept-mail newest" data-message-id="([^"]+)"><td class="kind">([^<]*)</td><td class="subject">([^<]*)</td>`)
+
+// labelText is the text of a labels PDF, without the whitespace pdftotext varies.
+func labelText(t *testing.T, pdf []byte) string {
+	t.Helper()
+	if len(pdf) == 0 {
+		t.Fatal("no labels")
+	}
+	return strings.Join(strings.Fields(strings.Join(testenv.PDFText(t, pdf), " ")), " ")
 }

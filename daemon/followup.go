@@ -397,7 +397,13 @@ func (p *pipeline) followUp(ctx context.Context, sub rma.Submission, th thread, 
 	if staffOK {
 		msgs = append(msgs, staff)
 	}
-	if err := p.send(ctx, enqueued, msgs...); err != nil { // one outbox entry for both
+	// One outbox entry for both; the answer is the RMAs' newest partner mail, kept for a re-send.
+	if answer != nil {
+		err = enqueueKept(ctx, p.outbox, p.store, p.composer, partner.ID, targets, enqueued, msgs...)
+	} else {
+		err = p.send(ctx, enqueued, msgs...)
+	}
+	if err != nil {
 		return err
 	}
 	log.Info().Str("rma", strings.Join(targets, " ")).Int("recorded", len(pl.news.Recorded)).

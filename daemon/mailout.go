@@ -101,28 +101,27 @@ func (o *Outbox) Deliver(ctx context.Context, msg outbound.Message) error {
 // Close ends the SMTP sessions Deliver left open for the next mail.
 func (o *Outbox) Close() { o.courier.smtp.Close() }
 
-// enqueueReply is enqueue with msgs[0], the partner's reply, kept as the last reply of its RMAs
-// numbers (the console's "re-send") ahead of the entry: in the same round trip, unless the
-// reply is large (keepApartFrom), when the kept copy is written and dropped first, so that it
-// and the entry are not both in memory at once.
-func enqueueReply(ctx context.Context, q *queue.Queue, st *store.Store, partner string, numbers []string, enqueued string, msgs ...outbound.Message) error {
-	reply := msgs[0]
-	b, err := reply.JSON() // json.Marshal's bytes without its copies of a big reply
+// enqueueKept is enqueue with msgs[0], a partner mail about numbers, kept for the console's
+// re-send (Composer.Keep: without its labels' bytes) ahead of the entry: in the same round
+// trip, unless the mail is large (keepApartFrom), when the kept copy is written first, so that
+// it and the entry are not both in memory at once.
+func enqueueKept(ctx context.Context, q *queue.Queue, st *store.Store, c *outbound.Composer, partner string, numbers []string, enqueued string, msgs ...outbound.Message) error {
+	kept, err := c.Keep(msgs[0])
 	if err != nil {
-		return fmt.Errorf("keep reply %s: %w", reply.ID, err)
+		return err
 	}
-	if len(reply.Raw) >= keepApartFrom {
-		if err := st.KeepReply(ctx, partner, numbers, reply.ID, b); err != nil {
+	if len(msgs[0].Raw) >= keepApartFrom {
+		if err := st.KeepMail(ctx, partner, numbers, kept); err != nil {
 			return err
 		}
 		return enqueue(ctx, q, enqueued, msgs...)
 	}
 	keep := func(pipe redis.Pipeliner) []redis.Cmder {
-		return st.KeepReplyIn(ctx, pipe, partner, numbers, reply.ID, b)
+		return st.KeepMailIn(ctx, pipe, partner, numbers, kept)
 	}
 	return enqueueWith(ctx, q, keep, enqueued, msgs...)
 }
 
-// keepApartFrom is the reply size from which its kept copy is written in a round trip of its
+// keepApartFrom is the mail size from which its kept copy is written in a round trip of its
 // own: a round trip saved matters for the many small replies, memory for the few large ones.
 const keepApartFrom = 1 << 20

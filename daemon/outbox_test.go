@@ -250,8 +250,8 @@ func TestOutboxDeliversEntriesOfEarlierVersions(t *testing.T) {
 	}
 }
 
-// A reply is kept for the console's re-send together with its outbox entry, small or large
-// (in one round trip, or the kept copy first for a large reply); both read back as written.
+// A partner mail is kept for the console's re-send together with its outbox entry, small or
+// large (in one round trip, or the kept copy first for a large one); both read back as written.
 func TestEnqueueReplyKeepsTheReply(t *testing.T) {
 	rdb, prefix := outboxTestRedis(t)
 	st := store.New(rdb, prefix)
@@ -262,16 +262,15 @@ func TestEnqueueReplyKeepsTheReply(t *testing.T) {
 		reply.Raw = append(reply.Raw, bytes.Repeat([]byte("x"), size)...)
 		staff := testMail(fmt.Sprintf("staff.k%d@distributor.example", i), "rma-desk@distributor.example")
 		number := fmt.Sprintf("RMA/%d/SR/2026", i+1)
-		if err := enqueueReply(ctx, q, st, "P-GR-001", []string{number}, "", reply, staff); err != nil {
+		if err := enqueueKept(ctx, q, st, &outbound.Composer{}, "P-GR-001", []string{number}, "", reply, staff); err != nil {
 			t.Fatal(err)
 		}
-		kept, err := st.LastReply(ctx, "P-GR-001", number)
+		got, err := st.KeptMail(ctx, "P-GR-001", number, reply.ID)
 		if err != nil {
 			t.Fatalf("%d-byte reply: %v", size, err)
 		}
-		var got outbound.Message
-		if err := json.Unmarshal(kept, &got); err != nil || got.ID != reply.ID || !bytes.Equal(got.Raw, reply.Raw) {
-			t.Fatalf("%d-byte reply kept as %s (%v)", size, got.ID, err)
+		if got.ID != reply.ID || !bytes.Equal(got.Raw, reply.Raw) || got.Subject != "Re: test" {
+			t.Fatalf("%d-byte reply kept as %s %q", size, got.ID, got.Subject)
 		}
 	}
 	xs, err := rdb.XRange(ctx, q.Key(), "-", "+").Result()

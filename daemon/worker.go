@@ -224,7 +224,7 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 	// console once it is out.
 	if reply != nil {
 		msgs = append([]outbound.Message{*reply}, msgs...)
-		err = enqueueReply(ctx, p.outbox, p.store, partner.ID, decidedNumbers(out.Decisions), enqueued, msgs...)
+		err = enqueueKept(ctx, p.outbox, p.store, p.composer, partner.ID, decidedNumbers(out.Decisions), enqueued, msgs...)
 	} else {
 		err = p.send(ctx, "", msgs...) // no trigger time: the latency metric is about the partner's reply
 	}
@@ -266,7 +266,8 @@ func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueu
 	if err := p.store.IndexThread(ctx, partner.ID, commandNumbers, appendSent([]string{sub.Source.MessageID}, msg.ID)...); err != nil {
 		return err
 	}
-	return p.send(ctx, enqueued, msg)
+	// A STATUS answer about RMAs is their newest partner mail (a WARRANTY answer is about none).
+	return enqueueKept(ctx, p.outbox, p.store, p.composer, partner.ID, commandNumbers, enqueued, msg)
 }
 
 // keyedBefore is store.KeyedBefore while state under the earlier keys may still exist.

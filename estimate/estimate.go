@@ -174,6 +174,9 @@ func (s *Service) mail(ctx context.Context, p rma.Partner, r rma.Record, e rma.E
 	if err := s.cfg.Store.IndexThread(ctx, r.PartnerID, []string{r.Number}, msg.ID); err != nil {
 		return msg, err
 	}
+	if err := s.cfg.Composer.KeepSent(ctx, s.cfg.Store, r.PartnerID, []string{r.Number}, msg); err != nil {
+		return msg, err
+	}
 	return msg, s.cfg.Put(ctx, msg)
 }
 
@@ -311,6 +314,10 @@ func (s *Service) answerMails(ctx context.Context, r rma.Record, e rma.Estimate,
 	case err != nil:
 		return nil, err
 	default:
+		// The partner's confirmation is the RMA's newest partner mail (the staff mail is not).
+		if err := s.cfg.Composer.KeepSent(ctx, s.cfg.Store, r.PartnerID, []string{r.Number}, msg); err != nil {
+			return nil, err
+		}
 		msgs = append(msgs, msg)
 	}
 	text := ""
@@ -354,6 +361,9 @@ func (s *Service) NotPendingMail(ctx context.Context, r rma.Record, sub rma.Subm
 		return err
 	}
 	if err := s.cfg.Store.IndexThread(ctx, r.PartnerID, []string{r.Number}, sub.Source.MessageID, msg.ID); err != nil {
+		return err
+	}
+	if err := s.cfg.Composer.KeepSent(ctx, s.cfg.Store, r.PartnerID, []string{r.Number}, msg); err != nil {
 		return err
 	}
 	return s.cfg.Put(ctx, msg)

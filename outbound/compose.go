@@ -26,13 +26,17 @@ type Composer struct {
 	Labels label.Format
 	// labelsPerPDF bounds the labels of one PDF (0: label.MaxPerPDF); tests make it small.
 	labelsPerPDF int
+	// KeepFor is how long Keep has the store keep a partner mail (console.reply_retention); 0
+	// means store.DefaultReplyRetention.
+	KeepFor time.Duration
 }
 
 // NewComposer is the Composer that cfg describes: smtp.from, the service centres, the policy,
 // notify.staff and schedule.timezone.
 func NewComposer(cfg *config.Config) *Composer {
 	return &Composer{From: cfg.SMTP.From, Centers: cfg.ServiceCenters, Policy: cfg.Policy,
-		StaffAddr: cfg.Notify.Staff, Location: cfg.Schedule.Location, Labels: label.Format(cfg.Labels.Format)}
+		StaffAddr: cfg.Notify.Staff, Location: cfg.Schedule.Location, Labels: label.Format(cfg.Labels.Format),
+		KeepFor: cfg.Console.ReplyRetention}
 }
 
 // Reply is the answer to a submission (docs/contract.md §3): threaded, in the partner's language, with a

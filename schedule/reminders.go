@@ -148,6 +148,9 @@ func (s *Schedule) notifyOne(ctx context.Context, n store.Notice, rep *Report) e
 			if err := s.store.IndexThread(ctx, r.PartnerID, []string{r.Number}, msg.ID, rma.RefToken(msg.ID)); err != nil {
 				return fmt.Errorf("%s %s: %w", rem.Rule, r.Number, err)
 			}
+			if err := s.composer.KeepSent(ctx, s.store, r.PartnerID, []string{r.Number}, msg); err != nil {
+				return fmt.Errorf("%s %s: %w", rem.Rule, r.Number, err)
+			}
 			if err := s.outbox.Put(ctx, msg); err != nil {
 				return fmt.Errorf("%s %s: %w", rem.Rule, r.Number, err)
 			}

@@ -4,71 +4,186 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/config"
 )
 
-// ReplyRetention is how long the partner's last reply is kept for staff to send again.
-const ReplyRetention = 30 * 24 * time.Hour
+// DefaultReplyRetention is how long the partner mails about an RMA are kept for staff to send
+// again when KeptMail.Retention (console.reply_retention) does not say.
+const DefaultReplyRetention = config.DefaultReplyRetention
 
-// ErrNoReply is returned by LastReply when no reply is kept for the RMA (older than
-// ReplyRetention, or sent by an rmad that did not keep replies).
-var ErrNoReply = errors.New("no reply kept for this RMA")
+// KeptPerRMA is how many of an RMA's newest partner mails are kept: the newest is what "send
+// the last mail again" means; the two before it cover "not that one, the estimate".
+const KeptPerRMA = 3
 
-// Keys: {p:<partner>}:reply:<Message-ID> holds the composed mail (the caller's encoding), and
-// {p:<partner>}:lastreply:<number> the Message-ID of the newest reply about that RMA; both
-// expire after ReplyRetention. One reply covers all the RMAs of its submission, so it is kept
-// once.
-func (k keys) reply(partner, id string) string { return k.partner(partner) + "reply:" + id }
-func (k keys) lastReply(partner, number string) string {
-	return k.partner(partner) + "lastreply:" + number
+// ErrNoReply is returned when no partner mail is kept for the RMA (none sent within the
+// retention, or the one asked for is no longer among its newest).
+var ErrNoReply = errors.New("no partner mail kept for this RMA")
+
+// KeptMail is a partner mail rmad sent about RMAs, kept so staff can send it again: what the
+// RMA page shows of it (kind, subject, date) and the mail, whose parts left out (the parcel
+// labels, made again from the records) go back in at LabelsAt.
+type KeptMail struct {
+	ID      string    `json:"id"`      // Message-ID, no angle brackets
+	Kind    string    `json:"kind"`    // reply, followup, status, estimate, estanswer, estlate, remind ...
+	Subject string    `json:"subject"` // decoded
+	Date    time.Time `json:"date"`
+	From    string    `json:"from"` // envelope
+	To      []string  `json:"to"`
+	Raw     []byte    `json:"-"`
+	// LabelsAt is where the base64 of the left-out rma-labels.pdf goes in Raw; -1: none.
+	LabelsAt int    `json:"labels_at"`
+	Locale   string `json:"locale,omitempty"` // the mail's language (Content-Language)
+	// Numbers are the RMAs the mail is about (filled in when read back).
+	Numbers []string `json:"numbers,omitempty"`
+	// Retention is how long it is kept (console.reply_retention); 0: DefaultReplyRetention.
+	Retention time.Duration `json:"-"`
 }
 
-// KeepReply keeps a reply sent to partner about numbers (payload: the composed mail) as their
-// last reply. Keeping it again (a retry) changes nothing but the expiry.
-func (s *Store) KeepReply(ctx context.Context, partner string, numbers []string, id string, payload []byte) error {
+// keptMail is KeptMail as stored: Raw as text (rmad's mails are 7-bit), which deflates far
+// better than JSON's base64 of it.
+type keptMail struct {
+	KeptMail
+	Raw string `json:"raw"`
+}
+
+// Keys: {p:<partner>}:mail:<Message-ID> holds a kept mail (packed JSON, one copy for all the
+// RMAs it is about), {p:<partner>}:mails:<number> the Message-IDs of the RMA's newest
+// KeptPerRMA, scored by date; both expire after the retention.
+func (k keys) keptMail(partner, id string) string { return k.partner(partner) + "mail:" + id }
+func (k keys) keptMails(partner, number string) string {
+	return k.partner(partner) + "mails:" + number
+}
+
+// KeepMail keeps m, sent to partner about numbers, among each RMA's newest partner mails.
+// Keeping it again (a retry) changes nothing but the expiry.
+func (s *Store) KeepMail(ctx context.Context, partner string, numbers []string, m KeptMail) error {
 	if len(numbers) == 0 {
 		return nil
 	}
-	pipe := s.c.TxPipeline()
-	s.KeepReplyIn(ctx, pipe, partner, numbers, id, payload)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("keep reply %s: %w", id, err)
+	ttl, b, err := s.packKept(numbers, m)
+	if err != nil {
+		return fmt.Errorf("keep mail %s: %w", m.ID, err)
+	}
+	err = keepMailScript.Run(ctx, s.c, s.keepMailKeys(partner, m.ID, numbers), s.keepMailArgs(m, ttl, b)...).Err()
+	if err != nil {
+		return fmt.Errorf("keep mail %s: %w", m.ID, err)
 	}
 	return nil
 }
 
-// KeepReplyIn is KeepReply with its writes queued on pipe, for the caller to send with what
-// follows (the reply's outbox entry: one round trip). On a plain pipeline the reply goes
-// before the pointers to it, so what a failure part way leaves is a reply nothing points to,
-// which expires. It returns the commands, whose errors the caller checks after Exec.
-func (s *Store) KeepReplyIn(ctx context.Context, pipe redis.Pipeliner, partner string, numbers []string, id string, payload []byte) []redis.Cmder {
+// KeepMailIn is KeepMail with its one script call queued on pipe, for the caller to send with
+// what follows (the mail's outbox entry: one round trip). It returns the command, whose error
+// the caller checks after Exec.
+func (s *Store) KeepMailIn(ctx context.Context, pipe redis.Pipeliner, partner string, numbers []string, m KeptMail) []redis.Cmder {
 	if len(numbers) == 0 {
 		return nil
 	}
-	cmds := []redis.Cmder{pipe.Set(ctx, s.k.reply(partner, id), payload, ReplyRetention)}
-	for _, n := range numbers {
-		cmds = append(cmds, pipe.Set(ctx, s.k.lastReply(partner, n), id, ReplyRetention))
+	ttl, b, err := s.packKept(numbers, m)
+	if err != nil {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(fmt.Errorf("keep mail %s: %w", m.ID, err))
+		return []redis.Cmder{cmd}
 	}
-	return cmds
+	// EVAL, not EVALSHA: a pipeline cannot load the script on NOSCRIPT part way.
+	return []redis.Cmder{keepMailScript.Eval(ctx, pipe, s.keepMailKeys(partner, m.ID, numbers), s.keepMailArgs(m, ttl, b)...)}
 }
 
-// LastReply returns the last reply kept for partner's RMA number (ErrNoReply when none).
-func (s *Store) LastReply(ctx context.Context, partner, number string) ([]byte, error) {
-	id, err := s.c.Get(ctx, s.k.lastReply(partner, number)).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("%s: %w", number, ErrNoReply)
+// packKept is m about numbers as stored, and how long.
+func (s *Store) packKept(numbers []string, m KeptMail) (time.Duration, []byte, error) {
+	ttl := m.Retention
+	if ttl <= 0 {
+		ttl = DefaultReplyRetention
 	}
+	m.Numbers = numbers
+	b, err := packJSON(keptMail{KeptMail: m, Raw: string(m.Raw)})
+	return ttl, b, err
+}
+
+func (s *Store) keepMailKeys(partner, id string, numbers []string) []string {
+	keys := make([]string, 0, len(numbers)+1)
+	keys = append(keys, s.k.keptMail(partner, id))
+	for _, n := range numbers {
+		keys = append(keys, s.k.keptMails(partner, n))
+	}
+	return keys
+}
+
+func (s *Store) keepMailArgs(m KeptMail, ttl time.Duration, packed []byte) []any {
+	return []any{packed, ttl.Milliseconds(), m.ID, time.Now().UnixMilli(), KeptPerRMA}
+}
+
+// keepMailScript writes the mail (KEYS[1]) and puts its id (ARGV[3]) on each RMA's list
+// (KEYS[2..]) in the order rmad kept them: scored now (ARGV[4], ms) or just above the list's
+// newest, so mails kept within a millisecond, or under a clock that stands still, keep their
+// order; a mail already listed (a retry) keeps its place. Each list keeps its newest ARGV[5].
+var keepMailScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local now = tonumber(ARGV[4])
+local keep = tonumber(ARGV[5])
+for i = 2, #KEYS do
+  if not redis.call('ZSCORE', KEYS[i], ARGV[3]) then
+    local score = now
+    local top = redis.call('ZRANGE', KEYS[i], 0, 0, 'REV', 'WITHSCORES')
+    if top[2] and tonumber(top[2]) >= score then
+      score = tonumber(top[2]) + 1
+    end
+    redis.call('ZADD', KEYS[i], score, ARGV[3])
+    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -keep - 1)
+  end
+  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
+return 1
+`)
+
+// KeptMails returns the partner mails kept for partner's RMA number, newest first (none: an
+// empty list).
+func (s *Store) KeptMails(ctx context.Context, partner, number string) ([]KeptMail, error) {
+	ids, err := s.c.ZRevRange(ctx, s.k.keptMails(partner, number), 0, KeptPerRMA-1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("last reply of %s: %w", number, err)
+		return nil, fmt.Errorf("kept mails of %s: %w", number, err)
 	}
-	b, err := s.c.Get(ctx, s.k.reply(partner, id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("%s: %w", number, ErrNoReply)
+	if len(ids) == 0 {
+		return nil, nil
 	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.k.keptMail(partner, id)
+	}
+	vals, err := s.c.MGet(ctx, keys...).Result()
 	if err != nil {
-		return nil, fmt.Errorf("last reply of %s: %w", number, err)
+		return nil, fmt.Errorf("kept mails of %s: %w", number, err)
 	}
-	return b, nil
+	out := make([]KeptMail, 0, len(ids))
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue // expired before its index entry
+		}
+		var km keptMail
+		if err := unpackJSON([]byte(str), &km); err != nil {
+			return nil, fmt.Errorf("kept mail %s: %w", ids[i], err)
+		}
+		km.KeptMail.Raw = []byte(km.Raw)
+		out = append(out, km.KeptMail)
+	}
+	return out, nil
+}
+
+// KeptMail returns the kept mail id about partner's RMA number: ErrNoReply when it is not (or
+// no longer) among that RMA's kept mails.
+func (s *Store) KeptMail(ctx context.Context, partner, number, id string) (KeptMail, error) {
+	ms, err := s.KeptMails(ctx, partner, number)
+	if err != nil {
+		return KeptMail{}, err
+	}
+	if i := slices.IndexFunc(ms, func(m KeptMail) bool { return m.ID == id }); i >= 0 {
+		return ms[i], nil
+	}
+	return KeptMail{}, fmt.Errorf("%s: %s: %w", number, strconv.Quote(id), ErrNoReply)
 }

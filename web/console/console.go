@@ -240,6 +240,15 @@ type view struct {
 	Flash  string
 	Error  string
 	upload *multipart.Part // a multipart POST's file, unread
+	ctx    context.Context // the request's
+}
+
+// context is the request's context (Background for a page rendered outside a request).
+func (v *view) context() context.Context {
+	if v.ctx == nil {
+		return context.Background()
+	}
+	return v.ctx
 }
 
 func (v *view) Admin() bool { return v.User.IsAdmin() }
@@ -285,6 +294,7 @@ func (c *Console) auth(next authed) http.Handler {
 				return
 			}
 		}
+		v.ctx = r.Context()
 		next(w, r, v)
 	})
 }

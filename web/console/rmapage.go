@@ -52,7 +52,8 @@ type rmaData struct {
 	// "asked" when the partner asked and nobody answered yet, or "" when nobody asked.
 	ReceiverPays string
 	// The repair estimate (estimate.go): its form while diagnosing, the one pending.
-	CanResend      bool // the console can re-send the partner's last reply
+	CanResend      bool       // the console can send a kept partner mail again
+	Kept           []keptView // the RMA's newest partner mails, newest first
 	CanEstimate    bool
 	EstimateFields []string
 	Estimate       *pendingEstimate
@@ -100,7 +101,16 @@ func (c *Console) renderRMAView(w http.ResponseWriter, v *view, status int, rec 
 	_, lerr := label.ForRecord(rec, d.Partner, c.cfg.ServiceCenters)
 	d.HasLabel = lerr == nil
 	c.estimateView(&d)
-	d.CanResend = c.cfg.Outbox != nil && rec.Source.Channel != ""
+	d.CanResend = c.cfg.Outbox != nil
+	if d.CanResend {
+		kept, err := c.cfg.Store.KeptMails(v.context(), rec.PartnerID, rec.Number)
+		if err != nil {
+			c.log.Error().Err(err).Str("rma", rec.Number).Msg("kept mails")
+		}
+		for _, m := range kept {
+			d.Kept = append(d.Kept, keptView{ID: m.ID, Kind: m.Kind, Subject: m.Subject, Date: m.Date})
+		}
+	}
 	for _, name := range rma.Fields {
 		if val := rec.Decision.Item.Get(name); val != "" {
 			d.Fields = append(d.Fields, field{Name: name, Value: val})

@@ -35,6 +35,20 @@ func (c *Console) funcs() template.FuncMap {
 			}
 			return t.Format("2006-01-02")
 		},
-		"rmaLink": rmaLink,
+		"rmaLink":  rmaLink,
+		"mailKind": mailKind,
 	}
+}
+
+// mailKinds are the kinds of partner mail rmad keeps for a re-send (the first word of their
+// Message-IDs), each named by a console word mail.<kind>.
+var mailKinds = []string{"reply", "followup", "status", "estimate", "estanswer", "estlate", "remind"}
+
+// mailKind names a kept mail's kind; a kind without a word of its own shows as it is.
+func mailKind(locale, kind string) string {
+	key := "mail." + kind
+	if w := i18n.ConsoleWord(locale, key); w != key {
+		return w
+	}
+	return kind
 }

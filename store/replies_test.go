@@ -1,0 +1,115 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func keptTestMail(id string, at time.Time) KeptMail {
+	raw := []byte("Subject: " + id + "\r\nMessage-Id: <" + id + ">\r\n\r\n" + strings.Repeat("body of "+id+"\r\n", 20))
+	return KeptMail{ID: id, Kind: strings.SplitN(id, ".", 2)[0], Subject: "Re: " + id, Date: at, From: "rma@distributor.example",
+		To: []string{"p@partner.example"}, Raw: raw, LabelsAt: -1, Locale: "el"}
+}
+
+// Each RMA keeps its newest KeptPerRMA partner mails in the order rmad kept them (also under a
+// clock that stands still: the dates are equal here), one copy of a mail for all its RMAs; a
+// retry keeps the mail's place; a mail no longer among an RMA's newest is ErrNoReply for it.
+func TestKeepMail(t *testing.T) {
+	ctx := t.Context()
+	s := newTestStore(t)
+	const partner = "P-GR-001"
+	a, b := "RMA/1/SR/2026", "RMA/2/SR/2026"
+	if ms, err := s.KeptMails(ctx, partner, a); err != nil || len(ms) != 0 {
+		t.Fatalf("nothing kept yet: %v %v", ms, err)
+	}
+	if _, err := s.KeptMail(ctx, partner, a, "reply.1@d"); !errors.Is(err, ErrNoReply) {
+		t.Fatalf("nothing kept yet: %v", err)
+	}
+	reply := keptTestMail("reply.1@d", testNow)
+	reply.LabelsAt = 40
+	if err := s.KeepMail(ctx, partner, []string{a, b}, reply); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.KeepMail(ctx, partner, []string{a}, keptTestMail("followup.2@d", testNow)); err != nil {
+		t.Fatal(err)
+	}
+	// The reply again (a retry of its submission): still older than the answer.
+	if err := s.KeepMail(ctx, partner, []string{a, b}, reply); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(number string) []string {
+		t.Helper()
+		ms, err := s.KeptMails(ctx, partner, number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	if got := ids(a); !slices.Equal(got, []string{"followup.2@d", "reply.1@d"}) {
+		t.Fatalf("%s keeps %v", a, got)
+	}
+	if got := ids(b); !slices.Equal(got, []string{"reply.1@d"}) {
+		t.Fatalf("%s keeps %v", b, got)
+	}
+	got, err := s.KeptMail(ctx, partner, b, "reply.1@d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Raw, reply.Raw) || got.Kind != "reply" || got.Subject != "Re: reply.1@d" || !got.Date.Equal(testNow) ||
+		got.LabelsAt != 40 || got.Locale != "el" || !slices.Equal(got.Numbers, []string{a, b}) || !slices.Equal(got.To, reply.To) || got.From != reply.From {
+		t.Fatalf("read back %+v", got)
+	}
+	if _, err := s.KeptMail(ctx, partner, b, "followup.2@d"); !errors.Is(err, ErrNoReply) {
+		t.Fatalf("another RMA's mail: %v", err)
+	}
+	if _, err := s.KeptMail(ctx, "P-RO-002", a, "reply.1@d"); !errors.Is(err, ErrNoReply) {
+		t.Fatalf("another partner's: %v", err)
+	}
+	for i := 3; i <= 6; i++ {
+		if err := s.KeepMail(ctx, partner, []string{a}, keptTestMail(fmt.Sprintf("status.%d@d", i), testNow)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ids(a); !slices.Equal(got, []string{"status.6@d", "status.5@d", "status.4@d"}) {
+		t.Fatalf("after four more %s keeps %v", a, got)
+	}
+	if _, err := s.KeptMail(ctx, partner, a, "reply.1@d"); !errors.Is(err, ErrNoReply) {
+		t.Fatalf("no longer among the newest: %v", err)
+	}
+	if got := ids(b); !slices.Equal(got, []string{"reply.1@d"}) {
+		t.Fatalf("%s still keeps %v", b, got)
+	}
+
+	// The retention: the default, or the mail's own.
+	ttl := s.c.PTTL(ctx, s.k.keptMails(partner, b)).Val()
+	if ttl <= DefaultReplyRetention-time.Minute || ttl > DefaultReplyRetention {
+		t.Errorf("default retention: %s", ttl)
+	}
+	short := keptTestMail("remind.9@d", testNow)
+	short.Retention = 36 * time.Hour
+	if err := s.KeepMail(ctx, partner, []string{"RMA/3/SR/2026"}, short); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{s.k.keptMail(partner, short.ID), s.k.keptMails(partner, "RMA/3/SR/2026")} {
+		if ttl := s.c.PTTL(ctx, key).Val(); ttl <= 35*time.Hour || ttl > 36*time.Hour {
+			t.Errorf("%s: retention %s, want 36h", key, ttl)
+		}
+	}
+	// An expired copy is left out, not an error.
+	s.c.Del(ctx, s.k.keptMail(partner, short.ID))
+	if ms, err := s.KeptMails(ctx, partner, "RMA/3/SR/2026"); err != nil || len(ms) != 0 {
+		t.Fatalf("expired copy: %v %v", ms, err)
+	}
+	if err := s.KeepMail(ctx, partner, nil, short); err != nil {
+		t.Fatalf("about no RMA: %v", err)
+	}
+}
