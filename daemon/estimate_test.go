@@ -229,6 +229,13 @@ func TestEstimates(t *testing.T) {
 		t.Errorf("staff mail %q:\n%s", toStaff[0].Subject, toStaff[0].Text)
 	}
 	r := e.status(ctx, t, numA)
+	// The console's re-send offers the confirmation, then the estimate, then the reply; not the
+	// staff mail.
+	kept, err := e.st.KeptMails(ctx, r.PartnerID, numA)
+	if err != nil || len(kept) != 3 || kept[0].ID != strings.Trim(toPartner[0].MessageID, "<>") || kept[0].Kind != "estanswer" ||
+		kept[1].ID != strings.Trim(mailA.MessageID, "<>") || kept[1].Kind != "estimate" || kept[2].Kind != "reply" {
+		t.Errorf("kept partner mails of %s: %+v %v", numA, kept, err)
+	}
 	last := r.History[len(r.History)-1]
 	if r.Status != rma.StatusRepairing || last.Actor != estPartner || last.Extra[rma.ExtraAnsweredVia] != "mail" ||
 		last.Extra[rma.ExtraMessageID] != "est-accept@alfa-computers.gr" {

@@ -278,6 +278,15 @@ func TestRemindersJob(t *testing.T) {
 	if len(gm[0].Refs) != 1 || gm[0].Refs[0] != r.Source.MessageID {
 		t.Errorf("reminder references %v, want the partner's request %s", gm[0].Refs, r.Source.MessageID)
 	}
+	// Both partner mails are kept for the console's re-send, the expiry the newest; the staff
+	// mails are not.
+	kept, err := st.KeptMails(ctx, r.PartnerID, goods)
+	if err != nil || len(kept) != 2 || kept[0].Kind != "remind" || kept[0].Subject != gm[1].Subject || kept[1].Subject != gm[0].Subject {
+		t.Errorf("kept partner mails of %s: %+v %v", goods, kept, err)
+	}
+	if kept, err := st.KeptMails(ctx, "P-FR-003", fixed); err != nil || len(kept) != 0 {
+		t.Errorf("the staff mail about %s was kept: %+v %v", fixed, kept, err)
+	}
 
 	// Accessories: returned unchecked at the partner's cost, partner (ro) and staff told.
 	if r, _ := st.Get(ctx, acc); r.Status != rma.StatusReturnedUnrepaired || r.History[len(r.History)-1].Actor != rules.ScheduleActor {
