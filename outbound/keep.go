@@ -22,7 +22,8 @@ import (
 // console (store.KeepMail): its kind (the first word of its Message-ID: reply, followup,
 // status, estimate ...), subject and date, and the mail itself without the bytes of its
 // parcel labels. rma-labels.pdf is most of a reply (about 40 KB, and base64 on top) and
-// follows from the records, so Restore renders it again when the mail is sent again.
+// follows from the records, so it is rendered again (LabelsPDFs, Restore) when the mail is
+// sent again.
 func (c *Composer) Keep(m Message) (store.KeptMail, error) {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.Raw)))
 	if err != nil {
@@ -43,38 +44,35 @@ func (c *Composer) Keep(m Message) (store.KeptMail, error) {
 		Raw: raw, LabelsAt: at, Locale: h.Get("Content-Language"), Retention: c.KeepFor}, nil
 }
 
-// ErrLabelsGone is returned by Restore when a kept mail had parcel labels and none can be
-// made again (the RMAs no longer go to the service centre).
+// ErrLabelsGone is returned by Restore when a kept mail's parcel labels cannot be made again
+// as they were sent (its RMAs no longer all go to the service centre).
 var ErrLabelsGone = errors.New("the mail's parcel labels cannot be made again")
 
-// Restore is kept as it was sent: its parcel labels, when it had some, are pdf (rendered again
-// from the records: LabelsPDF).
-func Restore(kept store.KeptMail, pdf []byte) (Message, error) {
+// Restore is kept as it was sent: its parcel labels, when it had some, are pdfs (rendered again
+// from the records: LabelsPDFs), one for each PDF it had.
+func Restore(kept store.KeptMail, pdfs [][]byte) (Message, error) {
 	m := Message{ID: kept.ID, From: kept.From, To: append([]string(nil), kept.To...)}
-	if kept.LabelsAt < 0 {
-		m.Raw = append([]byte(nil), kept.Raw...)
-		return m, nil
+	if len(pdfs) != len(kept.LabelsAt) {
+		return Message{}, fmt.Errorf("outbound: restore %s: %d labels PDFs for %d: %w", kept.ID, len(pdfs), len(kept.LabelsAt), ErrLabelsGone)
 	}
-	if len(pdf) == 0 {
-		return Message{}, fmt.Errorf("outbound: restore %s: %w", kept.ID, ErrLabelsGone)
+	raw := make([]byte, 0, len(kept.Raw)+len(pdfs)*64<<10)
+	from := 0
+	for i, at := range kept.LabelsAt {
+		if at < from || at > len(kept.Raw) {
+			return Message{}, fmt.Errorf("outbound: restore %s: labels at %d of %d bytes", kept.ID, at, len(kept.Raw))
+		}
+		raw = append(raw, kept.Raw[from:at]...)
+		raw = append(raw, wrap76(base64.StdEncoding.EncodeToString(pdfs[i]))...)
+		from = at
 	}
-	if kept.LabelsAt > len(kept.Raw) {
-		return Message{}, fmt.Errorf("outbound: restore %s: labels at %d of %d bytes", kept.ID, kept.LabelsAt, len(kept.Raw))
-	}
-	b64 := wrap76(base64.StdEncoding.EncodeToString(pdf))
-	raw := make([]byte, 0, len(kept.Raw)+len(b64))
-	raw = append(raw, kept.Raw[:kept.LabelsAt]...)
-	raw = append(raw, b64...)
-	m.Raw = append(raw, kept.Raw[kept.LabelsAt:]...)
+	m.Raw = append(raw, kept.Raw[from:]...)
 	return m, nil
 }
 
-// LabelsPDF is rma-labels.pdf again for a kept mail (Restore): ls are the labels of its RMAs
-// that get one (label.ForRecord), shown in the mail's language; nil when there are none.
-func (c *Composer) LabelsPDF(ls []label.Label, locale string) ([]byte, error) {
-	if len(ls) == 0 {
-		return nil, nil
-	}
+// LabelsPDFs are the labels PDFs of a kept mail again (Restore): ls are the labels of its RMAs
+// that get one (label.ForRecord), shown in the mail's language, in PDFs of at most
+// label.MaxPerPDF as the mail had them; none when there are no labels.
+func (c *Composer) LabelsPDFs(ls []label.Label, locale string) ([][]byte, error) {
 	for i := range ls {
 		if locale != "" {
 			ls[i].Locale = locale
@@ -84,67 +82,79 @@ func (c *Composer) LabelsPDF(ls []label.Label, locale string) ([]byte, error) {
 	if format == "" {
 		format = label.DefaultFormat
 	}
-	return rendered.get(format, ls)
+	var out [][]byte
+	for _, b := range label.Batches(ls, c.labelsPerPDF) {
+		pdf, err := label.PDF(format, b...)
+		if err != nil {
+			return nil, fmt.Errorf("outbound: %w", err)
+		}
+		out = append(out, pdf)
+	}
+	return out, nil
 }
 
-// cutLabels returns raw without the base64 body of its rma-labels.pdf part and where that body
-// was (-1 and raw itself when it has none). Only rmad's own mails come here: a flat
-// multipart/mixed as writeMIME writes it.
-func cutLabels(raw []byte) ([]byte, int, error) {
+// cutLabels returns raw without the base64 bodies of its labels PDFs and where each was (none
+// and raw itself when it has none). Only rmad's own mails come here: a flat multipart/mixed as
+// writeMIME writes it.
+func cutLabels(raw []byte) ([]byte, []int, error) {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
 	if err != nil {
-		return nil, 0, fmt.Errorf("header: %w", err)
+		return nil, nil, fmt.Errorf("header: %w", err)
 	}
 	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
 	if err != nil || !strings.HasPrefix(mt, "multipart/") || params["boundary"] == "" {
-		return raw, -1, nil
+		return raw, nil, nil
 	}
 	delim := []byte("\r\n--" + params["boundary"])
 	// The body starts after the header's blank line; a first delimiter right there has no
 	// CRLF of its own before it.
-	bodyAt := bytes.Index(raw, []byte("\r\n\r\n"))
-	if bodyAt < 0 {
-		return nil, 0, errors.New("header without its end")
+	pos := bytes.Index(raw, []byte("\r\n\r\n"))
+	if pos < 0 {
+		return nil, nil, errors.New("header without its end")
 	}
-	bodyAt += 4
-	body := raw[bodyAt:]
-	if !bytes.HasPrefix(body, delim[2:]) {
-		i := bytes.Index(body, delim)
+	pos += 4
+	if !bytes.HasPrefix(raw[pos:], delim[2:]) {
+		i := bytes.Index(raw[pos:], delim)
 		if i < 0 {
-			return nil, 0, errors.New("multipart body without its boundary")
+			return nil, nil, errors.New("multipart body without its boundary")
 		}
-		bodyAt += i + 2
+		pos += i + 2
 	}
-	pos := bodyAt
+	var out []byte
+	var at []int
+	from := 0 // raw[from:] is not in out yet
 	for {
 		// pos is at "--boundary"; the part starts after that line.
 		rest := raw[pos+len(delim)-2:]
 		if bytes.HasPrefix(rest, []byte("--")) {
-			return raw, -1, nil // the closing delimiter: no labels
+			break // the closing delimiter
 		}
 		eol := bytes.Index(rest, []byte("\r\n"))
 		if eol < 0 {
-			return nil, 0, errors.New("multipart part without its header")
+			return nil, nil, errors.New("multipart part without its header")
 		}
 		partAt := pos + len(delim) - 2 + eol + 2
 		end := bytes.Index(raw[partAt:], delim)
 		if end < 0 {
-			return nil, 0, errors.New("multipart part without its closing boundary")
+			return nil, nil, errors.New("multipart part without its closing boundary")
 		}
 		end += partAt
 		ph, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw[partAt:end])))
 		if err != nil {
-			return nil, 0, fmt.Errorf("part header: %w", err)
+			return nil, nil, fmt.Errorf("part header: %w", err)
 		}
-		hdrEnd := bytes.Index(raw[partAt:end], []byte("\r\n\r\n"))
-		if isLabels(ph) && hdrEnd >= 0 {
-			at := partAt + hdrEnd + 4
-			out := make([]byte, 0, len(raw)-(end-at))
-			out = append(out, raw[:at]...)
-			return append(out, raw[end:]...), at, nil
+		if hdrEnd := bytes.Index(raw[partAt:end], []byte("\r\n\r\n")); isLabels(ph) && hdrEnd >= 0 {
+			body := partAt + hdrEnd + 4
+			out = append(out, raw[from:body]...)
+			at = append(at, len(out))
+			from = end
 		}
 		pos = end + 2
 	}
+	if len(at) == 0 {
+		return raw, nil, nil
+	}
+	return append(out, raw[from:]...), at, nil
 }
 
 func isLabels(h textproto.Header) bool {
@@ -152,7 +162,11 @@ func isLabels(h textproto.Header) bool {
 		return false
 	}
 	_, params, err := mime.ParseMediaType(h.Get("Content-Disposition"))
-	return err == nil && params["filename"] == label.Filename
+	if err != nil {
+		return false
+	}
+	name, base := params["filename"], strings.TrimSuffix(label.Filename, ".pdf")
+	return name == label.Filename || strings.HasPrefix(name, base+"-") && strings.HasSuffix(name, ".pdf")
 }
 
 // wrap76 breaks base64 text into lines of 76 characters joined by CRLF, as go-message writes an

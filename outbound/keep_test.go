@@ -3,6 +3,7 @@ package outbound
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,32 +12,41 @@ import (
 	"github.com/rmad/rmad/rma"
 )
 
-// Keep leaves out the parcel labels' bytes and says what the RMA page shows (kind, subject,
-// date, language); Restore with the same PDF gives the mail back byte for byte, with another
-// PDF that PDF in the same place; a mail without labels is kept whole.
+// Keep leaves out the parcel labels' bytes (one PDF, or several when a reply has more labels
+// than one PDF holds) and says what the RMA page shows (kind, subject, date, language);
+// Restore with the same PDFs gives the mail back byte for byte, with others those PDFs in the
+// same places; a mail without labels is kept whole.
 func TestKeepRestore(t *testing.T) {
 	c := testComposer()
 	c.KeepFor = 12 * time.Hour
+	c.labelsPerPDF = 3
 	p := partners["ro"]
 	var ds []rma.Decision
-	for i := 1; i <= 7; i++ { // labels of several sizes: the base64's last line differs
-		ds = append(ds, inHouse(i, "RMA/"+string(rune('0'+i))+"/SR/2026", archer, rma.Item{Serial: strings.Repeat("S", i)}))
+	for i := 1; i <= 8; i++ { // labels of several sizes: the base64's last line differs
+		ds = append(ds, inHouse(i, fmt.Sprintf("RMA/%d/SR/2026", i), archer, rma.Item{Serial: strings.Repeat("S", i)}))
 	}
 	for n := 1; n <= len(ds); n++ {
 		reply, err := c.Reply(submissionFor("ro", "Cereri RMA ș ț"), p, ds[:n], now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pdf := parse(t, reply).files[label.Filename]
-		if pdf == nil {
-			t.Fatal("reply without labels")
+		files := parse(t, reply).files
+		names := label.Filenames((n + 2) / 3)
+		var pdfs [][]byte
+		size := 0
+		for _, name := range names {
+			if files[name] == nil {
+				t.Fatalf("%d labels: reply without %s", n, name)
+			}
+			pdfs = append(pdfs, files[name])
+			size += len(files[name])
 		}
 		k, err := c.Keep(reply)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if k.LabelsAt < 0 || len(k.Raw) > len(reply.Raw)-len(pdf) {
-			t.Fatalf("%d labels: kept %d of %d bytes (PDF %d), labels at %d", n, len(k.Raw), len(reply.Raw), len(pdf), k.LabelsAt)
+		if len(k.LabelsAt) != len(names) || len(k.Raw) > len(reply.Raw)-size {
+			t.Fatalf("%d labels: kept %d of %d bytes (PDFs %d), labels at %v", n, len(k.Raw), len(reply.Raw), size, k.LabelsAt)
 		}
 		if k.ID != reply.ID || k.Kind != "reply" || !strings.HasPrefix(k.Subject, "Re: Cereri RMA ș ț") || !k.Date.Equal(now.Truncate(time.Second)) ||
 			k.Locale != "ro" || k.Retention != 12*time.Hour || k.From != reply.From || len(k.To) != 1 || k.To[0] != reply.To[0] {
@@ -47,26 +57,46 @@ func TestKeepRestore(t *testing.T) {
 			}{k.ID, k.Kind, k.Subject, k.Locale, k.Date, k.Retention})
 		}
 		if bytes.Contains(k.Raw, []byte("JVBERi0")) { // "%PDF-" in base64
-			t.Error("the kept mail still holds the PDF")
+			t.Error("the kept mail still holds a PDF")
 		}
-		back, err := Restore(k, pdf)
+		back, err := Restore(k, pdfs)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(back.Raw, reply.Raw) || back.ID != reply.ID || back.From != reply.From {
 			t.Fatalf("%d labels: restored mail differs from the one sent", n)
 		}
-		other := []byte("%PDF-1.4 another rendering")
-		again, err := Restore(k, other)
+		var others [][]byte
+		for i := range pdfs {
+			others = append(others, fmt.Appendf(nil, "%%PDF-1.4 another rendering %d", i))
+		}
+		again, err := Restore(k, others)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := parse(t, again)
-		if !bytes.Equal(got.files[label.Filename], other) || !bytes.Equal(got.files[ResultsFilename], parse(t, reply).files[ResultsFilename]) {
-			t.Errorf("restored with another PDF: labels %q", got.files[label.Filename])
+		for i, name := range names {
+			if !bytes.Equal(got.files[name], others[i]) {
+				t.Errorf("restored with other PDFs: %s is %q", name, got.files[name])
+			}
 		}
-		if _, err := Restore(k, nil); !errors.Is(err, ErrLabelsGone) {
-			t.Errorf("no labels to put back: %v", err)
+		if !bytes.Equal(got.files[ResultsFilename], files[ResultsFilename]) || got.get(t, "Subject") != parse(t, reply).get(t, "Subject") {
+			t.Error("restored with other PDFs: the rest changed")
+		}
+		if _, err := Restore(k, pdfs[1:]); !errors.Is(err, ErrLabelsGone) {
+			t.Errorf("one PDF short: %v", err)
+		}
+		// LabelsPDFs makes as many PDFs again, each readable.
+		var ls []label.Label
+		for _, d := range ds[:n] {
+			ls = append(ls, label.ForDecision(d, p, c.Centers))
+		}
+		made, err := c.LabelsPDFs(ls, "ro")
+		if err != nil || len(made) != len(pdfs) {
+			t.Fatalf("LabelsPDFs: %d PDFs, %v; want %d", len(made), err, len(pdfs))
+		}
+		if _, err := Restore(k, made); err != nil {
+			t.Fatal(err)
 		}
 	}
 
@@ -79,8 +109,8 @@ func TestKeepRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.LabelsAt != -1 || !bytes.Equal(k.Raw, status.Raw) || k.Kind != "status" {
-		t.Fatalf("status answer kept: labels at %d, kind %q, whole %v", k.LabelsAt, k.Kind, bytes.Equal(k.Raw, status.Raw))
+	if len(k.LabelsAt) != 0 || !bytes.Equal(k.Raw, status.Raw) || k.Kind != "status" {
+		t.Fatalf("status answer kept: labels at %v, kind %q, whole %v", k.LabelsAt, k.Kind, bytes.Equal(k.Raw, status.Raw))
 	}
 	back, err := Restore(k, nil)
 	if err != nil || !bytes.Equal(back.Raw, status.Raw) {

@@ -36,8 +36,9 @@ type KeptMail struct {
 	From    string    `json:"from"` // envelope
 	To      []string  `json:"to"`
 	Raw     []byte    `json:"-"`
-	// LabelsAt is where the base64 of the left-out rma-labels.pdf goes in Raw; -1: none.
-	LabelsAt int    `json:"labels_at"`
+	// LabelsAt is where the base64 of each left-out labels PDF goes in Raw, in order (one for
+	// rma-labels.pdf, several for rma-labels-1.pdf …); none: the mail is whole.
+	LabelsAt []int  `json:"labels_at,omitempty"`
 	Locale   string `json:"locale,omitempty"` // the mail's language (Content-Language)
 	// Numbers are the RMAs the mail is about (filled in when read back).
 	Numbers []string `json:"numbers,omitempty"`

@@ -13,7 +13,7 @@ import (
 func keptTestMail(id string, at time.Time) KeptMail {
 	raw := []byte("Subject: " + id + "\r\nMessage-Id: <" + id + ">\r\n\r\n" + strings.Repeat("body of "+id+"\r\n", 20))
 	return KeptMail{ID: id, Kind: strings.SplitN(id, ".", 2)[0], Subject: "Re: " + id, Date: at, From: "rma@distributor.example",
-		To: []string{"p@partner.example"}, Raw: raw, LabelsAt: -1, Locale: "el"}
+		To: []string{"p@partner.example"}, Raw: raw, Locale: "el"}
 }
 
 // Each RMA keeps its newest KeptPerRMA partner mails in the order rmad kept them (also under a
@@ -31,7 +31,7 @@ func TestKeepMail(t *testing.T) {
 		t.Fatalf("nothing kept yet: %v", err)
 	}
 	reply := keptTestMail("reply.1@d", testNow)
-	reply.LabelsAt = 40
+	reply.LabelsAt = []int{40, 90}
 	if err := s.KeepMail(ctx, partner, []string{a, b}, reply); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestKeepMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got.Raw, reply.Raw) || got.Kind != "reply" || got.Subject != "Re: reply.1@d" || !got.Date.Equal(testNow) ||
-		got.LabelsAt != 40 || got.Locale != "el" || !slices.Equal(got.Numbers, []string{a, b}) || !slices.Equal(got.To, reply.To) || got.From != reply.From {
+		!slices.Equal(got.LabelsAt, []int{40, 90}) || got.Locale != "el" || !slices.Equal(got.Numbers, []string{a, b}) || !slices.Equal(got.To, reply.To) || got.From != reply.From {
 		t.Fatalf("read back %+v", got)
 	}
 	if _, err := s.KeptMail(ctx, partner, b, "followup.2@d"); !errors.Is(err, ErrNoReply) {

@@ -90,7 +90,7 @@ func (c *Console) keptMail(ctx context.Context, rec rma.Record, id string) (stor
 // restore is the kept mail as sent, its parcel labels rendered again from the records of the
 // RMAs it is about that get one (label.ForRecord, as the RMA page's label), in its language.
 func (c *Console) restore(ctx context.Context, rec rma.Record, kept store.KeptMail) (outbound.Message, error) {
-	if kept.LabelsAt < 0 {
+	if len(kept.LabelsAt) == 0 {
 		return outbound.Restore(kept, nil)
 	}
 	var ls []label.Label
@@ -113,11 +113,11 @@ func (c *Console) restore(ctx context.Context, rec rma.Record, kept store.KeptMa
 		}
 	}
 	composer := outbound.Composer{Labels: label.Format(c.cfg.Labels.Format)}
-	pdf, err := composer.LabelsPDF(ls, kept.Locale)
+	pdfs, err := composer.LabelsPDFs(ls, kept.Locale)
 	if err != nil {
 		return outbound.Message{}, err
 	}
-	return outbound.Restore(kept, pdf)
+	return outbound.Restore(kept, pdfs)
 }
 
 // queueResend indexes the resend in the RMA's thread (the partner's answer to it is a

@@ -44,3 +44,17 @@ func TestWordsInCatalogs(t *testing.T) {
 		t.Fatalf("found only %d word uses: the pattern is stale", n)
 	}
 }
+
+// Every kind of kept partner mail the RMA page lists has its name in each console language.
+func TestMailKindWords(t *testing.T) {
+	for _, l := range []string{"en", "el"} {
+		for _, kind := range mailKinds {
+			if got := mailKind(l, kind); got == kind || got == "" {
+				t.Errorf("%s: kept mail kind %q has no word mail.%s", l, kind, kind)
+			}
+		}
+	}
+	if got := mailKind("el", "newkind"); got != "newkind" {
+		t.Errorf("a kind without a word: %q", got)
+	}
+}
