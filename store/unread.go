@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/rma"
 )
 
 // Unread partner notes (the console): the time of each RMA's newest partner note is kept in one
@@ -100,4 +102,16 @@ func (s *Store) LastSeen(ctx context.Context, user string, numbers []string) (ma
 		}
 	}
 	return out, nil
+}
+
+// GetMany returns the records of numbers, of any partners, in their order, in a few round
+// trips (the worklist's unread-only view); numbers without a record are left out.
+func (s *Store) GetMany(ctx context.Context, numbers []string) ([]rma.Record, error) {
+	nks := make([]numberKey, 0, len(numbers))
+	for _, n := range numbers {
+		if num, err := rma.ParseNumber(n); err == nil {
+			nks = append(nks, numberKey{Year: num.Year, N: num.N})
+		}
+	}
+	return s.loadNumbers(ctx, nks)
 }

@@ -82,9 +82,15 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 // deep in the list, and filtered pages.
 func BenchmarkWorklist100k(b *testing.B) {
 	e := newEnv(b)
-	e.seed(100_000)
+	nums := e.seed(100_000)
+	// 500 RMAs with a partner note ann has not read: every page counts them, and the
+	// unread-only filter lists them.
+	for i := 0; i < 500; i++ {
+		e.partnerNote(nums[i*197], "service@alfa-computers.gr", "the parcel left today", fmt.Sprintf("bench-%d@alfa-computers.gr", i))
+	}
 	c := e.signedIn("ann", annPassword)
 	for name, path := range map[string]string{
+		"unread-only":   "/console/?unread=1",
 		"open":          "/console/",
 		"page1000":      "/console/?page=1000",
 		"status":        "/console/?status=forwarded_to_vendor",

@@ -299,15 +299,16 @@ func (c *Console) search(r *http.Request, f filter, now time.Time, unread map[st
 // other filters, oldest in their status first (newest first with sort=newest), as the
 // worklist sorts.
 func (c *Console) unreadOnly(r *http.Request, f filter, now time.Time, unread map[string]time.Time) ([]rma.Record, error) {
-	out := make([]rma.Record, 0, len(unread))
+	numbers := make([]string, 0, len(unread))
 	for n := range unread {
-		rec, err := c.cfg.Store.Get(r.Context(), n)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
+		numbers = append(numbers, n)
+	}
+	recs, err := c.cfg.Store.GetMany(r.Context(), numbers)
+	if err != nil {
+		return nil, err
+	}
+	out := recs[:0]
+	for _, rec := range recs {
 		if c.matches(rec, f, now, unread) {
 			out = append(out, rec)
 		}
