@@ -3,31 +3,21 @@ package main
 import (
 	"net"
 	"time"
+
+	"github.com/rmad/rmad/internal/testenv"
 )
 
 // startDelayProxy forwards TCP connections from a loopback port to target with every byte
 // arriving delay later in each direction: a relay 2×delay round trip away, to see what the
 // SMTP round trips cost (-smtp-rtt). It runs until the process ends.
 func startDelayProxy(target string, delay time.Duration) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := testenv.Forward(target, func(c, s net.Conn) {
+		go pipeDelayed(s, c, delay)
+		go pipeDelayed(c, s, delay)
+	})
 	if err != nil {
 		return "", err
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go pipeDelayed(s, c, delay)
-			go pipeDelayed(c, s, delay)
-		}
-	}()
 	return ln.Addr().String(), nil
 }
 

@@ -33,29 +33,17 @@ func StartSMTPWire(t testing.TB, target string, hold, strip bool) (*SMTPWire, st
 	t.Helper()
 	w := &SMTPWire{target: target, hold: hold, strip: strip}
 	w.cond = sync.NewCond(&w.mu)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := Forward(target, func(c, s net.Conn) {
+		w.mu.Lock()
+		w.count(1) // the greeting is a reply nothing asked for
+		w.mu.Unlock()
+		go w.fromClient(c, s)
+		go w.fromServer(s, c)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			w.mu.Lock()
-			w.count(1) // the greeting is a reply nothing asked for
-			w.mu.Unlock()
-			go w.fromClient(c, s)
-			go w.fromServer(s, c)
-		}
-	}()
 	return w, ln.Addr().String()
 }
 
