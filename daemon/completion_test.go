@@ -13,7 +13,6 @@ import (
 	"github.com/rmad/rmad/daemon/sandbox"
 	"github.com/rmad/rmad/ingest"
 	"github.com/rmad/rmad/rma"
-	"github.com/rmad/rmad/store"
 )
 
 // submitFixture delivers a fixture mail and returns it and rmad's one reply to it.
@@ -62,10 +61,9 @@ func csvRow(t *testing.T, m sentMail, line int, col string) string {
 // accepted with a new number, answered like a submission. A second completion is a duplicate.
 func TestFollowUpCompletesRejectedItems(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOptions{})
-	h.start(t)
+	h := startHarness(t)
 	ctx := context.Background()
-	st := store.New(h.rdb, h.prefix)
+	st := h.st
 
 	// 1. A DJI drone without its serial: rejected. The answer gives the serial in its own text.
 	const alfa = "service@alfa-computers.gr"
@@ -189,7 +187,7 @@ func TestFollowUpFieldsInThreadOfSeveralRMAs(t *testing.T) {
 	h.cfg.Conversation.Acknowledge = true
 	h.start(t)
 	ctx := context.Background()
-	st := store.New(h.rdb, h.prefix)
+	st := h.st
 	const alfa = "service@alfa-computers.gr"
 	raw := twoRouters(t)
 	orig := readHeader(t, "two routers", raw)
@@ -255,10 +253,9 @@ func TestFollowUpFieldsInThreadOfSeveralRMAs(t *testing.T) {
 // its one Message-ID.
 func TestFollowUpFieldsAndCompletionOneAnswer(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOptions{})
-	h.start(t)
+	h := startHarness(t)
 	ctx := context.Background()
-	st := store.New(h.rdb, h.prefix)
+	st := h.st
 	const nova = "rma@nova-it.ro"
 	// 02: lines 1 and 3 accepted, line 2 rejected for its EAN's check digit.
 	orig, reply := submitFixture(ctx, t, h, "02-ro-csv-cp1250.eml")

@@ -16,8 +16,7 @@ import (
 // its Message-ID before SMTP, so the partner gets the reply once and every mail is sent once.
 func TestSameMailTwiceBackToBackRepliesOnce(t *testing.T) {
 	ctx := context.Background()
-	h := newHarness(t, harnessOptions{})
-	h.start(t)
+	h := startHarness(t)
 	name := "01-gr-body-router.eml"
 	raw, orig := fixtureMail(t, name)
 	h.box.append(t, raw)
@@ -61,8 +60,7 @@ func TestSameMailTwiceBackToBackRepliesOnce(t *testing.T) {
 func TestSameMailReencodedIsOneMailReusedIDIsNot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	h := newHarness(t, harnessOptions{})
-	h.start(t)
+	h := startHarness(t)
 	name := "01-gr-body-router.eml"
 	raw, orig := fixtureMail(t, name)
 	first := partnerReplies(t, orig, h.deliver(ctx, t, "first", raw))

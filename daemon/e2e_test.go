@@ -29,6 +29,7 @@ import (
 	"github.com/rmad/rmad/daemon/sandbox"
 	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/queue"
+	"github.com/rmad/rmad/store"
 )
 
 // waitLong bounds every wait for the daemon: the race detector on two shared cores is slow, and
@@ -58,8 +59,7 @@ var csvDelimiter = map[string]rune{
 // answer testdata/expected.json describes, and the mailbox ends empty with every mail filed.
 func TestEndToEndFixtures(t *testing.T) {
 	ctx := context.Background()
-	h := newHarness(t, harnessOptions{})
-	h.start(t)
+	h := startHarness(t)
 
 	exp := testenv.Expected(t, "../testdata")
 	names := slices.Sorted(func(yield func(string) bool) {
@@ -408,6 +408,7 @@ type harness struct {
 	cfg     *config.Config
 	logs    *testenv.SyncBuffer
 	rdb     *redis.Client
+	st      *store.Store // the daemon's store under the harness's prefix
 	d       *daemon.Daemon
 	clock   *testenv.Clock
 }
@@ -431,6 +432,7 @@ func newHarness(t *testing.T, opt harnessOptions) *harness {
 	t.Cleanup(sink.Stop)
 	h.sink = sink
 	h.rdb = redis.NewClient(&redis.Options{Addr: redisAddr})
+	h.st = store.New(h.rdb, h.prefix)
 	t.Cleanup(func() {
 		cleanPrefix(h.rdb, h.prefix)
 		h.rdb.Close()
@@ -453,6 +455,14 @@ func newHarness(t *testing.T, opt harnessOptions) *harness {
 			t.Logf("daemon log (last 16 KiB):\n%s", h.logs.Tail(16<<10))
 		}
 	})
+	return h
+}
+
+// startHarness is newHarness with the default options, the daemon already running.
+func startHarness(t *testing.T) *harness {
+	t.Helper()
+	h := newHarness(t, harnessOptions{})
+	h.start(t)
 	return h
 }
 

@@ -58,7 +58,7 @@ func newEstEnv(t *testing.T) *estEnv {
 	clock := testenv.NewClock(fixturesDay)
 	h := newHarness(t, harnessOptions{clock: clock})
 	h.start(t)
-	e := &estEnv{h: h, st: store.New(h.rdb, h.prefix)}
+	e := &estEnv{h: h, st: h.st}
 	log := config.NewLogger(h.cfg.Log, h.logs)
 	svc, closeOutbox, err := daemon.OpenEstimates(context.Background(), h.cfg, h.rdb, clock.Now, log)
 	if err != nil {

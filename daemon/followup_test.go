@@ -79,10 +79,9 @@ func partnerEvents(t *testing.T, st *store.Store, number string) []rma.Event {
 // that thread as mail clients do, and rmad records what the reply says on the RMA.
 func TestFollowUps(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOptions{})
-	h.start(t)
+	h := startHarness(t)
 	ctx := context.Background()
-	st := store.New(h.rdb, h.prefix)
+	st := h.st
 
 	const partnerAddr = "service@alfa-computers.gr"
 	orig, reply := submitRouter(ctx, t, h)
@@ -214,10 +213,9 @@ func reSubject(s string) string { return "Re: " + strings.TrimPrefix(s, "Re: ") 
 // answer.
 func TestFollowUpCrashBetweenRecordAndAnswer(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOptions{})
-	h.start(t)
+	h := startHarness(t)
 	ctx := context.Background()
-	st := store.New(h.rdb, h.prefix)
+	st := h.st
 	const partnerAddr = "service@alfa-computers.gr"
 	orig, reply := submitRouter(ctx, t, h)
 	replies := []sentMail{reply}

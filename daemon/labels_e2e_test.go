@@ -44,8 +44,7 @@ Content-Disposition: attachment; filename="factura.pdf"
 func TestEndToEndLabels(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	h := newHarness(t, harnessOptions{})
-	h.start(t)
+	h := startHarness(t)
 
 	raw := submissionMail("labels-1@nova-it.ro", "Cereri RMA: doua produse", `Bună ziua,
 

@@ -13,8 +13,7 @@ import (
 func TestMailWithJunkAboveHeaderIsFiledAsProcessed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	h := newHarness(t, harnessOptions{})
-	h.start(t)
+	h := startHarness(t)
 	name := "01-gr-body-router.eml"
 	raw, _ := fixtureMail(t, name)
 	for i, above := range []string{"\r\n\r\n", "\xef\xbb\xbfFrom returns@example.gr Mon Nov  2 09:04:00 2026\r\n"} {

@@ -29,7 +29,7 @@ func TestUpgradeRecognisesOldKeys(t *testing.T) {
 	h := newHarness(t, harnessOptions{clock: clock})
 	h.start(t)
 	ctx := context.Background()
-	st := store.New(h.rdb, h.prefix)
+	st := h.st
 	data, err := rules.LoadData(h.cfg)
 	if err != nil {
 		t.Fatal(err)
