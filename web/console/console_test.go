@@ -1,6 +1,8 @@
 package console
 
 import (
+	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/internal/testenv"
+	"github.com/rmad/rmad/outbound"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -275,6 +278,61 @@ func TestPartnerFieldsEscaped(t *testing.T) {
 	p := c.post("/console/receive", "code", "OWN"+x)
 	wantNotIn(t, p, "<script>", "<img src=x")
 	wantIn(t, p, "&lt;script&gt;", "✓")
+}
+
+// The subject of a kept partner mail comes from the partner's own subject: the re-send list
+// shows it as text.
+func TestKeptMailSubjectEscaped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) {
+		c.Outbox = func(context.Context, outbound.Message) error { return nil }
+	})
+	x := `<script>alert(1)</script><img src=x onerror=alert(2)>`
+	num := e.newRMA(item{serial: "XSS-KEPT"})
+	sub, p := e.partnerMail(num, "RMA "+x)
+	d := e.record(num).Decision
+	d.Number = num
+	m, err := e.composer().Reply(sub, p, []rma.Decision{d}, e.clock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.composer().KeepSent(t.Context(), e.store, p.ID, []string{num}, m); err != nil {
+		t.Fatal(err)
+	}
+	page := e.signedIn("ann", annPassword).get(rmaLink(num))
+	wantStatus(t, page, http.StatusOK)
+	wantIn(t, page, `class="kept-mail newest"`, "RMA &lt;script&gt;alert(1)&lt;/script&gt;")
+	wantNotIn(t, page, "<script>", "<img src=x")
+}
+
+// The RMA page says what its warranty rests on: the purchase date and where it came from, the
+// catalog's months, and a sales record that disagrees with the partner's date.
+func TestRMAPageWarrantyBasis(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	day := func(s string) time.Time { d, _ := time.Parse(time.DateOnly, s); return d }
+	fromSales := e.newRMA(item{serial: "WB-1", decide: func(d *rma.Decision) {
+		d.Item.PurchaseDate, d.Purchase, d.Product.WarrantyMonths = "", day("2025-03-04"), 24
+		d.Notes = []rma.Note{{Key: rma.NoteDateFromSales, Params: map[string]string{"date": "2025-03-04"}}}
+	}})
+	differs := e.newRMA(item{serial: "WB-2", decide: func(d *rma.Decision) {
+		d.Purchase, d.Product.WarrantyMonths = day("2026-02-10"), 36
+		d.Notes = []rma.Note{{Key: rma.NoteDateDiffersFromSale, Params: map[string]string{"given": "2026-02-10", "sales": "2026-01-28"}}}
+	}})
+	noDate := e.newRMA(item{serial: "WB-3", decide: func(d *rma.Decision) {
+		d.Item.PurchaseDate, d.Product = "", nil
+		d.Warranty = rma.Warranty{Status: rma.WarrantyUnknown}
+	}})
+	c := e.signedIn("ann", annPassword)
+	for num, want := range map[string]string{
+		fromSales: "purchase 2025-03-04 (from our sales record) + 24 months' warranty (catalog)",
+		differs:   "purchase 2026-02-10 (as the partner gave it) + 36 months' warranty (catalog); our sales record says 2026-01-28",
+		noDate:    "no valid purchase date",
+	} {
+		p := c.get(rmaLink(num))
+		wantStatus(t, p, http.StatusOK)
+		wantIn(t, p, `<dd id="warranty-basis">`+html.EscapeString(want)+`</dd>`)
+	}
 }
 
 func TestRMAPageAndStatus(t *testing.T) {

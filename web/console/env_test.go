@@ -111,7 +111,8 @@ func (e *env) advance(d time.Duration) { e.time.Advance(d) }
 type item struct {
 	partner, serial, own, brand, model, description, contents string
 	handling                                                  rma.Handling
-	messageID                                                 string // the mail's; made up when empty
+	messageID                                                 string              // the mail's; made up when empty
+	decide                                                    func(*rma.Decision) // changes the made-up decision
 }
 
 func (e *env) newRMA(it item) string {
@@ -134,6 +135,9 @@ func (e *env) newRMA(it item) string {
 	d := rma.Decision{Line: 1, Item: ri, Result: rma.ResultAccepted, Route: rma.Route{Handling: it.handling},
 		Warranty: rma.Warranty{Status: rma.WarrantyIn, Until: time.Date(2029, 2, 10, 0, 0, 0, 0, time.UTC)},
 		Product:  &rma.Product{EAN: ri.EAN, Brand: it.brand, Model: it.model}, ClaimType: "defective", Quantity: 1}
+	if it.decide != nil {
+		it.decide(&d)
+	}
 	sub := rma.Submission{Kind: rma.KindSubmission, PartnerID: it.partner, Items: []rma.Item{ri},
 		Source: rma.Source{Channel: "mail", Mailbox: "partners", MessageID: it.messageID,
 			RawSHA256: strings.Repeat("ab", 32)}}

@@ -59,6 +59,32 @@ type rmaData struct {
 	Estimate       *pendingEstimate
 	// Unread counts the partner notes this staff member sees for the first time on this view.
 	Unread int
+	Basis  warrantyBasis
+}
+
+// warrantyBasis is what the warranty decision rests on, as the rules noted it: the purchase
+// date and where it came from, the catalog's warranty months, and a sales record that
+// disagrees with the partner's date.
+type warrantyBasis struct {
+	FromSales bool   // the partner gave no date; the sales record's invoice date was used
+	Months    int    // the catalog's warranty in months; 0 when the product is unknown
+	SalesDate string // our sales record's date when it differs from the partner's
+}
+
+func basisOf(d rma.Decision) warrantyBasis {
+	var b warrantyBasis
+	if d.Product != nil {
+		b.Months = d.Product.WarrantyMonths
+	}
+	for _, n := range d.Notes {
+		switch n.Key {
+		case rma.NoteDateFromSales:
+			b.FromSales = true
+		case rma.NoteDateDiffersFromSale:
+			b.SalesDate = n.Params["sales"]
+		}
+	}
+	return b
 }
 
 // rmaNumber reads /console/rmas/{year}/{n}.
@@ -93,7 +119,7 @@ func (c *Console) renderRMA(w http.ResponseWriter, v *view, status int, rec rma.
 func (c *Console) renderRMAView(w http.ResponseWriter, v *view, status int, rec rma.Record, errs, form map[string]string, refused string, lastSeen *time.Time) {
 	now := c.cfg.Now()
 	d := rmaData{Rec: rec, Row: c.rowOf(rec, now), Next: rec.Status.Next(), Since: store.StatusSince(rec),
-		Errors: errs, Form: form, Refused: refused}
+		Errors: errs, Form: form, Refused: refused, Basis: basisOf(rec.Decision)}
 	if form != nil {
 		d.Internal = form["visibility"] == "internal"
 	}
