@@ -106,10 +106,20 @@ func (s *Schedule) sendDigest(ctx context.Context, pid string, from, to time.Tim
 		}
 		// A partner's answer to the digest is a follow-up of the RMAs it lists.
 		nums := make([]string, len(entries))
+		var changedNums []string
 		for i, e := range entries {
 			nums[i] = e.Record.Number
+			if e.Changed() {
+				changedNums = append(changedNums, e.Record.Number)
+			}
 		}
 		if err := s.store.IndexThread(ctx, pid, nums, msg.ID, rma.RefToken(msg.ID)); err != nil {
+			return false, fmt.Errorf("digest for %s: %w", pid, err)
+		}
+		// It is the mail that told the partner of these changes, so the console can send it
+		// again from each changed RMA's page; the RMAs it only lists as open keep their newer
+		// mails at hand.
+		if err := s.composer.KeepSent(ctx, s.store, pid, changedNums, msg); err != nil {
 			return false, fmt.Errorf("digest for %s: %w", pid, err)
 		}
 		if err := s.outbox.Put(ctx, msg); err != nil {

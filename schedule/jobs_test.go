@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/daemon/sandbox"
 	"github.com/rmad/rmad/internal/testenv"
 	"github.com/rmad/rmad/outbound"
 	"github.com/rmad/rmad/rma"
@@ -66,6 +67,18 @@ func TestDigestJob(t *testing.T) {
 	contains(t, "Romanian digest", ro[0].Body, c, "received — Recepționat", "diagnosing — În diagnosticare", "checking the PSU")
 	if len(find(ms, "digest", frMail)) != 0 {
 		t.Fatal("the French partner had no change but got a digest")
+	}
+	// The digest is kept for the console's re-send under the RMAs whose change it told, not
+	// under those it lists as open.
+	ctx := context.Background()
+	for _, k := range []struct {
+		num, partner string
+		digest       []sandbox.Read // the digest that told its change; none when it was only listed
+	}{{a, "P-GR-001", gr}, {b, "P-GR-001", nil}, {c, "P-RO-002", ro}} {
+		kept, err := e.store.KeptMails(ctx, k.partner, k.num)
+		if err != nil || len(kept) != len(k.digest) || len(kept) == 1 && (kept[0].Kind != "digest" || kept[0].Subject != k.digest[0].Subject) {
+			t.Errorf("kept mails of %s: %+v %v, want %d digest", k.num, kept, err, len(k.digest))
+		}
 	}
 
 	// The same tick again (another instance, a retry): done already.

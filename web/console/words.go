@@ -42,7 +42,7 @@ func (c *Console) funcs() template.FuncMap {
 
 // mailKinds are the kinds of partner mail rmad keeps for a re-send (the first word of their
 // Message-IDs), each named by a console word mail.<kind>.
-var mailKinds = []string{"reply", "followup", "status", "estimate", "estanswer", "estlate", "remind"}
+var mailKinds = []string{"reply", "followup", "status", "estimate", "estanswer", "estlate", "remind", "digest"}
 
 // mailKind names a kept mail's kind; a kind without a word of its own shows as it is.
 func mailKind(locale, kind string) string {
