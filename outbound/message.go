@@ -3,7 +3,6 @@ package outbound
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -332,27 +331,4 @@ func recipient(sub rma.Submission, p rma.Partner) (*mail.Address, error) {
 		a.Name = sub.FromName
 	}
 	return a, nil
-}
-
-// JSON is m as json.Marshal writes it, built in one buffer of its final size: a reply of tens
-// of megabytes (thousands of labels) then costs its size once, not the three or four times that
-// encoding/json's base64 of a big []byte takes (the encoding, a buffer grown by doubling, and a
-// copy of that).
-func (m Message) JSON() ([]byte, error) {
-	head, err := json.Marshal(struct {
-		ID   string   `json:"id"`
-		From string   `json:"from"`
-		To   []string `json:"to"`
-	}{m.ID, m.From, m.To})
-	if err != nil {
-		return nil, err
-	}
-	if m.Raw == nil {
-		return append(head[:len(head)-1], `,"raw":null}`...), nil
-	}
-	b := make([]byte, 0, len(head)+len(`,"raw":""`)+base64.StdEncoding.EncodedLen(len(m.Raw)))
-	b = append(b, head[:len(head)-1]...)
-	b = append(b, `,"raw":"`...)
-	b = base64.StdEncoding.AppendEncode(b, m.Raw)
-	return append(b, `"}`...), nil
 }

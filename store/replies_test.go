@@ -113,3 +113,39 @@ func TestKeepMail(t *testing.T) {
 		t.Fatalf("about no RMA: %v", err)
 	}
 }
+
+// A mail about more RMAs than one script lists goes out in chunks, by itself and in a pipeline:
+// every RMA lists it and reads it back whole; the mail's copy is written once.
+func TestKeepMailManyRMAs(t *testing.T) {
+	ctx := t.Context()
+	s := newTestStore(t)
+	const partner = "P-RO-002"
+	numbers := make([]string, 2*keptChunk+7)
+	for i := range numbers {
+		numbers[i] = fmt.Sprintf("RMA/%d/SR/2026", i+1)
+	}
+	if got := keptChunks(numbers); len(got) != 3 || len(got[0]) != keptChunk || len(got[2]) != 7 {
+		t.Fatalf("chunks of %d: %d", len(numbers), len(got))
+	}
+	direct := keptTestMail("reply.many@d", testNow)
+	if err := s.KeepMail(ctx, partner, numbers, direct); err != nil {
+		t.Fatal(err)
+	}
+	piped := keptTestMail("status.many@d", testNow)
+	pipe := s.c.Pipeline()
+	cmds := s.KeepMailIn(ctx, pipe, partner, numbers, piped)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(cmds) != 3 {
+		t.Fatalf("%d script calls in the pipeline, want 3", len(cmds))
+	}
+	for _, n := range []string{numbers[0], numbers[keptChunk], numbers[len(numbers)-1]} {
+		for _, want := range []KeptMail{direct, piped} {
+			m, err := s.KeptMail(ctx, partner, n, want.ID)
+			if err != nil || !bytes.Equal(m.Raw, want.Raw) || len(m.Numbers) != len(numbers) {
+				t.Fatalf("%s: %s read back %d bytes about %d RMAs, %v", n, want.ID, len(m.Raw), len(m.Numbers), err)
+			}
+		}
+	}
+}
