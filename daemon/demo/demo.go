@@ -39,6 +39,8 @@ type Options struct {
 	Stdout   io.Writer
 	Mailbox  string // IMAP user, default rma@distributor.example
 	Password string // IMAP password, default random
+
+	prefix string // the run's Redis key prefix (Start sets it)
 }
 
 // Outcome is what came of one sample mail.
@@ -85,6 +87,22 @@ func Start(ctx context.Context, opt Options) (*Env, error) {
 			e.Stop()
 		}
 	}()
+	// Every run starts from nothing: the samples are the same mails each time, and what an
+	// earlier run left would take them for mails already answered (no reply the second time).
+	// The private Redis's data and the replies are the demo's own; on a Redis of the user's
+	// (--redis) the run takes a key prefix of its own instead of deleting anything.
+	stale := []string{filepath.Join(opt.Out, "replies")}
+	opt.prefix = "rmad-demo:"
+	if opt.Redis == "" {
+		stale = append(stale, filepath.Join(opt.Out, "redis"))
+	} else {
+		opt.prefix = fmt.Sprintf("rmad-demo-%d:", time.Now().UnixNano())
+	}
+	for _, dir := range stale {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+	}
 	redisAddr := opt.Redis
 	if redisAddr == "" {
 		r, err := sandbox.StartRedis("", filepath.Join(opt.Out, "redis"))
@@ -360,7 +378,7 @@ func writeConfig(opt Options, redisAddr string, e *Env) (string, error) {
 	p := filepath.Join(dir, "config.yaml")
 	err := sandbox.WriteConfig(p, sandbox.Settings{
 		LogFormat: "console",
-		RedisAddr: redisAddr, KeyPrefix: "rmad-demo:",
+		RedisAddr: redisAddr, KeyPrefix: opt.prefix,
 		IMAPAddr: e.IMAP.Addr, IMAPUser: opt.Mailbox, IMAPPasswordFile: "imap-password", IDLE: true,
 		SMTPAddr:   e.SMTP.Addr,
 		HTTPListen: e.HTTP,
