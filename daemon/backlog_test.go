@@ -77,15 +77,7 @@ func TestBacklogLimitKeepsMailInIMAP(t *testing.T) {
 			t.Errorf("mail %d (%s): %d replies, want 1", i, id, n)
 		}
 	}
-	seen := map[string]int{}
-	for _, m := range sent {
-		seen[parseSent(t, m).MessageID]++
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("message %s sent %d times", id, n)
-		}
-	}
+	checkSentOnce(t, sent)
 	h.checkNoDeadLetters(ctx, t)
 }
 

@@ -32,15 +32,7 @@ func TestSameMailTwiceBackToBackRepliesOnce(t *testing.T) {
 	if replies := partnerReplies(t, orig, sent); len(replies) != 1 {
 		t.Errorf("%d replies to the partner, want 1", len(replies))
 	}
-	ids := map[string]int{}
-	for _, m := range sent {
-		ids[parseSent(t, m).MessageID]++
-	}
-	for id, n := range ids {
-		if n != 1 {
-			t.Errorf("message %s sent %d times", id, n)
-		}
-	}
+	checkSentOnce(t, sent)
 	h.checkNoDeadLetters(ctx, t)
 
 	// Both copies count as mails taken in and filed as processed.

@@ -160,13 +160,9 @@ func TestEndToEndSMTPOutage(t *testing.T) {
 	if len(got) != len(waitingIDs) {
 		t.Errorf("%d mails sent after the outage, %d were waiting (in %d entries)", len(got), len(waitingIDs), waiting)
 	}
-	ids := map[string]int{}
-	for _, m := range got {
-		ids[parseSent(t, m).MessageID]++
-	}
-	for id, n := range ids {
-		if n != 1 || !waitingIDs[id] {
-			t.Errorf("message %s sent %d times (waiting: %v)", id, n, waitingIDs[id])
+	for id := range checkSentOnce(t, got) {
+		if !waitingIDs[id] {
+			t.Errorf("message %s sent, but it was not waiting", id)
 		}
 	}
 	for _, name := range fixtures {
@@ -456,6 +452,22 @@ func newHarness(t *testing.T, opt harnessOptions) *harness {
 		}
 	})
 	return h
+}
+
+// checkSentOnce fails for every Message-ID the sink got more than once, and returns how often
+// each came.
+func checkSentOnce(t *testing.T, sent []sandbox.Mail) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for _, m := range sent {
+		ids[parseSent(t, m).MessageID]++
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("message %s sent %d times", id, n)
+		}
+	}
+	return ids
 }
 
 // startHarness is newHarness with the default options, the daemon already running.
