@@ -71,11 +71,13 @@ func (s *Store) KeepMail(ctx context.Context, partner string, numbers []string, 
 	if err != nil {
 		return fmt.Errorf("keep mail %s: %w", m.ID, err)
 	}
-	for i, chunk := range keptChunks(numbers) {
-		err := keepMailScript.Run(ctx, s.c, s.keepMailKeys(partner, m.ID, chunk), s.keepMailArgs(m, ttl, b, i == 0)...).Err()
+	first := true
+	for chunk := range slices.Chunk(numbers, keptChunk) {
+		err := keepMailScript.Run(ctx, s.c, s.keepMailKeys(partner, m.ID, chunk), s.keepMailArgs(m, ttl, b, first)...).Err()
 		if err != nil {
 			return fmt.Errorf("keep mail %s: %w", m.ID, err)
 		}
+		first = false
 	}
 	return nil
 }
@@ -94,9 +96,9 @@ func (s *Store) KeepMailIn(ctx context.Context, pipe redis.Pipeliner, partner st
 		return []redis.Cmder{cmd}
 	}
 	var cmds []redis.Cmder
-	for i, chunk := range keptChunks(numbers) {
+	for chunk := range slices.Chunk(numbers, keptChunk) {
 		// EVAL, not EVALSHA: a pipeline cannot load the script on NOSCRIPT part way.
-		cmds = append(cmds, keepMailScript.Eval(ctx, pipe, s.keepMailKeys(partner, m.ID, chunk), s.keepMailArgs(m, ttl, b, i == 0)...))
+		cmds = append(cmds, keepMailScript.Eval(ctx, pipe, s.keepMailKeys(partner, m.ID, chunk), s.keepMailArgs(m, ttl, b, len(cmds) == 0)...))
 	}
 	return cmds
 }
@@ -106,15 +108,6 @@ func (s *Store) KeepMailIn(ctx context.Context, pipe redis.Pipeliner, partner st
 // 2 ms. A crash between chunks leaves some RMAs without the mail listed until the retry
 // (KeepSent goes before the outbox entry, so the retry keeps it again).
 const keptChunk = 100
-
-func keptChunks(numbers []string) [][]string {
-	var out [][]string
-	for len(numbers) > keptChunk {
-		out = append(out, numbers[:keptChunk])
-		numbers = numbers[keptChunk:]
-	}
-	return append(out, numbers)
-}
 
 // packKept is m about numbers as stored, and how long.
 func (s *Store) packKept(numbers []string, m KeptMail) (time.Duration, []byte, error) {
