@@ -89,7 +89,7 @@ func kindOf(mt, filename, disp string) partKind {
 	switch {
 	case mt == "message/rfc822" || mt == "message/global" || ext == ".eml":
 		return partForwarded
-	case mt == "application/ms-tnef" || mt == "application/vnd.ms-tnef" || strings.EqualFold(strings.TrimSpace(filename), "winmail.dat"):
+	case IsTNEF(mt, filename):
 		return partTNEF
 	case csvMediaTypes[mt] || ext == ".csv" || ext == ".tsv":
 		return partCSV
@@ -154,3 +154,8 @@ func lenientParams(h *message.Header, key string) (string, map[string]string) {
 
 // wordDecoder decodes RFC 2047 encoded words in any charset go-message's charset package knows.
 var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
+
+// IsTNEF reports whether a part is an Outlook winmail.dat, by its media type or its name.
+func IsTNEF(mediaType, filename string) bool {
+	return mediaType == "application/ms-tnef" || mediaType == "application/vnd.ms-tnef" || strings.EqualFold(strings.TrimSpace(filename), "winmail.dat")
+}

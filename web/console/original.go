@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"github.com/rmad/rmad/ingest"
+	"github.com/rmad/rmad/ingest/tnef"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -73,7 +74,7 @@ func readOriginal(raw []byte) (*originalMail, error) {
 		m.From = r.Header.Get("From")
 	}
 	m.To = r.Header.Get("To")
-	var plain, html []string
+	var plain, html, alt []string // alt: a winmail.dat's body, the text when the mail has none
 	for len(m.Attachments) < maxAttachments {
 		p, err := r.NextPart()
 		if err == io.EOF {
@@ -108,13 +109,43 @@ func readOriginal(raw []byte) (*originalMail, error) {
 			name = "part-" + strconv.Itoa(len(m.Attachments)+1)
 		}
 		m.Attachments = append(m.Attachments, originalAttachment{Index: len(m.Attachments), Name: name, ContentType: ctype, Size: len(body), data: body})
+		if ingest.IsTNEF(ctype, name) {
+			alt = append(alt, m.addTNEF(name, body)...)
+		}
 	}
 	if len(plain) > 0 {
 		m.Text = strings.Join(plain, "\n")
 	} else if len(html) > 0 {
 		m.Text, m.FromHTML = ingest.HTMLToText(strings.Join(html, "\n")), true
+	} else {
+		m.Text = strings.Join(alt, "\n")
 	}
 	return m, nil
+}
+
+// addTNEF lists the files inside an Outlook winmail.dat (named "winmail.dat › invoice.pdf"),
+// so staff can open the proof of purchase Outlook packed into it, and returns its body as text
+// (the mail's text when Outlook sent it as rich text and the mail has no text part). A winmail.dat it cannot read stays
+// one attachment.
+func (m *originalMail) addTNEF(name string, data []byte) []string {
+	t, _ := tnef.Decode(data)
+	if t == nil {
+		return nil
+	}
+	for _, a := range t.Attachments {
+		if len(m.Attachments) >= maxAttachments {
+			break
+		}
+		m.Attachments = append(m.Attachments, originalAttachment{Index: len(m.Attachments), Name: name + " › " + a.Name,
+			ContentType: a.MIMEType, Size: len(a.Data), data: a.Data})
+	}
+	switch {
+	case t.Body != "":
+		return []string{t.Body}
+	case t.HTML != "":
+		return []string{ingest.HTMLToText(t.HTML)}
+	}
+	return nil
 }
 
 // filenameOf is the name= parameter of an inline part's Content-Type ("" without one).

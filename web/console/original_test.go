@@ -19,6 +19,7 @@ import (
 	"github.com/rmad/rmad/config"
 	"github.com/rmad/rmad/daemon/sandbox"
 	"github.com/rmad/rmad/ingest/mailbox"
+	"github.com/rmad/rmad/ingest/tnef/tneftest"
 	"github.com/rmad/rmad/rma"
 )
 
@@ -158,4 +159,32 @@ func TestBrowserOriginalMail(t *testing.T) {
 	p = c.get(rmaLink(num) + "/original")
 	wantNotIn(t, p, "<script>", "<b>router</b>", "<img src=x", `onclick="alert(2)"`)
 	wantIn(t, p, "&lt;script&gt;alert(1)&lt;/script&gt;")
+}
+
+// An Outlook mail whose files and text are packed in a winmail.dat: the page lists the files
+// inside it, each downloadable with its bytes, and shows its body as the mail's text.
+func TestOriginalWinmailDat(t *testing.T) {
+	pdf := []byte("%PDF-1.4 invoice of the router")
+	s := tneftest.NewStream()
+	s.Attr(1, tneftest.AttTnefVersion, []byte{0, 0, 1, 0})
+	s.Attr(1, tneftest.AttBody, []byte("Serial: SN-TNEF-1, the router is dead.\x00"))
+	s.Attr(2, tneftest.AttAttachRendData, make([]byte, 14))
+	s.Attr(2, tneftest.AttAttachTitle, []byte("INVOIC~1.PDF\x00"))
+	s.Attr(2, tneftest.AttAttachData, pdf)
+	s.Attr(2, tneftest.AttAttachment, (&tneftest.Props{}).Unicode(tneftest.PrAttachLong, "invoice 2026.pdf").Bytes())
+	raw := []byte("From: Alfa <service@alfa.gr>\r\nSubject: RMA\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n" +
+		"--b\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Disposition: attachment; filename=\"winmail.dat\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString(s.Bytes()) + "\r\n--b--\r\n")
+	m, err := readOriginal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.Text, "SN-TNEF-1") {
+		t.Errorf("text %q, want the winmail.dat's body", m.Text)
+	}
+	if len(m.Attachments) != 2 || m.Attachments[0].Name != "winmail.dat" || m.Attachments[1].Name != "winmail.dat › invoice 2026.pdf" ||
+		string(m.Attachments[1].data) != string(pdf) || m.Attachments[1].Index != 1 {
+		t.Fatalf("attachments %+v", m.Attachments)
+	}
 }
