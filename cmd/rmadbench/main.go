@@ -385,8 +385,8 @@ type daemonRun struct {
 	workers                 int
 	d                       *daemon.Daemon // nil with -process
 	child                   *exec.Cmd      // -process
-	childOut                bytes.Buffer   // the child's stdout: its peak RSS at the end
-	peakRSS                 int64          // -process: the child's VmHWM in bytes, once stopped
+	childOut                bytes.Buffer   // the child's stdout: its memory figures at the end
+	memory                  childMemory    // -process: the child's, once stopped
 	cancel                  context.CancelFunc
 	exited                  chan error
 	stopped                 bool
@@ -608,7 +608,8 @@ type throughputResult struct {
 	stats               runStats
 	memory              []store.KindUsage // -memory: the run's keys once every mail is answered
 	peaks               *peaks
-	peakRSS             int64 // the daemon's VmHWM (with -process; else this whole process's)
+	peakRSS             int64       // the daemon's VmHWM (with -process; else this whole process's)
+	child               childMemory // -process: the daemon's process's memory figures
 }
 
 // throughput fills a mailbox with o.throughput mails, times a bare fetch of them, then starts the
@@ -672,7 +673,8 @@ func (e *env) throughput(ctx context.Context, o options, name string) (throughpu
 		}
 	}
 	err = r.stop()
-	res.peakRSS = r.peakRSS
+	res.child = r.memory
+	res.peakRSS = r.memory.peakRSS
 	if !o.process {
 		res.peakRSS, _ = procStatus(os.Getpid(), "VmHWM:")
 	}
@@ -687,7 +689,7 @@ func printPeaks(out io.Writer, o options, res throughputResult) {
 	fmt.Fprintf(out, "    of the peak: %s is what stays once all is answered and the queues are empty (+%s: the RMAs' own data and what is kept of them — records, indexes, markers, kept replies), %s the backlog in flight (queues, outbox)\n",
 		mb(p.redisEnd), mb(p.redisEnd-p.redisBefore), mb(max(0, p.redisPeak-p.redisEnd)))
 	if o.process {
-		fmt.Fprintf(out, "  rmad's peak RSS (VmHWM of its process): %s\n", mb(res.peakRSS))
+		fmt.Fprintf(out, "  rmad's peak RSS (VmHWM of its process): %s; %s\n", mb(res.peakRSS), res.child)
 	} else {
 		fmt.Fprintf(out, "  peak RSS of this process (rmad with the in-memory IMAP server and the SMTP sink; -process for rmad's alone): %s\n", mb(res.peakRSS))
 	}

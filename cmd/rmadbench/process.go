@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -26,8 +28,9 @@ import (
 // peak RSS it reports is rmad's own: in-process, the in-memory IMAP server holding the backlog
 // and the SMTP sink keeping every mail it got would be counted with it.
 
-// childDaemon is the child: it runs the daemon on o.daemonCfg until SIGTERM, then prints
-// "vmhwm_bytes N" (its peak RSS) on stdout. Logs go to stderr.
+// childDaemon is the child: it runs the daemon on o.daemonCfg until SIGTERM, then prints its
+// memory figures on stdout (childMemory's lines: "vmhwm_bytes N", its peak RSS, and the Go
+// runtime's). Logs go to stderr.
 func childDaemon(o options) int {
 	cfg, err := loadConfig(o.daemonCfg, o)
 	if err != nil {
@@ -42,10 +45,12 @@ func childDaemon(o options) int {
 		fmt.Fprintf(os.Stderr, "rmadbench -daemon: %v\n", err)
 		return 1
 	}
-	if path := os.Getenv("RMADBENCH_HEAPPROFILE"); path != "" {
-		go heapAtPeak(ctx, path)
-	}
+	watch := newHeapWatch(os.Getenv("RMADBENCH_HEAPPROFILE"))
+	wctx, stopWatch := context.WithCancel(ctx)
+	go watch.run(wctx)
 	err = d.Run(ctx)
+	stopWatch()
+	<-watch.done
 	if path := os.Getenv("RMADBENCH_MEMPROFILE"); path != "" { // what allocated how much, for pprof -sample_index=alloc_space
 		if f, ferr := os.Create(path); ferr == nil {
 			_ = pprof.Lookup("allocs").WriteTo(f, 0)
@@ -57,6 +62,7 @@ func childDaemon(o options) int {
 		fmt.Fprintf(os.Stderr, "rmadbench -daemon: %v\n", herr)
 	}
 	fmt.Printf("vmhwm_bytes %d\n", hwm)
+	watch.print(os.Stdout)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rmadbench -daemon: %v\n", err)
 		return 1
@@ -64,23 +70,78 @@ func childDaemon(o options) int {
 	return 0
 }
 
-// heapAtPeak writes a heap profile to path (pprof -sample_index=inuse_space: what was live at
-// the last collection) whenever the live heap has grown by a tenth over the last one written,
-// so the file left is what was live at (about) the peak.
-func heapAtPeak(ctx context.Context, path string) {
+// heapWatch follows the Go runtime's live heap (what the last collection found reachable) while
+// the daemon runs, keeping its peak; with a path it writes a heap profile there (pprof
+// -sample_index=inuse_space: what was live at the last collection) whenever the live heap has
+// grown by a tenth over the last one written, so the file left is what was live at (about) the
+// peak.
+type heapWatch struct {
+	path     string
+	livePeak uint64
+	done     chan struct{}
+}
+
+func newHeapWatch(path string) *heapWatch { return &heapWatch{path: path, done: make(chan struct{})} }
+
+func (w *heapWatch) run(ctx context.Context) {
+	defer close(w.done)
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	var written uint64
 	for ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 		metrics.Read(sample)
-		if live := sample[0].Value.Uint64(); live > written+written/10 {
+		live := sample[0].Value.Uint64()
+		w.livePeak = max(w.livePeak, live)
+		if w.path != "" && live > written+written/10 {
 			written = live
-			if f, err := os.Create(path); err == nil {
+			if f, err := os.Create(w.path); err == nil {
 				_ = pprof.Lookup("heap").WriteTo(f, 0)
 				f.Close()
 			}
 		}
 	}
+}
+
+// print writes the child's runtime figures, one "name value" line each (childMemory reads them).
+func (w *heapWatch) print(out io.Writer) {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(s)
+	fmt.Fprintf(out, "heap_live_peak_bytes %d\nheap_allocs_bytes %d\ngc_cycles %d\nmemory_limit_bytes %d\n",
+		w.livePeak, s[0].Value.Uint64(), s[1].Value.Uint64(), s[2].Value.Uint64())
+}
+
+// childMemory is what the daemon's process printed about its memory when it stopped.
+type childMemory struct {
+	peakRSS     int64 // VmHWM
+	livePeak    int64 // the most the collector found live (sampled every 20 ms)
+	allocated   int64 // all heap allocations of the run
+	collections int64
+	limit       int64 // the soft memory limit it ran with (math.MaxInt64: none)
+}
+
+func parseChildMemory(out []byte) childMemory {
+	var m childMemory
+	fields := map[string]*int64{"vmhwm_bytes": &m.peakRSS, "heap_live_peak_bytes": &m.livePeak,
+		"heap_allocs_bytes": &m.allocated, "gc_cycles": &m.collections, "memory_limit_bytes": &m.limit}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		name, v, _ := strings.Cut(sc.Text(), " ")
+		if p := fields[name]; p != nil {
+			*p, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return m
+}
+
+// String is the figures after the peak RSS: "live heap at most …, … allocated in … collections,
+// soft memory limit …".
+func (m childMemory) String() string {
+	limit := "none"
+	if m.limit > 0 && m.limit < math.MaxInt64 {
+		limit = mb(m.limit)
+	}
+	return fmt.Sprintf("live heap at most %s, %s allocated, %d collections, soft memory limit %s",
+		mb(m.livePeak), mb(m.allocated), m.collections, limit)
 }
 
 // startChild starts the daemon of r in a child process; cancelling ctx sends it SIGTERM.
@@ -107,21 +168,10 @@ func (r *daemonRun) startChild(ctx context.Context, died context.CancelCauseFunc
 		if ctx.Err() != nil && cmd.ProcessState != nil && cmd.ProcessState.Success() {
 			err = nil // stopped on purpose: SIGTERM ends it cleanly (Wait says the context ended)
 		}
-		r.peakRSS = parseHWM(r.childOut.Bytes())
+		r.memory = parseChildMemory(r.childOut.Bytes())
 		died(fmt.Errorf("the daemon's process ended: %v", err))
 		r.exited <- err
 	}()
-}
-
-func parseHWM(out []byte) int64 {
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "vmhwm_bytes "); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 // procStatus reads one "Vm…:" line of /proc/PID/status, in bytes.
