@@ -58,6 +58,9 @@ type pipeline struct {
 // original decisions, and replies keep their Message-ID, which the outbox sends once.
 func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 	sub, err := p.parser.ParseMail(bytes.NewReader(m.Payload))
+	// The submission holds all that is needed of the raw mail from here on: let it go (up to 25
+	// MiB) before the records and replies are made (the queue keeps no copy while this runs).
+	m.Payload = nil
 	if err != nil {
 		// Not even headers: nobody to answer. Permanent, so it is kept as a dead letter for a person.
 		return fmt.Errorf("inbox %s: unreadable mail: %v: %w", m.ID, err, queue.ErrPermanent)

@@ -268,6 +268,21 @@ func (m Message) AckWith(f AckHook) bool {
 	return true
 }
 
+// payloadBack is m with its payload read back from the stream (the runner lets go of it while
+// the handler runs); an entry no longer there leaves it empty.
+func (q *Queue) payloadBack(ctx context.Context, m Message) (Message, error) {
+	xs, err := q.c.XRange(ctx, q.stream, m.ID, m.ID).Result()
+	if err != nil {
+		return m, fmt.Errorf("queue %s: read %s back: %w", q.opt.Stream, m.ID, err)
+	}
+	if len(xs) == 1 {
+		if p, ok := xs[0].Values[fieldPayload].(string); ok {
+			m.Payload = unsafe.Slice(unsafe.StringData(p), len(p))
+		}
+	}
+	return m, nil
+}
+
 func decodeMessage(x redis.XMessage) (Message, error) {
 	m := Message{ID: x.ID}
 	p, ok := x.Values[fieldPayload].(string)

@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/redis/go-redis/v9"
 
@@ -460,6 +462,47 @@ func TestLargePayload(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("large message not handled")
+	}
+}
+
+// A handler done with a big payload can let it go while it goes on (the inbox worker, once the
+// mail is parsed): the queue keeps no reference to it meanwhile, and a dead letter made after
+// still carries the payload (read back from the stream).
+func TestHandlerLetsGoOfThePayload(t *testing.T) {
+	c := testClient(t)
+	ctx := context.Background()
+	q := New(c, testPrefix(t), fastOpts("c1"))
+	big := bytes.Repeat([]byte("a raw mail line\r\n"), 1<<20/17)
+	id, err := q.Add(ctx, big, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	collected := make(chan bool, 1)
+	running(t, q, func(ctx context.Context, m Message) error {
+		if !bytes.Equal(m.Payload, big) {
+			return fmt.Errorf("%w: payload changed on the way", ErrPermanent)
+		}
+		payload := weak.Make(&m.Payload[0])
+		m.Payload = nil
+		runtime.GC()
+		runtime.GC()
+		collected <- payload.Value() == nil
+		return fmt.Errorf("%w: not wanted", ErrPermanent)
+	})
+	if !<-collected {
+		t.Error("the payload was not collected while the handler ran: the queue held on to it")
+	}
+	var dl DeadLetter
+	testenv.Eventually(t, 10*time.Second, "a dead letter", func() bool {
+		dls, _ := q.DeadLetters(ctx, 0)
+		if len(dls) == 1 {
+			dl = dls[0]
+		}
+		return len(dls) == 1
+	})
+	d, payload, err := q.DeadLetter(ctx, dl.ID)
+	if err != nil || d.OriginID != id || d.Size != len(big) || !bytes.Equal(payload, big) {
+		t.Fatalf("dead letter %+v with %d bytes of payload (%v), want %s with the %d bytes", d, len(payload), err, id, len(big))
 	}
 }
 

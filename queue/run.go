@@ -645,7 +645,12 @@ func (r *runner) handle(m Message) {
 	}
 
 	m.acks = &ackHooks{}
-	herr := r.call(m)
+	// The handler's copy is the only one holding the payload while it runs, so that one it is
+	// done with (a mail of up to 25 MiB, once parsed) can be collected meanwhile; a dead letter
+	// reads it back from the stream.
+	in := m
+	m.Payload = nil
+	herr := r.call(in)
 	// The settle deadline starts now, when the handler has returned.
 	sctx, cancelSettle := context.WithTimeout(base, q.opt.SettleTimeout)
 	defer cancelSettle()
@@ -688,7 +693,12 @@ func (r *runner) handle(m Message) {
 		r.owned[m.ID] = time.Now().Add(d)
 		r.mu.Unlock()
 	case errors.Is(herr, ErrPermanent) || m.Attempt >= q.opt.MaxAttempts:
-		r.settleDead(sctx, m, m.Attempt, herr.Error())
+		if m, err := q.payloadBack(sctx, m); err != nil {
+			r.trouble.failed(err, "dead letter")
+			r.forget(m.ID)
+		} else {
+			r.settleDead(sctx, m, m.Attempt, herr.Error())
+		}
 	default:
 		wait := q.backoff(m.Attempt)
 		due := time.Now().Add(wait)
@@ -746,10 +756,11 @@ func (r *runner) forget(id string) {
 
 // call runs the handler; a panic is a failed attempt, not a crashed daemon.
 func (r *runner) call(m Message) (err error) {
+	id := m.ID // not m: the deferred function would hold the payload as long as the handler runs
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("handler panic: %v", p)
-			r.q.log.Error().Str("id", m.ID).Str("stack", string(debug.Stack())).Msg("handler panicked")
+			r.q.log.Error().Str("id", id).Str("stack", string(debug.Stack())).Msg("handler panicked")
 			recovered.Panic(p)
 		}
 	}()
