@@ -14,9 +14,8 @@ import (
 	"unicode"
 
 	"codeberg.org/go-pdf/fpdf"
-	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/code128"
-	"github.com/boombuler/barcode/qr"
+	qrcode "github.com/piglig/go-qr"
 
 	"github.com/rmad/rmad/i18n"
 )
@@ -412,51 +411,58 @@ func code128Bars(pdf *fpdf.Fpdf, text string, x, y, w, h float64) error {
 		return fmt.Errorf("code 128: %w", err)
 	}
 	const quiet = 10
-	n := bc.Bounds().Dx()
-	mod := w / float64(n+2*quiet)
-	drawModules(pdf, bc, x+quiet*mod, y, mod, h, false)
-	return nil
-}
-
-// qrCode draws the QR code of text as vector modules in a side × side square.
-func qrCode(pdf *fpdf.Fpdf, text string, x, y, side float64) error {
-	bc, err := qr.Encode(text, qr.M, qr.Auto)
-	if err != nil {
-		return fmt.Errorf("QR code: %w", err)
-	}
-	// The square includes a quiet zone of two modules on each side (the label's white margin
-	// around it adds the rest).
-	n := bc.Bounds().Dx()
-	mod := side / float64(n+4)
-	drawModules(pdf, bc, x+2*mod, y+2*mod, mod, mod, true)
-	return nil
-}
-
-// drawModules fills the dark modules of a barcode, one rectangle per horizontal run; a 1D
-// symbol (rows false) is one row of bars h high.
-func drawModules(pdf *fpdf.Fpdf, bc barcode.Barcode, x, y, mod, h float64, rows bool) {
 	b := bc.Bounds()
-	pdf.SetFillColor(0, 0, 0)
-	lastRow := b.Min.Y
-	if rows {
-		lastRow = b.Max.Y - 1
+	n := b.Dx()
+	mod := w / float64(n+2*quiet)
+	dark := func(col, _ int) bool {
+		r, g, bl, _ := bc.At(b.Min.X+col, b.Min.Y).RGBA()
+		return r+g+bl < 3*0x8000
 	}
-	for row := b.Min.Y; row <= lastRow; row++ {
+	drawModules(pdf, n, 1, dark, x+quiet*mod, y, mod, h)
+	return nil
+}
+
+// qrMask is the mask pattern of every QR code. The standard lets an encoder use any of the
+// eight (the format bits tell the reader which); choosing by the penalty rules means encoding
+// all eight and scoring each, most of the cost of a code (boombuler/barcode, which always
+// did, spent about 0.5 ms of a label's 2.7 ms of CPU on it). A fixed mask costs nothing, and
+// zbarimg reads the labels of every number shape (label TestQRCodesReadWithTheFixedMask).
+const qrMask = 0
+
+// qrCode draws the QR code of text (error correction level M, the smallest version that
+// holds it) as vector modules in a side × side square.
+func qrCode(pdf *fpdf.Fpdf, text string, x, y, side float64) error {
+	segs, err := qrcode.MakeSegments(text)
+	if err == nil {
+		var code *qrcode.QrCode
+		code, err = qrcode.EncodeSegments(segs, qrcode.Medium, qrcode.MinVersion, qrcode.MaxVersion, qrMask, false)
+		if err == nil {
+			// The square includes a quiet zone of two modules on each side (the label's
+			// white margin around it adds the rest).
+			n := code.Size()
+			mod := side / float64(n+4)
+			drawModules(pdf, n, n, code.Module, x+2*mod, y+2*mod, mod, mod)
+			return nil
+		}
+	}
+	return fmt.Errorf("QR code: %w", err)
+}
+
+// drawModules fills the dark modules of a cols × rows symbol, one rectangle per horizontal
+// run, each module mod wide and h high (a 1D symbol is one row of bars h high).
+func drawModules(pdf *fpdf.Fpdf, cols, rows int, dark func(col, row int) bool, x, y, mod, h float64) {
+	pdf.SetFillColor(0, 0, 0)
+	for row := range rows {
 		run := -1
-		for col := b.Min.X; col <= b.Max.X; col++ {
-			dark := col < b.Max.X && isDark(bc, col, row)
+		for col := 0; col <= cols; col++ {
+			d := col < cols && dark(col, row)
 			switch {
-			case dark && run < 0:
+			case d && run < 0:
 				run = col
-			case !dark && run >= 0:
-				pdf.Rect(x+float64(run-b.Min.X)*mod, y+float64(row-b.Min.Y)*h, float64(col-run)*mod, h, "F")
+			case !d && run >= 0:
+				pdf.Rect(x+float64(run)*mod, y+float64(row)*h, float64(col-run)*mod, h, "F")
 				run = -1
 			}
 		}
 	}
-}
-
-func isDark(bc barcode.Barcode, x, y int) bool {
-	r, g, b, _ := bc.At(x, y).RGBA()
-	return r+g+b < 3*0x8000
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -360,5 +361,37 @@ func TestCutFontDrawsTheSame(t *testing.T) {
 		if !bytes.Equal(got[i], want[i]) {
 			t.Errorf("page %d draws differently with the cut font", i+1)
 		}
+	}
+}
+
+// Every QR code has the same mask (qrMask), whatever its data: zbarimg reads each of 200
+// numbers off the QR code as a label draws it (qrCode, 24 mm, rasterised at 300 dpi; one small
+// page each, so that rasterising is cheap): numbers of one digit to ten (both QR versions a
+// number takes), of many digits and years. TestBarcodesReadTheNumber reads whole labels.
+func TestQRCodesReadWithTheFixedMask(t *testing.T) {
+	t.Parallel() // 200 pages through pdftoppm and zbarimg
+	const side = qrSize + 8
+	pdf := fpdf.NewCustom(&fpdf.InitType{UnitStr: "mm", Size: fpdf.SizeType{Wd: side, Ht: side}})
+	pdf.SetCompression(true)
+	var want []testenv.Barcode
+	for i := range 200 {
+		digits := i%10 + 1
+		n := i/10 + 1
+		for len(strconv.Itoa(n)) < digits {
+			n = n*10 + (n*7+i)%10
+		}
+		number := fmt.Sprintf("RMA/%d/SR/%d", n, 2026+i%74)
+		pdf.AddPage()
+		if err := qrCode(pdf, number, 4, 4, qrSize); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, testenv.Barcode{Page: i + 1, Type: "QR-Code", Data: number})
+	}
+	var b bytes.Buffer
+	if err := pdf.Output(&b); err != nil {
+		t.Fatal(err)
+	}
+	if got := testenv.Barcodes(t, b.Bytes()); !slices.Equal(got, want) {
+		t.Errorf("QR codes:\n got %v\nwant %v", got, want)
 	}
 }
