@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -122,7 +123,8 @@ func BenchmarkVendorStatus(b *testing.B) {
 // benchRatio runs rmad and the bare handler side by side: b.N deliveries each, parallel with
 // the same client settings against the same Redis, in alternating rounds (so a change in the
 // machine's load hits both alike). It reports both rates and their ratio, and per delivery
-// the CPU time of this process (client and server) and of Redis.
+// the CPU time of this process (client and server) and of Redis, and the Redis commands run
+// (those inside scripts too: a figure the load does not change), each listed in the log.
 func benchRatio(b *testing.B) {
 	const rounds = 4
 	type side struct {
@@ -131,11 +133,12 @@ func benchRatio(b *testing.B) {
 		took     time.Duration
 		proc     time.Duration
 		redisCPU time.Duration
+		calls    map[string]int64 // Redis commands run, scripts' inner ones included
 	}
 	sides := map[string]*side{}
 	for _, kind := range []string{"rmad", "bare"} {
 		url, reqs := benchSetup(b, kind, b.N)
-		sides[kind] = &side{url: url, reqs: reqs}
+		sides[kind] = &side{url: url, reqs: reqs, calls: map[string]int64{}}
 	}
 	rc := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(b)})
 	b.Cleanup(func() { _ = rc.Close() })
@@ -146,12 +149,18 @@ func benchRatio(b *testing.B) {
 			sd := sides[kind]
 			part := sd.reqs[r*b.N/rounds : (r+1)*b.N/rounds]
 			runtime.GC() // the setup's garbage is no round's work
-			p0, r0 := processCPU(b), redisCPU(b, rc)
+			p0, r0 := processCPU(b), redisStats(b, rc)
 			t0 := time.Now()
 			sendParallel(b, client, sd.url, part)
 			sd.took += time.Since(t0)
 			sd.proc += processCPU(b) - p0
-			sd.redisCPU += redisCPU(b, rc) - r0
+			r1 := redisStats(b, rc)
+			sd.redisCPU += r1.cpu - r0.cpu
+			for name, n := range r1.calls {
+				if name != "info" && name != "hello" { // the benchmark's own, and new connections
+					sd.calls[name] += n - r0.calls[name]
+				}
+			}
 		}
 	}
 	b.StopTimer()
@@ -165,6 +174,22 @@ func benchRatio(b *testing.B) {
 	b.ReportMetric(us(bare.proc), "bare-proc-µs")
 	b.ReportMetric(us(rm.redisCPU), "rmad-redis-µs")
 	b.ReportMetric(us(bare.redisCPU), "bare-redis-µs")
+	for _, sd := range []*side{rm, bare} {
+		var total int64
+		var each []string
+		for _, name := range slices.Sorted(maps.Keys(sd.calls)) {
+			if n := sd.calls[name]; n > 0 {
+				total += n
+				each = append(each, fmt.Sprintf("%s %.2f", name, float64(n)/float64(b.N)))
+			}
+		}
+		kind := "rmad"
+		if sd == bare {
+			kind = "bare"
+		}
+		b.ReportMetric(float64(total)/float64(b.N), kind+"-cmds")
+		b.Logf("%s: Redis commands per delivery: %s", kind, strings.Join(each, ", "))
+	}
 	b.ReportMetric(0, "ns/op") // two workloads: the figures above say it
 }
 
@@ -195,22 +220,36 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// redisCPU is the CPU time the Redis server used so far (INFO cpu).
-func redisCPU(b *testing.B, c *redis.Client) time.Duration {
-	info, err := c.Info(context.Background(), "cpu").Result()
+// redisSnap is what the Redis server did so far: its CPU time (INFO cpu) and the commands it
+// ran (INFO commandstats: those inside scripts too).
+type redisSnap struct {
+	cpu   time.Duration
+	calls map[string]int64
+}
+
+func redisStats(b *testing.B, c *redis.Client) redisSnap {
+	info, err := c.Info(context.Background(), "cpu", "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
 	}
-	var total float64
+	s := redisSnap{calls: map[string]int64{}}
+	var cpu float64
 	for _, line := range strings.Split(info, "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
+			name, fields, _ := strings.Cut(rest, ":")
+			calls, _, _ := strings.Cut(strings.TrimPrefix(fields, "calls="), ",")
+			s.calls[name], _ = strconv.ParseInt(calls, 10, 64)
+		}
 		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
+			if v, ok := strings.CutPrefix(line, k); ok {
 				f, _ := strconv.ParseFloat(v, 64)
-				total += f
+				cpu += f
 			}
 		}
 	}
-	return time.Duration(total * float64(time.Second))
+	s.cpu = time.Duration(cpu * float64(time.Second))
+	return s
 }
 
 type benchReq struct {
