@@ -12,7 +12,12 @@ type Number struct {
 	Year int
 }
 
-func (n Number) String() string { return fmt.Sprintf("RMA/%d/SR/%d", n.N, n.Year) }
+func (n Number) String() string {
+	b := make([]byte, 0, 32)
+	b = strconv.AppendInt(append(b, "RMA/"...), int64(n.N), 10)
+	b = strconv.AppendInt(append(b, "/SR/"...), int64(n.Year), 10)
+	return string(b)
+}
 
 // ParseNumber reads an RMA number; case and surrounding space are forgiven.
 func ParseNumber(s string) (Number, error) {

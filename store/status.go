@@ -97,7 +97,8 @@ local function applyChange(c)
   if redis.call('SMOVE', c.from, c.into, c.member) == 0 then redis.call('SADD', c.into, c.member) end
   redis.call('ZADD', c.updated, c.ms, c.member)
   redis.call('RPUSH', c.hist, c.event)
-  if c.oserial then
+  -- A move between two open (or two closed) statuses leaves the serial's keys alone.
+  if c.oserial and (c.closing or c.reopening) then
     -- A closing RMA goes into its serial's index, which its open-serial key stood for.
     if c.closing then redis.call('HSET', c.sn, c.member, '') end
     local v = redis.call('GET', c.oserial)

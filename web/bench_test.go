@@ -123,8 +123,9 @@ func BenchmarkVendorStatus(b *testing.B) {
 // benchRatio runs rmad and the bare handler side by side: b.N deliveries each, parallel with
 // the same client settings against the same Redis, in alternating rounds (so a change in the
 // machine's load hits both alike). It reports both rates and their ratio, and per delivery
-// the CPU time of this process (client and server) and of Redis, and the Redis commands run
-// (those inside scripts too: a figure the load does not change), each listed in the log.
+// the CPU time of this process (client and server) and of Redis, the ratio of those CPU
+// times (cpu-ratio), and the Redis commands run (those inside scripts too: a figure the load
+// does not change), each listed in the log.
 func benchRatio(b *testing.B) {
 	const rounds = 4
 	type side struct {
@@ -174,6 +175,9 @@ func benchRatio(b *testing.B) {
 	b.ReportMetric(us(bare.proc), "bare-proc-µs")
 	b.ReportMetric(us(rm.redisCPU), "rmad-redis-µs")
 	b.ReportMetric(us(bare.redisCPU), "bare-redis-µs")
+	// The CPU both need per delivery, process and Redis together, in the same ratio as the
+	// rates: what the rates come to where the CPUs are the limit, less shaken by other load.
+	b.ReportMetric(float64(bare.proc+bare.redisCPU)/float64(rm.proc+rm.redisCPU), "cpu-ratio")
 	for _, sd := range []*side{rm, bare} {
 		var total int64
 		var each []string

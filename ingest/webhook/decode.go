@@ -53,8 +53,10 @@ func decodeStrict(body []byte, v any, allowed []string) error {
 	if err := dec.Decode(v); err != nil {
 		return describeJSONError(err, body, allowed)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("unexpected data after the JSON object at byte %d; send exactly one object", dec.InputOffset())
+	// Only white space may follow (checked on the body itself: dec.Token would read on).
+	end := dec.InputOffset()
+	if rest := bytes.TrimLeft(body[end:], " \t\r\n"); len(rest) > 0 {
+		return fmt.Errorf("unexpected data after the JSON object at byte %d; send exactly one object", len(body)-len(rest))
 	}
 	return nil
 }

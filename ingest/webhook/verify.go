@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -62,6 +63,7 @@ type Delivery struct {
 // let a source rotate: during the overlap a delivery signed with either key is accepted.
 type Verifier struct {
 	keys      [][]byte
+	macs      []*sync.Pool // per key: keyed HMAC-SHA256 states, Reset after use (New hashes the key's pads anew)
 	tolerance time.Duration
 	now       func() time.Time
 }
@@ -86,6 +88,7 @@ func NewVerifier(secrets []string, tolerance time.Duration, now func() time.Time
 			return nil, fmt.Errorf("secret %d: %w", i+1, err)
 		}
 		v.keys = append(v.keys, k)
+		v.macs = append(v.macs, &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
 	}
 	return v, nil
 }
@@ -165,27 +168,35 @@ func (v *Verifier) ReadHeaders(h http.Header) (Delivery, error) {
 // VerifyBody checks that one of the delivery's v1 signatures is the HMAC-SHA256 of
 // "id.timestamp.body" under one of the keys. Comparisons are constant-time.
 func (v *Verifier) VerifyBody(d Delivery, body []byte) error {
+	// The v1 signatures, decoded once for all keys.
 	var sawV1 bool
-	want := make([]byte, 0, sha256.Size)
-	var gotBuf [2 * sha256.Size]byte // room for a padded v1 signature; longer entries cannot match
-	got := gotBuf[:]
-	for _, k := range v.keys {
-		mac := hmac.New(sha256.New, k)
-		want = signInto(mac, want[:0], d.ID, d.rawTS, body)
-		for _, s := range d.sigs {
-			ver, b64, ok := strings.Cut(s, ",")
-			if !ok || ver != signatureVersion {
-				continue // other versions (e.g. v1a, asymmetric) are not ours to check
-			}
-			sawV1 = true
-			if base64.StdEncoding.DecodedLen(len(b64)) > len(got) {
-				continue
-			}
-			n, err := base64.StdEncoding.Decode(got, []byte(b64))
-			if err != nil {
-				continue
-			}
-			if hmac.Equal(got[:n], want) {
+	var gotBuf [maxSignatures][2 * sha256.Size]byte // room for a padded v1 signature; longer entries cannot match
+	var got [maxSignatures][]byte
+	sigs := 0
+	for _, s := range d.sigs {
+		ver, b64, ok := strings.Cut(s, ",")
+		if !ok || ver != signatureVersion {
+			continue // other versions (e.g. v1a, asymmetric) are not ours to check
+		}
+		sawV1 = true
+		if sigs == len(got) || base64.StdEncoding.DecodedLen(len(b64)) > len(gotBuf[sigs]) {
+			continue
+		}
+		n, err := base64.StdEncoding.Decode(gotBuf[sigs][:], []byte(b64))
+		if err != nil {
+			continue
+		}
+		got[sigs] = gotBuf[sigs][:n]
+		sigs++
+	}
+	var wantBuf [sha256.Size]byte
+	for i := range v.keys {
+		mac := v.macs[i].Get().(hash.Hash)
+		want := signInto(mac, wantBuf[:0], d.ID, d.rawTS, body)
+		mac.Reset()
+		v.macs[i].Put(mac)
+		for _, g := range got[:sigs] {
+			if hmac.Equal(g, want) {
 				return nil
 			}
 		}
@@ -238,18 +249,20 @@ func signInto(mac hash.Hash, dst []byte, id, ts string, body []byte) []byte {
 }
 
 func parseTimestamp(s string) (int64, error) {
-	bad := fmt.Errorf("%w: webhook-timestamp %q is not whole seconds since 1970-01-01 UTC", ErrBadHeader, Clip(s, 24))
+	bad := func() error {
+		return fmt.Errorf("%w: webhook-timestamp %q is not whole seconds since 1970-01-01 UTC", ErrBadHeader, Clip(s, 24))
+	}
 	if len(s) > maxTimestampLen {
-		return 0, bad
+		return 0, bad()
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, bad
+			return 0, bad()
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, bad
+		return 0, bad()
 	}
 	return n, nil
 }
