@@ -23,13 +23,13 @@ const commitChunk = 100
 // chunk's records' packed chunks. An item's dedupe key that holds one of those
 // numbers was written by an earlier chunk of this very submission: it counts as unclaimed, and
 // a record that exists already is not written again.
-var chunkScript = redis.NewScript(luaWriteRecord + `
-local stored = redis.call('GET', KEYS[1])
-if stored then return {'replay', stored} end
+var chunkScript = redis.NewScript(luaWriteRecord + luaClassify + `
 local plan = cjson.decode(ARGV[1])
+local got = readKeys(classifyKeys(plan.items, {1}))
+if got[1] then return {'replay', got[1]} end
 local function claim(k)
   if k == 0 then return '' end
-  return redis.call('GET', KEYS[k]) or ''
+  return got[k] or ''
 end
 for i, it in ipairs(plan.items) do
   local c = claim(it.own)

@@ -132,17 +132,36 @@ local function writeRecord(plan, w, rec, num, val)
 end
 `
 
-// luaClassify is the Lua function that classifies a submission's candidate items (plan items)
-// against the partner's dedupe keys. A classification is ” (new), 'yyyy:n handling' (an
-// existing RMA) or '@i' (the same as candidate i of this submission).
+// luaClassify holds the Lua functions that classify a submission's candidate items (plan
+// items) against the partner's dedupe keys. readKeys reads the KEYS at the given indexes (0:
+// none) in one MGET and returns their values by index; classify takes those values. A
+// classification is ” (new), 'yyyy:n handling' (an existing RMA) or '@i' (the same as
+// candidate i of this submission).
 const luaClassify = `
-local function classify(items)
+local function readKeys(idx)
+  local ks, at = {}, {}
+  for _, i in ipairs(idx) do
+    if i > 0 and not at[i] then ks[#ks + 1] = KEYS[i]; at[i] = #ks end
+  end
+  local out = {}
+  if #ks == 0 then return out end
+  local vs = redis.call('MGET', unpack(ks))
+  for i, j in pairs(at) do
+    if vs[j] then out[i] = vs[j] end
+  end
+  return out
+end
+local function classifyKeys(items, idx)
+  for _, it in ipairs(items) do idx[#idx + 1] = it.own; idx[#idx + 1] = it.oser end
+  return idx
+end
+local function classify(items, got)
   local cls = {}
   local seenOwn, seenSer = {}, {}
   for i, it in ipairs(items) do
     local c = ''
-    if it.own > 0 then c = redis.call('GET', KEYS[it.own]) or '' end
-    if c == '' and it.oser > 0 then c = redis.call('GET', KEYS[it.oser]) or '' end
+    if it.own > 0 then c = got[it.own] or '' end
+    if c == '' and it.oser > 0 then c = got[it.oser] or '' end
     if c == '' and it.ownv ~= '' and seenOwn[it.ownv] then c = '@' .. seenOwn[it.ownv] end
     if c == '' and it.serv ~= '' and seenSer[it.serv] then c = '@' .. seenSer[it.serv] end
     if c == '' then
@@ -161,10 +180,10 @@ end
 // outcome, then the records' packed chunks. It is the first and third step of the commit on
 // Redis Cluster (commitSteps); elsewhere commitOneScript does all in one.
 var commitScript = redis.NewScript(luaWriteRecord + luaClassify + `
-local stored = redis.call('GET', KEYS[1])
-if stored then return {'replay', stored} end
 local plan = cjson.decode(ARGV[2])
-local cls = classify(plan.items)
+local got = readKeys(classifyKeys(plan.items, {1}))
+if got[1] then return {'replay', got[1]} end
+local cls = classify(plan.items, got)
 if ARGV[1] == 'classify' then
   local out = {'classified'}
   for i = 1, #cls do out[i + 1] = cls[i] end

@@ -24,15 +24,16 @@ import (
 // classification with "+yyyy:n" for the new numbers, joined by '|', a newline, then that
 // packed value; the script returns {'ok', classification, raised} or {'replay', stored}.
 var commitOneScript = redis.NewScript(luaWriteRecord + luaClassify + `
-local stored = redis.call('GET', KEYS[1])
-if stored then return {'replay', stored} end
 local plan = cjson.decode(ARGV[1])
-local cls = classify(plan.items)
+-- Every read in one MGET: the stored outcome, the high-water mark, the dedupe keys.
+local got = readKeys(classifyKeys(plan.items, {1, plan.issued}))
+if got[1] then return {'replay', got[1]} end
+local cls = classify(plan.items, got)
 local fresh = 0
 for i = 1, #cls do if cls[i] == '' then fresh = fresh + 1 end end
 local raised = ''
 if fresh > 0 then
-  local floor = math.max(tonumber(plan.floor), tonumber(redis.call('GET', KEYS[plan.issued]) or '0'))
+  local floor = math.max(tonumber(plan.floor), tonumber(got[plan.issued] or '0'))
   local last = redis.call('INCRBY', KEYS[plan.seq], fresh)
   if last - fresh < floor then
     raised = 'raised:' .. (last - fresh) .. ':' .. floor
