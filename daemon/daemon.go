@@ -151,12 +151,10 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 		rdb.Close()
 		return nil, err
 	}
-	since, err := d.store.ContentKeyedSince(ctx, opt.Now())
-	if err != nil {
+	if d.pipe.oldKeysUntil, err = d.store.OldKeysUntil(ctx, opt.Now()); err != nil {
 		rdb.Close()
 		return nil, err
 	}
-	d.pipe.oldKeysUntil = since.Add(store.SubmissionTTL)
 	consoleHandler, err := d.newConsole(ctx)
 	if err != nil {
 		rdb.Close()

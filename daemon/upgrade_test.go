@@ -22,12 +22,12 @@ import (
 // recognised: a submission (its outcome and its reply and staff copy under the old key), a
 // follow-up (its note on the RMA and its answer) and a STATUS command (its answer) written
 // here as the old version wrote them; then the same mails delivered to the running daemon
-// record nothing twice, open no RMA and send no mail.
+// record nothing twice, open no RMA and send no mail. (A store this version created is
+// never checked for them: store TestOldKeysUntil.)
 func TestUpgradeRecognisesOldKeys(t *testing.T) {
 	t.Parallel()
 	clock := testenv.NewClock(fixturesDay)
 	h := newHarness(t, harnessOptions{clock: clock})
-	h.start(t)
 	ctx := context.Background()
 	st := h.st
 	data, err := rules.LoadData(h.cfg)
@@ -93,6 +93,9 @@ func TestUpgradeRecognisesOldKeys(t *testing.T) {
 		t.Fatalf("staff copy: %v %v", ok, err)
 	}
 	index([]string{number}, sub.Source.MessageID, reply.ID, staff.ID)
+	// This version first serves the store once the old version's data is in it (a store it
+	// creates fresh is never checked for old keys: store.OldKeysUntil).
+	h.start(t)
 	queue("the old version's reply", reply, staff)
 	if sent := h.deliver(ctx, t, "01 after the upgrade", raw); len(sent) != 0 {
 		t.Errorf("the submission after the upgrade: %d mails sent (%v), want none", len(sent), subjects(t, sent))

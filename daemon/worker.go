@@ -45,7 +45,7 @@ type pipeline struct {
 	// acknowledge answers free-text follow-ups with a short acknowledgement (conversation.acknowledge).
 	acknowledge bool
 	// oldKeysUntil is when state under the keys of versions before mails were keyed by content
-	// is gone (store.ContentKeyedSince plus SubmissionTTL): until then a mail is checked for it.
+	// is gone (store.OldKeysUntil): until then a mail is checked for it.
 	oldKeysUntil time.Time
 	// estimates records answers to repair estimates (nil until the daemon sets it).
 	estimates *estimate.Service

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -116,15 +117,93 @@ func parseResponse(op, key, val string, err error) (status int, body []byte, see
 
 // ContentKeyedSince is when this Redis first served a version of rmad that keys mail by its
 // decoded content (the first call's now, kept for good). Until SubmissionTTL after it, state
-// under the earlier keys may still exist (KeyedBefore); after that none can.
+// under the earlier keys may still exist (KeyedBefore); after that none can. The first call
+// also notes whether the store held any partner's data then (OldKeysUntil).
 func (s *Store) ContentKeyedSince(ctx context.Context, now time.Time) (time.Time, error) {
 	k := s.k.once("content-keys-since")
-	if err := s.c.SetNX(ctx, k, now.Unix(), 0).Err(); err != nil {
+	first, err := s.c.SetNX(ctx, k, now.Unix(), 0).Result()
+	if err != nil {
 		return time.Time{}, fmt.Errorf("content keys: %w", err)
+	}
+	if first {
+		held, err := s.heldPartnerData(ctx)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("content keys: %w", err)
+		}
+		if !held {
+			// Created by a content-keyed version: nothing was ever keyed the old way.
+			if err := s.c.Set(ctx, s.k.once("content-keys-fresh"), "1", 0).Err(); err != nil {
+				return time.Time{}, fmt.Errorf("content keys: %w", err)
+			}
+		}
 	}
 	v, err := s.c.Get(ctx, k).Int64()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("content keys: %w", err)
 	}
 	return time.Unix(v, 0), nil
+}
+
+// OldKeysUntil is until when a mail must be checked for state under the keys of versions
+// before mails were keyed by content (KeyedBefore): SubmissionTTL after ContentKeyedSince, or
+// ContentKeyedSince itself (never) for a store that held no partner's data when a
+// content-keyed version first served it, so a store created fresh saves the check on every
+// mail.
+func (s *Store) OldKeysUntil(ctx context.Context, now time.Time) (time.Time, error) {
+	since, err := s.ContentKeyedSince(ctx, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	n, err := s.c.Exists(ctx, s.k.once("content-keys-fresh")).Result()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("content keys: %w", err)
+	}
+	if n > 0 {
+		return since, nil
+	}
+	return since.Add(SubmissionTTL), nil
+}
+
+// heldPartnerData reports whether any key of a partner's slot exists (a submission's outcome,
+// a record, a thread entry: what handling a mail writes).
+func (s *Store) heldPartnerData(ctx context.Context) (bool, error) {
+	match := escapeGlob(s.k.prefix) + "{p:*"
+	scan := func(ctx context.Context, c redis.Cmdable) (bool, error) {
+		var cursor uint64
+		for {
+			ks, next, err := c.Scan(ctx, cursor, match, 1000).Result()
+			if err != nil || len(ks) > 0 {
+				return len(ks) > 0, err
+			}
+			if cursor = next; cursor == 0 {
+				return false, nil
+			}
+		}
+	}
+	cc, ok := s.c.(*redis.ClusterClient)
+	if !ok {
+		return scan(ctx, s.c)
+	}
+	var mu sync.Mutex
+	held := false
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		h, err := scan(ctx, n)
+		mu.Lock()
+		held = held || h
+		mu.Unlock()
+		return err
+	})
+	return held, err
+}
+
+// escapeGlob quotes the characters a Redis glob pattern gives a meaning.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

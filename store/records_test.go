@@ -450,3 +450,35 @@ func TestContentKeyedSinceAndKeyedBefore(t *testing.T) {
 		t.Errorf("another mail: KeyedBefore %v, %v", old, err)
 	}
 }
+
+// OldKeysUntil: a store that held no partner's data when a content-keyed version first served
+// it is never checked for old keys (and stays so once data comes); a store that held some is
+// checked for SubmissionTTL. A key prefix with glob characters matches only its own keys.
+func TestOldKeysUntil(t *testing.T) {
+	ctx := context.Background()
+	c := testClient(t)
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	base := testPrefix(t)
+	sub := rma.Submission{PartnerID: "P-1", From: "a@p.example", Source: rma.Source{Channel: "mail", MessageID: "m1@p.example",
+		RawSHA256: strings.Repeat("a", 64), ContentSHA256: strings.Repeat("b", 64)},
+		Items: []rma.Item{{Line: 1, EAN: "5204001000013", Serial: "S-1"}}}
+	d := rma.Decision{Line: 1, Item: sub.Items[0], Result: rma.ResultRejected}
+
+	// A neighbour whose keys the glob-looking prefix below would match unquoted.
+	older := New(c, base+"globX:")
+	if _, err := older.Commit(ctx, OldKeyed(sub), []rma.Decision{d}, t0); err != nil {
+		t.Fatal(err)
+	}
+	fresh := New(c, base+"glob?:")
+	for _, now := range []time.Time{t0, t0.Add(time.Hour)} {
+		if until, err := fresh.OldKeysUntil(ctx, now); err != nil || !until.Equal(t0) {
+			t.Fatalf("fresh store: OldKeysUntil(%s) = %s, %v; want %s", now, until, err, t0)
+		}
+		if _, err := fresh.Commit(ctx, sub, []rma.Decision{d}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if until, err := older.OldKeysUntil(ctx, t0); err != nil || !until.Equal(t0.Add(SubmissionTTL)) {
+		t.Errorf("store with data: OldKeysUntil = %s, %v; want %s", until, err, t0.Add(SubmissionTTL))
+	}
+}
