@@ -26,7 +26,7 @@ import (
 var commitOneScript = redis.NewScript(luaWriteRecord + luaClassify + `
 local plan = cjson.decode(ARGV[1])
 -- Every read in one MGET: the stored outcome, the high-water mark, the dedupe keys.
-local got = readKeys(classifyKeys(plan.items, {1, plan.issued}))
+local got = readKeys(classifyKeys(plan.items, {1, plan.issued, plan.listed}))
 if got[1] then return {'replay', got[1]} end
 local cls = classify(plan.items, got)
 local fresh = 0
@@ -40,7 +40,10 @@ if fresh > 0 then
     last = floor + fresh
     redis.call('SET', KEYS[plan.seq], last)
   end
-  redis.call('SADD', KEYS[plan.partners], plan.partner)
+  if not got[plan.listed] then
+    redis.call('SADD', KEYS[plan.partners], plan.partner)
+    redis.call('SET', KEYS[plan.listed], 1)
+  end
   local n = last - fresh
   for i, it in ipairs(plan.items) do
     if cls[i] == '' then
@@ -86,6 +89,7 @@ type luaOnePlan struct {
 	Issued   int          `json:"issued"`
 	Owner    int          `json:"owner"`
 	Partners int          `json:"partners"`
+	Listed   int          `json:"listed"`
 	Upd      int          `json:"upd"`
 	UpdMS    string       `json:"updms"`
 	Floor    string       `json:"floor"`
@@ -113,7 +117,7 @@ func (s *Store) commitOne(ctx context.Context, sub rma.Submission, key string, d
 		RecPre: s.k.partner(p) + "rma:", SubTTL: SubmissionTTL.Milliseconds()}
 	plan.NumPre, plan.NumPost, _ = strings.Cut(rma.Number{N: numberMark, Year: year}.String(), strconv.Itoa(numberMark))
 	plan.Seq, plan.Issued, plan.Owner = kl.add(s.k.seq(year)), kl.add(s.k.issued(year)), kl.add(s.k.owner(year))
-	plan.Partners, plan.Upd = kl.add(s.k.partners()), kl.add(s.k.updated(p))
+	plan.Partners, plan.Listed, plan.Upd = kl.add(s.k.partners()), kl.add(s.k.listed(p)), kl.add(s.k.updated(p))
 	args := []any{nil, nil} // plan and outcome, set below
 	for ci, c := range cands {
 		d := decisions[c.idx]

@@ -12,7 +12,8 @@
 //     first status change on: the creation entry is implied by the record), the
 //     dedupe keys (own:<own number>, oserial:<serial> for the serial's open RMA) and the indexes
 //     (sn:<serial>, a hash whose fields are the serial's closed RMAs: an open one is found by
-//     its oserial key; status:<status>, updated).
+//     its oserial key; status:<status>, updated) and listed (set once the partner is in
+//     partners).
 //     Small hashes are kept as listpacks, which Redis 7.0 does not do for sets of strings.
 //   - P{rma}:... holds what is global: the per-year counters (seq:<yyyy>), who owns a number
 //     (owner:<yyyy>), the partners that have records (partners), the number reservations
@@ -220,6 +221,11 @@ func (k keys) status(partner string, st string) string {
 	return k.partner(partner) + "status:" + st
 }
 func (k keys) updated(partner string) string { return k.partner(partner) + "updated" }
+
+// listed is set, with the partner added to partners, by the first one-script commit that
+// numbers an RMA of the partner: the commits after it read it (in their one MGET) instead of
+// adding the partner again.
+func (k keys) listed(partner string) string { return k.partner(partner) + "listed" }
 func (k keys) rec(partner string, n numberKey) string {
 	return k.partner(partner) + "rma:" + n.String()
 }
