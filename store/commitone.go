@@ -23,7 +23,7 @@ import (
 // given, then the records' packed chunks. The stored outcome is outcomeAssigned, the
 // classification with "+yyyy:n" for the new numbers, joined by '|', a newline, then that
 // packed value; the script returns {'ok', classification, raised} or {'replay', stored}.
-var commitOneScript = redis.NewScript(luaWriteRecord + luaClassify + `
+var commitOneScript = redis.NewScript(luaWriteRecord + luaClassify + luaIxPut + `
 local plan = cjson.decode(ARGV[1])
 -- Every read in one MGET: the stored outcome, the high-water mark, the dedupe keys.
 local got = readKeys(classifyKeys(plan.items, {1, plan.issued, plan.listed}))
@@ -54,12 +54,9 @@ if fresh > 0 then
       w.fields[#w.fields + 1] = plan.numpre .. n .. plan.numpost
       writeRecord(plan, w, plan.recpre .. num, num, num .. ' ' .. it.hand)
       redis.call('HSET', KEYS[plan.owner], n, plan.partner)
-      local ix = it.ix -- status, open, partner, brand, handling, partner's, brand's, partner's brand's open
-      redis.call('ZADD', KEYS[ix[1]], plan.updms, num)
-      for j = 3, 5 do redis.call('SADD', KEYS[ix[j]], num) end
-      if it.open then
-        for _, j in ipairs({2, 6, 7, 8}) do redis.call('ZADD', KEYS[ix[j]], plan.updms, num) end
-      end
+      local ks = {} -- ixNewKeys
+      for j, k in ipairs(it.ix) do ks[j] = KEYS[k] end
+      ixNew(ks, num, plan.updms, it.open)
       if it.trk > 0 then redis.call('SADD', KEYS[it.trk], num) end
       cls[i] = '+' .. num
     end

@@ -167,33 +167,42 @@ func (s *Store) OldKeysUntil(ctx context.Context, now time.Time) (time.Time, err
 // heldPartnerData reports whether any key of a partner's slot exists (a submission's outcome,
 // a record, a thread entry: what handling a mail writes).
 func (s *Store) heldPartnerData(ctx context.Context) (bool, error) {
-	match := escapeGlob(s.k.prefix) + "{p:*"
-	scan := func(ctx context.Context, c redis.Cmdable) (bool, error) {
+	held := false
+	err := s.scanKeys(ctx, escapeGlob(s.k.prefix)+"{p:*", func(context.Context, redis.Cmdable, []string) (bool, error) {
+		held = true
+		return false, nil
+	})
+	return held, err
+}
+
+// scanKeys calls fn with the keys matching a glob pattern, a batch at a time, on the server
+// that holds them (every master of a Cluster), until fn says to stop or all are seen.
+func (s *Store) scanKeys(ctx context.Context, match string, fn func(context.Context, redis.Cmdable, []string) (bool, error)) error {
+	var mu sync.Mutex // fn runs for one master at a time
+	scan := func(ctx context.Context, c redis.Cmdable) error {
 		var cursor uint64
 		for {
 			ks, next, err := c.Scan(ctx, cursor, match, 1000).Result()
-			if err != nil || len(ks) > 0 {
-				return len(ks) > 0, err
+			if err != nil {
+				return err
+			}
+			if len(ks) > 0 {
+				mu.Lock()
+				more, err := fn(ctx, c, ks)
+				mu.Unlock()
+				if err != nil || !more {
+					return err
+				}
 			}
 			if cursor = next; cursor == 0 {
-				return false, nil
+				return nil
 			}
 		}
 	}
-	cc, ok := s.c.(*redis.ClusterClient)
-	if !ok {
-		return scan(ctx, s.c)
+	if cc, ok := s.c.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
 	}
-	var mu sync.Mutex
-	held := false
-	err := cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-		h, err := scan(ctx, n)
-		mu.Lock()
-		held = held || h
-		mu.Unlock()
-		return err
-	})
-	return held, err
+	return scan(ctx, s.c)
 }
 
 // escapeGlob quotes the characters a Redis glob pattern gives a meaning.

@@ -155,11 +155,9 @@ local ix = ARGV[1] .. '{rma}:ix:'
 local ks, n = {}, 0
 for st in string.gmatch(ARGV[18], '[^,]+') do n = n + 1; ks[n] = ix .. 'st:' .. st end
 ks[n + 1] = KEYS[2]
-for _, k in ipairs({'p:' .. partner, 'b:' .. brand, 'h:' .. handling, 'po:' .. partner, 'bo:' .. brand,
-  'pbo:' .. partner .. ':' .. brand}) do ks[#ks + 1] = ix .. k end
-local open = '0'
-if isOpen then open = '1' end
-ixMove(ks, n, member, ix .. 'st:' .. cur, tonumber(ARGV[10]), ARGV[8], open)
+for _, k in ipairs({'h:' .. handling, 'po:' .. partner, 'bo:' .. brand, 'pbo:' .. partner .. ':' .. brand,
+  'pc:' .. partner, 'bc:' .. brand}) do ks[#ks + 1] = ix .. k end
+ixMove(ks, n, member, ix .. 'st:' .. cur, tonumber(ARGV[10]), ARGV[8], isOpen and '1' or '0', wasOpen and '1' or '0')
 if ti > 0 then redis.call('SADD', KEYS[ti], member) end
 if ARGV[17] == '1' then
   return {'ok', cur, redis.call('HGETALL', rec), redis.call('LRANGE', hist, 0, -1)}

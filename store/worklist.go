@@ -21,10 +21,14 @@ import (
 //
 //   - ix:st:<status>: sorted set of number keys ("yyyy:n"), scored by when the RMA entered
 //     the status (ms); ix:open the same for every open RMA;
-//   - ix:p:<partner>, ix:b:<brand>, ix:h:<handling>: sets of number keys, for the filters;
+//   - ix:h:<handling>: set of number keys, for the filter;
 //   - ix:po:<partner>, ix:bo:<brand>, ix:pbo:<partner>:<brand>: sorted sets of the open RMAs
 //     of a partner, a brand, a partner's brand, scored as ix:open: the open worklist with
 //     those filters is a page of one of them, not an intersection with ix:open;
+//   - ix:pc:<partner>, ix:bc:<brand>: sets of the closed RMAs of a partner, a brand, written
+//     when an RMA closes: with the open sets they are the partner's or brand's RMAs of every
+//     status, so a new RMA costs no write for them (version 2 kept sets of every status,
+//     ix:p: and ix:b:, written with each new RMA; a rebuild deletes them);
 //   - ix:trk:<tracking>: sets of number keys by tracking number, for the search;
 //   - ix:version: the indexes' version (ixVersion) once they were built from the records.
 //
@@ -39,32 +43,54 @@ func (k keys) ix(part string) string { return k.prefix + globalTag + ":ix:" + pa
 func (k keys) ixStatus(st rma.Status) string { return k.ix("st:" + string(st)) }
 
 // ixVersion is the indexes' layout: a store whose ix:version differs gets them built again
-// (2: the open sorted sets per partner, brand and partner's brand).
-const ixVersion = "2"
+// (2: the open sorted sets per partner, brand and partner's brand; 3: the closed sets per
+// partner and brand instead of sets of every status).
+const ixVersion = "3"
 
 // luaIxPut is the Lua function that puts one RMA in its place: ks the status sets in
-// rma.AllStatuses order (n of them), then ix:open, the partner, brand and handling sets, then
-// the partner's, brand's and partner's brand's open sets; member, 1-based status index, score
-// (ms), open flag. ixPutScript and the one-call status change (statusScript, with ixMove) use
-// it.
+// rma.AllStatuses order (n of them), then ix:open, the handling set, the partner's, brand's
+// and partner's brand's open sets, the partner's and brand's closed sets; member, 1-based
+// status index, score (ms), open flag. ixPutScript and the one-call status change
+// (statusScript, with ixMove) use it.
 const luaIxPut = `
 local function ixPut(ks, n, member, st, score, open)
   for i = 1, n do
     if i == st then redis.call('ZADD', ks[i], score, member) else redis.call('ZREM', ks[i], member) end
   end
-  for _, i in ipairs({n+1, n+5, n+6, n+7}) do
+  redis.call('SADD', ks[n+2], member)
+  for _, i in ipairs({n+1, n+3, n+4, n+5}) do
     if open == '1' then redis.call('ZADD', ks[i], score, member) else redis.call('ZREM', ks[i], member) end
   end
-  for i = n+2, n+4 do redis.call('SADD', ks[i], member) end
+  for i = n+6, n+7 do
+    if open == '1' then redis.call('SREM', ks[i], member) else redis.call('SADD', ks[i], member) end
+  end
 end
--- ixMove moves an RMA the indexes have in status set from (its key) to status st: 6 commands
--- instead of ixPut's 23. Only when it is not in from (the indexes were not where the record
--- is, e.g. a crash between a record's change and its index step) does ixPut put it whole.
-local function ixMove(ks, n, member, from, st, score, open)
+-- ixMove moves an RMA the indexes have in status set from (its key) to status st, open or
+-- not, from an open status or not (wasOpen): 6 commands between open statuses, 8 when it
+-- closes or reopens, 2 between closed ones, instead of ixPut's 25. Only when it is not in from
+-- (the indexes were not where the record is, e.g. a crash between a record's change and its
+-- index step) does ixPut put it whole.
+local function ixMove(ks, n, member, from, st, score, open, wasOpen)
   if redis.call('ZREM', from, member) == 0 then return ixPut(ks, n, member, st, score, open) end
   redis.call('ZADD', ks[st], score, member)
-  for _, i in ipairs({n+1, n+5, n+6, n+7}) do
-    if open == '1' then redis.call('ZADD', ks[i], score, member) else redis.call('ZREM', ks[i], member) end
+  if open == '1' then
+    for _, i in ipairs({n+1, n+3, n+4, n+5}) do redis.call('ZADD', ks[i], score, member) end
+    if wasOpen ~= '1' then
+      for i = n+6, n+7 do redis.call('SREM', ks[i], member) end
+    end
+  elseif wasOpen == '1' then
+    for _, i in ipairs({n+1, n+3, n+4, n+5}) do redis.call('ZREM', ks[i], member) end
+    for i = n+6, n+7 do redis.call('SADD', ks[i], member) end
+  end
+end
+-- ixNew indexes an RMA a commit just created: it is in no set yet, so only adds. ks: its
+-- status set, the handling set, then (from i on) its partner's, brand's and partner's
+-- brand's open sets and ix:open when it is open, else its partner's and brand's closed sets.
+local function ixNew(ks, member, score, open)
+  redis.call('ZADD', ks[1], score, member)
+  redis.call('SADD', ks[2], member)
+  for j = 3, #ks do
+    if open then redis.call('ZADD', ks[j], score, member) else redis.call('SADD', ks[j], member) end
   end
 end
 `
@@ -76,19 +102,17 @@ ixPut(KEYS, #KEYS - 7, ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4])
 return 1
 `)
 
-// ixNewScript indexes RMAs a commit just created: they are in no status set yet, so only the
-// adds of ixPutScript are needed (its ZREMs from every other status set were 15 commands per
-// RMA). KEYS per RMA as ixPutScript's after the status sets, with its own status set first:
-// status, ix:open, partner, brand, handling, then the partner's, brand's and partner's brand's
-// open sets; ARGV per RMA: member, score, open flag.
-var ixNewScript = redis.NewScript(`
-for i = 0, #ARGV / 3 - 1 do
-  local m, score, k = ARGV[3*i+1], ARGV[3*i+2], 8*i
-  redis.call('ZADD', KEYS[k+1], score, m)
-  for j = k+3, k+5 do redis.call('SADD', KEYS[j], m) end
-  if ARGV[3*i+3] == '1' then
-    for _, j in ipairs({k+2, k+6, k+7, k+8}) do redis.call('ZADD', KEYS[j], score, m) end
-  end
+// ixNewScript indexes RMAs a commit just created (luaIxPut's ixNew; the Cluster path's index
+// step, see above). KEYS per RMA as ixNew's ks (ixNewKeys); ARGV per RMA: member, score, open
+// flag, the number of its keys.
+var ixNewScript = redis.NewScript(luaIxPut + `
+local k = 0
+for i = 0, #ARGV / 4 - 1 do
+  local nk = tonumber(ARGV[4*i+4])
+  local ks = {}
+  for j = 1, nk do ks[j] = KEYS[k+j] end
+  ixNew(ks, ARGV[4*i+1], ARGV[4*i+2], ARGV[4*i+3] == '1')
+  k = k + nk
 end
 return 1
 `)
@@ -99,23 +123,26 @@ const ixNewBatch = 100
 
 // ixQueryScript pages through the union of the given status sets (each optionally cut at a
 // maximum score, the overdue filter, and less the members of some handling sets), intersected
-// with filter sets. KEYS: n status sets, m filter sets, n+1 scratch keys, then the handling
-// sets left out, status by status. ARGV: n, m, offset, count, 'asc'|'desc', n cut-offs (”
-// for none), n counts of handling sets left out. Returns {total, members...}.
+// with filters, each a set or the union of some. KEYS: n status sets, the filters' sets (mk in
+// all), n+2 scratch keys, then the handling sets left out, status by status. ARGV: n, m (the
+// filters), offset, count, 'asc'|'desc', n cut-offs (” for none), n counts of handling sets
+// left out, m counts of the filters' sets. Returns {total, members...}.
 var ixQueryScript = redis.NewScript(`
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
 local off, cnt, desc = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == 'desc'
-local tmp = KEYS[n+m+1]
+local mk = 0
+for j = 1, m do mk = mk + tonumber(ARGV[5+2*n+j]) end
+local tmp, tmpf = KEYS[n+mk+1], KEYS[2*n+mk+2]
 local src
 local srcs = {}
-local ex = 2*n + m + 2
+local ex = 2*n + mk + 3
 for i = 1, n do
   local c = ARGV[5+i]
   local ne = tonumber(ARGV[5+n+i])
   if c == '' and ne == 0 then
     table.insert(srcs, KEYS[i])
   else
-    local t = KEYS[n+m+1+i]
+    local t = KEYS[n+mk+1+i]
     local from = KEYS[i]
     if c ~= '' then
       redis.call('ZRANGESTORE', t, KEYS[i], '-inf', c, 'BYSCORE')
@@ -135,8 +162,18 @@ else
   redis.call('ZUNIONSTORE', tmp, #srcs, unpack(srcs))
   src = tmp
 end
+local fk = n
 for j = 1, m do
-  redis.call('ZINTERSTORE', tmp, 2, KEYS[n+j], src, 'WEIGHTS', 0, 1)
+  local c = tonumber(ARGV[5+2*n+j])
+  local f = KEYS[fk+1]
+  if c > 1 then
+    local args = {tmpf, c}
+    for i = 1, c do args[#args + 1] = KEYS[fk+i] end
+    redis.call('ZUNIONSTORE', unpack(args))
+    f = tmpf
+  end
+  fk = fk + c
+  redis.call('ZINTERSTORE', tmp, 2, f, src, 'WEIGHTS', 0, 1)
   src = tmp
 end
 local total = redis.call('ZCARD', src)
@@ -148,8 +185,8 @@ elseif desc then
 else
   page = redis.call('ZRANGE', src, off, off+cnt-1)
 end
-local del = {tmp}
-for i = 1, n do table.insert(del, KEYS[n+m+1+i]) end
+local del = {tmp, tmpf}
+for i = 1, n do table.insert(del, KEYS[n+mk+1+i]) end
 redis.call('DEL', unpack(del))
 table.insert(page, 1, tostring(total))
 return page
@@ -203,8 +240,8 @@ func (s *Store) putIndex(ctx context.Context, c redis.Cmdable, e ixEntry) error 
 		}
 	}
 	brand := normIndex(e.brand)
-	ks = append(ks, s.k.ix("open"), s.k.ix("p:"+e.partner), s.k.ix("b:"+brand), s.k.ix("h:"+string(e.handling)),
-		s.k.ix("po:"+e.partner), s.k.ix("bo:"+brand), s.k.ix("pbo:"+e.partner+":"+brand))
+	ks = append(ks, s.k.ix("open"), s.k.ix("h:"+string(e.handling)), s.k.ix("po:"+e.partner), s.k.ix("bo:"+brand),
+		s.k.ix("pbo:"+e.partner+":"+brand), s.k.ix("pc:"+e.partner), s.k.ix("bc:"+brand))
 	return ixPutScript.Run(ctx, c, ks, e.num.String(), at, e.since.UnixMilli(), flag(e.status.IsOpen())).Err()
 }
 
@@ -233,11 +270,14 @@ func (s *Store) indexRecords(ctx context.Context, recs []rma.Record) error {
 	return nil
 }
 
-// ixNewKeys are the worklist index keys of a new RMA (e's number aside), in ixNewScript's order.
+// ixNewKeys are the worklist index keys of a new RMA (e's number aside), in ixNew's order.
 func (s *Store) ixNewKeys(e ixEntry) []string {
 	brand := normIndex(e.brand)
-	return []string{s.k.ixStatus(e.status), s.k.ix("open"), s.k.ix("p:" + e.partner), s.k.ix("b:" + brand),
-		s.k.ix("h:" + string(e.handling)), s.k.ix("po:" + e.partner), s.k.ix("bo:" + brand), s.k.ix("pbo:" + e.partner + ":" + brand)}
+	ks := []string{s.k.ixStatus(e.status), s.k.ix("h:" + string(e.handling))}
+	if e.status.IsOpen() {
+		return append(ks, s.k.ix("po:"+e.partner), s.k.ix("bo:"+brand), s.k.ix("pbo:"+e.partner+":"+brand), s.k.ix("open"))
+	}
+	return append(ks, s.k.ix("pc:"+e.partner), s.k.ix("bc:"+brand))
 }
 
 // indexNew puts RMAs that were just created on the worklist, ixNewBatch per script call.
@@ -248,8 +288,9 @@ func (s *Store) indexNew(ctx context.Context, recs []rma.Record) error {
 		var args []any
 		for _, r := range recs[:n] {
 			if e, ok := entryOf(r); ok {
-				ks = append(ks, s.ixNewKeys(e)...)
-				args = append(args, e.num.String(), e.since.UnixMilli(), flag(e.status.IsOpen()))
+				eks := s.ixNewKeys(e)
+				ks = append(ks, eks...)
+				args = append(args, e.num.String(), e.since.UnixMilli(), flag(e.status.IsOpen()), len(eks))
 			}
 		}
 		recs = recs[n:]
@@ -340,6 +381,15 @@ func (s *Store) BuildWorklistIndex(ctx context.Context, force bool) (int, error)
 	if err := s.c.Set(ctx, s.k.ix("version"), ixVersion, 0).Err(); err != nil {
 		return total, fmt.Errorf("worklist index: %w", err)
 	}
+	// Version 2's sets of every status per partner and brand, no longer read.
+	for _, old := range []string{"p:", "b:"} {
+		err := s.scanKeys(ctx, escapeGlob(s.k.ix(old))+"*", func(ctx context.Context, c redis.Cmdable, ks []string) (bool, error) {
+			return true, c.Unlink(ctx, ks...).Err()
+		})
+		if err != nil {
+			return total, fmt.Errorf("worklist index: %w", err)
+		}
+	}
 	return total, nil
 }
 
@@ -428,23 +478,26 @@ func (s *Store) Worklist(ctx context.Context, q WorklistQuery) (WorklistPage, er
 		}
 	}
 	n := len(ks)
-	var filters []string
+	var filters [][]string
 	if !open && partner != "" && brand != "" && !slices.ContainsFunc(statuses, func(st rma.Status) bool { return !st.IsOpen() }) {
 		// Open statuses only: one intersection with the partner's brand's open set.
-		filters, partner, brand = []string{s.k.ix("pbo:" + partner + ":" + normIndex(brand))}, "", ""
+		filters, partner, brand = [][]string{{s.k.ix("pbo:" + partner + ":" + normIndex(brand))}}, "", ""
 	}
 	if partner != "" {
-		filters = append(filters, s.k.ix("p:"+partner))
+		filters = append(filters, s.openClosed(statuses, "po:"+partner, "pc:"+partner))
 	}
 	if brand != "" {
-		filters = append(filters, s.k.ix("b:"+normIndex(brand)))
+		b := normIndex(brand)
+		filters = append(filters, s.openClosed(statuses, "bo:"+b, "bc:"+b))
 	}
 	if q.Handling != "" {
-		filters = append(filters, s.k.ix("h:"+string(q.Handling)))
+		filters = append(filters, []string{s.k.ix("h:" + string(q.Handling))})
 	}
-	ks = append(ks, filters...)
+	for _, f := range filters {
+		ks = append(ks, f...)
+	}
 	scratch := randomTag()
-	for i := 0; i <= n; i++ {
+	for i := 0; i <= n+1; i++ {
 		ks = append(ks, s.k.ix("tmp:"+scratch+":"+strconv.Itoa(i)))
 	}
 	ks = append(ks, excepts...)
@@ -459,6 +512,9 @@ func (s *Store) Worklist(ctx context.Context, q WorklistQuery) (WorklistPage, er
 	for _, e := range nExcept {
 		args = append(args, e)
 	}
+	for _, f := range filters {
+		args = append(args, len(f))
+	}
 	res, err := ixQueryScript.Run(ctx, s.c, ks, args...).StringSlice()
 	if err != nil {
 		return WorklistPage{}, fmt.Errorf("worklist: %w", err)
@@ -469,6 +525,19 @@ func (s *Store) Worklist(ctx context.Context, q WorklistQuery) (WorklistPage, er
 		return WorklistPage{}, err
 	}
 	return WorklistPage{Total: total, Records: recs}, nil
+}
+
+// openClosed is a partner's or brand's filter for statuses: its open set (ix:<open>) if one of
+// them is open, its closed set (ix:<closed>) if one is closed; both for both.
+func (s *Store) openClosed(statuses []rma.Status, open, closed string) []string {
+	var ks []string
+	if slices.ContainsFunc(statuses, rma.Status.IsOpen) {
+		ks = append(ks, s.k.ix(open))
+	}
+	if slices.ContainsFunc(statuses, func(st rma.Status) bool { return !st.IsOpen() }) {
+		ks = append(ks, s.k.ix(closed))
+	}
+	return ks
 }
 
 func cmpOr[T any](a, b []T) []T {

@@ -221,3 +221,77 @@ func TestWorklistOverdueExcept(t *testing.T) {
 		t.Fatalf("partner B's TP-Link awaiting goods: %v", pageNumbers(p))
 	}
 }
+
+// The partner and brand filters over closed statuses (and open and closed ones together)
+// follow RMAs that close, reopen and move between closed statuses, on both paths of a status
+// change; a rebuild gives the same pages and deletes the sets of every status version 2 kept.
+func TestWorklistClosedFilters(t *testing.T) { bothForms(t, testWorklistClosedFilters) }
+
+func testWorklistClosedFilters(t *testing.T, s *Store) {
+	ctx := t.Context()
+	nums := worklistFixture(t, s, 6) // as TestWorklist: A, B in turn; pairs 0-1, 4-5, 8-9 TP-Link awaiting_goods
+	at := testNow.Add(time.Hour)
+	for _, mv := range []struct {
+		n  int
+		to []rma.Status
+	}{
+		{4, []rma.Status{rma.StatusClosed}},                        // A, TP-Link: closes
+		{8, []rma.Status{rma.StatusExpired, rma.StatusReceived}},   // A, TP-Link: closes and reopens
+		{9, []rma.Status{rma.StatusExpired, rma.StatusClosed}},     // B, TP-Link: closed to closed
+		{3, []rma.Status{rma.StatusShippedBack, rma.StatusClosed}}, // B, DJI
+	} {
+		for _, to := range mv.to {
+			at = at.Add(time.Minute)
+			if _, err := s.SetStatus(ctx, nums[mv.n], to, "staff:ann", "", nil, at); err != nil {
+				t.Fatalf("%s to %s: %v", nums[mv.n], to, err)
+			}
+		}
+	}
+	closed := []rma.Status{rma.StatusClosed, rma.StatusExpired, rma.StatusShippedBack}
+	cases := []struct {
+		name string
+		q    WorklistQuery
+		want []string
+	}{
+		{"partner A closed", WorklistQuery{Partner: "P-A", Statuses: closed}, []string{nums[4]}},
+		{"partner B closed", WorklistQuery{Partner: "P-B", Statuses: closed}, []string{nums[9], nums[3]}},
+		{"brand TP-Link closed", WorklistQuery{Brand: "tp-link", Statuses: closed}, []string{nums[4], nums[9]}},
+		{"partner B DJI closed", WorklistQuery{Partner: "P-B", Brand: "DJI", Statuses: closed}, []string{nums[3]}},
+		{"partner A received or closed", WorklistQuery{Partner: "P-A", Statuses: []rma.Status{rma.StatusReceived, rma.StatusClosed}},
+			[]string{nums[4], nums[8]}},
+		{"TP-Link awaiting or closed", WorklistQuery{Brand: "TP-Link", Statuses: []rma.Status{rma.StatusAwaitingGoods, rma.StatusClosed}},
+			[]string{nums[0], nums[1], nums[5], nums[4], nums[9]}},
+		{"partner A open", WorklistQuery{Partner: "P-A"}, []string{nums[0], nums[2], nums[6], nums[10], nums[8]}},
+		{"expired", WorklistQuery{Statuses: []rma.Status{rma.StatusExpired}}, nil},
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, c := range cases {
+			c.q.Limit = 50
+			p, err := s.Worklist(ctx, c.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pageNumbers(p); !slices.Equal(got, c.want) || p.Total != len(c.want) {
+				t.Errorf("%s, %s: %v (total %d), want %v", when, c.name, got, p.Total, c.want)
+			}
+		}
+	}
+	check("kept by the changes")
+	// A store of version 2: its sets of every status go, the pages stay.
+	for _, k := range []string{s.k.ix("p:P-A"), s.k.ix("b:tp-link")} {
+		if err := s.c.SAdd(ctx, k, "2026:1").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.c.Set(ctx, s.k.ix("version"), "2", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.BuildWorklistIndex(ctx, false); err != nil || n != 12 {
+		t.Fatalf("build: %d %v", n, err)
+	}
+	if n, _ := s.c.Exists(ctx, s.k.ix("p:P-A"), s.k.ix("b:tp-link")).Result(); n != 0 {
+		t.Errorf("%d sets of version 2 left after the rebuild", n)
+	}
+	check("rebuilt")
+}
