@@ -93,7 +93,7 @@ func Defaults() Config {
 			EstimateReminderDays: 7,
 		},
 		Limits: Limits{MaxMessageBytes: DefaultMaxMessageBytes, MaxItemsPerSubmission: DefaultMaxItems, MaxCSVRows: DefaultMaxCSVRows,
-			InboxBacklog: DefaultInboxBacklog},
+			InboxBacklog: DefaultInboxBacklog, MemoryLimit: DefaultMemoryLimit},
 		Labels: Labels{Format: LabelsA4x4},
 	}
 }
@@ -106,6 +106,14 @@ const (
 	// DefaultInboxBacklog keeps four workers busy for a while and bounds what a backlog of mail
 	// costs in Redis (the rest waits in IMAP).
 	DefaultInboxBacklog = 500
+	// DefaultMemoryLimit is a soft limit over what rmad holds at its busiest (a backlog: 60-80
+	// MB; one mail of 25 MB with thousands of labels: 50-90 MB live), so the collector works
+	// harder before the heap grows past it instead of letting the garbage of a big reply (fpdf
+	// allocates about 1 MB per label page) double it. Soft: a heap that needs more gets it.
+	DefaultMemoryLimit = 128 << 20
+	// MinMemoryLimit is the least limits.memory_limit other than 0: under it the collector
+	// would run all the time.
+	MinMemoryLimit = 32 << 20
 )
 
 // Mailbox defaults; list entries cannot be pre-filled like the rest.

@@ -227,6 +227,7 @@ func TestDefaults(t *testing.T) {
 		{"limits.max_message_bytes", cfg.Limits.MaxMessageBytes, int64(25 << 20)},
 		{"limits.max_items_per_submission", cfg.Limits.MaxItemsPerSubmission, 1000},
 		{"limits.inbox_backlog", cfg.Limits.InboxBacklog, int64(500)},
+		{"limits.memory_limit", cfg.Limits.MemoryLimit, int64(128 << 20)},
 		{"security.unknown_sender_reply", cfg.Security.ReplyToUnknown(), true},
 		{"service_centers.default", cfg.ServiceCenters.Default, "GR"}, // the only centre
 		{"labels.format", cfg.Labels.Format, "a4x4"},
@@ -400,6 +401,7 @@ func TestValidation(t *testing.T) {
 		{"dmarc without authserv", "security:\n  require_dmarc_pass: true\n", `:1: security.authserv_id: missing`},
 		{"limits", "limits:\n  max_message_bytes: 0\n", `:2: limits.max_message_bytes: must be more than 0, got 0`},
 		{"inbox backlog", "limits:\n  inbox_backlog: -5\n", `:2: limits.inbox_backlog: must be more than 0, got -5`},
+		{"memory limit", "limits:\n  memory_limit: 1000000\n", `:2: limits.memory_limit: must be 0 (no limit) or at least 33554432 (32 MiB), got 1000000`},
 		{"imap auth", imapA + "    auth: oauth\n", `:5: imap[0].auth: "oauth" is not one of password, xoauth2, oauthbearer`},
 		{"imap oauth2 missing", imapA + "    auth: xoauth2\n", `:2: imap[0].oauth2: missing: auth xoauth2 needs token_url, client_id, client_secret_file and scopes`},
 		{"oauth2 with password auth", imapA + "    oauth2: {token_url: \"https://t.example/token\", client_id: c, scopes: [s]}\n", `:5: imap[0].oauth2: is used only with auth xoauth2 or oauthbearer (auth is password)`},

@@ -335,6 +335,9 @@ type Limits struct {
 	// InboxBacklog: the IMAP watchers stop fetching while the inbox stream holds this many
 	// unprocessed mails (or the outbox twice as many messages), until it is down to half.
 	InboxBacklog int64 `yaml:"inbox_backlog"`
+	// MemoryLimit is the Go runtime's soft memory limit for `rmad run`, in bytes (0: none); the
+	// GOMEMLIMIT environment variable wins over it (daemon.SetMemoryLimit).
+	MemoryLimit int64 `yaml:"memory_limit"`
 }
 
 // Secret is a password or key; it never prints itself.

@@ -71,6 +71,9 @@ func validate(cfg *Config, p *problems) {
 	if cfg.Limits.InboxBacklog <= 0 {
 		p.at("limits.inbox_backlog", "must be more than 0, got %d", cfg.Limits.InboxBacklog)
 	}
+	if m := cfg.Limits.MemoryLimit; m != 0 && m < MinMemoryLimit {
+		p.at("limits.memory_limit", "must be 0 (no limit) or at least %d (32 MiB), got %d", MinMemoryLimit, m)
+	}
 }
 
 func validateRedis(cfg *Config, p *problems) {

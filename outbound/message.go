@@ -65,14 +65,38 @@ type file struct {
 	size  int
 }
 
-// sizeHint is about the size of d's mail (base64 and line breaks on every file), so that a big
-// one is written into a buffer of its size rather than one grown by doubling past it.
+// sizeHint is a little over the size of d's mail (the text quoted-printable, base64 and line
+// breaks on every file), so that a big one is written into a buffer of its size rather than one
+// grown by doubling past it and copied again: for a 25 MB reply that is 75 MB at once.
 func (d draft) sizeHint() int {
-	n := 2048 + len(d.body)
+	n := 2048 + qpSize(d.body)
 	for _, f := range d.files {
 		n += 512 + (len(f.data)+f.size)*138/100 // base64: 4/3, and CRLF every 76 characters
 	}
-	return n
+	return n + n/64
+}
+
+// qpSize is the size of text quoted-printable, as go-message writes a text part (Greek is
+// three times its UTF-8 bytes): "=XX" for '=', control and 8-bit bytes, CRLF line ends, and a
+// soft line break every 75 characters.
+func qpSize(text string) int {
+	n, line := 0, 0
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c == '\n' {
+			n, line = n+2, 0
+			continue
+		}
+		w := 1
+		if c == '=' || c >= 0x80 || (c < ' ' && c != '\t') {
+			w = 3
+		}
+		if line+w > 75 {
+			n, line = n+3, 0
+		}
+		n, line = n+w, line+w
+	}
+	return n + 2
 }
 
 // build turns a draft into a Message with go-message.

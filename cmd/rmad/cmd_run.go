@@ -29,6 +29,7 @@ func runDaemon(env *cliEnv, _ []string) int {
 	log := config.NewLogger(cfg.Log, env.stdout)
 	// go-redis's own complaints (a failed dial) as JSON lines too, not plain text in the journal.
 	store.LogRedisTo(log.With().Str("component", "redis").Logger())
+	daemon.SetMemoryLimit(cfg, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

@@ -39,7 +39,9 @@ func childDaemon(o options) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	d, err := daemon.New(ctx, cfg, config.NewLogger(cfg.Log, os.Stderr),
+	log := config.NewLogger(cfg.Log, os.Stderr)
+	daemon.SetMemoryLimit(cfg, log) // as rmad run does: limits.memory_limit, or GOMEMLIMIT
+	d, err := daemon.New(ctx, cfg, log,
 		daemon.Options{Workers: o.workers, Consumer: o.consumer, SMTPMessagesPerSession: o.perSession})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rmadbench -daemon: %v\n", err)
