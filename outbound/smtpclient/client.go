@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
@@ -442,7 +441,7 @@ func (c *Client) data(m Mail) error {
 	}
 	end := &CommandError{Verb: VerbEnd, Command: VerbEnd}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
-	dw := textproto.NewWriter(c.w).DotWriter()
+	dw := &dotWriter{w: c.w}
 	if _, err := dw.Write(m.Data); err != nil {
 		end.Err = fmt.Errorf("writing the data: %w", err)
 		return end
