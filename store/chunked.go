@@ -27,13 +27,9 @@ var chunkScript = redis.NewScript(luaWriteRecord + luaClassify + `
 local plan = cjson.decode(ARGV[1])
 local got = readKeys(classifyKeys(plan.items, {1}))
 if got[1] then return {'replay', got[1]} end
-local function claim(k)
-  if k == 0 then return '' end
-  return got[k] or ''
-end
 for i, it in ipairs(plan.items) do
-  local c = claim(it.own)
-  if c == '' then c = claim(it.oser) end
+  local c = ownClaim(it, got)
+  if c == '' and it.oser > 0 then c = got[it.oser] or '' end
   local num = string.match(c, '^(%S+)')
   if num and string.find(ARGV[2], ' ' .. num .. ' ', 1, true) then c = '' end
   if c ~= plan.expect[i] then return {'changed'} end
@@ -135,7 +131,8 @@ func (s *Store) classifyExternal(ctx context.Context, key string, base keyList, 
 		kl.add(base.keys[0])
 		sub := make([]luaItem, len(chunk))
 		for i, it := range chunk {
-			sub[i] = luaItem{Own: remap(&kl, base, it.Own), OSer: remap(&kl, base, it.OSer)} // no values: external only
+			sub[i] = luaItem{Own: remap(&kl, base, it.Own), OwnC: remap(&kl, base, it.OwnC), OwnF: it.OwnF,
+				OSer: remap(&kl, base, it.OSer)} // no values: external only
 		}
 		plan, _ := json.Marshal(luaPlan{Items: sub, Expect: []string{}, Writes: []luaWrite{}})
 		res, err := commitScript.Run(ctx, s.c, kl.keys, "classify", plan, "").StringSlice()
@@ -209,7 +206,8 @@ func (s *Store) writeChunks(ctx context.Context, key string, kl keyList, plan lu
 		cp := luaPlan{Expect: ext[from:to], Writes: []luaWrite{}, UpdMS: plan.UpdMS}
 		cp.Upd = remap(&ck, kl, plan.Upd)
 		for _, it := range plan.Items[from:to] {
-			cp.Items = append(cp.Items, luaItem{Own: remap(&ck, kl, it.Own), OSer: remap(&ck, kl, it.OSer)})
+			cp.Items = append(cp.Items, luaItem{Own: remap(&ck, kl, it.Own), OwnC: remap(&ck, kl, it.OwnC), OwnF: it.OwnF,
+				OSer: remap(&ck, kl, it.OSer)})
 		}
 		var args []any // plan and numbers first, set below
 		for ; wi < len(plan.Writes) && plan.Writes[wi].item < to; wi++ {

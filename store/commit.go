@@ -86,6 +86,8 @@ type candidate struct {
 // Plan types are read by commitScript (cjson): KEYS indexes are 1-based, 0 means none.
 type luaItem struct {
 	Own  int    `json:"own"`
+	OwnC int    `json:"ownc"` // the own number's bucket of the compacted index (compact.go)
+	OwnF string `json:"ownf"` // and its field there
 	OSer int    `json:"oser"`
 	OwnV string `json:"ownv"`
 	SerV string `json:"serv"`
@@ -133,11 +135,12 @@ end
 `
 
 // luaClassify holds the Lua functions that classify a submission's candidate items (plan
-// items) against the partner's dedupe keys. readKeys reads the KEYS at the given indexes (0:
+// items) against the partner's dedupe keys (an own number's also in the compacted index:
+// ownClaim). readKeys reads the KEYS at the given indexes (0:
 // none) in one MGET and returns their values by index; classify takes those values. A
 // classification is ” (new), 'yyyy:n handling' (an existing RMA) or '@i' (the same as
 // candidate i of this submission).
-const luaClassify = `
+const luaClassify = luaOwnClaim + `
 local function readKeys(idx)
   local ks, at = {}, {}
   for _, i in ipairs(idx) do
@@ -159,8 +162,7 @@ local function classify(items, got)
   local cls = {}
   local seenOwn, seenSer = {}, {}
   for i, it in ipairs(items) do
-    local c = ''
-    if it.own > 0 then c = got[it.own] or '' end
+    local c = ownClaim(it, got)
     if c == '' and it.oser > 0 then c = got[it.oser] or '' end
     if c == '' and it.ownv ~= '' and seenOwn[it.ownv] then c = '@' .. seenOwn[it.ownv] end
     if c == '' and it.serv ~= '' and seenSer[it.serv] then c = '@' .. seenSer[it.serv] end
@@ -274,13 +276,16 @@ func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.
 	items := make([]luaItem, len(cands))
 	for i := range cands {
 		c := &cands[i]
+		items[i] = luaItem{OwnV: c.own, SerV: c.ser}
 		if c.own != "" {
 			c.ownKeyIdx = base.add(s.k.own(p, c.own))
+			items[i].Own, items[i].OwnF = c.ownKeyIdx, compactField('o', c.own)
+			items[i].OwnC = base.add(s.k.compactIndex(p, items[i].OwnF))
 		}
 		if c.ser != "" {
 			c.oserIdx = base.add(s.k.oserial(p, c.ser))
 		}
-		items[i] = luaItem{Own: c.ownKeyIdx, OSer: c.oserIdx, OwnV: c.own, SerV: c.ser}
+		items[i].OSer = c.oserIdx
 	}
 
 	if len(cands) > commitChunk {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha1"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,10 +16,57 @@ import (
 
 // Compaction: a closed RMA that has not changed for retention.compact_after is kept as one
 // packed value P{p:<partner>}:c:<yyyy>:<n> (the whole record with its history, packJSON) in
-// place of its record hash and history list. Its number's owner entry, own-number key, serial
-// index and status indexes stay as they are, so look-ups by number, serial and own number, the
-// console and the partner API find it as before; load reads the packed value where the hash is
-// gone. A change to a compacted RMA (a status change, an event) unpacks it first.
+// place of its record hash and history list. Its own-number key and serial index entry move
+// into the partner's compacted index (cx:<bucket>, compactBuckets small hashes, see below), so
+// that what stays per compacted RMA is that value, a field or two in a listpack and its
+// members of the status and worklist sets. Its number's owner entry and status indexes stay as
+// they are. Look-ups by number, serial and own number (Lookup: the console's search, the
+// partner API, the receive scan) and the commit's own-number dedupe (luaOwnClaim) read the
+// compacted index too; load reads the packed value where the hash is gone. A change to a
+// compacted RMA (a status change, an event) unpacks it first; its index entries stay in the
+// compacted index, which every reader reads.
+
+// compactBuckets is how many hashes of the compacted index a partner has. Each own number
+// and serial of a compacted RMA is one field, in the bucket its digest picks: with Redis's
+// default hash-max-listpack-entries (128) the buckets stay listpacks up to about 250,000
+// compacted RMAs of one partner (beyond, Redis turns the fuller ones into hashtables, which
+// cost about as much per field as the listpack's whole entry and key did before: raise that
+// setting for such a partner). Part of the stored layout: changing it needs a new key name.
+const compactBuckets = 4096
+
+// maxCompactField is the longest own number or serial kept as its own field name; a longer
+// one is kept under its digest, so that no field makes its bucket leave the listpack encoding
+// (hash-max-listpack-value, 64 bytes).
+const maxCompactField = 40
+
+// compactField is the compacted index's field for an own number (kind 'o') or a serial ('s'),
+// normalised as their keys are (normOwn, normSerial).
+func compactField(kind byte, v string) string {
+	if len(v) > maxCompactField {
+		return string(kind) + "#" + shortHash(v)
+	}
+	return string(kind) + ":" + v
+}
+
+// compactIndex is the bucket of the partner's compacted index that holds field.
+func (k keys) compactIndex(partner, field string) string {
+	h := sha1.Sum([]byte(field)) // Lua's redis.sha1hex gives the same digest
+	b := (uint64(h[0])<<8 | uint64(h[1])) % compactBuckets
+	return k.partner(partner) + "cx:" + strconv.FormatUint(b, 16)
+}
+
+// luaOwnClaim is the Lua function the commit scripts read an item's own-number claim with
+// (the plan item's own key, its value in got as readKeys read it, and for a compacted RMA its
+// compacted-index bucket and field): the value "yyyy:n handling" of the RMA that has the own
+// number, or empty. The bucket is read only when the key has none.
+const luaOwnClaim = `
+local function ownClaim(it, got)
+  if it.own == 0 then return '' end
+  local c = got[it.own]
+  if not c and it.ownc > 0 then c = redis.call('HGET', KEYS[it.ownc], it.ownf) end
+  return c or ''
+end
+`
 
 func (k keys) compacted(partner string, n numberKey) string {
 	return k.partner(partner) + "c:" + n.String()
@@ -29,11 +77,31 @@ func (k keys) compacted(partner string, n numberKey) string {
 func (k keys) compactMark(partner string) string { return k.partner(partner) + "compacted" }
 
 // compactScript replaces a record hash and its history by the packed value, if the record is
-// still as it was read: KEYS rec, hist, compacted; ARGV updated_at, packed value.
+// still as it was read, and moves the RMA's own-number key and serial index entry into the
+// compacted index: KEYS rec, hist, compacted, own-number key, its bucket, serial index, its
+// bucket (the last four rec when the item has no own number or serial); ARGV updated_at,
+// packed value, member (yyyy:n), own-number field, serial field. An own-number key that names
+// another RMA stays; a serial field lists its compacted RMAs, separated by spaces.
 var compactScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'updated_at') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('DEL', KEYS[1], KEYS[2])
+local m = ARGV[3]
+if KEYS[4] ~= KEYS[1] then
+  local v = redis.call('GET', KEYS[4])
+  if v and (v == m or string.sub(v, 1, #m + 1) == m .. ' ') then
+    redis.call('HSET', KEYS[5], ARGV[4], v)
+    redis.call('DEL', KEYS[4])
+  end
+end
+if KEYS[6] ~= KEYS[1] and redis.call('HDEL', KEYS[6], m) == 1 then
+  local v = redis.call('HGET', KEYS[7], ARGV[5])
+  if not v then
+    redis.call('HSET', KEYS[7], ARGV[5], m)
+  elseif not string.find(' ' .. v .. ' ', ' ' .. m .. ' ', 1, true) then
+    redis.call('HSET', KEYS[7], ARGV[5], v .. ' ' .. m)
+  end
+end
 return 1
 `)
 
@@ -57,13 +125,26 @@ func (s *Store) compactOne(ctx context.Context, r rma.Record) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ks := []string{s.k.rec(r.PartnerID, nk), s.k.hist(r.PartnerID, nk), s.k.compacted(r.PartnerID, nk)}
-	done, err := compactScript.Run(ctx, s.c, ks, r.UpdatedAt.Format(time.RFC3339Nano), blob).Int()
+	p := r.PartnerID
+	rec := s.k.rec(p, nk)
+	ks := []string{rec, s.k.hist(p, nk), s.k.compacted(p, nk), rec, rec, rec, rec}
+	var ownF, serF string
+	if own := normOwn(r.Decision.Item.OwnNumber); own != "" {
+		ownF = compactField('o', own)
+		ks[3], ks[4] = s.k.own(p, own), s.k.compactIndex(p, ownF)
+	}
+	if ser := normSerial(r.Decision.Item.Serial); ser != "" {
+		serF = compactField('s', ser)
+		ks[5], ks[6] = s.k.serial(p, ser), s.k.compactIndex(p, serF)
+	}
+	done, err := compactScript.Run(ctx, s.c, ks, r.UpdatedAt.Format(time.RFC3339Nano), blob, nk.String(), ownF, serF).Int()
 	return done == 1, err
 }
 
 // unpack puts a compacted record back into its hash and history list, so that a change can be
 // applied to it as to any record. Unpacking one that is not compacted (any more) does nothing.
+// Its own number and serial stay in the compacted index, which every reader reads; compacting
+// it again adds nothing there twice.
 func (s *Store) unpack(ctx context.Context, r rma.Record) error {
 	n, _ := rma.ParseNumber(r.Number) // came from the store: well formed
 	nk := numberKey{Year: n.Year, N: n.N}

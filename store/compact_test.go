@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,5 +148,104 @@ func TestCompactedMemory(t *testing.T) {
 	}
 	if total/n > 1024 {
 		t.Errorf("%d B per compacted RMA, want at most 1,024", total/n)
+	}
+}
+
+// A compacted RMA's own-number key and serial index entry move into the partner's compacted
+// index; look-ups still find it by both, a new submission repeating its own number is a
+// duplicate of it (one script, three steps, and in chunks), its serial may be claimed again,
+// and compacting it again after a change adds nothing twice.
+func TestCompactedIndex(t *testing.T) { bothForms(t, testCompactedIndex) }
+
+func testCompactedIndex(t *testing.T, s *Store) {
+	ctx := context.Background()
+	long := "NOVA-" + strings.Repeat("LONG-OWN-NUMBER-", 4) // over maxCompactField
+	its := []rma.Item{item(1, "NOVA-A1", "SER-A1"), item(1, "nova-a2", "ser a2"), item(1, long, "SER-A3")}
+	for i, it := range its {
+		if _, err := s.Commit(ctx, mailSub("nova-it", fmt.Sprintf("ci-%d@nova-it.ro", i), it), decide([]rma.Item{it}), testNow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closedAt := testNow.Add(time.Hour)
+	for i := 1; i <= len(its); i++ {
+		if _, err := s.SetStatus(ctx, rma.Number{N: i, Year: 2026}.String(), rma.StatusExpired, "rmad", "", nil, closedAt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep, err := s.Compact(ctx, closedAt.Add(time.Hour)); err != nil || rep.Compacted != len(its) {
+		t.Fatalf("compact: %+v, %v", rep, err)
+	}
+	left, err := s.c.Keys(ctx, s.k.partner("nova-it")+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range left {
+		if kind := KeyKind(s.k.prefix, k); kind == "own" || kind == "sn" || kind == "oserial" {
+			t.Errorf("%s still there after compaction", k)
+		}
+	}
+	find := func(q string, want ...string) {
+		t.Helper()
+		recs, err := s.Lookup(ctx, "", q)
+		var got []string
+		for _, r := range recs {
+			got = append(got, r.Number)
+		}
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("lookup %q: %v, %v; want %v", q, got, err, want)
+		}
+	}
+	find("nova-a1", "RMA/1/SR/2026")
+	find("NOVA-A2", "RMA/2/SR/2026")
+	find(strings.ToLower(long), "RMA/3/SR/2026")
+	find("ser-a1", "RMA/1/SR/2026")
+	find("SERA2", "RMA/2/SR/2026")
+
+	// A new submission: RMA/1's own number again (a duplicate of it), RMA/2's serial with a
+	// new own number (a new RMA: RMA/2 is closed), the long own number again (a duplicate).
+	again := []rma.Item{item(1, "Nova-A1", "SER-NEW"), item(2, "NOVA-B2", "SERA2"), item(3, long, "SER-N3")}
+	out, err := s.Commit(ctx, mailSub("nova-it", "again@nova-it.ro", again...), decide(again), testNow.AddDate(0, 6, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		res rma.Result
+		num string
+	}{{rma.ResultDuplicate, "RMA/1/SR/2026"}, {rma.ResultAccepted, "RMA/4/SR/2026"}, {rma.ResultDuplicate, "RMA/3/SR/2026"}} {
+		if d := out.Decisions[i]; d.Result != want.res || d.Number != want.num || d.Route.Handling != rma.HandlingInHouse {
+			t.Errorf("line %d: %s %s %s, want %s %s in_house", i+1, d.Result, d.Number, d.Route.Handling, want.res, want.num)
+		}
+	}
+	find("SER A2", "RMA/2/SR/2026", "RMA/4/SR/2026")
+
+	// In chunks: one item of a big submission repeats RMA/2's own number.
+	big := make([]rma.Item, commitChunk+1)
+	for i := range big {
+		big[i] = item(i+1, fmt.Sprintf("BIG-%03d", i), fmt.Sprintf("BIGSER%03d", i))
+	}
+	big[commitChunk/2].OwnNumber = "NOVA-A2"
+	out, err = s.Commit(ctx, mailSub("nova-it", "big@nova-it.ro", big...), decide(big), testNow.AddDate(0, 6, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := out.Decisions[commitChunk/2]; d.Result != rma.ResultDuplicate || d.Number != "RMA/2/SR/2026" {
+		t.Errorf("in chunks: %s %s, want a duplicate of RMA/2/SR/2026", d.Result, d.Number)
+	}
+
+	// RMA/1 changes (unpacked), closes again and is compacted again: found once, listed once.
+	for _, st := range []rma.Status{rma.StatusReceived, rma.StatusShippedBack} {
+		if _, err := s.SetStatus(ctx, "RMA/1/SR/2026", st, "staff:ana", "", nil, closedAt.AddDate(0, 7, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	find("SER-A1", "RMA/1/SR/2026")
+	if _, err := s.Compact(ctx, closedAt.AddDate(0, 8, 0)); err != nil {
+		t.Fatal(err)
+	}
+	find("SER-A1", "RMA/1/SR/2026")
+	find("NOVA-A1", "RMA/1/SR/2026")
+	f := compactField('s', "SER-A1")
+	if v, err := s.c.HGet(ctx, s.k.compactIndex("nova-it", f), f).Result(); err != nil || v != "2026:1" {
+		t.Errorf("compacted index of SER-A1: %q, %v; want 2026:1", v, err)
 	}
 }

@@ -122,6 +122,7 @@ func perRMA(b *testing.B, s *Store, n int) float64 {
 	var total int64
 	for _, u := range usage {
 		total += u.Bytes
+		b.Logf("%-16s %7d keys %11d B %6.0f B/RMA", u.Kind, u.Keys, u.Bytes, float64(u.Bytes)/float64(n))
 	}
 	return float64(total) / float64(n)
 }

@@ -87,12 +87,15 @@ func (s *Store) Lookup(ctx context.Context, partnerID, query string) ([]rma.Reco
 	type hits struct {
 		own, oser   *redis.StringCmd // oser: the serial's open RMA, in no serial index until it closes
 		ser, oldSer *redis.StringSliceCmd
+		cOwn, cSer  *redis.StringCmd // the compacted index (compact.go)
 	}
 	found := make([]hits, len(partners))
+	ownF, serF := compactField('o', own), compactField('s', ser)
 	pipe := s.c.Pipeline()
 	for i, p := range partners {
 		found[i] = hits{own: pipe.Get(ctx, s.k.own(p, own)), oser: pipe.Get(ctx, s.k.oserial(p, ser)),
-			ser: pipe.HKeys(ctx, s.k.serial(p, ser)), oldSer: pipe.SMembers(ctx, s.k.serialSet(p, ser))}
+			ser: pipe.HKeys(ctx, s.k.serial(p, ser)), oldSer: pipe.SMembers(ctx, s.k.serialSet(p, ser)),
+			cOwn: pipe.HGet(ctx, s.k.compactIndex(p, ownF), ownF), cSer: pipe.HGet(ctx, s.k.compactIndex(p, serF), serF)}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("lookup %q: %w", query, err)
@@ -100,7 +103,7 @@ func (s *Store) Lookup(ctx context.Context, partnerID, query string) ([]rma.Reco
 	var out []rma.Record
 	for i, p := range partners {
 		nums := map[numberKey]bool{}
-		for _, c := range []*redis.StringCmd{found[i].own, found[i].oser} {
+		for _, c := range []*redis.StringCmd{found[i].own, found[i].oser, found[i].cOwn} {
 			if v, err := c.Result(); err == nil {
 				numPart, _, _ := strings.Cut(v, " ")
 				if nk, err := parseNumberKey(numPart); err == nil {
@@ -108,7 +111,9 @@ func (s *Store) Lookup(ctx context.Context, partnerID, query string) ([]rma.Reco
 				}
 			}
 		}
-		for _, m := range append(found[i].ser.Val(), found[i].oldSer.Val()...) {
+		members := append(found[i].ser.Val(), found[i].oldSer.Val()...)
+		members = append(members, strings.Fields(found[i].cSer.Val())...)
+		for _, m := range members {
 			if nk, err := parseNumberKey(m); err == nil {
 				nums[nk] = true
 			}

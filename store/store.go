@@ -13,7 +13,8 @@
 //     dedupe keys (own:<own number>, oserial:<serial> for the serial's open RMA) and the indexes
 //     (sn:<serial>, a hash whose fields are the serial's closed RMAs: an open one is found by
 //     its oserial key; status:<status>, updated) and listed (set once the partner is in
-//     partners).
+//     partners); for compacted RMAs their packed value (c:<yyyy>:<n>) and the compacted
+//     index of their own numbers and serials (cx:<bucket>, compact.go).
 //     Small hashes are kept as listpacks, which Redis 7.0 does not do for sets of strings.
 //   - P{rma}:... holds what is global: the per-year counters (seq:<yyyy>), who owns a number
 //     (owner:<yyyy>), the partners that have records (partners), the number reservations
