@@ -23,8 +23,18 @@ import (
 // status, estimate ...), subject and date, and the mail itself without the bytes of its
 // parcel labels. rma-labels.pdf is most of a reply (about 40 KB, and base64 on top) and
 // follows from the records, so it is rendered again (LabelsPDFs, Restore) when the mail is
-// sent again.
+// sent again. The store deflates it with a dictionary of sample mails in its language
+// (mailDictionary).
 func (c *Composer) Keep(m Message) (store.KeptMail, error) {
+	k, err := c.keep(m)
+	if err == nil {
+		k.Dictionary = c.mailDictionary(k.Locale)
+	}
+	return k, err
+}
+
+// keep is Keep without the dictionary.
+func (c *Composer) keep(m Message) (store.KeptMail, error) {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.Raw)))
 	if err != nil {
 		return store.KeptMail{}, fmt.Errorf("outbound: keep %s: header: %w", m.ID, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rmad/rmad/label"
 	"github.com/rmad/rmad/rma"
+	"github.com/rmad/rmad/store"
 )
 
 // Keep leaves out the parcel labels' bytes (one PDF, or several when a reply has more labels
@@ -130,5 +131,44 @@ func TestWrap76(t *testing.T) {
 				t.Errorf("%d: line of %d", n, len(line))
 			}
 		}
+	}
+}
+
+// Keep gives a partner mail the dictionary of its language: one per language and
+// configuration, made once, the same after a restart (so copies made before it stay
+// readable under the same id), another for another configuration; none for a mail without a
+// language rmad has words for.
+func TestKeepDictionary(t *testing.T) {
+	c := testComposer()
+	keep := func(c *Composer, locale string) store.KeptMail {
+		t.Helper()
+		reply, err := c.Reply(submissionFor(locale, "RMA"), partners[locale], []rma.Decision{inHouse(1, "RMA/1/SR/2026", archer, rma.Item{Serial: "S1"})}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := c.Keep(reply)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	ro, el := keep(c, "ro"), keep(c, "el")
+	if ro.Dictionary == nil || el.Dictionary == nil || ro.Dictionary.ID() == el.Dictionary.ID() {
+		t.Fatalf("dictionaries ro %v, el %v", ro.Dictionary, el.Dictionary)
+	}
+	if again := keep(c, "ro"); again.Dictionary != ro.Dictionary {
+		t.Error("the ro dictionary was made twice")
+	}
+	keptDicts.Clear() // a restart
+	if again := keep(c, "ro"); again.Dictionary.ID() != ro.Dictionary.ID() {
+		t.Errorf("after a restart the ro dictionary is %s, was %s", again.Dictionary.ID(), ro.Dictionary.ID())
+	}
+	other := testComposer()
+	other.From = "Service <service@other.example>"
+	if k := keep(other, "ro"); k.Dictionary.ID() == ro.Dictionary.ID() {
+		t.Error("another configuration has the same dictionary")
+	}
+	if d := c.mailDictionary("xx"); d != nil {
+		t.Errorf("a language without words has dictionary %s", d.ID())
 	}
 }

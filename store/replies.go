@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -44,6 +45,9 @@ type KeptMail struct {
 	Numbers []string `json:"numbers,omitempty"`
 	// Retention is how long it is kept (console.reply_retention); 0: DefaultReplyRetention.
 	Retention time.Duration `json:"-"`
+	// Dictionary, when set, is what the copy is deflated with (made of sample mails in its
+	// language: see maildict.go); nil: the store's own dictionary of field names.
+	Dictionary *MailDictionary `json:"-"`
 }
 
 // keptMail is KeptMail as stored: Raw as text (rmad's mails are 7-bit), which deflates far
@@ -67,7 +71,7 @@ func (s *Store) KeepMail(ctx context.Context, partner string, numbers []string, 
 	if len(numbers) == 0 {
 		return nil
 	}
-	ttl, b, err := s.packKept(numbers, m)
+	ttl, b, err := s.packKept(ctx, numbers, m)
 	if err != nil {
 		return fmt.Errorf("keep mail %s: %w", m.ID, err)
 	}
@@ -89,7 +93,7 @@ func (s *Store) KeepMailIn(ctx context.Context, pipe redis.Pipeliner, partner st
 	if len(numbers) == 0 {
 		return nil
 	}
-	ttl, b, err := s.packKept(numbers, m)
+	ttl, b, err := s.packKept(ctx, numbers, m)
 	if err != nil {
 		cmd := redis.NewCmd(ctx)
 		cmd.SetErr(fmt.Errorf("keep mail %s: %w", m.ID, err))
@@ -109,14 +113,27 @@ func (s *Store) KeepMailIn(ctx context.Context, pipe redis.Pipeliner, partner st
 // (KeepSent goes before the outbox entry, so the retry keeps it again).
 const keptChunk = 100
 
-// packKept is m about numbers as stored, and how long.
-func (s *Store) packKept(numbers []string, m KeptMail) (time.Duration, []byte, error) {
+// packKept is m about numbers as stored, and how long. With a dictionary, the first mail
+// packed with it writes it to Redis (one round trip of its own, once).
+func (s *Store) packKept(ctx context.Context, numbers []string, m KeptMail) (time.Duration, []byte, error) {
 	ttl := m.Retention
 	if ttl <= 0 {
 		ttl = DefaultReplyRetention
 	}
 	m.Numbers = numbers
-	b, err := packJSON(keptMail{KeptMail: m, Raw: string(m.Raw)})
+	km := keptMail{KeptMail: m, Raw: string(m.Raw)}
+	if m.Dictionary == nil {
+		b, err := packJSON(km)
+		return ttl, b, err
+	}
+	if err := s.saveMailDict(ctx, m.Dictionary); err != nil {
+		return 0, nil, err
+	}
+	js, err := json.Marshal(km)
+	if err != nil {
+		return 0, nil, err
+	}
+	b, err := m.Dictionary.pack(js)
 	return ttl, b, err
 }
 
@@ -188,7 +205,7 @@ func (s *Store) KeptMails(ctx context.Context, partner, number string) ([]KeptMa
 			continue // expired before its index entry
 		}
 		var km keptMail
-		if err := unpackJSON([]byte(str), &km); err != nil {
+		if err := s.unpackKept(ctx, []byte(str), &km); err != nil {
 			return nil, fmt.Errorf("kept mail %s: %w", ids[i], err)
 		}
 		km.KeptMail.Raw = []byte(km.Raw)

@@ -146,3 +146,63 @@ func TestKeepMailManyRMAs(t *testing.T) {
 		}
 	}
 }
+
+// A mail kept with a dictionary reads back as it was (in a pipeline too), also by a store of
+// a process that never made the dictionary (it comes from Redis, once), takes a fraction of
+// the copy without one, and a copy whose dictionary is gone is an error that says so.
+func TestKeptMailDictionary(t *testing.T) {
+	ctx := t.Context()
+	s := newTestStore(t)
+	const partner = "P-GR-001"
+	sample := keptTestMail("reply.sample@d", testNow)
+	sample.Raw = append(sample.Raw, strings.Repeat("Γεια σας, λάβαμε το αίτημα RMA σας.\r\n", 10)...)
+	d, err := NewMailDictionary([]KeptMail{sample})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := keptTestMail("reply.1@d", testNow)
+	with.Raw = append(with.Raw, strings.Repeat("Γεια σας, λάβαμε το αίτημα RMA σας.\r\n", 10)...)
+	without := with
+	without.ID = "reply.2@d"
+	with.Dictionary = d
+	piped := with
+	piped.ID = "reply.3@d"
+	if err := s.KeepMail(ctx, partner, []string{"RMA/1/SR/2026"}, with); err != nil {
+		t.Fatal(err)
+	}
+	pipe := s.c.Pipeline()
+	cmds := s.KeepMailIn(ctx, pipe, partner, []string{"RMA/2/SR/2026"}, piped)
+	if _, err := pipe.Exec(ctx); err != nil || cmds[0].Err() != nil {
+		t.Fatal(err, cmds[0].Err())
+	}
+	if err := s.KeepMail(ctx, partner, []string{"RMA/3/SR/2026"}, without); err != nil {
+		t.Fatal(err)
+	}
+	size := func(id string) int {
+		v, err := s.c.Get(ctx, s.k.keptMail(partner, id)).Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(v)
+	}
+	if a, b := size(with.ID), size(without.ID); a*3 > b {
+		t.Errorf("with the dictionary %d B, without %d B", a, b)
+	}
+
+	mailDicts.Delete(d.ID()) // as in another process
+	other := New(s.c, s.k.prefix)
+	for n, want := range map[string]KeptMail{"RMA/1/SR/2026": with, "RMA/2/SR/2026": piped, "RMA/3/SR/2026": without} {
+		got, err := other.KeptMail(ctx, partner, n, want.ID)
+		if err != nil || !bytes.Equal(got.Raw, want.Raw) || got.Subject != want.Subject || got.Locale != "el" {
+			t.Errorf("%s read back: %q, %v", want.ID, got.Raw, err)
+		}
+	}
+
+	mailDicts.Delete(d.ID())
+	if err := s.c.Del(ctx, s.k.mailDict(d.ID())).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(s.c, s.k.prefix).KeptMails(ctx, partner, "RMA/1/SR/2026"); err == nil || !strings.Contains(err.Error(), "dictionary "+d.ID()) {
+		t.Errorf("dictionary gone: %v", err)
+	}
+}

@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -188,6 +189,8 @@ type Store struct {
 	// status change takes its general path (Cluster: the partner's keys and the global ones
 	// are on two slots).
 	multiStep bool
+	// savedDicts: the kept-mail dictionaries this store wrote to Redis (saveMailDict).
+	savedDicts sync.Map
 }
 
 // New returns a store that keeps its keys under prefix (redis.key_prefix).
