@@ -120,15 +120,18 @@ type luaPlan struct {
 
 // luaWriteRecord is the Lua function the commit scripts write a new record with (plan w, the
 // record's key rec, its number key num, the own-number and serial keys' value val): its fields
-// and packed chunks in one HSET, own-number and serial keys, status set, updated index.
+// and packed chunks in one HSET, own-number and open-serial keys in one MSET, serial index,
+// status set, updated index.
 const luaWriteRecord = `
 local function writeRecord(plan, w, rec, num, val)
   local f = w.fields -- and the packed chunks: one HSET per record
   for j = 0, w.blobs - 1 do f[#f + 1] = 'z' .. j; f[#f + 1] = ARGV[w.blob + j] end
   redis.call('HSET', rec, unpack(f))
-  if w.own > 0 then redis.call('SET', KEYS[w.own], val) end
+  local dd = {} -- the dedupe keys, in one MSET
+  if w.own > 0 then dd[#dd + 1] = KEYS[w.own]; dd[#dd + 1] = val end
+  if w.oser > 0 then dd[#dd + 1] = KEYS[w.oser]; dd[#dd + 1] = val end
+  if #dd > 0 then redis.call('MSET', unpack(dd)) end
   if w.sset > 0 then redis.call('HSET', KEYS[w.sset], num, '') end
-  if w.oser > 0 then redis.call('SET', KEYS[w.oser], val) end
   redis.call('SADD', KEYS[w.stat], num)
   redis.call('ZADD', KEYS[plan.upd], plan.updms, num)
 end
