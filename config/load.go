@@ -110,7 +110,7 @@ const (
 	// MB; one mail of 25 MB with thousands of labels: 50-90 MB live), so the collector works
 	// harder before the heap grows past it instead of letting the garbage of a big reply (fpdf
 	// allocates about 1 MB per label page) double it. Soft: a heap that needs more gets it.
-	DefaultMemoryLimit = 128 << 20
+	DefaultMemoryLimit = 100 << 20
 	// MinMemoryLimit is the least limits.memory_limit other than 0: under it the collector
 	// would run all the time.
 	MinMemoryLimit = 32 << 20

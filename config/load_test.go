@@ -227,7 +227,7 @@ func TestDefaults(t *testing.T) {
 		{"limits.max_message_bytes", cfg.Limits.MaxMessageBytes, int64(25 << 20)},
 		{"limits.max_items_per_submission", cfg.Limits.MaxItemsPerSubmission, 1000},
 		{"limits.inbox_backlog", cfg.Limits.InboxBacklog, int64(500)},
-		{"limits.memory_limit", cfg.Limits.MemoryLimit, int64(128 << 20)},
+		{"limits.memory_limit", cfg.Limits.MemoryLimit, int64(100 << 20)},
 		{"security.unknown_sender_reply", cfg.Security.ReplyToUnknown(), true},
 		{"service_centers.default", cfg.ServiceCenters.Default, "GR"}, // the only centre
 		{"labels.format", cfg.Labels.Format, "a4x4"},
