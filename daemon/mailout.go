@@ -40,8 +40,9 @@ func enqueue(ctx context.Context, q *queue.Queue, enqueued string, msgs ...outbo
 }
 
 // enqueueWith is enqueue with first's commands ahead of the entry in the same round trip (nil:
-// none); first returns them, and a failed one fails the enqueue.
-func enqueueWith(ctx context.Context, q *queue.Queue, first func(redis.Pipeliner) []redis.Cmder, enqueued string, msgs ...outbound.Message) error {
+// none); first returns what says, once the pipeline ran, whether they did their part, and
+// their failure fails the enqueue.
+func enqueueWith(ctx context.Context, q *queue.Queue, first func(redis.Pipeliner) (result func() error), enqueued string, msgs ...outbound.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -50,16 +51,14 @@ func enqueueWith(ctx context.Context, q *queue.Queue, first func(redis.Pipeliner
 		return fmt.Errorf("outbox %s: encode: %w", msgs[0].ID, err)
 	}
 	pipe := q.Pipeline()
-	var before []redis.Cmder
+	before := func() error { return nil }
 	if first != nil {
 		before = first(pipe)
 	}
 	add := q.AddIn(ctx, pipe, b, map[string]string{"message_id": msgs[0].ID})
 	_, _ = pipe.Exec(ctx)
-	for _, c := range before {
-		if err := c.Err(); err != nil {
-			return fmt.Errorf("outbox %s: %w", msgs[0].ID, err)
-		}
+	if err := before(); err != nil {
+		return fmt.Errorf("outbox %s: %w", msgs[0].ID, err)
 	}
 	if _, err := add(); err != nil {
 		return fmt.Errorf("outbox %s: %w", msgs[0].ID, err)
@@ -116,7 +115,7 @@ func enqueueKept(ctx context.Context, q *queue.Queue, st *store.Store, c *outbou
 		}
 		return enqueue(ctx, q, enqueued, msgs...)
 	}
-	keep := func(pipe redis.Pipeliner) []redis.Cmder {
+	keep := func(pipe redis.Pipeliner) func() error {
 		return st.KeepMailIn(ctx, pipe, partner, numbers, kept)
 	}
 	return enqueueWith(ctx, q, keep, enqueued, msgs...)

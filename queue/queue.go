@@ -2,8 +2,16 @@
 // submissions) and the outbox (replies to send).
 //
 // A Queue is one stream with one consumer group and a dead-letter stream. Every rmad instance
-// runs a consumer in the group, so the instances share the work. An entry is acknowledged and
-// deleted only after its handler succeeded, so the stream holds exactly the work not yet done.
+// runs a consumer in the group, so the instances share the work. An entry is acknowledged only
+// after its handler succeeded, and deleted with it or soon after: so that a busy queue does not
+// pay an XDEL per entry, a consumer deletes the small entries it acknowledged in batches (one
+// XDEL for up to deleteBatch of them, at most deleteDelay after the first), while an entry of
+// deleteAtOnceFrom bytes or more (a large raw mail) goes with its XACK. Entries a crash left
+// acknowledged but not deleted are removed by a sweep (XTRIM MINID below the group's oldest
+// pending entry and its last delivered one: everything there is done) when a consumer starts
+// and every sweepEvery while it acknowledges. Depth does not count the done entries this Queue
+// still has to delete, so it is the work not yet done, up to done entries of other instances
+// for at most deleteDelay (or, after a crash, until a sweep).
 //
 //   - At start a consumer first takes up its own pending entries (left by a crash), then new ones.
 //   - An entry whose consumer went quiet for longer than the visibility timeout is reclaimed
@@ -151,7 +159,24 @@ type Queue struct {
 	meta   string // attempt counters, errors and due times, on the stream's slot
 	dead   string // <prefix>dead:<name>
 	log    zerolog.Logger
+
+	// done holds acknowledged entries not yet deleted from the stream; deleting takes delMu
+	// for writing from its XDEL until done no longer lists them, and Depth for reading around
+	// its XLEN, so what it subtracts is still in the stream.
+	delMu     sync.RWMutex
+	doneMu    sync.Mutex
+	done      []string
+	doneTimer *time.Timer
+	swept     time.Time // under doneMu: the last sweep
 }
+
+// Deleting acknowledged entries: see the package comment.
+const (
+	deleteBatch      = 100
+	deleteDelay      = 100 * time.Millisecond
+	deleteAtOnceFrom = 256 << 10
+	sweepEvery       = 10 * time.Second
+)
 
 // New returns the queue opt.Stream under prefix (redis.key_prefix).
 func New(c redis.UniversalClient, prefix string, opt Options) *Queue {
@@ -222,13 +247,19 @@ func (q *Queue) AddIn(ctx context.Context, pipe redis.Pipeliner, payload []byte,
 }
 
 // Depth is the number of messages not yet done: waiting, in progress or waiting for a retry.
-// Acknowledged entries are deleted, so this is the stream's length.
+// It is the stream's length less the entries this Queue acknowledged and has not deleted yet;
+// another instance's are counted until it deletes them (see the package comment).
 func (q *Queue) Depth(ctx context.Context) (int64, error) {
+	q.delMu.RLock()
+	defer q.delMu.RUnlock()
+	q.doneMu.Lock()
+	done := int64(len(q.done))
+	q.doneMu.Unlock()
 	n, err := q.c.XLen(ctx, q.stream).Result()
 	if err != nil {
 		return 0, fmt.Errorf("queue %s: depth: %w", q.opt.Stream, err)
 	}
-	return n, nil
+	return max(0, n-done), nil
 }
 
 // Message is one queued item as a handler gets it.
@@ -320,12 +351,19 @@ func fError(id string) string    { return id + ":err" }
 func fDue(id string) string      { return id + ":due" }
 func fFailed(id string) string   { return id + ":at" }
 
-// ack finishes an entry: deleted from the stream, acknowledged, and with meta its failure
-// fields gone (an entry in its first attempt has none: it never failed). It is a plain
-// pipeline, not MULTI: Redis over maxmemory (noeviction) refuses a transaction but not these
-// commands, which only free memory. Deleting comes first, so a crash part way leaves at most a
-// pending id without an entry (admit acknowledges it) and a few stale fields.
+// ack finishes an entry: acknowledged, deleted from the stream (with later, when it is small:
+// see deleteLater), and with meta its failure fields gone (an entry in its first attempt has
+// none: it never failed). It is a plain pipeline, not MULTI: Redis over maxmemory (noeviction)
+// refuses a transaction but not these commands, which only free memory. Deleting comes first,
+// so a crash part way leaves at most a pending id without an entry (admit acknowledges it) and
+// a few stale fields; a crash before a later delete leaves done entries for the sweep.
 func (q *Queue) ack(ctx context.Context, id string, meta bool, hooks ...AckHook) error {
+	return q.ackSized(ctx, id, meta, deleteAtOnceFrom, hooks...)
+}
+
+// ackSized is ack of an entry whose payload is size bytes: one smaller than deleteAtOnceFrom,
+// in its first attempt, is acknowledged alone and deleted with the next batch.
+func (q *Queue) ackSized(ctx context.Context, id string, meta bool, size int, hooks ...AckHook) error {
 	pipe := q.c.Pipeline()
 	afters := make([]func(), 0, len(hooks))
 	for _, f := range hooks {
@@ -333,7 +371,12 @@ func (q *Queue) ack(ctx context.Context, id string, meta bool, hooks ...AckHook)
 			afters = append(afters, after)
 		}
 	}
-	own := []redis.Cmder{pipe.XDel(ctx, q.stream, id), pipe.XAck(ctx, q.stream, q.opt.Group, id)}
+	later := !meta && size < deleteAtOnceFrom
+	var own []redis.Cmder
+	if !later {
+		own = append(own, pipe.XDel(ctx, q.stream, id))
+	}
+	own = append(own, pipe.XAck(ctx, q.stream, q.opt.Group, id))
 	if meta {
 		own = append(own, pipe.HDel(ctx, q.meta, fAttempts(id), fError(id), fDue(id), fFailed(id)))
 	}
@@ -346,7 +389,138 @@ func (q *Queue) ack(ctx context.Context, id string, meta bool, hooks ...AckHook)
 			return fmt.Errorf("queue %s: ack %s: %w", q.opt.Stream, id, err)
 		}
 	}
+	if later {
+		q.deleteLater(id)
+	}
 	return nil
+}
+
+// deleteLater lists an acknowledged entry for the next batch delete: at once when the batch is
+// full, else at most deleteDelay from the first entry of the batch.
+func (q *Queue) deleteLater(id string) {
+	q.doneMu.Lock()
+	q.done = append(q.done, id)
+	n := len(q.done)
+	if n == 1 {
+		q.doneTimer = time.AfterFunc(deleteDelay, func() { q.deleteDone(context.Background()) })
+	}
+	q.doneMu.Unlock()
+	if n >= deleteBatch {
+		go q.deleteDone(context.Background())
+	}
+}
+
+// deleteDone deletes the acknowledged entries listed so far, in one XDEL, and sweeps the stream
+// when the last sweep is sweepEvery ago. A failed delete leaves them to the sweep.
+func (q *Queue) deleteDone(ctx context.Context) {
+	q.delMu.Lock()
+	defer q.delMu.Unlock()
+	q.doneMu.Lock()
+	ids := q.done
+	q.done = nil
+	if q.doneTimer != nil {
+		q.doneTimer.Stop()
+		q.doneTimer = nil
+	}
+	sweep := time.Since(q.swept) >= sweepEvery
+	if sweep {
+		q.swept = time.Now()
+	}
+	q.doneMu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, q.opt.SettleTimeout)
+	defer cancel()
+	if err := q.c.XDel(ctx, q.stream, ids...).Err(); err != nil && !errors.Is(err, redis.ErrClosed) {
+		// Listed again for the next try (Depth keeps not counting them), up to a bound: the
+		// sweep finds what falls off.
+		q.doneMu.Lock()
+		q.done = append(ids, q.done...)
+		if len(q.done) > 10*deleteBatch {
+			q.done = q.done[len(q.done)-10*deleteBatch:]
+		}
+		if q.doneTimer == nil {
+			q.doneTimer = time.AfterFunc(time.Second, func() { q.deleteDone(context.Background()) })
+		}
+		q.doneMu.Unlock()
+		q.log.Debug().Err(err).Int("count", len(ids)).Msg("could not delete acknowledged entries yet")
+		return
+	}
+	if sweep {
+		q.sweep(ctx)
+	}
+}
+
+// sweep removes the entries before the consumer group's oldest pending entry and after none it
+// has not delivered yet: all of them are done (acknowledged), left by a crash between an ack
+// and its delete. An error is only logged: the next sweep tries again.
+func (q *Queue) sweep(ctx context.Context) {
+	pipe := q.c.Pipeline()
+	groups := pipe.XInfoGroups(ctx, q.stream)
+	pending := pipe.XPending(ctx, q.stream, q.opt.Group)
+	_, _ = pipe.Exec(ctx)
+	gs, err := groups.Result()
+	if err != nil {
+		if !isNoGroup(err) && !errors.Is(err, redis.Nil) && !strings.Contains(err.Error(), "no such key") {
+			q.log.Warn().Err(err).Msg("sweep: could not read the consumer groups")
+		}
+		return
+	}
+	var minID string
+	for _, g := range gs {
+		next, ok := nextID(g.LastDeliveredID)
+		if !ok {
+			return
+		}
+		if minID == "" || lessID(next, minID) {
+			minID = next
+		}
+	}
+	p, err := pending.Result()
+	if err != nil {
+		q.log.Warn().Err(err).Msg("sweep: could not read the pending entries")
+		return
+	}
+	if p.Count > 0 && lessID(p.Lower, minID) {
+		minID = p.Lower
+	}
+	if minID == "" || minID == "0-1" {
+		return
+	}
+	if err := q.c.XTrimMinID(ctx, q.stream, minID).Err(); err != nil {
+		q.log.Warn().Err(err).Msg("sweep: could not trim done entries")
+	}
+}
+
+// parseID splits a stream id ms-seq.
+func parseID(id string) (ms, seq uint64, ok bool) {
+	a, b, found := strings.Cut(id, "-")
+	if !found {
+		return 0, 0, false
+	}
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	return ms, seq, err1 == nil && err2 == nil
+}
+
+// nextID is the smallest stream id after id.
+func nextID(id string) (string, bool) {
+	ms, seq, ok := parseID(id)
+	if !ok || seq == ^uint64(0) {
+		return "", false
+	}
+	return strconv.FormatUint(ms, 10) + "-" + strconv.FormatUint(seq+1, 10), true
+}
+
+// lessID orders stream ids (both well formed; a malformed one is never less).
+func lessID(a, b string) bool {
+	ams, aseq, ok1 := parseID(a)
+	bms, bseq, ok2 := parseID(b)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return ams < bms || ams == bms && aseq < bseq
 }
 
 // hooks returns the AckHooks the handler of m registered.

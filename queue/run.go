@@ -119,6 +119,7 @@ func (q *Queue) Run(ctx context.Context, h Handler) error {
 	q.log.Info().Str("consumer", q.opt.Consumer).Int("concurrency", q.opt.Concurrency).Msg("consuming")
 	r.loop(ctx)
 	r.wg.Wait()
+	q.deleteDone(context.WithoutCancel(ctx)) // what the last handlers acknowledged
 	<-touchDone
 	q.log.Info().Msg("stopped")
 	return nil
@@ -133,11 +134,19 @@ func (r *runner) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		r.trouble.wait(ctx) // Redis refused a write: do not spin on it
 		if !groupReady {
+			// A group made again reads the stream from its start: entries acknowledged here
+			// and not yet deleted must be gone before, or they would be handed out again.
+			q.deleteDone(ctx)
 			if err := q.ensureGroup(ctx); err != nil {
 				r.pause(ctx, err)
 				continue
 			}
 			groupReady = true
+			// Done entries a crash left behind (acknowledged, not yet deleted).
+			q.doneMu.Lock()
+			q.swept = time.Now()
+			q.doneMu.Unlock()
+			q.sweep(ctx)
 		}
 		n := r.acquire(ctx)
 		if n == 0 {
@@ -656,7 +665,7 @@ func (r *runner) handle(m Message) {
 	defer cancelSettle()
 	switch {
 	case herr == nil:
-		if err := q.ack(sctx, m.ID, m.Attempt > 1, m.hooks()...); err != nil {
+		if err := q.ackSized(sctx, m.ID, m.Attempt > 1, len(m.Payload), m.hooks()...); err != nil {
 			r.trouble.failed(err, "ack")
 			r.forget(m.ID)
 			r.setRefund(m.ID) // handled again, but the store's fault: not another attempt

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,7 +60,12 @@ type keptMail struct {
 
 // Keys: {p:<partner>}:mail:<Message-ID> holds a kept mail (packed JSON, one copy for all the
 // RMAs it is about), {p:<partner>}:mails:<number> the Message-IDs of the RMA's newest
-// KeptPerRMA, scored by date; both expire after the retention.
+// KeptPerRMA as one short string, newest first, a line "<score> <Message-ID>" each (the score
+// orders them: the time it was kept, ms); both expire after the retention. A string rather than
+// a sorted set because keeping a mail then writes one key per RMA with one command (GET, then
+// SET with the expiry) instead of five (ZSCORE, ZRANGE, ZADD, ZREMRANGEBYRANK, PEXPIRE).
+// Earlier versions kept the list as a sorted set (member the Message-ID, scored the same way):
+// both the script and KeptMails read that too, and the next mail kept rewrites it as a string.
 func (k keys) keptMail(partner, id string) string { return k.partner(partner) + "mail:" + id }
 func (k keys) keptMails(partner, number string) string {
 	return k.partner(partner) + "mails:" + number
@@ -87,29 +93,51 @@ func (s *Store) KeepMail(ctx context.Context, partner string, numbers []string, 
 }
 
 // KeepMailIn is KeepMail with its script calls queued on pipe, for the caller to send with
-// what follows (the mail's outbox entry: one round trip). It returns the commands, whose
-// errors the caller checks after Exec.
-func (s *Store) KeepMailIn(ctx context.Context, pipe redis.Pipeliner, partner string, numbers []string, m KeptMail) []redis.Cmder {
+// what follows (the mail's outbox entry: one round trip). Once pipe ran, result says whether
+// the mail is kept; it must be called.
+//
+// The calls are EVALSHA, which Redis answers NOSCRIPT when it does not hold the script (its
+// first use since Redis started, a failover, SCRIPT FLUSH): a pipeline cannot load it and
+// repeat the call part way, as a plain Script.Run does, so result does that after the
+// pipeline, with EVAL (which loads it for the next time). Keeping a mail twice changes nothing
+// but its expiry, so the repeat is safe; until then the mail is not among the RMA's kept ones,
+// and result's error makes the caller's step fail and come again.
+func (s *Store) KeepMailIn(ctx context.Context, pipe redis.Pipeliner, partner string, numbers []string, m KeptMail) (result func() error) {
 	if len(numbers) == 0 {
-		return nil
+		return func() error { return nil }
 	}
 	ttl, b, err := s.packKept(ctx, numbers, m)
 	if err != nil {
-		cmd := redis.NewCmd(ctx)
-		cmd.SetErr(fmt.Errorf("keep mail %s: %w", m.ID, err))
-		return []redis.Cmder{cmd}
+		return func() error { return fmt.Errorf("keep mail %s: %w", m.ID, err) }
 	}
-	var cmds []redis.Cmder
+	type call struct {
+		cmd  *redis.Cmd
+		keys []string
+		args []any
+	}
+	var calls []call
 	for chunk := range slices.Chunk(numbers, keptChunk) {
-		// EVAL, not EVALSHA: a pipeline cannot load the script on NOSCRIPT part way.
-		cmds = append(cmds, keepMailScript.Eval(ctx, pipe, s.keepMailKeys(partner, m.ID, chunk), s.keepMailArgs(m, ttl, b, len(cmds) == 0)...))
+		c := call{keys: s.keepMailKeys(partner, m.ID, chunk), args: s.keepMailArgs(m, ttl, b, len(calls) == 0)}
+		c.cmd = keepMailScript.EvalSha(ctx, pipe, c.keys, c.args...)
+		calls = append(calls, c)
 	}
-	return cmds
+	return func() error {
+		for _, c := range calls {
+			err := c.cmd.Err()
+			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				err = keepMailScript.Eval(ctx, s.c, c.keys, c.args...).Err()
+			}
+			if err != nil {
+				return fmt.Errorf("keep mail %s: %w", m.ID, err)
+			}
+		}
+		return nil
+	}
 }
 
 // keptChunk bounds the RMAs one keep script lists a mail for: a reply about 10,000 RMAs in one
-// script held Redis for 160 ms (four commands per RMA), in chunks of 100 a call takes about
-// 2 ms. A crash between chunks leaves some RMAs without the mail listed until the retry
+// script held Redis for 160 ms (four commands per RMA then), in chunks of 100 a call takes
+// about 2 ms. A crash between chunks leaves some RMAs without the mail listed until the retry
 // (KeepSent goes before the outbox entry, so the retry keeps it again).
 const keptChunk = 100
 
@@ -155,35 +183,82 @@ func (s *Store) keepMailArgs(m KeptMail, ttl time.Duration, packed []byte, withM
 	return []any{packed, ttl.Milliseconds(), m.ID, time.Now().UnixMilli(), KeptPerRMA}
 }
 
-// keepMailScript writes the mail (KEYS[1]; not when ARGV[1] is empty) and puts its id (ARGV[3]) on each RMA's list
-// (KEYS[2..]) in the order rmad kept them: scored now (ARGV[4], ms) or just above the list's
-// newest, so mails kept within a millisecond, or under a clock that stands still, keep their
-// order; a mail already listed (a retry) keeps its place. Each list keeps its newest ARGV[5].
+// keepMailScript writes the mail (KEYS[1]; not when ARGV[1] is empty) and puts its id (ARGV[3])
+// first on each RMA's list (KEYS[2..], see keys.keptMails) in the order rmad kept them: scored
+// now (ARGV[4], ms) or just above the list's newest, so mails kept within a millisecond, or
+// under a clock that stands still, keep their order; a mail already listed (a retry) keeps its
+// place. Each list keeps its newest ARGV[5] and is written with the expiry (ARGV[2], ms): per
+// RMA a GET and a SET. A list in the sorted set of earlier versions (GET: WRONGTYPE) is read
+// with ZRANGE and written back as a string.
 var keepMailScript = redis.NewScript(`
 if ARGV[1] ~= '' then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
+local id = ARGV[3]
 local now = tonumber(ARGV[4])
 local keep = tonumber(ARGV[5])
 for i = 2, #KEYS do
-  if not redis.call('ZSCORE', KEYS[i], ARGV[3]) then
-    local score = now
-    local top = redis.call('ZRANGE', KEYS[i], 0, 0, 'REV', 'WITHSCORES')
-    if top[2] and tonumber(top[2]) >= score then
-      score = tonumber(top[2]) + 1
+  local cur = redis.pcall('GET', KEYS[i])
+  local lines = {}
+  if type(cur) == 'table' and cur.err then
+    local z = redis.call('ZRANGE', KEYS[i], 0, keep - 1, 'REV', 'WITHSCORES')
+    for j = 1, #z, 2 do
+      lines[#lines + 1] = string.format('%d', tonumber(z[j + 1])) .. ' ' .. z[j]
     end
-    redis.call('ZADD', KEYS[i], score, ARGV[3])
-    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -keep - 1)
+  elseif cur then
+    for line in string.gmatch(cur, '[^\n]+') do
+      lines[#lines + 1] = line
+    end
   end
-  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+  local listed = false
+  for _, line in ipairs(lines) do
+    if string.match(line, '^%S+ (.+)$') == id then
+      listed = true
+      break
+    end
+  end
+  if not listed then
+    local score = now
+    if lines[1] then
+      local top = tonumber(string.match(lines[1], '^(%d+) '))
+      if top and top >= score then score = top + 1 end
+    end
+    table.insert(lines, 1, string.format('%d', score) .. ' ' .. id)
+    while #lines > keep do table.remove(lines) end
+  end
+  redis.call('SET', KEYS[i], table.concat(lines, '\n'), 'PX', ARGV[2])
 end
 return 1
 `)
 
+// keptIDs reads an RMA's list of kept mails, newest first, in either form (see keys.keptMails).
+func (s *Store) keptIDs(ctx context.Context, key string) ([]string, error) {
+	v, err := s.c.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil && redis.HasErrorPrefix(err, "WRONGTYPE") {
+		return s.c.ZRevRange(ctx, key, 0, KeptPerRMA-1).Result()
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for line := range strings.SplitSeq(v, "\n") {
+		if _, id, ok := strings.Cut(line, " "); ok && id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > KeptPerRMA {
+		ids = ids[:KeptPerRMA]
+	}
+	return ids, nil
+}
+
 // KeptMails returns the partner mails kept for partner's RMA number, newest first (none: an
 // empty list).
 func (s *Store) KeptMails(ctx context.Context, partner, number string) ([]KeptMail, error) {
-	ids, err := s.c.ZRevRange(ctx, s.k.keptMails(partner, number), 0, KeptPerRMA-1).Result()
+	ids, err := s.keptIDs(ctx, s.k.keptMails(partner, number))
 	if err != nil {
 		return nil, fmt.Errorf("kept mails of %s: %w", number, err)
 	}

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rmad/rmad/internal/testenv"
 )
 
 func keptTestMail(id string, at time.Time) KeptMail {
@@ -130,12 +134,13 @@ func TestKeepMailManyRMAs(t *testing.T) {
 	}
 	piped := keptTestMail("status.many@d", testNow)
 	pipe := s.c.Pipeline()
-	cmds := s.KeepMailIn(ctx, pipe, partner, numbers, piped)
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
+	result := s.KeepMailIn(ctx, pipe, partner, numbers, piped)
+	if pipe.Len() != 3 {
+		t.Fatalf("%d script calls in the pipeline, want 3", pipe.Len())
 	}
-	if len(cmds) != 3 {
-		t.Fatalf("%d script calls in the pipeline, want 3", len(cmds))
+	_, _ = pipe.Exec(ctx)
+	if err := result(); err != nil {
+		t.Fatal(err)
 	}
 	for _, n := range []string{numbers[0], numbers[keptChunk], numbers[len(numbers)-1]} {
 		for _, want := range []KeptMail{direct, piped} {
@@ -171,9 +176,12 @@ func TestKeptMailDictionary(t *testing.T) {
 		t.Fatal(err)
 	}
 	pipe := s.c.Pipeline()
-	cmds := s.KeepMailIn(ctx, pipe, partner, []string{"RMA/2/SR/2026"}, piped)
-	if _, err := pipe.Exec(ctx); err != nil || cmds[0].Err() != nil {
-		t.Fatal(err, cmds[0].Err())
+	result := s.KeepMailIn(ctx, pipe, partner, []string{"RMA/2/SR/2026"}, piped)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := result(); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.KeepMail(ctx, partner, []string{"RMA/3/SR/2026"}, without); err != nil {
 		t.Fatal(err)
@@ -204,5 +212,75 @@ func TestKeptMailDictionary(t *testing.T) {
 	}
 	if _, err := New(s.c, s.k.prefix).KeptMails(ctx, partner, "RMA/1/SR/2026"); err == nil || !strings.Contains(err.Error(), "dictionary "+d.ID()) {
 		t.Errorf("dictionary gone: %v", err)
+	}
+}
+
+// A Redis that does not hold the keep script (just started, a failover, SCRIPT FLUSH) answers
+// the pipeline's EVALSHA with NOSCRIPT: the mail is kept all the same, and the next pipeline's
+// EVALSHA finds the script.
+func TestKeepMailInWithoutTheScriptLoaded(t *testing.T) {
+	ctx := t.Context()
+	r := testenv.StartRedis(t, "--appendonly", "no")
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	s := New(c, testPrefix(t))
+	const partner, number = "P-GR-001", "RMA/7/SR/2026"
+	for i, id := range []string{"reply.1@d", "status.2@d"} {
+		pipe := c.Pipeline()
+		result := s.KeepMailIn(ctx, pipe, partner, []string{number}, keptTestMail(id, testNow))
+		cmds, _ := pipe.Exec(ctx)
+		noscript := cmds[0].Err() != nil && redis.HasErrorPrefix(cmds[0].Err(), "NOSCRIPT")
+		if noscript != (i == 0) {
+			t.Fatalf("keep %d: pipeline answered %v", i, cmds[0].Err())
+		}
+		if err := result(); err != nil {
+			t.Fatalf("keep %d: %v", i, err)
+		}
+	}
+	ms, err := s.KeptMails(ctx, partner, number)
+	if err != nil || len(ms) != 2 || ms[0].ID != "status.2@d" || ms[1].ID != "reply.1@d" {
+		t.Fatalf("kept %+v %v", ms, err)
+	}
+}
+
+// An RMA's list in the sorted set of earlier versions is read as it is, and the next mail kept
+// goes first on it, the list then a string with the newest KeptPerRMA.
+func TestKeptMailsOfEarlierVersions(t *testing.T) {
+	ctx := t.Context()
+	s := newTestStore(t)
+	const partner, number = "P-FR-003", "RMA/9/SR/2026"
+	key := s.k.keptMails(partner, number)
+	base := testNow.UnixMilli()
+	for i, id := range []string{"reply.1@d", "followup.2@d", "status.3@d"} {
+		if err := s.KeepMail(ctx, partner, []string{"RMA/other/SR/2026"}, keptTestMail(id, testNow)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.c.ZAdd(ctx, key, redis.Z{Score: float64(base + int64(i)), Member: id}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func() []string {
+		t.Helper()
+		ms, err := s.KeptMails(ctx, partner, number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	if got := ids(); !slices.Equal(got, []string{"status.3@d", "followup.2@d", "reply.1@d"}) {
+		t.Fatalf("earlier version's list reads %v", got)
+	}
+	if err := s.KeepMail(ctx, partner, []string{number}, keptTestMail("remind.4@d", testNow)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); !slices.Equal(got, []string{"remind.4@d", "status.3@d", "followup.2@d"}) {
+		t.Fatalf("after a new mail %v", got)
+	}
+	if typ := s.c.Type(ctx, key).Val(); typ != "string" {
+		t.Fatalf("list is a %s now", typ)
 	}
 }
