@@ -23,7 +23,7 @@ import (
 // wait for ready (the Sender's relay probe) and then send everything that waits.
 func newOutboxQueue(rdb redis.UniversalClient, prefix, consumer string, grace time.Duration, ready func(context.Context), qlog zerolog.Logger) *queue.Queue {
 	return queue.New(rdb, prefix, queue.Options{Stream: "outbox", Group: "couriers", Consumer: consumer,
-		Concurrency: 4, MaxAttempts: 60, MaxBackoff: 15 * time.Minute, ShutdownGrace: grace, Ready: ready,
+		Concurrency: 4, ReadAhead: 4, MaxAttempts: 60, MaxBackoff: 15 * time.Minute, ShutdownGrace: grace, Ready: ready,
 		Log: qlog.With().Str("queue", "outbox").Logger()})
 }
 

@@ -119,3 +119,104 @@ func TestStartSweepsDoneEntriesACrashLeft(t *testing.T) {
 		t.Fatalf("depth %d %v", d, err)
 	}
 }
+
+// With ReadAhead a read takes more entries than there are free handlers when a backlog waits:
+// every entry handled once, with fewer reads than entries; entries read ahead and not handled
+// when the consumer stops are given back uncounted (their next handling is still attempt 1).
+func TestReadAhead(t *testing.T) {
+	srv := testenv.StartRedis(t, "--appendonly", "no")
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	prefix := testPrefix(t)
+	opt := fastOpts("c1")
+	opt.Concurrency, opt.ReadAhead = 2, 4
+	q := New(c, prefix, opt)
+	const n = 60
+	for i := range n {
+		if _, err := q.Add(ctx, []byte(fmt.Sprint(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reads := func() int64 {
+		t.Helper()
+		info, err := c.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_xreadgroup:calls="); ok {
+				var k int64
+				_, _ = fmt.Sscan(strings.SplitN(rest, ",", 2)[0], &k)
+				return k
+			}
+		}
+		return 0
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	stop := running(t, q, func(ctx context.Context, m Message) error {
+		mu.Lock()
+		seen[m.ID]++
+		mu.Unlock()
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, "all handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == n
+	})
+	stop()
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("%s handled %d times", id, k)
+		}
+	}
+	// Each read with a backlog takes the free handlers' entries and ReadAhead more; the few
+	// blocking reads of an idle queue at the end add a little.
+	if got := reads(); got > n/2 {
+		t.Errorf("%d XREADGROUP calls for %d entries", got, n)
+	}
+
+	// Stopped with entries read ahead: given back, uncounted.
+	opt.Concurrency = 1
+	q2 := New(c, prefix+"2:", opt)
+	for i := range 4 {
+		if _, err := q2.Add(ctx, []byte(fmt.Sprint(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started := make(chan struct{}, 1)
+	stop2 := running(t, q2, func(ctx context.Context, m Message) error {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-ctx.Done() // held until the stop
+		return ctx.Err()
+	})
+	<-started
+	testenv.Eventually(t, 5*time.Second, "three entries read ahead", func() bool {
+		pend, err := c.XPending(ctx, q2.Key(), "rmad").Result()
+		return err == nil && pend.Count == 4
+	})
+	stop2()
+	attempts := map[string]int{}
+	stop3 := running(t, New(c, prefix+"2:", opt), func(ctx context.Context, m Message) error {
+		mu.Lock()
+		attempts[m.ID] = m.Attempt
+		mu.Unlock()
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, "all four handled after the restart", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(attempts) == 4
+	})
+	stop3()
+	for id, a := range attempts {
+		if a != 1 {
+			t.Errorf("%s: attempt %d after the restart, want 1", id, a)
+		}
+	}
+}

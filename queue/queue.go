@@ -93,6 +93,12 @@ type Options struct {
 	BaseBackoff       time.Duration // wait after the first failure, doubled each time [1s]
 	MaxBackoff        time.Duration // longest wait between attempts [5m]
 	Concurrency       int           // handlers running at once [1]
+	// ReadAhead is how many new entries a read takes beyond the free handlers, to hand to the
+	// next handlers that come free without a read of their own: fewer XREADGROUP calls when
+	// there is a backlog. They are this consumer's (pending, kept fresh) while they wait, for
+	// no longer than a handler takes, and a shutdown gives them back uncounted. For small
+	// entries only (the outbox): each waits in memory. [0]
+	ReadAhead int
 	// ShutdownGrace is how long running handlers may finish after Run's context ends before
 	// their own context is cancelled. [0: cancelled at once]
 	ShutdownGrace time.Duration

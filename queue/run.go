@@ -77,6 +77,7 @@ type runner struct {
 
 	trouble *storeTrouble   // pacing and logging while Redis cannot serve
 	refund  map[string]bool // under mu: the last attempt was the store's fault but could not be uncounted
+	ahead   []Message       // under mu: new entries read ahead (Options.ReadAhead), held, not yet handled
 }
 
 // requestRescan makes the loop read this consumer's pending entries again from the start.
@@ -119,6 +120,7 @@ func (q *Queue) Run(ctx context.Context, h Handler) error {
 	q.log.Info().Str("consumer", q.opt.Consumer).Int("concurrency", q.opt.Concurrency).Msg("consuming")
 	r.loop(ctx)
 	r.wg.Wait()
+	r.giveBackAhead()
 	q.deleteDone(context.WithoutCancel(ctx)) // what the last handlers acknowledged
 	<-touchDone
 	q.log.Info().Msg("stopped")
@@ -171,6 +173,12 @@ func (r *runner) loop(ctx context.Context) {
 				q.log.Warn().Msg("consumer group lost (NOGROUP): creating it again")
 				groupReady = false
 				r.forgetDelayed()
+				r.mu.Lock()
+				for _, m := range r.ahead {
+					delete(r.owned, m.ID) // the new group hands them out again
+				}
+				r.ahead = nil
+				r.mu.Unlock()
 				continue
 			}
 			if ctx.Err() == nil {
@@ -251,6 +259,15 @@ func (r *runner) fetch(ctx context.Context, n int, pendingFrom, reclaimFrom *str
 	if len(msgs) > 0 {
 		return msgs, nil
 	}
+	r.mu.Lock()
+	if k := min(n, len(r.ahead)); k > 0 {
+		msgs = append(msgs, r.ahead[:k]...)
+		r.ahead = r.ahead[k:]
+	}
+	r.mu.Unlock()
+	if len(msgs) > 0 {
+		return msgs, nil
+	}
 	block := q.opt.Block
 	if wait := r.untilNextDue(); wait < block {
 		block = max(wait, time.Millisecond)
@@ -258,11 +275,39 @@ func (r *runner) fetch(ctx context.Context, n int, pendingFrom, reclaimFrom *str
 	if wait := time.Until(*nextReclaim); wait < block {
 		block = max(wait, time.Millisecond)
 	}
-	xs, err := r.readGroup(ctx, ">", n, block)
+	xs, err := r.readGroup(ctx, ">", n+q.opt.ReadAhead, block)
 	if err != nil {
 		return nil, err
 	}
-	return r.admit(ctx, xs, true)
+	msgs, err = r.admit(ctx, xs, true)
+	if len(msgs) > n {
+		r.mu.Lock()
+		r.ahead = append(r.ahead, msgs[n:]...)
+		r.mu.Unlock()
+		msgs = msgs[:n]
+	}
+	return msgs, err
+}
+
+// giveBackAhead, once Run's handlers returned, uncounts the entries read ahead and not handled:
+// they stay this consumer's pending entries, which its next start takes up first (or another
+// consumer reclaims), in their first attempt still.
+func (r *runner) giveBackAhead() {
+	r.mu.Lock()
+	ahead := r.ahead
+	r.ahead = nil
+	r.mu.Unlock()
+	if len(ahead) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.hctx), r.q.opt.SettleTimeout)
+	defer cancel()
+	for _, m := range ahead {
+		if err := r.recount(ctx, m.ID, m.Attempt-1); err != nil {
+			r.q.log.Warn().Err(err).Str("id", m.ID).Msg("uncount entry read ahead")
+		}
+		r.release(m.ID)
+	}
 }
 
 func (r *runner) reclaimEvery() time.Duration {

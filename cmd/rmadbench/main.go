@@ -219,6 +219,7 @@ type env struct {
 	redisAddr, redisName string
 	redis                *sandbox.Redis
 	rc                   *redis.Client // INFO, SLOWLOG
+	own                  ownCommands   // rc's commands, not counted as the pipeline's
 	mem                  *sandbox.IMAP
 	imapAddr, imapName   string
 	user, pass           string
@@ -267,6 +268,7 @@ func setup(o options) (e *env, err error) {
 		e.redisName = "private " + redisVersion() + " (AOF, appendfsync " + o.fsync + ")"
 	}
 	e.rc = redis.NewClient(&redis.Options{Addr: e.redisAddr, PoolSize: 1})
+	e.rc.AddHook(&e.own)
 	if o.fsync != "always" {
 		if err := e.rc.ConfigSet(context.Background(), "appendfsync", o.fsync).Err(); err != nil {
 			return e, fmt.Errorf("redis appendfsync %s: %w", o.fsync, err)

@@ -27,11 +27,11 @@ func (e *env) beginStats(ctx context.Context) (redisSnap, error) {
 	if err := slowlogReset(ctx, e.rc); err != nil {
 		return redisSnap{}, err
 	}
-	return snapshot(ctx, e.rc)
+	return snapshot(ctx, e.rc, &e.own)
 }
 
 func (e *env) endStats(ctx context.Context, before redisSnap, mails int) (runStats, error) {
-	after, err := snapshot(ctx, e.rc)
+	after, err := snapshot(ctx, e.rc, &e.own)
 	if err != nil {
 		return runStats{}, err
 	}

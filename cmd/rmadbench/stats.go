@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,13 +26,53 @@ type redisSnap struct {
 	// CPU and time runnable but waiting for one. The share of waiting is what the machine's
 	// load adds to every duration Redis measures (commandstats, SLOWLOG).
 	onCPU, waiting time.Duration
+	own            map[string]int64 // the benchmark's own commands so far (ownCommands)
 }
 
 // benchCommands are the benchmark's own commands, not counted as the pipeline's.
 var benchCommands = map[string]bool{"info": true, "slowlog": true, "config": true}
 
-func snapshot(ctx context.Context, rc *redis.Client) (redisSnap, error) {
-	s := redisSnap{calls: map[string]int64{}, usec: map[string]int64{}}
+// ownCommands counts the commands the benchmark's own client (env.rc) sends — INFO, and the
+// XLEN of its watch for empty queues and of its peak sampler — so that they are not counted
+// as the pipeline's.
+type ownCommands struct {
+	mu sync.Mutex
+	n  map[string]int64
+}
+
+func (o *ownCommands) add(cmds ...redis.Cmder) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.n == nil {
+		o.n = map[string]int64{}
+	}
+	for _, c := range cmds {
+		o.n[c.Name()]++
+	}
+}
+
+func (o *ownCommands) counts() map[string]int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.n)
+}
+
+func (o *ownCommands) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (o *ownCommands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		o.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+func (o *ownCommands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		o.add(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+func snapshot(ctx context.Context, rc *redis.Client, own *ownCommands) (redisSnap, error) {
+	s := redisSnap{calls: map[string]int64{}, usec: map[string]int64{}, own: own.counts()}
 	info, err := rc.Info(ctx, "commandstats", "cpu", "server").Result()
 	if err != nil {
 		return s, fmt.Errorf("redis info: %w", err)
@@ -116,7 +158,7 @@ func diff(before, after redisSnap, mails int) runStats {
 	st := runStats{mails: mails, perCommand: map[string]int64{}, perUsec: map[string]int64{}, waitShare: -1}
 	var total int64
 	for name, n := range after.calls {
-		if d := n - before.calls[name]; d > 0 && !benchCommands[name] {
+		if d := n - before.calls[name] - (after.own[name] - before.own[name]); d > 0 && !benchCommands[name] {
 			st.perCommand[name] = d
 			st.perUsec[name] = after.usec[name] - before.usec[name]
 			total += d
