@@ -179,7 +179,7 @@ type Queue struct {
 // Deleting acknowledged entries: see the package comment.
 const (
 	deleteBatch      = 100
-	deleteDelay      = 100 * time.Millisecond
+	deleteDelay      = 250 * time.Millisecond
 	deleteAtOnceFrom = 256 << 10
 	sweepEvery       = 10 * time.Second
 )

@@ -702,7 +702,7 @@ func (r *runner) handle(m Message) {
 	// The handler's copy is the only one holding the payload while it runs, so that one it is
 	// done with (a mail of up to 25 MiB, once parsed) can be collected meanwhile; a dead letter
 	// reads it back from the stream.
-	in := m
+	in, size := m, len(m.Payload)
 	m.Payload = nil
 	herr := r.call(in)
 	// The settle deadline starts now, when the handler has returned.
@@ -710,7 +710,7 @@ func (r *runner) handle(m Message) {
 	defer cancelSettle()
 	switch {
 	case herr == nil:
-		if err := q.ackSized(sctx, m.ID, m.Attempt > 1, len(m.Payload), m.hooks()...); err != nil {
+		if err := q.ackSized(sctx, m.ID, m.Attempt > 1, size, m.hooks()...); err != nil {
 			r.trouble.failed(err, "ack")
 			r.forget(m.ID)
 			r.setRefund(m.ID) // handled again, but the store's fault: not another attempt
