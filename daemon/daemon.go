@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt Option
 	d.store.SetLogger(log)
 	qlog := log.With().Str("component", "queue").Logger()
 	d.inbox = queue.New(rdb, prefix, queue.Options{Stream: "inbox", Group: "workers", Consumer: opt.Consumer,
-		Concurrency: opt.Workers, ShutdownGrace: opt.Grace, Log: qlog.With().Str("queue", "inbox").Logger()})
+		Concurrency: opt.Workers, ReadAhead: opt.Workers, ShutdownGrace: opt.Grace, Log: qlog.With().Str("queue", "inbox").Logger()})
 	d.courier = newCourier(cfg, d.store, d.metrics, opt.Now, log)
 	d.courier.smtp.MaxPerSession = opt.SMTPMessagesPerSession
 	if opt.SMTPTimeouts != nil {

@@ -220,3 +220,49 @@ func TestReadAhead(t *testing.T) {
 		}
 	}
 }
+
+// A large entry read ahead is not held: it waits uncounted and is read again when a handler is
+// free for it, still in its first attempt; every entry is handled once.
+func TestReadAheadLargeEntries(t *testing.T) {
+	c := testClient(t)
+	ctx := context.Background()
+	opt := fastOpts("c1")
+	opt.Concurrency, opt.ReadAhead = 1, 3
+	q := New(c, testPrefix(t), opt)
+	big := strings.Repeat("x", deleteAtOnceFrom)
+	for i := range 6 {
+		payload := fmt.Sprint(i)
+		if i%2 == 0 {
+			payload += big
+		}
+		if _, err := q.Add(ctx, []byte(payload), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	attempts := map[string][]int{}
+	stop := running(t, q, func(ctx context.Context, m Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts[string(m.Payload[:1])] = append(attempts[string(m.Payload[:1])], m.Attempt)
+		if len(m.Payload) != 1 && len(m.Payload) != 1+len(big) {
+			return fmt.Errorf("%w: %d bytes", ErrPermanent, len(m.Payload))
+		}
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, "all six handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(attempts) == 6
+	})
+	testenv.Eventually(t, 5*time.Second, "stream empty", func() bool {
+		l, err := c.XLen(ctx, q.Key()).Result()
+		return err == nil && l == 0
+	})
+	stop()
+	for k, as := range attempts {
+		if len(as) != 1 || as[0] != 1 {
+			t.Errorf("entry %s: attempts %v, want [1]", k, as)
+		}
+	}
+}

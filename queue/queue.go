@@ -9,9 +9,9 @@
 // deleteAtOnceFrom bytes or more (a large raw mail) goes with its XACK. Entries a crash left
 // acknowledged but not deleted are removed by a sweep (XTRIM MINID below the group's oldest
 // pending entry and its last delivered one: everything there is done) when a consumer starts
-// and every sweepEvery while it acknowledges. Depth does not count the done entries this Queue
-// still has to delete, so it is the work not yet done, up to done entries of other instances
-// for at most deleteDelay (or, after a crash, until a sweep).
+// and every sweepEvery in which it acknowledged entries. Depth does not count the done entries
+// this Queue still has to delete, so it is the work not yet done, up to done entries of other
+// instances for at most deleteDelay (or, after a crash, until a sweep).
 //
 //   - At start a consumer first takes up its own pending entries (left by a crash), then new ones.
 //   - An entry whose consumer went quiet for longer than the visibility timeout is reclaimed
@@ -53,6 +53,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -96,8 +97,9 @@ type Options struct {
 	// ReadAhead is how many new entries a read takes beyond the free handlers, to hand to the
 	// next handlers that come free without a read of their own: fewer XREADGROUP calls when
 	// there is a backlog. They are this consumer's (pending, kept fresh) while they wait, for
-	// no longer than a handler takes, and a shutdown gives them back uncounted. For small
-	// entries only (the outbox): each waits in memory. [0]
+	// no longer than a handler takes, and a shutdown gives them back uncounted. A large entry
+	// (deleteAtOnceFrom or more) read ahead is not held in memory: it is read again when a
+	// handler is free for it. [0]
 	ReadAhead int
 	// ShutdownGrace is how long running handlers may finish after Run's context ends before
 	// their own context is cancelled. [0: cancelled at once]
@@ -173,7 +175,7 @@ type Queue struct {
 	doneMu    sync.Mutex
 	done      []string
 	doneTimer *time.Timer
-	swept     time.Time // under doneMu: the last sweep
+	acked     atomic.Bool // an entry was acknowledged since the last sweep
 }
 
 // Deleting acknowledged entries: see the package comment.
@@ -395,10 +397,28 @@ func (q *Queue) ackSized(ctx context.Context, id string, meta bool, size int, ho
 			return fmt.Errorf("queue %s: ack %s: %w", q.opt.Stream, id, err)
 		}
 	}
+	q.acked.Store(true)
 	if later {
 		q.deleteLater(id)
 	}
 	return nil
+}
+
+// sweepLoop sweeps the stream every sweepEvery in which an entry was acknowledged here, until
+// ctx ends: entries a crash left are gone at most sweepEvery after the work behind them is done.
+func (q *Queue) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if q.acked.Swap(false) {
+			q.sweep(ctx)
+		}
+	}
 }
 
 // deleteLater lists an acknowledged entry for the next batch delete: at once when the batch is
@@ -416,8 +436,8 @@ func (q *Queue) deleteLater(id string) {
 	}
 }
 
-// deleteDone deletes the acknowledged entries listed so far, in one XDEL, and sweeps the stream
-// when the last sweep is sweepEvery ago. A failed delete leaves them to the sweep.
+// deleteDone deletes the acknowledged entries listed so far, in one XDEL; a failed delete
+// lists them again for a later one.
 func (q *Queue) deleteDone(ctx context.Context) {
 	q.delMu.Lock()
 	defer q.delMu.Unlock()
@@ -427,10 +447,6 @@ func (q *Queue) deleteDone(ctx context.Context) {
 	if q.doneTimer != nil {
 		q.doneTimer.Stop()
 		q.doneTimer = nil
-	}
-	sweep := time.Since(q.swept) >= sweepEvery
-	if sweep {
-		q.swept = time.Now()
 	}
 	q.doneMu.Unlock()
 	if len(ids) == 0 {
@@ -451,10 +467,6 @@ func (q *Queue) deleteDone(ctx context.Context) {
 		}
 		q.doneMu.Unlock()
 		q.log.Debug().Err(err).Int("count", len(ids)).Msg("could not delete acknowledged entries yet")
-		return
-	}
-	if sweep {
-		q.sweep(ctx)
 	}
 }
 

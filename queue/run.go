@@ -117,6 +117,12 @@ func (q *Queue) Run(ctx context.Context, h Handler) error {
 		defer close(touchDone)
 		r.touchLoop(ctx)
 	}()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		q.sweepLoop(ctx)
+	}()
+	defer func() { <-sweepDone }()
 	q.log.Info().Str("consumer", q.opt.Consumer).Int("concurrency", q.opt.Concurrency).Msg("consuming")
 	r.loop(ctx)
 	r.wg.Wait()
@@ -145,9 +151,6 @@ func (r *runner) loop(ctx context.Context) {
 			}
 			groupReady = true
 			// Done entries a crash left behind (acknowledged, not yet deleted).
-			q.doneMu.Lock()
-			q.swept = time.Now()
-			q.doneMu.Unlock()
 			q.sweep(ctx)
 		}
 		n := r.acquire(ctx)
@@ -281,12 +284,30 @@ func (r *runner) fetch(ctx context.Context, n int, pendingFrom, reclaimFrom *str
 	}
 	msgs, err = r.admit(ctx, xs, true)
 	if len(msgs) > n {
-		r.mu.Lock()
-		r.ahead = append(r.ahead, msgs[n:]...)
-		r.mu.Unlock()
+		r.keepAhead(ctx, msgs[n:])
 		msgs = msgs[:n]
 	}
 	return msgs, err
+}
+
+// keepAhead holds entries read beyond the free handlers for the next ones. A large one
+// (deleteAtOnceFrom or more: a raw mail) is not kept in memory meanwhile: uncounted and due at
+// once, it is read again (and counted) when a handler takes it, as a retry is.
+func (r *runner) keepAhead(ctx context.Context, ms []Message) {
+	for _, m := range ms {
+		if len(m.Payload) < deleteAtOnceFrom {
+			r.mu.Lock()
+			r.ahead = append(r.ahead, m)
+			r.mu.Unlock()
+			continue
+		}
+		if err := r.recount(ctx, m.ID, m.Attempt-1); err != nil {
+			r.setRefund(m.ID)
+		}
+		r.mu.Lock()
+		r.owned[m.ID] = time.Now()
+		r.mu.Unlock()
+	}
 }
 
 // giveBackAhead, once Run's handlers returned, uncounts the entries read ahead and not handled:
