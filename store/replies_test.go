@@ -20,6 +20,20 @@ func keptTestMail(id string, at time.Time) KeptMail {
 		To: []string{"p@partner.example"}, Raw: raw, Locale: "el"}
 }
 
+// keptIDsOf lists the Message-IDs KeptMails returns for partner's RMA number.
+func keptIDsOf(t *testing.T, s *Store, partner, number string) []string {
+	t.Helper()
+	ms, err := s.KeptMails(t.Context(), partner, number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
 // Each RMA keeps its newest KeptPerRMA partner mails in the order rmad kept them (also under a
 // clock that stands still: the dates are equal here), one copy of a mail for all its RMAs; a
 // retry keeps the mail's place; a mail no longer among an RMA's newest is ErrNoReply for it.
@@ -46,18 +60,7 @@ func TestKeepMail(t *testing.T) {
 	if err := s.KeepMail(ctx, partner, []string{a, b}, reply); err != nil {
 		t.Fatal(err)
 	}
-	ids := func(number string) []string {
-		t.Helper()
-		ms, err := s.KeptMails(ctx, partner, number)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, m := range ms {
-			out = append(out, m.ID)
-		}
-		return out
-	}
+	ids := func(number string) []string { t.Helper(); return keptIDsOf(t, s, partner, number) }
 	if got := ids(a); !slices.Equal(got, []string{"followup.2@d", "reply.1@d"}) {
 		t.Fatalf("%s keeps %v", a, got)
 	}
@@ -259,18 +262,7 @@ func TestKeptMailsOfEarlierVersions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ids := func() []string {
-		t.Helper()
-		ms, err := s.KeptMails(ctx, partner, number)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, m := range ms {
-			out = append(out, m.ID)
-		}
-		return out
-	}
+	ids := func() []string { t.Helper(); return keptIDsOf(t, s, partner, number) }
 	if got := ids(); !slices.Equal(got, []string{"status.3@d", "followup.2@d", "reply.1@d"}) {
 		t.Fatalf("earlier version's list reads %v", got)
 	}
