@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -103,17 +104,22 @@ func (k keys) mailDict(id string) string { return k.prefix + "maildict:" + id }
 // of the content, so one table serves every store.
 var mailDicts sync.Map // id (hex) → *MailDictionary
 
-// saveMailDict writes d to Redis the first time this store packs with it (SET NX: the same
-// id is the same content), so that every reader finds it.
+// mailDictResave is how often a store writes a dictionary it packs with again: a Redis that
+// lost it (a FLUSHDB, a failover that lost writes) has it back within that time, and every copy
+// packed with it meanwhile reads again.
+const mailDictResave = 10 * time.Minute
+
+// saveMailDict writes d to Redis when this store packs with it first, and again every
+// mailDictResave (SET NX: the same id is the same content), so that every reader finds it.
 func (s *Store) saveMailDict(ctx context.Context, d *MailDictionary) error {
 	id := d.ID()
-	if _, ok := s.savedDicts.Load(id); ok {
+	if at, ok := s.savedDicts.Load(id); ok && time.Since(at.(time.Time)) < mailDictResave {
 		return nil
 	}
 	if err := s.c.SetNX(ctx, s.k.mailDict(id), d.data, 0).Err(); err != nil {
 		return fmt.Errorf("save mail dictionary %s: %w", id, err)
 	}
-	s.savedDicts.Store(id, true)
+	s.savedDicts.Store(id, time.Now())
 	mailDicts.LoadOrStore(id, d)
 	return nil
 }

@@ -216,6 +216,19 @@ func TestKeptMailDictionary(t *testing.T) {
 	if _, err := New(s.c, s.k.prefix).KeptMails(ctx, partner, "RMA/1/SR/2026"); err == nil || !strings.Contains(err.Error(), "dictionary "+d.ID()) {
 		t.Errorf("dictionary gone: %v", err)
 	}
+
+	// The store that packs with it writes it again once mailDictResave has passed (here: made
+	// to have passed), and the copies packed before read again.
+	s.savedDicts.Store(d.ID(), time.Now().Add(-mailDictResave))
+	again := with
+	again.ID = "reply.4@d"
+	if err := s.KeepMail(ctx, partner, []string{"RMA/4/SR/2026"}, again); err != nil {
+		t.Fatal(err)
+	}
+	mailDicts.Delete(d.ID())
+	if got, err := New(s.c, s.k.prefix).KeptMail(ctx, partner, "RMA/1/SR/2026", with.ID); err != nil || !bytes.Equal(got.Raw, with.Raw) {
+		t.Errorf("after the dictionary was written again: %q, %v", got.Raw, err)
+	}
 }
 
 // A Redis that does not hold the keep script (just started, a failover, SCRIPT FLUSH) answers

@@ -189,7 +189,7 @@ type Store struct {
 	// status change takes its general path (Cluster: the partner's keys and the global ones
 	// are on two slots).
 	multiStep bool
-	// savedDicts: the kept-mail dictionaries this store wrote to Redis (saveMailDict).
+	// savedDicts: the kept-mail dictionaries this store wrote to Redis, and when (saveMailDict).
 	savedDicts sync.Map
 }
 
