@@ -87,7 +87,13 @@ func unpackJSON(data []byte, v any) error {
 	if !ok {
 		return json.Unmarshal(data, v)
 	}
-	r := flate.NewReaderDict(bytes.NewReader(rest), blobDict)
+	return inflateJSON(rest, blobDict, v)
+}
+
+// inflateJSON decodes JSON deflated with preset dictionary dict into v, at most maxBlobJSON
+// bytes of it (a corrupt or hostile value cannot make it allocate without bound).
+func inflateJSON(packed, dict []byte, v any) error {
+	r := flate.NewReaderDict(bytes.NewReader(packed), dict)
 	js, err := io.ReadAll(io.LimitReader(r, maxBlobJSON+1))
 	if err != nil {
 		return fmt.Errorf("inflate: %w", err)

@@ -139,15 +139,7 @@ func (s *Store) unpackKept(ctx context.Context, data []byte, v any) error {
 	if err != nil {
 		return err
 	}
-	r := flate.NewReaderDict(bytes.NewReader(rest[mailDictIDLen:]), d.data)
-	js, err := io.ReadAll(io.LimitReader(r, maxBlobJSON+1))
-	if err != nil {
-		return fmt.Errorf("inflate: %w", err)
-	}
-	if len(js) > maxBlobJSON {
-		return errors.New("inflate: value over 64 MiB")
-	}
-	return json.Unmarshal(js, v)
+	return inflateJSON(rest[mailDictIDLen:], d.data, v)
 }
 
 // loadMailDict is the dictionary id, from this process's table or Redis.
