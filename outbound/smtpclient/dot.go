@@ -32,7 +32,7 @@ func (d *dotWriter) Write(b []byte) (int, error) {
 			if i := bytes.IndexByte(run, '\n'); i >= 0 {
 				run = run[:i]
 			}
-			if i := bytes.IndexByte(run, '\r'); i >= 0 {
+			if i := bytes.IndexByte(run, '\r'); i >= 0 { // two IndexByte: faster than IndexAny
 				run = run[:i]
 			}
 			if len(run) > 0 {
@@ -47,22 +47,14 @@ func (d *dotWriter) Write(b []byte) (int, error) {
 		c := b[n]
 		switch d.state {
 		case dotBegin, dotBeginLine:
-			d.state = dotData
 			if c == '.' {
 				if err := d.w.WriteByte('.'); err != nil {
 					return n, err
 				}
 			}
-			if c == '\r' {
-				d.state = dotCR
-			}
-			if c == '\n' {
-				if err := d.w.WriteByte('\r'); err != nil {
-					return n, err
-				}
-				d.state = dotBeginLine
-			}
+			fallthrough
 		case dotData:
+			d.state = dotData
 			if c == '\r' {
 				d.state = dotCR
 			}
