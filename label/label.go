@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -112,11 +113,23 @@ const (
 // Render writes one PDF with the labels in the given format (one label per A6 page, or four
 // per A4 page). An unknown format is an error, as are no labels and a label without a number.
 func Render(w io.Writer, format Format, labels ...Label) error {
+	raw, err := uncompressed(format, labels)
+	if err != nil {
+		return err
+	}
+	if err := deflateStreams(w, raw); err != nil {
+		return fmt.Errorf("label: write PDF: %w", err)
+	}
+	return nil
+}
+
+// uncompressed is the PDF of the labels as fpdf writes it, its pages not compressed.
+func uncompressed(format Format, labels []Label) ([]byte, error) {
 	if fontErr != nil {
-		return fontErr
+		return nil, fontErr
 	}
 	if len(labels) == 0 {
-		return errors.New("label: no labels to render")
+		return nil, errors.New("label: no labels to render")
 	}
 	size := "A6"
 	switch format {
@@ -124,12 +137,12 @@ func Render(w io.Writer, format Format, labels ...Label) error {
 	case A4x4:
 		size = "A4"
 	default:
-		return fmt.Errorf("label: format %q is not one of a6, a4x4", format)
+		return nil, fmt.Errorf("label: format %q is not one of a6, a4x4", format)
 	}
 	texts := make([]labelText, len(labels))
 	for i, l := range labels {
 		if strings.TrimSpace(l.Number) == "" {
-			return fmt.Errorf("label: label %d has no RMA number", i+1)
+			return nil, fmt.Errorf("label: label %d has no RMA number", i+1)
 		}
 		texts[i] = textOf(l)
 	}
@@ -137,12 +150,12 @@ func Render(w io.Writer, format Format, labels ...Label) error {
 	pdf.SetAutoPageBreak(false, 0)
 	pdf.SetMargins(0, 0, 0)
 	pdf.SetCellMargin(0)
-	pdf.SetCompression(true)
+	pdf.SetCompression(false) // deflateStreams compresses the pages, with a pooled writer
 	pdf.SetCreator("rmad", false)
 	pdf.SetTitle("RMA "+labels[0].Number, true)
 	faces, err := addFaces(pdf, texts)
 	if err != nil {
-		return fmt.Errorf("label: font: %w", err)
+		return nil, fmt.Errorf("label: font: %w", err)
 	}
 	for i, t := range texts {
 		x, y := 0.0, 0.0
@@ -157,13 +170,14 @@ func Render(w io.Writer, format Format, labels ...Label) error {
 			pdf.AddPage()
 		}
 		if err := draw(pen{pdf, faces[i]}, x, y, t); err != nil {
-			return fmt.Errorf("label: %s: %w", labels[i].Number, err)
+			return nil, fmt.Errorf("label: %s: %w", labels[i].Number, err)
 		}
 	}
-	if err := pdf.Output(w); err != nil {
-		return fmt.Errorf("label: write PDF: %w", err)
+	var raw bytes.Buffer
+	if err := pdf.Output(&raw); err != nil {
+		return nil, fmt.Errorf("label: make PDF: %w", err)
 	}
-	return nil
+	return raw.Bytes(), nil
 }
 
 // PDF renders the labels into a byte slice (see Render).
@@ -429,40 +443,115 @@ func code128Bars(pdf *fpdf.Fpdf, text string, x, y, w, h float64) error {
 // zbarimg reads the labels of every number shape (label TestQRCodesReadWithTheFixedMask).
 const qrMask = 0
 
-// qrCode draws the QR code of text (error correction level M, the smallest version that
-// holds it) as vector modules in a side × side square.
+// qrCode draws the QR code of text (qrOf) as vector modules in a side × side square.
 func qrCode(pdf *fpdf.Fpdf, text string, x, y, side float64) error {
-	segs, err := qrcode.MakeSegments(text)
-	if err == nil {
-		var code *qrcode.QrCode
-		code, err = qrcode.EncodeSegments(segs, qrcode.Medium, qrcode.MinVersion, qrcode.MaxVersion, qrMask, false)
-		if err == nil {
-			// The square includes a quiet zone of two modules on each side (the label's
-			// white margin around it adds the rest).
-			n := code.Size()
-			mod := side / float64(n+4)
-			drawModules(pdf, n, n, code.Module, x+2*mod, y+2*mod, mod, mod)
-			return nil
-		}
+	code, err := qrOf(text)
+	if err != nil {
+		return fmt.Errorf("QR code: %w", err)
 	}
-	return fmt.Errorf("QR code: %w", err)
+	// The square includes a quiet zone of two modules on each side (the label's white margin
+	// around it adds the rest).
+	n := code.Size()
+	mod := side / float64(n+4)
+	drawModules(pdf, n, n, code.Module, x+2*mod, y+2*mod, mod, mod)
+	return nil
 }
 
-// drawModules fills the dark modules of a cols × rows symbol, one rectangle per horizontal
-// run, each module mod wide and h high (a 1D symbol is one row of bars h high).
+// qrOf is the QR code of text: error correction level M, the smallest version that holds it.
+func qrOf(text string) (*qrcode.QrCode, error) {
+	segs, err := qrcode.MakeSegments(text)
+	if err != nil {
+		return nil, err
+	}
+	return qrcode.EncodeSegments(segs, qrcode.Medium, qrcode.MinVersion, qrcode.MaxVersion, qrMask, false)
+}
+
+// drawModules fills the dark modules of a cols × rows symbol, each module mod wide and h high
+// (a 1D symbol is one row of bars h high), with its top left corner at (x, y). It writes one
+// path in a coordinate system of modules (PDF's cm operator) and fills it once: a rectangle is
+// four small integers instead of four coordinates in points and its own fill (fpdf's Rect),
+// which made the QR code and the barcode most of a label's content and of its number
+// formatting.
 func drawModules(pdf *fpdf.Fpdf, cols, rows int, dark func(col, row int) bool, x, y, mod, h float64) {
-	pdf.SetFillColor(0, 0, 0)
-	for row := range rows {
-		run := -1
-		for col := 0; col <= cols; col++ {
+	k := pdf.GetConversionRatio()
+	_, pageH := pdf.GetPageSize()
+	b := make([]byte, 0, 64+cols*rows/2)
+	b = append(b, "q 0 g "...)
+	b = appendNum(b, mod*k)
+	b = append(b, " 0 0 "...)
+	b = appendNum(b, -h*k)
+	b = append(b, ' ')
+	b = appendNum(b, x*k)
+	b = append(b, ' ')
+	b = appendNum(b, (pageH-y)*k)
+	b = append(b, " cm\n"...)
+	b = appendModuleRects(b, cols, rows, dark)
+	b = append(b, 'Q')
+	pdf.RawWriteStr(string(b))
+}
+
+// appendModuleRects appends the rectangles ("col row width height re f", in modules) that cover
+// the dark modules of a cols × rows symbol, each exactly once: a run of dark modules in a row
+// and the same run in the rows below it.
+func appendModuleRects(b []byte, cols, rows int, dark func(col, row int) bool) []byte {
+	// open holds the runs of the row above, each with the row its rectangle started on; a run
+	// that does not go on in this row ends its rectangle.
+	type run struct{ start, end, top int }
+	var open, next []run
+	emit := func(r run, bottom int) {
+		b = strconv.AppendInt(b, int64(r.start), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(r.top), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(r.end-r.start), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(bottom-r.top), 10)
+		b = append(b, " re f\n"...)
+	}
+	for row := 0; row <= rows; row++ {
+		next = next[:0]
+		o, start := 0, -1
+		for col := 0; row < rows && col <= cols; col++ {
 			d := col < cols && dark(col, row)
 			switch {
-			case d && run < 0:
-				run = col
-			case !d && run >= 0:
-				pdf.Rect(x+float64(run)*mod, y+float64(row)*h, float64(col-run)*mod, h, "F")
-				run = -1
+			case d && start < 0:
+				start = col
+			case !d && start >= 0:
+				// Rectangles of the row above that begin left of this run end above it.
+				for o < len(open) && open[o].start < start {
+					emit(open[o], row)
+					o++
+				}
+				top := row
+				if o < len(open) && open[o].start == start && open[o].end == col {
+					top = open[o].top
+					o++
+				}
+				next = append(next, run{start, col, top})
+				start = -1
 			}
 		}
+		for ; o < len(open); o++ {
+			emit(open[o], row)
+		}
+		open, next = next, open
 	}
+	return b
+}
+
+// appendNum appends v with at most four decimals (a ten-thousandth of a point is far below
+// what a printer resolves), without trailing zeros.
+func appendNum(b []byte, v float64) []byte {
+	n := len(b)
+	b = strconv.AppendFloat(b, v, 'f', 4, 64)
+	for len(b) > n && b[len(b)-1] == '0' {
+		b = b[:len(b)-1]
+	}
+	if b[len(b)-1] == '.' {
+		b = b[:len(b)-1]
+	}
+	if s := string(b[n:]); s == "-0" {
+		b = append(b[:n], '0')
+	}
+	return b
 }
