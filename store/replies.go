@@ -64,11 +64,43 @@ type keptMail struct {
 // orders them: the time it was kept, ms); both expire after the retention. A string rather than
 // a sorted set because keeping a mail then writes one key per RMA with one command (GET, then
 // SET with the expiry) instead of five (ZSCORE, ZRANGE, ZADD, ZREMRANGEBYRANK, PEXPIRE).
+// The first mail kept about one RMA alone (nearly every reply) is written into its list key
+// itself, as keptInline, with one SET NX: no mail key and no script; the next mail kept for the
+// RMA moves it to a mail key of its own and makes the list lines (keepMailScript).
 // Earlier versions kept the list as a sorted set (member the Message-ID, scored the same way):
 // both the script and KeptMails read that too, and the next mail kept rewrites it as a string.
 func (k keys) keptMail(partner, id string) string { return k.partner(partner) + "mail:" + id }
 func (k keys) keptMails(partner, number string) string {
 	return k.partner(partner) + "mails:" + number
+}
+
+// keptInline starts an RMA's list that holds its only kept mail itself: "=<score> <Message-ID>\n"
+// and then the mail's packed copy.
+const keptInline = "="
+
+// inlineKept is the list value keeping a mail about one RMA inline (args: keepMailArgs).
+func inlineKept(packed []byte, score int64, id string) []byte {
+	v := make([]byte, 0, len(keptInline)+20+len(id)+1+len(packed))
+	v = append(v, keptInline...)
+	v = strconv.AppendInt(v, score, 10)
+	v = append(v, ' ')
+	v = append(v, id...)
+	v = append(v, '\n')
+	return append(v, packed...)
+}
+
+// keepFirstIn queues, for a mail about one RMA, the SET NX that keeps it inline in the RMA's
+// list when the RMA has no kept mail yet; once pipe ran, result runs the script instead when
+// it has (a second round trip, for the RMA's later mails only).
+func (s *Store) keepFirstIn(ctx context.Context, pipe redis.Pipeliner, keys []string, args []any, packed []byte, ttl time.Duration) (result func() error) {
+	set := pipe.SetNX(ctx, keys[1], inlineKept(packed, args[3].(int64), args[2].(string)), ttl)
+	return func() error {
+		ok, err := set.Result()
+		if err == nil && !ok {
+			err = keepMailScript.Run(ctx, s.c, keys, args...).Err()
+		}
+		return err
+	}
 }
 
 // KeepMail keeps m, sent to partner about numbers, among each RMA's newest partner mails.
@@ -80,6 +112,15 @@ func (s *Store) KeepMail(ctx context.Context, partner string, numbers []string, 
 	ttl, b, err := s.packKept(ctx, numbers, m)
 	if err != nil {
 		return fmt.Errorf("keep mail %s: %w", m.ID, err)
+	}
+	if len(numbers) == 1 {
+		pipe := s.c.Pipeline()
+		result := s.keepFirstIn(ctx, pipe, s.keepMailKeys(partner, m.ID, numbers), s.keepMailArgs(m, ttl, b, true), b, ttl)
+		_, _ = pipe.Exec(ctx)
+		if err := result(); err != nil {
+			return fmt.Errorf("keep mail %s: %w", m.ID, err)
+		}
+		return nil
 	}
 	first := true
 	for chunk := range slices.Chunk(numbers, keptChunk) {
@@ -109,6 +150,15 @@ func (s *Store) KeepMailIn(ctx context.Context, pipe redis.Pipeliner, partner st
 	ttl, b, err := s.packKept(ctx, numbers, m)
 	if err != nil {
 		return func() error { return fmt.Errorf("keep mail %s: %w", m.ID, err) }
+	}
+	if len(numbers) == 1 {
+		result := s.keepFirstIn(ctx, pipe, s.keepMailKeys(partner, m.ID, numbers), s.keepMailArgs(m, ttl, b, true), b, ttl)
+		return func() error {
+			if err := result(); err != nil {
+				return fmt.Errorf("keep mail %s: %w", m.ID, err)
+			}
+			return nil
+		}
 	}
 	type call struct {
 		cmd  *redis.Cmd
@@ -175,7 +225,7 @@ func (s *Store) keepMailKeys(partner, id string, numbers []string) []string {
 }
 
 // keepMailArgs are the script's arguments; the mail itself goes with the first chunk only
-// (an empty ARGV[1] leaves KEYS[1] as it is).
+// (an empty ARGV[1] leaves KEYS[1] as it is). keepFirstIn reads the id and the score.
 func (s *Store) keepMailArgs(m KeptMail, ttl time.Duration, packed []byte, withMail bool) []any {
 	if !withMail {
 		packed = nil
@@ -189,7 +239,9 @@ func (s *Store) keepMailArgs(m KeptMail, ttl time.Duration, packed []byte, withM
 // under a clock that stands still, keep their order; a mail already listed (a retry) keeps its
 // place. Each list keeps its newest ARGV[5] and is written with the expiry (ARGV[2], ms): per
 // RMA a GET and a SET. A list in the sorted set of earlier versions (GET: WRONGTYPE) is read
-// with ZRANGE and written back as a string.
+// with ZRANGE and written back as a string. A list holding its mail inline (keptInline) becomes
+// that mail's line, the copy going to its own mail key (named like KEYS[1], on its slot) with
+// the time the list had left: another mail's, or this one's when ARGV[1] does not bring it.
 var keepMailScript = redis.NewScript(`
 if ARGV[1] ~= '' then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -205,6 +257,16 @@ for i = 2, #KEYS do
     for j = 1, #z, 2 do
       lines[#lines + 1] = string.format('%d', tonumber(z[j + 1])) .. ' ' .. z[j]
     end
+  elseif cur and string.sub(cur, 1, 1) == '=' then
+    local nl = string.find(cur, '\n', 1, true) or (#cur + 1)
+    local line = string.sub(cur, 2, nl - 1)
+    local its = string.match(line, '^%S+ (.+)$')
+    if its and (its ~= id or ARGV[1] == '') then
+      local left = redis.call('PTTL', KEYS[i])
+      if left <= 0 then left = ARGV[2] end
+      redis.call('SET', string.sub(KEYS[1], 1, #KEYS[1] - #id) .. its, string.sub(cur, nl + 1), 'PX', left)
+    end
+    lines[1] = line
   elseif cur then
     for line in string.gmatch(cur, '[^\n]+') do
       lines[#lines + 1] = line
@@ -231,19 +293,27 @@ end
 return 1
 `)
 
-// keptIDs reads an RMA's list of kept mails, newest first, in either form (see keys.keptMails).
-func (s *Store) keptIDs(ctx context.Context, key string) ([]string, error) {
+// keptIDs reads an RMA's list of kept mails, newest first, in any form (see keys.keptMails);
+// inline is the packed copy of a list that holds its only mail itself ("": none).
+func (s *Store) keptIDs(ctx context.Context, key string) (ids []string, inline string, err error) {
 	v, err := s.c.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, nil
+		return nil, "", nil
 	}
 	if err != nil && redis.HasErrorPrefix(err, "WRONGTYPE") {
-		return s.c.ZRevRange(ctx, key, 0, KeptPerRMA-1).Result()
+		ids, err := s.c.ZRevRange(ctx, key, 0, KeptPerRMA-1).Result()
+		return ids, "", err
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var ids []string
+	if rest, ok := strings.CutPrefix(v, keptInline); ok {
+		line, packed, _ := strings.Cut(rest, "\n")
+		if _, id, ok := strings.Cut(line, " "); ok && id != "" && packed != "" {
+			return []string{id}, packed, nil
+		}
+		return nil, "", fmt.Errorf("kept mail inline: no id or no copy after %q", line)
+	}
 	for line := range strings.SplitSeq(v, "\n") {
 		if _, id, ok := strings.Cut(line, " "); ok && id != "" {
 			ids = append(ids, id)
@@ -252,26 +322,30 @@ func (s *Store) keptIDs(ctx context.Context, key string) ([]string, error) {
 	if len(ids) > KeptPerRMA {
 		ids = ids[:KeptPerRMA]
 	}
-	return ids, nil
+	return ids, "", nil
 }
 
 // KeptMails returns the partner mails kept for partner's RMA number, newest first (none: an
 // empty list).
 func (s *Store) KeptMails(ctx context.Context, partner, number string) ([]KeptMail, error) {
-	ids, err := s.keptIDs(ctx, s.k.keptMails(partner, number))
+	ids, inline, err := s.keptIDs(ctx, s.k.keptMails(partner, number))
 	if err != nil {
 		return nil, fmt.Errorf("kept mails of %s: %w", number, err)
 	}
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = s.k.keptMail(partner, id)
-	}
-	vals, err := s.c.MGet(ctx, keys...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("kept mails of %s: %w", number, err)
+	var vals []any
+	if inline != "" {
+		vals = []any{inline}
+	} else {
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = s.k.keptMail(partner, id)
+		}
+		if vals, err = s.c.MGet(ctx, keys...).Result(); err != nil {
+			return nil, fmt.Errorf("kept mails of %s: %w", number, err)
+		}
 	}
 	out := make([]KeptMail, 0, len(ids))
 	for i, v := range vals {

@@ -106,14 +106,17 @@ func TestKeepMail(t *testing.T) {
 	if err := s.KeepMail(ctx, partner, []string{"RMA/3/SR/2026"}, short); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{s.k.keptMail(partner, short.ID), s.k.keptMails(partner, "RMA/3/SR/2026")} {
+	if err := s.KeepMail(ctx, partner, []string{"RMA/4/SR/2026", "RMA/5/SR/2026"}, short); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{s.k.keptMails(partner, "RMA/3/SR/2026"), s.k.keptMail(partner, short.ID), s.k.keptMails(partner, "RMA/5/SR/2026")} {
 		if ttl := s.c.PTTL(ctx, key).Val(); ttl <= 35*time.Hour || ttl > 36*time.Hour {
 			t.Errorf("%s: retention %s, want 36h", key, ttl)
 		}
 	}
 	// An expired copy is left out, not an error.
 	s.c.Del(ctx, s.k.keptMail(partner, short.ID))
-	if ms, err := s.KeptMails(ctx, partner, "RMA/3/SR/2026"); err != nil || len(ms) != 0 {
+	if ms, err := s.KeptMails(ctx, partner, "RMA/5/SR/2026"); err != nil || len(ms) != 0 {
 		t.Fatalf("expired copy: %v %v", ms, err)
 	}
 	if err := s.KeepMail(ctx, partner, nil, short); err != nil {
@@ -189,14 +192,14 @@ func TestKeptMailDictionary(t *testing.T) {
 	if err := s.KeepMail(ctx, partner, []string{"RMA/3/SR/2026"}, without); err != nil {
 		t.Fatal(err)
 	}
-	size := func(id string) int {
-		v, err := s.c.Get(ctx, s.k.keptMail(partner, id)).Bytes()
-		if err != nil {
-			t.Fatal(err)
+	size := func(number string) int {
+		v, err := s.c.Get(ctx, s.k.keptMails(partner, number)).Bytes()
+		if err != nil || !bytes.HasPrefix(v, []byte(keptInline)) {
+			t.Fatalf("%s: %q, %v", number, v, err)
 		}
-		return len(v)
+		return len(v) - bytes.IndexByte(v, '\n') - 1 // the copy after the list's line
 	}
-	if a, b := size(with.ID), size(without.ID); a*3 > b {
+	if a, b := size("RMA/1/SR/2026"), size("RMA/3/SR/2026"); a*3 > b {
 		t.Errorf("with the dictionary %d B, without %d B", a, b)
 	}
 
@@ -243,7 +246,7 @@ func TestKeepMailInWithoutTheScriptLoaded(t *testing.T) {
 	const partner, number = "P-GR-001", "RMA/7/SR/2026"
 	for i, id := range []string{"reply.1@d", "status.2@d"} {
 		pipe := c.Pipeline()
-		result := s.KeepMailIn(ctx, pipe, partner, []string{number}, keptTestMail(id, testNow))
+		result := s.KeepMailIn(ctx, pipe, partner, []string{number, "RMA/8/SR/2026"}, keptTestMail(id, testNow))
 		cmds, _ := pipe.Exec(ctx)
 		noscript := cmds[0].Err() != nil && redis.HasErrorPrefix(cmds[0].Err(), "NOSCRIPT")
 		if noscript != (i == 0) {
@@ -288,4 +291,84 @@ func TestKeptMailsOfEarlierVersions(t *testing.T) {
 	if typ := s.c.Type(ctx, key).Val(); typ != "string" {
 		t.Fatalf("list is a %s now", typ)
 	}
+}
+
+// A mail about one RMA that has none kept yet (nearly every reply) is kept with one SET NX, its
+// copy inside the RMA's list (no mail key, no script); it reads back whole, by another store
+// too. A retry keeps it with its expiry renewed; a later mail, by itself or about more RMAs,
+// moves the copy to its own key with the time it had left and goes first.
+func TestKeepMailInline(t *testing.T) {
+	ctx := t.Context()
+	s := newTestStore(t)
+	const partner, number, other = "P-RO-002", "RMA/21/SR/2026", "RMA/22/SR/2026"
+	list := s.k.keptMails(partner, number)
+	reply := keptTestMail("reply.21@d", testNow)
+	reply.LabelsAt = []int{12}
+	pipe := s.c.Pipeline()
+	result := s.KeepMailIn(ctx, pipe, partner, []string{number}, reply)
+	if pipe.Len() != 1 {
+		t.Fatalf("%d commands in the pipeline, want 1", pipe.Len())
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := result(); err != nil {
+		t.Fatal(err)
+	}
+	if v := s.c.Get(ctx, list).Val(); !strings.HasPrefix(v, keptInline) || !strings.Contains(v, " reply.21@d\n") {
+		t.Fatalf("list holds %q", v)
+	}
+	if n := s.c.Exists(ctx, s.k.keptMail(partner, reply.ID)).Val(); n != 0 {
+		t.Fatal("a mail key besides the inline copy")
+	}
+	readBack := func(st *Store, number string, want ...KeptMail) {
+		t.Helper()
+		ms, err := st.KeptMails(ctx, partner, number)
+		if err != nil || len(ms) != len(want) {
+			t.Fatalf("%s: %d mails, want %d: %v", number, len(ms), len(want), err)
+		}
+		for i, m := range ms {
+			if m.ID != want[i].ID || !bytes.Equal(m.Raw, want[i].Raw) || m.Subject != want[i].Subject || !slices.Equal(m.LabelsAt, want[i].LabelsAt) {
+				t.Fatalf("%s: mail %d read back %+v, want %s", number, i, m, want[i].ID)
+			}
+		}
+	}
+	readBack(New(s.c, s.k.prefix), number, reply)
+
+	// A retry: the same mail, its expiry renewed.
+	s.c.PExpire(ctx, list, time.Hour)
+	if err := s.KeepMail(ctx, partner, []string{number}, reply); err != nil {
+		t.Fatal(err)
+	}
+	readBack(s, number, reply)
+	if ttl := s.c.PTTL(ctx, list).Val(); ttl <= DefaultReplyRetention-time.Minute {
+		t.Fatalf("retry left the list %s", ttl)
+	}
+
+	// Another RMA's inline mail, then a later mail about both in a pipeline: each earlier copy
+	// keeps the time its list had left.
+	first := keptTestMail("reply.22@d", testNow)
+	if err := s.KeepMail(ctx, partner, []string{other}, first); err != nil {
+		t.Fatal(err)
+	}
+	s.c.PExpire(ctx, s.k.keptMails(partner, other), 5*time.Hour)
+	status := keptTestMail("status.23@d", testNow)
+	pipe = s.c.Pipeline()
+	result = s.KeepMailIn(ctx, pipe, partner, []string{number, other}, status)
+	_, _ = pipe.Exec(ctx)
+	if err := result(); err != nil {
+		t.Fatal(err)
+	}
+	readBack(s, number, status, reply)
+	readBack(s, other, status, first)
+	if ttl := s.c.PTTL(ctx, s.k.keptMail(partner, first.ID)).Val(); ttl <= 4*time.Hour || ttl > 5*time.Hour {
+		t.Fatalf("the moved copy of %s: %s left, want under 5h", first.ID, ttl)
+	}
+
+	// A later mail about the first RMA alone: the script, and the newest first.
+	answer := keptTestMail("followup.24@d", testNow)
+	if err := s.KeepMail(ctx, partner, []string{other}, answer); err != nil {
+		t.Fatal(err)
+	}
+	readBack(s, other, answer, status, first)
 }
