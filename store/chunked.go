@@ -132,7 +132,7 @@ func (s *Store) classifyExternal(ctx context.Context, key string, base keyList, 
 		sub := make([]luaItem, len(chunk))
 		for i, it := range chunk {
 			sub[i] = luaItem{Own: remap(&kl, base, it.Own), OwnC: remap(&kl, base, it.OwnC), OwnF: it.OwnF,
-				OSer: remap(&kl, base, it.OSer)} // no values: external only
+				CMark: remap(&kl, base, it.CMark), OSer: remap(&kl, base, it.OSer)} // no values: external only
 		}
 		plan, _ := json.Marshal(luaPlan{Items: sub, Expect: []string{}, Writes: []luaWrite{}})
 		res, err := commitScript.Run(ctx, s.c, kl.keys, "classify", plan, "").StringSlice()
@@ -207,7 +207,7 @@ func (s *Store) writeChunks(ctx context.Context, key string, kl keyList, plan lu
 		cp.Upd = remap(&ck, kl, plan.Upd)
 		for _, it := range plan.Items[from:to] {
 			cp.Items = append(cp.Items, luaItem{Own: remap(&ck, kl, it.Own), OwnC: remap(&ck, kl, it.OwnC), OwnF: it.OwnF,
-				OSer: remap(&ck, kl, it.OSer)})
+				CMark: remap(&ck, kl, it.CMark), OSer: remap(&ck, kl, it.OSer)})
 		}
 		var args []any // plan and numbers first, set below
 		for ; wi < len(plan.Writes) && plan.Writes[wi].item < to; wi++ {

@@ -88,9 +88,12 @@ type luaItem struct {
 	Own  int    `json:"own"`
 	OwnC int    `json:"ownc"` // the own number's bucket of the compacted index (compact.go)
 	OwnF string `json:"ownf"` // and its field there
-	OSer int    `json:"oser"`
-	OwnV string `json:"ownv"`
-	SerV string `json:"serv"`
+	// CMark is the partner's compaction mark (compactMark): without one the partner has no
+	// compacted RMA, and the bucket is not read.
+	CMark int    `json:"cmark"`
+	OSer  int    `json:"oser"`
+	OwnV  string `json:"ownv"`
+	SerV  string `json:"serv"`
 }
 
 type luaWrite struct {
@@ -158,7 +161,9 @@ local function readKeys(idx)
   return out
 end
 local function classifyKeys(items, idx)
-  for _, it in ipairs(items) do idx[#idx + 1] = it.own; idx[#idx + 1] = it.oser end
+  for _, it in ipairs(items) do
+    idx[#idx + 1] = it.own; idx[#idx + 1] = it.oser; idx[#idx + 1] = it.cmark
+  end
   return idx
 end
 local function classify(items, got)
@@ -284,6 +289,7 @@ func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.
 			c.ownKeyIdx = base.add(s.k.own(p, c.own))
 			items[i].Own, items[i].OwnF = c.ownKeyIdx, compactField('o', c.own)
 			items[i].OwnC = base.add(s.k.compactIndex(p, items[i].OwnF))
+			items[i].CMark = base.add(s.k.compactMark(p))
 		}
 		if c.ser != "" {
 			c.oserIdx = base.add(s.k.oserial(p, c.ser))

@@ -58,12 +58,13 @@ func (k keys) compactIndex(partner, field string) string {
 // luaOwnClaim is the Lua function the commit scripts read an item's own-number claim with
 // (the plan item's own key, its value in got as readKeys read it, and for a compacted RMA its
 // compacted-index bucket and field): the value "yyyy:n handling" of the RMA that has the own
-// number, or empty. The bucket is read only when the key has none.
+// number, or empty. The bucket is read only when the key has none and the partner has compacted
+// RMAs (its compaction mark, it.cmark, read with the keys: compactScript sets it first).
 const luaOwnClaim = `
 local function ownClaim(it, got)
   if it.own == 0 then return '' end
   local c = got[it.own]
-  if not c and it.ownc > 0 then c = redis.call('HGET', KEYS[it.ownc], it.ownf) end
+  if not c and it.ownc > 0 and got[it.cmark] then c = redis.call('HGET', KEYS[it.ownc], it.ownf) end
   return c or ''
 end
 `
@@ -79,7 +80,9 @@ func (k keys) compactMark(partner string) string { return k.partner(partner) + "
 // compactScript replaces a record hash and its history by the packed value, if the record is
 // still as it was read, and moves the RMA's own-number key and serial index entry into the
 // compacted index: KEYS rec, hist, compacted, own-number key, its bucket, serial index, its
-// bucket (the last four rec when the item has no own number or serial); ARGV updated_at,
+// bucket (the last four rec when the item has no own number or serial), the partner's
+// compaction mark (set to 0 if it has none: commits read the buckets only when it exists);
+// ARGV updated_at,
 // packed value, member (yyyy:n), own-number field, serial field. An own-number key that names
 // another RMA stays; a serial field lists its compacted RMAs, separated by spaces.
 var compactScript = redis.NewScript(`
@@ -90,6 +93,7 @@ local m = ARGV[3]
 if KEYS[4] ~= KEYS[1] then
   local v = redis.call('GET', KEYS[4])
   if v and (v == m or string.sub(v, 1, #m + 1) == m .. ' ') then
+    redis.call('SET', KEYS[8], 0, 'NX')
     redis.call('HSET', KEYS[5], ARGV[4], v)
     redis.call('DEL', KEYS[4])
   end
@@ -127,7 +131,7 @@ func (s *Store) compactOne(ctx context.Context, r rma.Record) (bool, error) {
 	}
 	p := r.PartnerID
 	rec := s.k.rec(p, nk)
-	ks := []string{rec, s.k.hist(p, nk), s.k.compacted(p, nk), rec, rec, rec, rec}
+	ks := []string{rec, s.k.hist(p, nk), s.k.compacted(p, nk), rec, rec, rec, rec, s.k.compactMark(p)}
 	var ownF, serF string
 	if own := normOwn(r.Decision.Item.OwnNumber); own != "" {
 		ownF = compactField('o', own)

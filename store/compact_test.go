@@ -249,3 +249,46 @@ func testCompactedIndex(t *testing.T, s *Store) {
 		t.Errorf("compacted index of SER-A1: %q, %v; want 2026:1", v, err)
 	}
 }
+
+// A commit reads an own number's compacted-index bucket only once the partner has a compaction
+// mark, which compacting an RMA sets before it moves the own number there: a partner without
+// compacted RMAs costs no bucket read, and one with them still finds their own numbers.
+func TestOwnClaimReadsBucketsOnceCompacted(t *testing.T) { bothForms(t, testOwnClaimReadsBuckets) }
+
+func testOwnClaimReadsBuckets(t *testing.T, s *Store) {
+	ctx := context.Background()
+	commit := func(partner, id, own string) rma.Decision {
+		t.Helper()
+		its := []rma.Item{item(1, own, "")}
+		out, err := s.Commit(ctx, mailSub(partner, id, its...), decide(its), testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Decisions[0]
+	}
+	first := commit("nova-it", "a@nova-it.ro", "OWN-A1")
+	closedAt := testNow.Add(time.Hour)
+	r, err := s.SetStatus(ctx, first.Number, rma.StatusExpired, "rmad", "", nil, closedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One RMA compacted on its own, as a run cut off after it would leave it.
+	if ok, err := s.compactOne(ctx, r); err != nil || !ok {
+		t.Fatalf("compact %s: %v, %v", r.Number, ok, err)
+	}
+	if n, _ := s.c.Exists(ctx, s.k.own("nova-it", "OWN-A1")).Result(); n != 0 {
+		t.Fatal("own-number key still there after compaction")
+	}
+	if d := commit("nova-it", "b@nova-it.ro", "own-a1"); d.Result != rma.ResultDuplicate || d.Number != first.Number {
+		t.Errorf("own number of a compacted RMA again: %s %s, want a duplicate of %s", d.Result, d.Number, first.Number)
+	}
+
+	// A bucket field of a partner without a mark is not read (none can exist but by hand).
+	f := compactField('o', "OWN-B1")
+	if err := s.c.HSet(ctx, s.k.compactIndex("acme-ro", f), f, "2026:99 in_house").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if d := commit("acme-ro", "c@acme.ro", "OWN-B1"); d.Result != rma.ResultAccepted {
+		t.Errorf("own number in the bucket of a partner with no mark: %s %s, want it accepted (bucket not read)", d.Result, d.Number)
+	}
+}
