@@ -97,10 +97,7 @@ func TestDeflatedPDFDrawsTheSame(t *testing.T) {
 		format Format
 		labels []Label
 	}{{A4x4, ls[:9]}, {A6, ls[:3]}, {A4x4, ls}} {
-		raw, err := uncompressed(c.format, c.labels)
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw := rawPDF(t, c.format, c.labels...)
 		var out bytes.Buffer
 		if err := deflateStreams(&out, raw); err != nil {
 			t.Fatal(err)
@@ -132,13 +129,20 @@ func TestDeflatedPDFDrawsTheSame(t *testing.T) {
 	}
 }
 
+// rawPDF is the PDF of labels as fpdf writes it, uncompressed.
+func rawPDF(t testing.TB, format Format, labels ...Label) []byte {
+	t.Helper()
+	var raw bytes.Buffer
+	if err := uncompressed(&raw, format, labels); err != nil {
+		t.Fatal(err)
+	}
+	return raw.Bytes()
+}
+
 // What is not a PDF as fpdf writes it goes out unchanged; what is gets its plain streams
 // deflated and a matching table, whatever the streams hold; nothing panics.
 func FuzzDeflateStreams(f *testing.F) {
-	raw, err := uncompressed(A6, []Label{partners["ro"]})
-	if err != nil {
-		f.Fatal(err)
-	}
+	raw := rawPDF(f, A6, partners["ro"])
 	f.Add(raw)
 	f.Add(raw[:len(raw)/2])
 	f.Add([]byte(small))

@@ -162,35 +162,39 @@ func addFaces(pdf *fpdf.Fpdf, texts []labelText) ([]face, error) {
 
 // addSimple adds f to pdf as a simple TrueType font of the embedded file with f's encoding.
 func addSimple(pdf *fpdf.Fpdf, f face) error {
-	cw := make([]int, 256)
-	for r := rune(32); r < firstCode; r++ {
-		cw[r] = font.widths[r]
-	}
 	byCode := make([]rune, 0, len(f.codes))
 	for r := range f.codes {
 		byCode = append(byCode, r)
 	}
 	slices.SortFunc(byCode, func(a, b rune) int { return int(f.codes[a]) - int(f.codes[b]) })
+	file, err := cuts.get(byCode)
+	if err != nil {
+		return err
+	}
+	pdf.AddFontFromBytes(f.family, "", file.def, file.z)
+	return nil
+}
+
+// fontDef is the definition of the simple font with the characters extra at codes 127 on,
+// cut into file, as fpdf's own font files (makefont) write it.
+func fontDef(extra []rune, file cutFile) ([]byte, error) {
+	cw := make([]int, 256)
+	for r := rune(32); r < firstCode; r++ {
+		cw[r] = font.widths[r]
+	}
 	var diff strings.Builder
 	fmt.Fprintf(&diff, "%d", firstCode)
-	for _, r := range byCode {
-		cw[f.codes[r]] = font.widths[r]
+	for i, r := range extra {
+		cw[firstCode+i] = font.widths[r]
 		fmt.Fprintf(&diff, " /uni%04X", r)
 	}
-	file := cuts.get(byCode)
-	// The font definition as fpdf's own font files (makefont) write it.
-	def, err := json.Marshal(struct {
+	return json.Marshal(struct {
 		Tp, Name     string
 		Desc         fpdf.FontDescType
 		Cw           []int
 		Diff, File   string
 		OriginalSize int
 	}{"TrueType", fontFamily, font.desc, cw, diff.String(), file.name, file.size})
-	if err != nil {
-		return err
-	}
-	pdf.AddFontFromBytes(f.family, "", def, file.z)
-	return nil
 }
 
 // A PDF embeds only the glyphs its labels can print: ASCII and the face's other characters,
@@ -206,6 +210,7 @@ type cutFile struct {
 	name string // fpdf's key of the file: one per character set
 	size int    // uncompressed
 	z    []byte // zlib-compressed
+	def  []byte // the font's definition (fontDef), made with the cut
 }
 
 type cutCache struct {
@@ -216,13 +221,13 @@ type cutCache struct {
 const cutCacheSize = 256 // a few hundred character sets: partners × languages, and then some
 
 // get is the cut of the font for ASCII and extra (the runes beyond it, in code order).
-func (c *cutCache) get(extra []rune) cutFile {
+func (c *cutCache) get(extra []rune) (cutFile, error) {
 	key := string(extra)
 	c.mu.Lock()
 	f, ok := c.m[key]
 	c.mu.Unlock()
 	if ok {
-		return f
+		return f, nil
 	}
 	var set strings.Builder
 	for r := rune(32); r < firstCode; r++ {
@@ -232,13 +237,18 @@ func (c *cutCache) get(extra []rune) cutFile {
 	ttf := cutFont(fontTTF, set.String())
 	sum := sha256.Sum256([]byte(key))
 	f = cutFile{name: fmt.Sprintf("DejaVuSans-%x.z", sum[:8]), size: len(ttf), z: deflated(ttf)}
+	def, err := fontDef(extra, f)
+	if err != nil {
+		return cutFile{}, err
+	}
+	f.def = def
 	c.mu.Lock()
 	if len(c.m) >= cutCacheSize {
 		clear(c.m)
 	}
 	c.m[key] = f
 	c.mu.Unlock()
-	return f
+	return f, nil
 }
 
 func deflated(b []byte) []byte {

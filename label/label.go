@@ -12,6 +12,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"codeberg.org/go-pdf/fpdf"
@@ -113,23 +114,32 @@ const (
 // Render writes one PDF with the labels in the given format (one label per A6 page, or four
 // per A4 page). An unknown format is an error, as are no labels and a label without a number.
 func Render(w io.Writer, format Format, labels ...Label) error {
-	raw, err := uncompressed(format, labels)
-	if err != nil {
+	raw := raws.Get().(*bytes.Buffer)
+	defer func() {
+		if raw.Cap() <= 1<<20 { // a PDF of hundreds of labels: let its buffer go
+			raws.Put(raw)
+		}
+	}()
+	raw.Reset()
+	if err := uncompressed(raw, format, labels); err != nil {
 		return err
 	}
-	if err := deflateStreams(w, raw); err != nil {
+	if err := deflateStreams(w, raw.Bytes()); err != nil {
 		return fmt.Errorf("label: write PDF: %w", err)
 	}
 	return nil
 }
 
-// uncompressed is the PDF of the labels as fpdf writes it, its pages not compressed.
-func uncompressed(format Format, labels []Label) ([]byte, error) {
+// raws are the buffers fpdf writes its PDFs into, for deflateStreams.
+var raws = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// uncompressed writes the PDF of the labels to raw as fpdf writes it, its pages not compressed.
+func uncompressed(raw *bytes.Buffer, format Format, labels []Label) error {
 	if fontErr != nil {
-		return nil, fontErr
+		return fontErr
 	}
 	if len(labels) == 0 {
-		return nil, errors.New("label: no labels to render")
+		return errors.New("label: no labels to render")
 	}
 	size := "A6"
 	switch format {
@@ -137,12 +147,12 @@ func uncompressed(format Format, labels []Label) ([]byte, error) {
 	case A4x4:
 		size = "A4"
 	default:
-		return nil, fmt.Errorf("label: format %q is not one of a6, a4x4", format)
+		return fmt.Errorf("label: format %q is not one of a6, a4x4", format)
 	}
 	texts := make([]labelText, len(labels))
 	for i, l := range labels {
 		if strings.TrimSpace(l.Number) == "" {
-			return nil, fmt.Errorf("label: label %d has no RMA number", i+1)
+			return fmt.Errorf("label: label %d has no RMA number", i+1)
 		}
 		texts[i] = textOf(l)
 	}
@@ -155,7 +165,7 @@ func uncompressed(format Format, labels []Label) ([]byte, error) {
 	pdf.SetTitle("RMA "+labels[0].Number, true)
 	faces, err := addFaces(pdf, texts)
 	if err != nil {
-		return nil, fmt.Errorf("label: font: %w", err)
+		return fmt.Errorf("label: font: %w", err)
 	}
 	for i, t := range texts {
 		x, y := 0.0, 0.0
@@ -169,20 +179,20 @@ func uncompressed(format Format, labels []Label) ([]byte, error) {
 		} else {
 			pdf.AddPage()
 		}
-		if err := draw(pen{pdf, faces[i]}, x, y, t); err != nil {
-			return nil, fmt.Errorf("label: %s: %w", labels[i].Number, err)
+		if err := draw(&pen{pdf: pdf, face: faces[i]}, x, y, t); err != nil {
+			return fmt.Errorf("label: %s: %w", labels[i].Number, err)
 		}
 	}
-	var raw bytes.Buffer
-	if err := pdf.Output(&raw); err != nil {
-		return nil, fmt.Errorf("label: make PDF: %w", err)
+	if err := pdf.Output(raw); err != nil {
+		return fmt.Errorf("label: make PDF: %w", err)
 	}
-	return raw.Bytes(), nil
+	return nil
 }
 
 // PDF renders the labels into a byte slice (see Render).
 func PDF(format Format, labels ...Label) ([]byte, error) {
 	var b bytes.Buffer
+	b.Grow(SizeOf(len(labels)))
 	if err := Render(&b, format, labels...); err != nil {
 		return nil, err
 	}
@@ -204,24 +214,51 @@ func cutLines(pdf *fpdf.Fpdf) {
 type labelText struct {
 	number, partner, ownNumber, item, serial, centerName, centerAddress, returnAddress string
 	receiverPays                                                                       bool
+	*captions
+}
 
-	// The captions, in the partner's language.
+// captions are the words of a label in one language, made printable.
+type captions struct {
 	partnerCap, ownNumberCap, itemCap, serialCap, shipTo, returnTo, receiverPaysCap, stick string
 }
 
 func textOf(l Label) labelText {
-	wd := i18n.For(l.Locale)
 	return labelText{
 		number: clean(l.Number), partner: clean(l.Partner), ownNumber: clean(l.OwnNumber),
 		item: clean(strings.TrimSpace(l.Brand + " " + l.Model)), serial: clean(l.Serial),
 		centerName: clean(l.CenterName), centerAddress: clean(l.CenterAddress),
 		returnAddress: clean(l.ReturnAddress), receiverPays: l.ReceiverPays,
+		captions: captionsIn(i18n.For(l.Locale)),
+	}
+}
 
+// The captions of each language are rendered once (the catalogs are embedded, they do not
+// change): every label of a partner prints the same ones.
+var (
+	captionsMu sync.Mutex
+	captionsOf = map[i18n.Lang]*captions{}
+)
+
+func captionsIn(wd i18n.Lang) *captions {
+	captionsMu.Lock()
+	c, ok := captionsOf[wd]
+	captionsMu.Unlock()
+	if ok {
+		return c
+	}
+	c = &captions{
 		partnerCap: clean(wd.T("label.partner")), ownNumberCap: clean(wd.T("label.own_number")),
 		itemCap: clean(wd.T("label.item")), serialCap: clean(wd.T("label.serial")),
 		shipTo: clean(wd.T("label.ship_to")), returnTo: clean(wd.T("label.return_to")),
 		receiverPaysCap: clean(wd.T("label.receiver_pays")), stick: clean(wd.T("label.stick")),
 	}
+	captionsMu.Lock()
+	if len(captionsOf) >= 64 { // a locale string of every shape a partner ever had: start over
+		clear(captionsOf)
+	}
+	captionsOf[wd] = c
+	captionsMu.Unlock()
+	return c
 }
 
 // runes lists the characters beyond ASCII that the label may print (the "…" of cut lines too).
@@ -245,17 +282,23 @@ func (t labelText) runes() []rune {
 type pen struct {
 	pdf  *fpdf.Fpdf
 	face face
+	pt   float64 // the size set last: fpdf writes the font again on every SetFont
 }
 
-func (p pen) font(pt float64) { p.pdf.SetFont(p.face.family, "", pt) }
+func (p *pen) font(pt float64) {
+	if pt != p.pt {
+		p.pdf.SetFont(p.face.family, "", pt)
+		p.pt = pt
+	}
+}
 
-func (p pen) cell(x, y, w, h float64, text, border, align string) {
+func (p *pen) cell(x, y, w, h float64, text, border, align string) {
 	p.pdf.SetXY(x, y)
 	p.pdf.CellFormat(w, h, p.face.enc(text), border, 0, align, false, 0, "")
 }
 
 // draw puts one label with its top left corner at (x0, y0).
-func draw(p pen, x0, y0 float64, t labelText) error {
+func draw(p *pen, x0, y0 float64, t labelText) error {
 	pdf := p.pdf
 	left := x0 + margin
 	y := y0 + margin
@@ -318,7 +361,7 @@ func draw(p pen, x0, y0 float64, t labelText) error {
 }
 
 // caption writes a small grey heading and returns the y below it.
-func (p pen) caption(x, y float64, text string) float64 {
+func (p *pen) caption(x, y float64, text string) float64 {
 	p.font(7)
 	p.pdf.SetTextColor(90, 90, 90)
 	p.cell(x, y, innerW, 3.2, text, "", "L")
@@ -327,7 +370,7 @@ func (p pen) caption(x, y float64, text string) float64 {
 }
 
 // field writes a caption and its value (at most maxLines lines); an empty value writes nothing.
-func (p pen) field(x, y, w float64, name, value string, maxLines int) float64 {
+func (p *pen) field(x, y, w float64, name, value string, maxLines int) float64 {
 	if value == "" {
 		return y
 	}
@@ -337,7 +380,7 @@ func (p pen) field(x, y, w float64, name, value string, maxLines int) float64 {
 
 // lines wraps text to width w in pt points, writes at most maxLines lines h high (the last one
 // ends in "…" when text was cut) and returns the y below them.
-func (p pen) lines(x, y, w, pt, h float64, text string, maxLines int) float64 {
+func (p *pen) lines(x, y, w, pt, h float64, text string, maxLines int) float64 {
 	if text == "" {
 		return y
 	}
@@ -475,7 +518,7 @@ func qrOf(text string) (*qrcode.QrCode, error) {
 func drawModules(pdf *fpdf.Fpdf, cols, rows int, dark func(col, row int) bool, x, y, mod, h float64) {
 	k := pdf.GetConversionRatio()
 	_, pageH := pdf.GetPageSize()
-	b := make([]byte, 0, 64+cols*rows/2)
+	b := make([]byte, 0, 64+4*cols*rows) // a rectangle is about 12 bytes, for 3 modules or more
 	b = append(b, "q 0 g "...)
 	b = appendNum(b, mod*k)
 	b = append(b, " 0 0 "...)
@@ -487,7 +530,7 @@ func drawModules(pdf *fpdf.Fpdf, cols, rows int, dark func(col, row int) bool, x
 	b = append(b, " cm\n"...)
 	b = appendModuleRects(b, cols, rows, dark)
 	b = append(b, 'Q')
-	pdf.RawWriteStr(string(b))
+	pdf.RawWriteBuf(bytes.NewReader(b))
 }
 
 // appendModuleRects appends the rectangles ("col row width height re f", in modules) that cover
@@ -496,18 +539,7 @@ func drawModules(pdf *fpdf.Fpdf, cols, rows int, dark func(col, row int) bool, x
 func appendModuleRects(b []byte, cols, rows int, dark func(col, row int) bool) []byte {
 	// open holds the runs of the row above, each with the row its rectangle started on; a run
 	// that does not go on in this row ends its rectangle.
-	type run struct{ start, end, top int }
-	var open, next []run
-	emit := func(r run, bottom int) {
-		b = strconv.AppendInt(b, int64(r.start), 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, int64(r.top), 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, int64(r.end-r.start), 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, int64(bottom-r.top), 10)
-		b = append(b, " re f\n"...)
-	}
+	var open, next []moduleRun
 	for row := 0; row <= rows; row++ {
 		next = next[:0]
 		o, start := 0, -1
@@ -519,7 +551,7 @@ func appendModuleRects(b []byte, cols, rows int, dark func(col, row int) bool) [
 			case !d && start >= 0:
 				// Rectangles of the row above that begin left of this run end above it.
 				for o < len(open) && open[o].start < start {
-					emit(open[o], row)
+					b = open[o].appendRect(b, row)
 					o++
 				}
 				top := row
@@ -527,16 +559,31 @@ func appendModuleRects(b []byte, cols, rows int, dark func(col, row int) bool) [
 					top = open[o].top
 					o++
 				}
-				next = append(next, run{start, col, top})
+				next = append(next, moduleRun{start, col, top})
 				start = -1
 			}
 		}
 		for ; o < len(open); o++ {
-			emit(open[o], row)
+			b = open[o].appendRect(b, row)
 		}
 		open, next = next, open
 	}
 	return b
+}
+
+// moduleRun is a run of dark modules, start to end (exclusive), in rows from top on.
+type moduleRun struct{ start, end, top int }
+
+// appendRect appends the rectangle of r down to bottom (exclusive).
+func (r moduleRun) appendRect(b []byte, bottom int) []byte {
+	b = strconv.AppendInt(b, int64(r.start), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(r.top), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(r.end-r.start), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(bottom-r.top), 10)
+	return append(b, " re f\n"...)
 }
 
 // appendNum appends v with at most four decimals (a ten-thousandth of a point is far below
