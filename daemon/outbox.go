@@ -120,6 +120,7 @@ func (c *courier) deliver(ctx context.Context, msg outbound.Message, prev *sentM
 	if err != nil { // ErrDelivering included: retried until the other courier's outcome is known
 		return nil, fmt.Errorf("outbox %s: %w", msg.ID, err)
 	}
+	c.log.Debug().Str("message_id", msg.ID).Msg("claimed")
 	if err := c.smtp.Send(ctx, msg); err != nil {
 		claim.Release(ctx)
 		if outbound.IsPermanent(err) {

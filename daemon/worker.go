@@ -79,6 +79,7 @@ func (p *pipeline) handleInbox(ctx context.Context, m queue.Message) error {
 			"limit", strconv.FormatInt(p.parser.Limits.MaxMessageBytes, 10))}
 	}
 	log := p.log.With().Str("message_id", sub.Source.MessageID).Str("partner", sub.PartnerID).Logger()
+	log.Debug().Msg("parsed") // the debug log's timestamps are the stages of a mail (rmadbench -trace)
 	enqueued := m.Attrs[attrEnqueued]
 
 	switch sub.Kind {
@@ -164,6 +165,7 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	p.log.Debug().Str("message_id", sub.Source.MessageID).Msg("committed")
 	if err := p.markCompleted(ctx, sub, out.Decisions, roots); err != nil {
 		return nil, err
 	}
@@ -181,6 +183,7 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 			return nil, fmt.Errorf("compose reply: %w", err)
 		}
 		reply = &r
+		p.log.Debug().Str("message_id", sub.Source.MessageID).Msg("reply composed")
 	}
 	var msgs []outbound.Message
 	if staff, ok, err := p.composer.StaffCopy(sub, partner, out.Decisions, now); err != nil {
@@ -193,6 +196,7 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 		return nil, fmt.Errorf("compose forward: %w", err)
 	}
 	msgs = append(msgs, fwd...)
+	p.log.Debug().Str("message_id", sub.Source.MessageID).Msg("staff copy and forwards composed")
 	// The thread is known before any of its mails leaves, so a fast answer is recognised.
 	ids := []string{sub.Source.MessageID}
 	if reply != nil {
@@ -215,6 +219,7 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 	if err := p.store.IndexRejected(ctx, partner.ID, rejectedOf(sub, out.Decisions, roots), ids...); err != nil {
 		return nil, err
 	}
+	p.log.Debug().Str("message_id", sub.Source.MessageID).Msg("thread indexed")
 	// No number leaves before the replicas hold it (redis.min_replicas): a failover must not
 	// give a number a partner was told to another mail. Not confirmed: no reply yet, retried.
 	if err := p.store.ConfirmCommit(ctx, partner.ID, out.Decisions); err != nil {
@@ -234,6 +239,7 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 	if err != nil {
 		return nil, err
 	}
+	p.log.Debug().Str("message_id", sub.Source.MessageID).Msg("queued")
 	return out.Decisions, nil
 }
 

@@ -28,7 +28,7 @@ func TestOutOfMemoryAckNoResendBoundedLog(t *testing.T) {
 	opt := fastOpts("c1")
 	opt.StoreLogEvery = time.Second
 	var logs testenv.SyncBuffer
-	opt.Log = zerolog.New(&logs)
+	opt.Log = zerolog.New(&logs).Level(zerolog.InfoLevel) // not each message's debug events: the spin is what counts
 	q := New(c, testPrefix(t), opt)
 	const n = 5
 	for i := range n {

@@ -720,6 +720,7 @@ func (r *runner) handle(m Message) {
 	}
 
 	m.acks = &ackHooks{}
+	log.Debug().Int("attempt", m.Attempt).Msg("handling")
 	// The handler's copy is the only one holding the payload while it runs, so that one it is
 	// done with (a mail of up to 25 MiB, once parsed) can be collected meanwhile; a dead letter
 	// reads it back from the stream.
@@ -737,6 +738,7 @@ func (r *runner) handle(m Message) {
 			r.setRefund(m.ID) // handled again, but the store's fault: not another attempt
 			return
 		}
+		log.Debug().Msg("acknowledged")
 		// Only a handled and acknowledged message ends a run of store failures: with the
 		// queue and the handler's store on different servers (a Cluster), counting the attempt
 		// succeeds while the handler's store is still away.

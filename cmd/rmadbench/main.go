@@ -38,6 +38,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
 	rmad "github.com/rmad/rmad"
@@ -74,6 +75,7 @@ type options struct {
 	maxItems   int // limits.max_items_per_submission (0: the config's)
 	backlog    int64
 	big        bool // the throughput mails are 25 MB mails with a 10,000-row CSV
+	trace      bool // print each latency mail's stages from the daemon's debug log
 }
 
 func run() int {
@@ -100,6 +102,7 @@ func run() int {
 	flag.IntVar(&o.maxItems, "max-items", 0, "limits.max_items_per_submission of the daemon (0: the default)")
 	flag.Int64Var(&o.backlog, "inbox-backlog", 0, "limits.inbox_backlog of the daemon (0: the default)")
 	flag.BoolVar(&o.big, "big", false, "the throughput run's mails are 25 MB mails carrying a 10,000-row CSV and a large scanned invoice (with -throughput 1 -process: rmad's peak RSS for one such mail)")
+	flag.BoolVar(&o.trace, "trace", false, "the daemon logs at debug level; after each latency run, print when each stage of a mail (watcher, queues, worker, courier) was reached after the APPEND")
 	flag.StringVar(&o.daemonCfg, "daemon", "", "(internal, for -process) run only the daemon on this config `file`, then print its peak RSS")
 	flag.StringVar(&o.consumer, "consumer", "", "(internal, for -process) the daemon's consumer name")
 	flag.Parse()
@@ -125,6 +128,13 @@ func run() int {
 	if o.mode == "ratio" && o.throughput <= 0 && o.mails <= 0 {
 		fmt.Fprintln(os.Stderr, "rmadbench: -mode ratio needs -mails > 0 (latency pairs) or -throughput > 0 (throughput pairs)")
 		return 2
+	}
+	if o.trace && o.process {
+		fmt.Fprintln(os.Stderr, "rmadbench: -trace reads the daemon's log in this process: not with -process")
+		return 2
+	}
+	if o.trace {
+		zerolog.TimeFieldFormat = zerolog.TimeFormatUnixMicro // the stages are microseconds apart
 	}
 	if o.imapAddr != "" && (o.imapUser == "" || o.imapPass == "") {
 		fmt.Fprintln(os.Stderr, "rmadbench: -imap needs -imap-user and -imap-pass")
@@ -192,6 +202,9 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 			}
 			slices.Sort(lat)
 			fmt.Fprintf(out, "  %-16s %9s %9s %9s %9s\n", name, ms(pct(lat, 50)), ms(pct(lat, 90)), ms(pct(lat, 99)), ms(lat[len(lat)-1]))
+			if e.trace != nil {
+				e.trace.print(out)
+			}
 		}
 		fmt.Fprintln(out)
 	}
@@ -232,7 +245,8 @@ type env struct {
 	partners             []partner
 	seq                  int // mail counter across runs, for unique Message-IDs
 	run                  string
-	perSession           int // -smtp-per-session
+	perSession           int     // -smtp-per-session
+	trace                *tracer // -trace: the daemon's log, read for each latency mail's stages
 	opt                  options
 }
 
@@ -256,6 +270,9 @@ func setup(o options) (e *env, err error) {
 			return e, err
 		}
 		e.logw = e.logf
+	}
+	if o.trace {
+		e.trace = newTracer(e.logw)
 	}
 	if o.redis != "" {
 		e.redisAddr, e.redisName = o.redis, o.redis
@@ -428,7 +445,11 @@ func (e *env) newRun(ctx context.Context, name string, idle bool, poll time.Dura
 	if err != nil {
 		return nil, err
 	}
-	log := config.NewLogger(cfg.Log, e.logw)
+	logw := e.logw
+	if e.trace != nil {
+		cfg.Log.Level, cfg.Log.Format, logw = "debug", "json", e.trace
+	}
+	log := config.NewLogger(cfg.Log, logw)
 	if r.d, err = daemon.New(ctx, cfg, log, daemon.Options{Workers: workers, Consumer: r.consumer,
 		SMTPMessagesPerSession: e.perSession}); err != nil {
 		return nil, err
@@ -558,6 +579,9 @@ func (e *env) latency(ctx context.Context, o options, idle bool) ([]time.Duratio
 		lat = append(lat, at.Sub(appended))
 		if err := r.settle(ctx, o.timeout); err != nil {
 			return nil, err
+		}
+		if e.trace != nil {
+			e.trace.mark(traceMail{appended: appended, replied: at, settled: time.Now()})
 		}
 	}
 	return lat, r.stop()

@@ -145,6 +145,9 @@ func (e *env) latencyRatio(ctx context.Context, o options, out io.Writer) error 
 		slices.Sort(b)
 		fmt.Fprintf(out, "  %-4d %10s %10s %10s %10s %10s %10s %9.2f  %s\n", i+1, ms(pct(r, 50)), ms(pct(r, 90)), ms(pct(r, 99)),
 			ms(pct(b, 50)), ms(pct(b, 90)), ms(pct(b, 99)), float64(pct(r, 50))/float64(pct(b, 50)), loadAvg())
+		if e.trace != nil {
+			e.trace.print(out)
+		}
 	}
 	fmt.Fprintln(out)
 	return nil

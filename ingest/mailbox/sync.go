@@ -72,6 +72,7 @@ func (w *Watcher) sync(ctx context.Context, c *imapclient.Client, uidValidity ui
 		}
 		slices.SortFunc(msgs, func(a, b msgInfo) int { return cmp.Compare(a.uid, b.uid) })
 	}
+	w.log.Debug().Int("found", len(msgs)).Msg("searched")
 
 	// Mails that began a run of failures before go last, the most often failed last of all: one
 	// mail that cannot be stored must not hold up those behind it (the sync stops after a few
