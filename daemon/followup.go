@@ -379,9 +379,6 @@ func (p *pipeline) followUp(ctx context.Context, sub rma.Submission, th thread, 
 		ids = appendSent(ids, msg.ID)
 		answer = &msg
 	}
-	if err := p.store.IndexThread(ctx, partner.ID, targets, ids...); err != nil {
-		return err
-	}
 	if th.rejected != nil && len(targets) == 0 {
 		// A thread of rejected items only: the answer's answer is in it too.
 		if err := p.store.IndexRejected(ctx, partner.ID, *th.rejected, ids...); err != nil {
@@ -397,11 +394,16 @@ func (p *pipeline) followUp(ctx context.Context, sub rma.Submission, th thread, 
 	if staffOK {
 		msgs = append(msgs, staff)
 	}
-	// One outbox entry for both; the answer is the RMAs' newest partner mail, kept for a re-send.
-	if answer != nil {
-		err = enqueueKept(ctx, p.outbox, p.store, p.composer, partner.ID, targets, enqueued, msgs...)
-	} else {
-		err = p.send(ctx, enqueued, msgs...)
+	// One outbox entry for both, with their thread index ahead of it; the answer is the RMAs'
+	// newest partner mail, kept for a re-send.
+	index := indexThread(ctx, p.store, partner.ID, targets, ids...)
+	switch {
+	case answer != nil:
+		err = enqueueKept(ctx, p.outbox, p.store, p.composer, partner.ID, targets, index, enqueued, msgs...)
+	case len(msgs) > 0:
+		err = enqueueWith(ctx, p.outbox, index, enqueued, msgs...)
+	default:
+		err = p.store.IndexThread(ctx, partner.ID, targets, ids...)
 	}
 	if err != nil {
 		return err

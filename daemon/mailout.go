@@ -100,27 +100,29 @@ func (o *Outbox) Deliver(ctx context.Context, msg outbound.Message) error {
 // Close ends the SMTP sessions Deliver left open for the next mail.
 func (o *Outbox) Close() { o.courier.smtp.Close() }
 
-// enqueueKept is enqueue with msgs[0], a partner mail about numbers, kept for the console's
-// re-send (Composer.Keep: without its labels' bytes) ahead of the entry: in the same round
-// trip, unless the mail is large (keepApartFrom), when the kept copy is written first, so that
-// it and the entry are not both in memory at once.
-func enqueueKept(ctx context.Context, q *queue.Queue, st *store.Store, c *outbound.Composer, partner string, numbers []string, enqueued string, msgs ...outbound.Message) error {
+// enqueueKept is enqueueWith, and then msgs[0], a partner mail about numbers, kept for the
+// console's re-send (Composer.Keep: without its labels' bytes). The mail is kept after its
+// outbox entry is written, in a round trip of its own, so that neither making the kept copy
+// nor writing it delays the reply; when keeping fails, so does the step, which comes again
+// (the entry is then added again, and its mails, delivered once per Message-ID, are not sent
+// twice). Until it is kept the console cannot send the mail again, which it asks for only
+// once the mail is out.
+func enqueueKept(ctx context.Context, q *queue.Queue, st *store.Store, c *outbound.Composer, partner string, numbers []string,
+	first func(redis.Pipeliner) (result func() error), enqueued string, msgs ...outbound.Message) error {
+	if err := enqueueWith(ctx, q, first, enqueued, msgs...); err != nil {
+		return err
+	}
 	kept, err := c.Keep(msgs[0])
 	if err != nil {
 		return err
 	}
-	if len(msgs[0].Raw) >= keepApartFrom {
-		if err := st.KeepMail(ctx, partner, numbers, kept); err != nil {
-			return err
-		}
-		return enqueue(ctx, q, enqueued, msgs...)
-	}
-	keep := func(pipe redis.Pipeliner) func() error {
-		return st.KeepMailIn(ctx, pipe, partner, numbers, kept)
-	}
-	return enqueueWith(ctx, q, keep, enqueued, msgs...)
+	return st.KeepMail(ctx, partner, numbers, kept)
 }
 
-// keepApartFrom is the mail size from which its kept copy is written in a round trip of its
-// own: a round trip saved matters for the many small replies, memory for the few large ones.
-const keepApartFrom = 1 << 20
+// indexThread is a first for enqueueWith: the thread index of the mails ids, about numbers, in
+// the entry's round trip (store.IndexThreadIn), so the thread is known before any of them leaves.
+func indexThread(ctx context.Context, st *store.Store, partner string, numbers []string, ids ...string) func(redis.Pipeliner) func() error {
+	return func(pipe redis.Pipeliner) func() error {
+		return st.IndexThreadIn(ctx, pipe, partner, numbers, ids...)
+	}
+}

@@ -250,20 +250,26 @@ func TestOutboxDeliversEntriesOfEarlierVersions(t *testing.T) {
 	}
 }
 
-// A partner mail is kept for the console's re-send together with its outbox entry, small or
-// large (in one round trip, or the kept copy first for a large one); both read back as written.
+// A partner mail's outbox entry is written with its thread index, and the mail is kept for the
+// console's re-send after it, small or large; all read back as written.
 func TestEnqueueReplyKeepsTheReply(t *testing.T) {
 	rdb, prefix := outboxTestRedis(t)
 	st := store.New(rdb, prefix)
 	q := queue.New(rdb, prefix, queue.Options{Stream: queue.Outbox})
 	ctx := context.Background()
-	for i, size := range []int{100, keepApartFrom + 1} {
+	for i, size := range []int{100, 2 << 20} {
 		reply := testMail(fmt.Sprintf("reply.k%d@distributor.example", i), "service@alfa-computers.gr")
 		reply.Raw = append(reply.Raw, bytes.Repeat([]byte("x"), size)...)
 		staff := testMail(fmt.Sprintf("staff.k%d@distributor.example", i), "rma-desk@distributor.example")
 		number := fmt.Sprintf("RMA/%d/SR/2026", i+1)
-		if err := enqueueKept(ctx, q, st, &outbound.Composer{}, "P-GR-001", []string{number}, "", reply, staff); err != nil {
+		index := indexThread(ctx, st, "P-GR-001", []string{number}, reply.ID, staff.ID)
+		if err := enqueueKept(ctx, q, st, &outbound.Composer{}, "P-GR-001", []string{number}, index, "", reply, staff); err != nil {
 			t.Fatal(err)
+		}
+		for _, id := range []string{reply.ID, staff.ID} {
+			if nums, err := st.ThreadNumbers(ctx, "P-GR-001", []string{id}); err != nil || len(nums) != 1 || nums[0] != number {
+				t.Fatalf("%d-byte reply: thread of %s = %v, %v; want %s", size, id, nums, err, number)
+			}
 		}
 		got, err := st.KeptMail(ctx, "P-GR-001", number, reply.ID)
 		if err != nil {

@@ -213,13 +213,9 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 			}
 		}
 	}
-	if err := p.store.IndexThread(ctx, partner.ID, threadNumbers, ids...); err != nil {
-		return nil, err
-	}
 	if err := p.store.IndexRejected(ctx, partner.ID, rejectedOf(sub, out.Decisions, roots), ids...); err != nil {
 		return nil, err
 	}
-	p.log.Debug().Str("message_id", sub.Source.MessageID).Msg("thread indexed")
 	// No number leaves before the replicas hold it (redis.min_replicas): a failover must not
 	// give a number a partner was told to another mail. Not confirmed: no reply yet, retried.
 	if err := p.store.ConfirmCommit(ctx, partner.ID, out.Decisions); err != nil {
@@ -227,14 +223,20 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 			Msg("commit not confirmed by the replicas; the reply waits and the submission is retried")
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	// One outbox entry for the reply, the staff copy and the forwards; the reply is kept (30
-	// days) in the same round trip, ahead of the entry, so staff can send it again from the
-	// console once it is out.
-	if reply != nil {
+	// One outbox entry for the reply, the staff copy and the forwards, in one round trip with
+	// their thread index (ahead of it: the thread is known before any of its mails leaves, so a
+	// fast answer is recognised); the reply is kept (30 days) after, so staff can send it again
+	// from the console.
+	index := indexThread(ctx, p.store, partner.ID, threadNumbers, ids...)
+	switch {
+	case reply != nil:
 		msgs = append([]outbound.Message{*reply}, msgs...)
-		err = enqueueKept(ctx, p.outbox, p.store, p.composer, partner.ID, decidedNumbers(out.Decisions), enqueued, msgs...)
-	} else {
-		err = p.send(ctx, "", msgs...) // no trigger time: the latency metric is about the partner's reply
+		err = enqueueKept(ctx, p.outbox, p.store, p.composer, partner.ID, decidedNumbers(out.Decisions), index, enqueued, msgs...)
+	case len(msgs) > 0:
+		// No trigger time: the latency metric is about the partner's reply.
+		err = enqueueWith(ctx, p.outbox, index, "", msgs...)
+	default:
+		err = p.store.IndexThread(ctx, partner.ID, threadNumbers, ids...)
 	}
 	if err != nil {
 		return nil, err
@@ -272,11 +274,9 @@ func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueu
 			msg, commandNumbers = old, oldNumbers
 		}
 	}
-	if err := p.store.IndexThread(ctx, partner.ID, commandNumbers, appendSent([]string{sub.Source.MessageID}, msg.ID)...); err != nil {
-		return err
-	}
 	// A STATUS answer about RMAs is their newest partner mail (a WARRANTY answer is about none).
-	return enqueueKept(ctx, p.outbox, p.store, p.composer, partner.ID, commandNumbers, enqueued, msg)
+	index := indexThread(ctx, p.store, partner.ID, commandNumbers, appendSent([]string{sub.Source.MessageID}, msg.ID)...)
+	return enqueueKept(ctx, p.outbox, p.store, p.composer, partner.ID, commandNumbers, index, enqueued, msg)
 }
 
 // keyedBefore is store.KeyedBefore while state under the earlier keys may still exist.

@@ -87,8 +87,30 @@ func threadNumber(v string) string {
 // (rma.RefToken: one of rmad's own mails) is indexed under the token alone, which
 // ThreadNumbers looks up for every Message-ID too: one entry per mail instead of two.
 func (s *Store) IndexThread(ctx context.Context, partner string, numbers []string, messageIDs ...string) error {
+	pipe := s.c.Pipeline()
+	result := s.indexThreadIn(ctx, pipe, partner, numbers, messageIDs)
+	_, _ = pipe.Exec(ctx) // result reads each command's own outcome
+	return result()
+}
+
+// IndexThreadIn is IndexThread with its writes queued on pipe, ahead of what the caller queues
+// after them (the outbox entry of the mails messageIDs: one round trip instead of two). Redis
+// runs a pipeline's commands in order, so the entries are there before anyone can read the
+// outbox entry. Entries that existed already (a retry, a thread that grows) get the numbers
+// added by result, after pipe ran; a new mail's are all new (its Message-IDs are), and a
+// retry's hold its numbers already. On Cluster a pipeline goes to each node at once, in no
+// order, so there it indexes at once, before it returns. result must be called once pipe ran.
+func (s *Store) IndexThreadIn(ctx context.Context, pipe redis.Pipeliner, partner string, numbers []string, messageIDs ...string) (result func() error) {
+	if s.multiStep {
+		err := s.IndexThread(ctx, partner, numbers, messageIDs...)
+		return func() error { return err }
+	}
+	return s.indexThreadIn(ctx, pipe, partner, numbers, messageIDs)
+}
+
+func (s *Store) indexThreadIn(ctx context.Context, pipe redis.Pipeliner, partner string, numbers []string, messageIDs []string) (result func() error) {
 	if len(numbers) == 0 {
-		return nil
+		return func() error { return nil }
 	}
 	vals := make([]string, len(numbers))
 	for i, n := range numbers {
@@ -101,34 +123,34 @@ func (s *Store) IndexThread(ctx context.Context, partner string, numbers []strin
 	}
 	var ks []string
 	var cmds []*redis.BoolCmd
-	// New entries (a new mail's) are one SET NX each, in a plain pipeline; those that exist
-	// already (a retry, a thread that grows) get the numbers added by threadAddScript.
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, id := range messageIDs {
-			if n := normMessageID(id); n == "" || given[normMessageID(rma.RefToken(n))] {
-				continue
+	// New entries (a new mail's) are one SET NX each; those that exist already (a retry, a
+	// thread that grows) get the numbers added by threadAddScript.
+	for _, id := range messageIDs {
+		if n := normMessageID(id); n == "" || given[normMessageID(rma.RefToken(n))] {
+			continue
+		}
+		k := s.k.thread(partner, id)
+		ks = append(ks, k)
+		cmds = append(cmds, pipe.SetNX(ctx, k, v, ThreadTTL))
+	}
+	return func() error {
+		var taken []string
+		for i, c := range cmds {
+			ok, err := c.Result()
+			if err != nil {
+				return fmt.Errorf("index thread of %s: %w", strings.Join(numbers, ","), err)
 			}
-			k := s.k.thread(partner, id)
-			ks = append(ks, k)
-			cmds = append(cmds, p.SetNX(ctx, k, v, ThreadTTL))
+			if !ok {
+				taken = append(taken, ks[i])
+			}
+		}
+		if len(taken) > 0 {
+			if err := threadAddScript.Run(ctx, s.c, taken, v, ThreadTTL.Milliseconds()).Err(); err != nil {
+				return fmt.Errorf("index thread of %s: %w", strings.Join(numbers, ","), err)
+			}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("index thread of %s: %w", strings.Join(numbers, ","), err)
 	}
-	var taken []string
-	for i, c := range cmds {
-		if !c.Val() {
-			taken = append(taken, ks[i])
-		}
-	}
-	if len(taken) > 0 {
-		if err := threadAddScript.Run(ctx, s.c, taken, v, ThreadTTL.Milliseconds()).Err(); err != nil {
-			return fmt.Errorf("index thread of %s: %w", strings.Join(numbers, ","), err)
-		}
-	}
-	return nil
 }
 
 // ThreadNumbers returns the RMA numbers of the partner's threads that messageIDs belong to
