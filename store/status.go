@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,16 +113,18 @@ end
 `
 
 // statusScript is the one-call status change (single server): KEYS owner:<year>, ix:open,
-// then the answer key and the tracking index when ARGV names them (the status index sets'
-// names it makes itself: 16 keys fewer to send and parse). ARGV: key prefix, owner field (n), member (yyyy:n), to, the statuses
-// the move is legal from (",a,b,"), the closed statuses (",c,d,"), at, at ms, event JSON,
-// to's 1-based index in rma.AllStatuses, required handling (” any), delivery needle, key and
-// id (” none), answer key index, tracking key index (0 none), '1' for the record, the
-// statuses in rma.AllStatuses order ("a,b,...").
+// then the answer key and the tracking index when ARGV names them (the other keys' names it
+// makes itself, from the partner the owner hash names). ARGV: key prefix, owner field (n),
+// member (yyyy:n), to, the statuses the move is legal from (",a,b,"), at, at ms, event JSON,
+// to's 1-based index in rma.AllStatuses, required handling ('' any), delivery needle, key and
+// id ('' none), answer key index, tracking key index (0 none), '1' for the record. The closed
+// statuses and rma.AllStatuses are in the script's text (constants: nothing to send or build
+// per call).
 // Returns {'ok', previous[, record fields, history]}, {'replay', ...}, {'answer', value},
 // {'missing'}, {'handling', h}, {'illegal', current} or {'general'} (take the general path).
 var statusScript = redis.NewScript(luaStatusChange + luaIxPut + `
-local ai, ti = tonumber(ARGV[15]), tonumber(ARGV[16])
+local closed, nst = '` + closedStatuses + `', ` + strconv.Itoa(len(rma.AllStatuses)) + `
+local ai, ti = tonumber(ARGV[14]), tonumber(ARGV[15])
 if ai > 0 then
   local a = redis.call('GET', KEYS[ai])
   if a then return {'answer', a} end
@@ -135,31 +138,42 @@ local rec, hist = pk .. 'rma:' .. member, pk .. 'hist:' .. member
 local f = redis.call('HMGET', rec, 'status', 'handling', 'h0', 'ix')
 local cur, handling = f[1], f[2]
 if not cur or not handling or not f[4] then return {'general'} end
-if ARGV[12] ~= '' then
-  local r = findDelivery(hist, f[3], ARGV[12], ARGV[13], ARGV[14])
+if ARGV[11] ~= '' then
+  local r = findDelivery(hist, f[3], ARGV[11], ARGV[12], ARGV[13])
   if r then return r end
 end
-if ARGV[11] ~= '' and handling ~= ARGV[11] then return {'handling', handling} end
+if ARGV[10] ~= '' and handling ~= ARGV[10] then return {'handling', handling} end
 if not string.find(ARGV[5], ',' .. cur .. ',', 1, true) then return {'illegal', cur} end
 local to = ARGV[4]
-local wasOpen = not string.find(ARGV[6], ',' .. cur .. ',', 1, true)
-local isOpen = not string.find(ARGV[6], ',' .. to .. ',', 1, true)
+local wasOpen = not string.find(closed, ',' .. cur .. ',', 1, true)
+local isOpen = not string.find(closed, ',' .. to .. ',', 1, true)
 local brand, serial = string.match(f[4], '^(.*)\t([^\t]*)$')
 if not brand then return {'general'} end
 local c = {rec = rec, hist = hist, from = pk .. 'status:' .. cur, into = pk .. 'status:' .. to,
-  updated = pk .. 'updated', member = member, to = to, at = ARGV[7], ms = ARGV[8], event = ARGV[9],
+  updated = pk .. 'updated', member = member, to = to, at = ARGV[6], ms = ARGV[7], event = ARGV[8],
   closing = wasOpen and not isOpen, reopening = isOpen and not wasOpen, oserialValue = member .. ' ' .. handling}
 if serial ~= '' then c.oserial, c.sn = pk .. 'oserial:' .. serial, pk .. 'sn:' .. serial end
 applyChange(c)
-local ix = ARGV[1] .. '{rma}:ix:'
-local ks, n = {}, 0
-for st in string.gmatch(ARGV[18], '[^,]+') do n = n + 1; ks[n] = ix .. 'st:' .. st end
-ks[n + 1] = KEYS[2]
-for _, k in ipairs({'h:' .. handling, 'po:' .. partner, 'bo:' .. brand, 'pbo:' .. partner .. ':' .. brand,
-  'pc:' .. partner, 'bc:' .. brand}) do ks[#ks + 1] = ix .. k end
-ixMove(ks, n, member, ix .. 'st:' .. cur, tonumber(ARGV[10]), ARGV[8], isOpen and '1' or '0', wasOpen and '1' or '0')
+-- ixMove's keys (luaIxPut's order), each named when first read: a move reads 5 to 7 of them,
+-- only its fallback (ixPut) all 22. Naming them all up front was a quarter of the script's work.
+local ix, st = ARGV[1] .. '{rma}:ix:', tonumber(ARGV[9])
+local ks = setmetatable({}, {__index = function(t, i)
+  local k
+  if i == st then k = ix .. 'st:' .. to
+  elseif i <= nst then k = ix .. 'st:' .. ({` + luaStatusList + `})[i]
+  elseif i == nst + 1 then k = KEYS[2]
+  elseif i == nst + 2 then k = ix .. 'h:' .. handling
+  elseif i == nst + 3 then k = ix .. 'po:' .. partner
+  elseif i == nst + 4 then k = ix .. 'bo:' .. brand
+  elseif i == nst + 5 then k = ix .. 'pbo:' .. partner .. ':' .. brand
+  elseif i == nst + 6 then k = ix .. 'pc:' .. partner
+  else k = ix .. 'bc:' .. brand end
+  rawset(t, i, k)
+  return k
+end})
+ixMove(ks, nst, member, ix .. 'st:' .. cur, st, ARGV[7], isOpen and '1' or '0', wasOpen and '1' or '0')
 if ti > 0 then redis.call('SADD', KEYS[ti], member) end
-if ARGV[17] == '1' then
+if ARGV[16] == '1' then
   return {'ok', cur, redis.call('HGETALL', rec), redis.call('LRANGE', hist, 0, -1)}
 end
 return {'ok', cur}
@@ -207,13 +221,13 @@ var legalFrom, closedStatuses = func() (map[rma.Status]string, string) {
 	return from, closed
 }()
 
-// allStatuses is rma.AllStatuses as statusScript takes it.
-var allStatuses = func() string {
+// luaStatusList is rma.AllStatuses as a Lua list of strings ('a', 'b', ...).
+var luaStatusList = func() string {
 	names := make([]string, len(rma.AllStatuses))
 	for i, st := range rma.AllStatuses {
-		names[i] = string(st)
+		names[i] = "'" + string(st) + "'"
 	}
-	return strings.Join(names, ",")
+	return strings.Join(names, ", ")
 }()
 
 // flatFields is the record field the one-call status change reads instead of the packed
@@ -293,9 +307,9 @@ func (s *Store) changeInOneCall(ctx context.Context, c StatusChange, n rma.Numbe
 		trackingAt = len(ks)
 	}
 	member := numberKey{Year: n.Year, N: n.N}.String()
-	res, err := statusScript.Run(ctx, s.c, ks, s.k.prefix, n.N, member, string(c.To), legalFrom[c.To], closedStatuses,
+	res, err := statusScript.Run(ctx, s.c, ks, s.k.prefix, n.N, member, string(c.To), legalFrom[c.To],
 		c.At.Format(time.RFC3339Nano), c.At.UnixMilli(), evJSON, to, string(c.Handling), d.needle, d.key, d.id,
-		answerAt, trackingAt, flag(c.WantRecord), allStatuses).Slice()
+		answerAt, trackingAt, flag(c.WantRecord)).Slice()
 	if err != nil {
 		return StatusChanged{}, fmt.Errorf("set status %s: %w", c.Number, err)
 	}

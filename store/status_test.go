@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/rmad/rmad/rma"
 )
 
@@ -202,5 +204,74 @@ func TestStatusChangeGeneralPathCases(t *testing.T) {
 		if recs, err := s.ByStatus(ctx, rma.StatusDiagnosing); err != nil || !slices.ContainsFunc(recs, func(r rma.Record) bool { return r.Number == num }) {
 			t.Fatalf("%s: by status: %v %v", p, recs, err)
 		}
+	}
+}
+
+// A change that finds the RMA missing from its status's index set (the index step of a
+// Cluster change lost in a crash, or the RMA in another status's set) puts it in its place
+// whole: afterwards the worklist index is the one a rebuild writes, key by key.
+func TestStatusChangeRepairsAnIndexOutOfPlace(t *testing.T) {
+	ctx := context.Background()
+	forward := func(it rma.Item) rma.Decision {
+		d := accepted(it)
+		d.Route.Handling = rma.HandlingForward
+		d.Product = &rma.Product{EAN: it.EAN, Brand: "DJI", Model: "Mini 4 Pro"}
+		return d
+	}
+	ixKeys := func(s *Store) map[string]string {
+		out := map[string]string{}
+		for k, v := range dump(t, s) {
+			if strings.HasPrefix(k, globalTag+":ix:") && !strings.HasSuffix(k, ":version") {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name    string
+		breakIx func(s *Store, member string)
+		to      rma.Status
+	}{
+		{"missing, open to open", func(s *Store, m string) {
+			keys, _ := s.c.Keys(ctx, s.k.ix("*")).Result()
+			for _, k := range keys {
+				s.c.ZRem(ctx, k, m)
+				s.c.SRem(ctx, k, m)
+			}
+		}, rma.StatusReceived},
+		{"in another status, closing", func(s *Store, m string) {
+			s.c.ZRem(ctx, s.k.ixStatus(rma.StatusForwardedToVendor), m)
+			s.c.ZAdd(ctx, s.k.ixStatus(rma.StatusDiagnosing), redis.Z{Score: 1, Member: m})
+		}, rma.StatusShippedBack},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newTestStore(t)
+			items := []rma.Item{item(1, "OWN-1", "SN-1"), item(2, "OWN-2", "SN-2")}
+			out, err := s.Commit(ctx, mailSub("gr-net", "ix@example.com", items...), []rma.Decision{forward(items[0]), forward(items[1])}, testNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			num := out.Decisions[0].Number
+			n, _ := rma.ParseNumber(num)
+			c.breakIx(s, numberKey{Year: n.Year, N: n.N}.String())
+			if _, err := s.ChangeStatus(ctx, StatusChange{Number: num, To: c.to, Actor: "t", At: testNow.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			changed := ixKeys(s)
+			if _, err := s.BuildWorklistIndex(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			rebuilt := ixKeys(s)
+			for _, k := range slices.Sorted(maps.Keys(rebuilt)) {
+				if changed[k] != rebuilt[k] {
+					t.Errorf("%s: after the change %q, rebuilt %q", k, changed[k], rebuilt[k])
+				}
+			}
+			for k := range changed {
+				if _, ok := rebuilt[k]; !ok && changed[k] != "" {
+					t.Errorf("%s: only after the change: %q", k, changed[k])
+				}
+			}
+		})
 	}
 }

@@ -135,11 +135,12 @@ func benchRatio(b *testing.B) {
 		proc     time.Duration
 		redisCPU time.Duration
 		calls    map[string]int64 // Redis commands run, scripts' inner ones included
+		usec     map[string]int64 // and the µs Redis spent in them (a script's include its inner ones')
 	}
 	sides := map[string]*side{}
 	for _, kind := range []string{"rmad", "bare"} {
 		url, reqs := benchSetup(b, kind, b.N)
-		sides[kind] = &side{url: url, reqs: reqs, calls: map[string]int64{}}
+		sides[kind] = &side{url: url, reqs: reqs, calls: map[string]int64{}, usec: map[string]int64{}}
 	}
 	rc := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(b)})
 	b.Cleanup(func() { _ = rc.Close() })
@@ -160,6 +161,7 @@ func benchRatio(b *testing.B) {
 			for name, n := range r1.calls {
 				if name != "info" && name != "hello" { // the benchmark's own, and new connections
 					sd.calls[name] += n - r0.calls[name]
+					sd.usec[name] += r1.usec[name] - r0.usec[name]
 				}
 			}
 		}
@@ -184,7 +186,7 @@ func benchRatio(b *testing.B) {
 		for _, name := range slices.Sorted(maps.Keys(sd.calls)) {
 			if n := sd.calls[name]; n > 0 {
 				total += n
-				each = append(each, fmt.Sprintf("%s %.2f", name, float64(n)/float64(b.N)))
+				each = append(each, fmt.Sprintf("%s %.2f (%.1f µs)", name, float64(n)/float64(b.N), float64(sd.usec[name])/float64(b.N)))
 			}
 		}
 		kind := "rmad"
@@ -192,7 +194,7 @@ func benchRatio(b *testing.B) {
 			kind = "bare"
 		}
 		b.ReportMetric(float64(total)/float64(b.N), kind+"-cmds")
-		b.Logf("%s: Redis commands per delivery: %s", kind, strings.Join(each, ", "))
+		b.Logf("%s: Redis commands per delivery (and Redis's µs in them): %s", kind, strings.Join(each, ", "))
 	}
 	b.ReportMetric(0, "ns/op") // two workloads: the figures above say it
 }
@@ -229,6 +231,7 @@ func processCPU(b *testing.B) time.Duration {
 type redisSnap struct {
 	cpu   time.Duration
 	calls map[string]int64
+	usec  map[string]int64
 }
 
 func redisStats(b *testing.B, c *redis.Client) redisSnap {
@@ -236,14 +239,16 @@ func redisStats(b *testing.B, c *redis.Client) redisSnap {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := redisSnap{calls: map[string]int64{}}
+	s := redisSnap{calls: map[string]int64{}, usec: map[string]int64{}}
 	var cpu float64
 	for _, line := range strings.Split(info, "\n") {
 		line = strings.TrimSpace(line)
 		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
 			name, fields, _ := strings.Cut(rest, ":")
-			calls, _, _ := strings.Cut(strings.TrimPrefix(fields, "calls="), ",")
+			calls, rest, _ := strings.Cut(strings.TrimPrefix(fields, "calls="), ",")
+			usec, _, _ := strings.Cut(strings.TrimPrefix(rest, "usec="), ",")
 			s.calls[name], _ = strconv.ParseInt(calls, 10, 64)
+			s.usec[name], _ = strconv.ParseInt(usec, 10, 64)
 		}
 		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
 			if v, ok := strings.CutPrefix(line, k); ok {
