@@ -116,8 +116,8 @@ end
 // then the answer key and the tracking index when ARGV names them (the other keys' names it
 // makes itself, from the partner the owner hash names). ARGV: key prefix, owner field (n),
 // member (yyyy:n), to, the statuses the move is legal from (",a,b,"), at, at ms, event JSON,
-// to's 1-based index in rma.AllStatuses, required handling ('' any), delivery needle, key and
-// id ('' none), answer key index, tracking key index (0 none), '1' for the record. The closed
+// to's 1-based index in rma.AllStatuses, required handling (empty: any), delivery needle, key and
+// id (empty: none), answer key index, tracking key index (0 none), '1' for the record. The closed
 // statuses and rma.AllStatuses are in the script's text (constants: nothing to send or build
 // per call).
 // Returns {'ok', previous[, record fields, history]}, {'replay', ...}, {'answer', value},
