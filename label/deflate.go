@@ -2,19 +2,21 @@ package label
 
 import (
 	"bytes"
-	"compress/zlib"
 	"io"
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/klauspost/compress/zlib"
 )
 
 // fpdf compresses each page's content with a zlib writer of its own: about 1.2 MB allocated
 // and cleared per page, most of what a label cost, and fpdf offers no way to reuse one. So
 // labels are rendered uncompressed and deflateStreams compresses their content streams after,
-// with pooled writers (zlib.Writer.Reset keeps its memory). It walks fpdf's output by its
-// cross-reference table, object by object, and writes the table anew for the shorter objects;
-// nothing is searched for inside the bytes of a stream.
+// with pooled writers (Reset keeps a writer's memory; klauspost/compress's level 1 is 2-2.5x
+// faster than the standard library's BestSpeed on a page of labels, and 7 % smaller). It walks
+// fpdf's output by its cross-reference table, object by object, and writes the table anew for
+// the shorter objects; nothing is searched for inside the bytes of a stream.
 
 // deflater is a pooled zlib writer and the buffer it compresses a stream into.
 type deflater struct {

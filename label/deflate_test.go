@@ -238,3 +238,22 @@ func TestModuleRectsOfQRCodes(t *testing.T) {
 		checkRects(t, code.Size(), code.Size(), code.Module)
 	}
 }
+
+// BenchmarkDeflateStreams is deflateStreams alone on the PDF of 40 labels (10 A4 pages).
+func BenchmarkDeflateStreams(b *testing.B) {
+	ls := make([]Label, 40)
+	for i := range ls {
+		ls[i] = partners["el"]
+		ls[i].Number = fmt.Sprintf("RMA/%d/SR/2026", 1000+i)
+	}
+	raw := rawPDF(b, A4x4, ls...)
+	var out bytes.Buffer
+	for b.Loop() {
+		out.Reset()
+		if err := deflateStreams(&out, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(raw)), "bytes-in")
+	b.ReportMetric(float64(out.Len()), "bytes-out")
+}
