@@ -510,11 +510,12 @@ func qrOf(text string) (*qrcode.QrCode, error) {
 }
 
 // drawModules fills the dark modules of a cols × rows symbol, each module mod wide and h high
-// (a 1D symbol is one row of bars h high), with its top left corner at (x, y). It writes one
-// path in a coordinate system of modules (PDF's cm operator) and fills it once: a rectangle is
-// four small integers instead of four coordinates in points and its own fill (fpdf's Rect),
-// which made the QR code and the barcode most of a label's content and of its number
-// formatting.
+// (a 1D symbol is one row of bars h high), with its top left corner at (x, y). It writes the
+// rectangles in a coordinate system of modules (PDF's cm operator): four small integers each
+// instead of fpdf's Rect with four coordinates in points, which made the QR code and the
+// barcode most of a label's content and of its number formatting. Each rectangle is still
+// filled on its own, as with Rect: rasterisers (poppler, like Acrobat) snap the edges of a
+// lone rectangle to pixels, so the bars print as before.
 func drawModules(pdf *fpdf.Fpdf, cols, rows int, dark func(col, row int) bool, x, y, mod, h float64) {
 	k := pdf.GetConversionRatio()
 	_, pageH := pdf.GetPageSize()
