@@ -77,7 +77,9 @@ var ErrHandling = errors.New("rma has another handling")
 // findDelivery looks for the history entry holding extra[key] = id (needle: its JSON, to skip
 // entries cheaply) and returns {'replay', status, previous status, at}, else nil.
 // applyChange writes the change: status and time, status sets, change index, history entry,
-// and the serial's open-RMA dedupe key when the move closes or reopens the RMA.
+// and the serial's open-RMA dedupe key when the move closes or reopens the RMA (oserial, sn
+// and oserialValue are needed only then). Its arguments are positional: a table of them was
+// a few percent of the one-call script's work.
 const luaStatusChange = `
 local function findDelivery(hist, h0, needle, key, id)
   local es = redis.call('LRANGE', hist, 0, -1)
@@ -93,37 +95,37 @@ local function findDelivery(hist, h0, needle, key, id)
   end
   return nil
 end
-local function applyChange(c)
-  redis.call('HSET', c.rec, 'status', c.to, 'updated_at', c.at)
-  if redis.call('SMOVE', c.from, c.into, c.member) == 0 then redis.call('SADD', c.into, c.member) end
-  redis.call('ZADD', c.updated, c.ms, c.member)
-  redis.call('RPUSH', c.hist, c.event)
+local function applyChange(rec, hist, from, into, updated, member, to, at, ms, event, closing, reopening, oserial, sn, oserialValue)
+  redis.call('HSET', rec, 'status', to, 'updated_at', at)
+  if redis.call('SMOVE', from, into, member) == 0 then redis.call('SADD', into, member) end
+  redis.call('ZADD', updated, ms, member)
+  redis.call('RPUSH', hist, event)
   -- A move between two open (or two closed) statuses leaves the serial's keys alone.
-  if c.oserial and (c.closing or c.reopening) then
+  if oserial and (closing or reopening) then
     -- A closing RMA goes into its serial's index, which its open-serial key stood for.
-    if c.closing then redis.call('HSET', c.sn, c.member, '') end
-    local v = redis.call('GET', c.oserial)
-    if c.closing and v and string.sub(v, 1, #c.member + 1) == c.member .. ' ' then
-      redis.call('DEL', c.oserial)
-    elseif c.reopening and not v then
-      redis.call('SET', c.oserial, c.oserialValue)
+    if closing then redis.call('HSET', sn, member, '') end
+    local v = redis.call('GET', oserial)
+    if closing and v and string.sub(v, 1, #member + 1) == member .. ' ' then
+      redis.call('DEL', oserial)
+    elseif reopening and not v then
+      redis.call('SET', oserial, oserialValue)
     end
   end
 end
 `
 
 // statusScript is the one-call status change (single server): KEYS owner:<year>, ix:open,
-// then the answer key and the tracking index when ARGV names them (the other keys' names it
-// makes itself, from the partner the owner hash names). ARGV: key prefix, owner field (n),
-// member (yyyy:n), to, the statuses the move is legal from (",a,b,"), at, at ms, event JSON,
-// to's 1-based index in rma.AllStatuses, required handling (empty: any), delivery needle, key and
-// id (empty: none), answer key index, tracking key index (0 none), '1' for the record. The closed
-// statuses and rma.AllStatuses are in the script's text (constants: nothing to send or build
-// per call).
+// ix:st:<to>, then the answer key and the tracking index when ARGV names them (the other keys'
+// names it makes itself, from the partner the owner hash names). ARGV: key prefix, owner field
+// (n), member (yyyy:n), to, the statuses the move is legal from (",a,b,"), at, at ms, event
+// JSON, to's 1-based index in rma.AllStatuses, required handling (empty: any), delivery
+// needle, key and id (empty: none), answer key index, tracking key index (0 none), '1' for the
+// record. The closed statuses, which statuses are open ('1' or '0' in rma.AllStatuses order)
+// and rma.AllStatuses are in the script's text (constants: nothing to send or build per call).
 // Returns {'ok', previous[, record fields, history]}, {'replay', ...}, {'answer', value},
 // {'missing'}, {'handling', h}, {'illegal', current} or {'general'} (take the general path).
 var statusScript = redis.NewScript(luaStatusChange + luaIxPut + `
-local closed, nst = '` + closedStatuses + `', ` + strconv.Itoa(len(rma.AllStatuses)) + `
+local closed, openAt, nst = '` + closedStatuses + `', '` + openFlags + `', ` + strconv.Itoa(len(rma.AllStatuses)) + `
 local ai, ti = tonumber(ARGV[14]), tonumber(ARGV[15])
 if ai > 0 then
   local a = redis.call('GET', KEYS[ai])
@@ -143,24 +145,27 @@ if ARGV[11] ~= '' then
   if r then return r end
 end
 if ARGV[10] ~= '' and handling ~= ARGV[10] then return {'handling', handling} end
-if not string.find(ARGV[5], ',' .. cur .. ',', 1, true) then return {'illegal', cur} end
-local to = ARGV[4]
-local wasOpen = not string.find(closed, ',' .. cur .. ',', 1, true)
-local isOpen = not string.find(closed, ',' .. to .. ',', 1, true)
+local cc = ',' .. cur .. ','
+if not string.find(ARGV[5], cc, 1, true) then return {'illegal', cur} end
+local to, st = ARGV[4], tonumber(ARGV[9])
+local wasOpen = not string.find(closed, cc, 1, true)
+local isOpen = string.byte(openAt, st) == 49
 local brand, serial = string.match(f[4], '^(.*)\t([^\t]*)$')
 if not brand then return {'general'} end
-local c = {rec = rec, hist = hist, from = pk .. 'status:' .. cur, into = pk .. 'status:' .. to,
-  updated = pk .. 'updated', member = member, to = to, at = ARGV[6], ms = ARGV[7], event = ARGV[8],
-  closing = wasOpen and not isOpen, reopening = isOpen and not wasOpen, oserialValue = member .. ' ' .. handling}
-if serial ~= '' then c.oserial, c.sn = pk .. 'oserial:' .. serial, pk .. 'sn:' .. serial end
-applyChange(c)
+local closing, reopening = wasOpen and not isOpen, isOpen and not wasOpen
+-- The serial's keys are touched only by a move that closes or reopens the RMA.
+local oserial, sn, oserialValue
+if serial ~= '' and (closing or reopening) then
+  oserial, sn, oserialValue = pk .. 'oserial:' .. serial, pk .. 'sn:' .. serial, member .. ' ' .. handling
+end
+applyChange(rec, hist, pk .. 'status:' .. cur, pk .. 'status:' .. to, pk .. 'updated', member, to, ARGV[6], ARGV[7], ARGV[8],
+  closing, reopening, oserial, sn, oserialValue)
 -- ixMove's keys (luaIxPut's order), each named when first read: a move reads 5 to 7 of them,
 -- only its fallback (ixPut) all 22. Naming them all up front was a quarter of the script's work.
-local ix, st = ARGV[1] .. '{rma}:ix:', tonumber(ARGV[9])
-local ks = setmetatable({}, {__index = function(t, i)
+local ix = ARGV[1] .. '{rma}:ix:'
+local ks = setmetatable({[st] = KEYS[3]}, {__index = function(t, i)
   local k
-  if i == st then k = ix .. 'st:' .. to
-  elseif i <= nst then k = ix .. 'st:' .. ({` + luaStatusList + `})[i]
+  if i <= nst then k = ix .. 'st:' .. ({` + luaStatusList + `})[i]
   elseif i == nst + 1 then k = KEYS[2]
   elseif i == nst + 2 then k = ix .. 'h:' .. handling
   elseif i == nst + 3 then k = ix .. 'po:' .. partner
@@ -193,11 +198,10 @@ if ARGV[10] ~= '' then
   if r then return r end
 end
 if cur ~= ARGV[1] then return {'conflict', cur} end
-local c = {rec = KEYS[1], hist = KEYS[2], from = KEYS[3], into = KEYS[4], updated = KEYS[5],
-  member = ARGV[6], to = ARGV[2], at = ARGV[3], ms = ARGV[4], event = ARGV[5],
-  closing = ARGV[7] == '1', reopening = ARGV[8] == '1', oserialValue = ARGV[9]}
-if KEYS[6] ~= KEYS[1] then c.oserial, c.sn = KEYS[6], KEYS[7] end
-applyChange(c)
+local oserial, sn
+if KEYS[6] ~= KEYS[1] then oserial, sn = KEYS[6], KEYS[7] end
+applyChange(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
+  ARGV[7] == '1', ARGV[8] == '1', oserial, sn, ARGV[9])
 redis.call('HSET', KEYS[1], 'ix', ARGV[13])
 return {'ok'}
 `)
@@ -219,6 +223,18 @@ var legalFrom, closedStatuses = func() (map[rma.Status]string, string) {
 		}
 	}
 	return from, closed
+}()
+
+// openFlags says which of rma.AllStatuses are open, '1' or '0' each, in that order.
+var openFlags = func() string {
+	b := make([]byte, len(rma.AllStatuses))
+	for i, st := range rma.AllStatuses {
+		b[i] = '0'
+		if st.IsOpen() {
+			b[i] = '1'
+		}
+	}
+	return string(b)
 }()
 
 // luaStatusList is rma.AllStatuses as a Lua list of strings ('a', 'b', ...).
@@ -294,8 +310,8 @@ func deliveryOf(c StatusChange) delivery {
 }
 
 func (s *Store) changeInOneCall(ctx context.Context, c StatusChange, n rma.Number, evJSON []byte, d delivery) (StatusChanged, error) {
-	ks := make([]string, 2, 4)
-	ks[0], ks[1] = s.k.owner(n.Year), s.k.ix("open")
+	ks := make([]string, 3, 5)
+	ks[0], ks[1], ks[2] = s.k.owner(n.Year), s.k.ix("open"), s.k.ixStatus(c.To)
 	to := slices.Index(rma.AllStatuses, c.To) + 1
 	answerAt, trackingAt := 0, 0
 	if c.AnswerKey != "" {
