@@ -304,9 +304,19 @@ func deliveryOf(c StatusChange) delivery {
 	if c.DeliveryKey == "" || !ok {
 		return delivery{}
 	}
-	k, _ := json.Marshal(c.DeliveryKey) // strings: cannot fail
-	v, _ := json.Marshal(id)
-	return delivery{needle: string(k) + ":" + string(v), key: c.DeliveryKey, id: id}
+	return delivery{needle: jsonString(c.DeliveryKey) + ":" + jsonString(id), key: c.DeliveryKey, id: id}
+}
+
+// jsonString is s as encoding/json writes it in the event: as is, quoted, when no byte of it
+// needs escaping (the usual delivery key and id), else json.Marshal's form.
+func jsonString(s string) string {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b >= 0x7f || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&' {
+			q, _ := json.Marshal(s) // a string: cannot fail
+			return string(q)
+		}
+	}
+	return `"` + s + `"`
 }
 
 func (s *Store) changeInOneCall(ctx context.Context, c StatusChange, n rma.Number, evJSON []byte, d delivery) (StatusChanged, error) {

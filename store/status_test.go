@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -274,4 +275,18 @@ func TestStatusChangeRepairsAnIndexOutOfPlace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The needle a status change looks for in the history is exactly how encoding/json wrote the
+// delivery's key and id into the event.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"", "webhook_id", "dji:msg_2Ka9", "a\"b", `back\slash`, "<&>", "tab\there", "ünï", "\x7f", "\u2028", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := jsonString(s); got != string(want) {
+			t.Fatalf("jsonString(%q) = %s, json.Marshal %s", s, got, want)
+		}
+	})
 }
