@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"mime"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -35,6 +35,41 @@ func (c *Composer) Keep(m Message) (store.KeptMail, error) {
 
 // keep is Keep without the dictionary.
 func (c *Composer) keep(m Message) (store.KeptMail, error) {
+	if m.written == nil {
+		return c.keepRead(m)
+	}
+	w := m.written
+	// The Date header as a reader of the mail gets it (mail.Header.Date).
+	date, _ := time.Parse(dateLayout, w.date)
+	kind, _, _ := strings.Cut(m.ID, ".")
+	raw, at := m.Raw, []int(nil)
+	if len(w.labels) > 0 {
+		n := len(m.Raw)
+		for _, s := range w.labels {
+			n -= s.to - s.from
+		}
+		raw = make([]byte, 0, max(n, 0))
+		from := 0
+		for _, s := range w.labels {
+			if s.from < from || s.to < s.from || s.to > len(m.Raw) {
+				return store.KeptMail{}, fmt.Errorf("outbound: keep %s: labels at %d–%d of %d bytes", m.ID, s.from, s.to, len(m.Raw))
+			}
+			raw = append(raw, m.Raw[from:s.from]...)
+			at = append(at, len(raw))
+			from = s.to
+		}
+		raw = append(raw, m.Raw[from:]...)
+	}
+	return store.KeptMail{ID: m.ID, Kind: kind, Subject: w.subject, Date: date, From: m.From, To: append([]string(nil), m.To...),
+		Raw: raw, LabelsAt: at, Locale: w.locale, Retention: c.KeepFor}, nil
+}
+
+// dateLayout is how go-message writes a Date header (mail.Header.SetDate).
+const dateLayout = "Mon, 02 Jan 2006 15:04:05 -0700"
+
+// keepRead is keep for a mail build did not write in this process: what the copy says of it
+// is read from its header, its labels found in its body.
+func (c *Composer) keepRead(m Message) (store.KeptMail, error) {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.Raw)))
 	if err != nil {
 		return store.KeptMail{}, fmt.Errorf("outbound: keep %s: header: %w", m.ID, err)
@@ -72,7 +107,7 @@ func Restore(kept store.KeptMail, pdfs [][]byte) (Message, error) {
 			return Message{}, fmt.Errorf("outbound: restore %s: labels at %d of %d bytes", kept.ID, at, len(kept.Raw))
 		}
 		raw = append(raw, kept.Raw[from:at]...)
-		raw = append(raw, wrap76(base64.StdEncoding.EncodeToString(pdfs[i]))...)
+		raw = appendBase64Lines(raw, pdfs[i])
 		from = at
 	}
 	m.Raw = append(raw, kept.Raw[from:]...)
@@ -175,20 +210,13 @@ func isLabels(h textproto.Header) bool {
 	if err != nil {
 		return false
 	}
-	name, base := params["filename"], strings.TrimSuffix(label.Filename, ".pdf")
-	return name == label.Filename || strings.HasPrefix(name, base+"-") && strings.HasSuffix(name, ".pdf")
+	return isLabelsName(params["filename"])
 }
 
-// wrap76 breaks base64 text into lines of 76 characters joined by CRLF, as go-message writes an
-// attachment (no line end after the last line: the boundary's CRLF follows).
-func wrap76(s string) []byte {
-	out := make([]byte, 0, len(s)+len(s)/76*2)
-	for len(s) > 76 {
-		out = append(out, s[:76]...)
-		out = append(out, '\r', '\n')
-		s = s[76:]
-	}
-	return append(out, s...)
+// isLabelsName reports whether a file of a mail is one of its labels PDFs (label.Filenames).
+func isLabelsName(name string) bool {
+	base := strings.TrimSuffix(label.Filename, ".pdf")
+	return name == label.Filename || strings.HasPrefix(name, base+"-") && strings.HasSuffix(name, ".pdf")
 }
 
 // KeepSent keeps m, a partner mail about numbers, in st for staff to send again (Keep,

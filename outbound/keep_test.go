@@ -2,12 +2,16 @@ package outbound
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rmad/rmad/i18n"
 	"github.com/rmad/rmad/label"
 	"github.com/rmad/rmad/rma"
 	"github.com/rmad/rmad/store"
@@ -119,16 +123,69 @@ func TestKeepRestore(t *testing.T) {
 	}
 }
 
-func TestWrap76(t *testing.T) {
-	for _, n := range []int{0, 1, 76, 77, 152, 153} {
-		s := strings.Repeat("A", n)
-		got := string(wrap76(s))
-		if strings.ReplaceAll(got, "\r\n", "") != s || strings.HasSuffix(got, "\r\n") {
+func TestAppendBase64Lines(t *testing.T) {
+	for _, n := range []int{0, 1, 56, 57, 58, 114, 115, 1000} {
+		src := bytes.Repeat([]byte{0xfb, 0x00, 'x'}, n)[:n]
+		got := string(appendBase64Lines([]byte("head"), src))
+		want := "head" + base64.StdEncoding.EncodeToString(src)
+		if strings.ReplaceAll(got, "\r\n", "") != want || strings.HasSuffix(got, "\r\n") {
 			t.Errorf("%d: %q", n, got)
 		}
-		for _, line := range strings.Split(got, "\r\n") {
-			if len(line) > 76 {
-				t.Errorf("%d: line of %d", n, len(line))
+		for i, line := range strings.Split(strings.TrimPrefix(got, "head"), "\r\n") {
+			if len(line) > 76 || len(line) < 76 && i < len(want[4:])/76-1 {
+				t.Errorf("%d: line %d of %d", n, i, len(line))
+			}
+		}
+	}
+}
+
+// Keep takes what it says of a mail (subject, date, language, where the labels were) from
+// what build noted while writing it, and that is what reading the mail back gives: for
+// every kind of partner mail, in every language, with one labels PDF, several or none.
+func TestKeepWrittenAsRead(t *testing.T) {
+	c := testComposer()
+	c.labelsPerPDF = 2
+	for _, loc := range i18n.Locales {
+		p := partners[loc]
+		sub := submissionFor(loc, "RMA  \"quoted\" — Αίτηση ș =?utf-8?q?x?= "+strings.Repeat("long subject ", 8))
+		var mails []Message
+		for n := 0; n <= 5; n++ {
+			var ds []rma.Decision
+			for i := 1; i <= n; i++ {
+				ds = append(ds, inHouse(i, fmt.Sprintf("RMA/%d/SR/2026", i), archer, rma.Item{Serial: fmt.Sprintf("S%d", i)}))
+			}
+			if n == 5 {
+				ds[4] = rejected(5, archer, rma.Item{}, rma.Problem{Code: rma.CodeSerialRequired, Field: "serial"})
+			}
+			reply, err := c.Reply(sub, p, ds, now.Add(time.Duration(n)*time.Second+time.Millisecond*700))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mails = append(mails, reply)
+		}
+		status, err := c.StatusAnswer(sub, p, "RMA/1/SR/2026", nil, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mails = append(mails, status)
+		for _, m := range mails {
+			if m.written == nil {
+				t.Fatalf("%s: build noted nothing", m.ID)
+			}
+			got, err := c.Keep(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.written = nil
+			want, err := c.Keep(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gj, _ := json.Marshal(got)
+			wj, _ := json.Marshal(want)
+			if !bytes.Equal(got.Raw, want.Raw) || !slices.Equal(got.LabelsAt, want.LabelsAt) || !bytes.Equal(gj, wj) ||
+				got.Dictionary != want.Dictionary || got.Retention != want.Retention {
+				t.Fatalf("%s: kept from what build noted\n%s labels at %v\nread back\n%s labels at %v", m.ID, gj, got.LabelsAt, wj, want.LabelsAt)
 			}
 		}
 	}

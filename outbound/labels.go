@@ -31,11 +31,11 @@ func (c *Composer) labelsFiles(ds []rma.Decision, p rma.Partner, locale string) 
 	batches := label.Batches(ls, c.labelsPerPDF)
 	names := label.Filenames(len(batches))
 	if len(batches) == 1 {
-		pdf, err := rendered.get(format, ls)
+		r, err := rendered.get(format, ls)
 		if err != nil {
 			return nil, fmt.Errorf("outbound: %w", err)
 		}
-		return []file{{name: names[0], contentType: "application/pdf", data: pdf}}, nil
+		return []file{{name: names[0], contentType: "application/pdf", data: r.pdf, encoded: r.base64}}, nil
 	}
 	files := make([]file, len(batches))
 	for i, b := range batches {
@@ -63,41 +63,47 @@ func (c *Composer) labelsNames(n int) string {
 }
 
 // labelMemo keeps the last few renderings: the staff copy carries the labels of the reply
-// composed just before it, and rendering them twice would double the cost of a submission.
-// The memo is the package's, not a Composer's: composers are copied by value, and the key holds
-// everything a label shows. It holds single PDFs only (at most label.MaxPerPDF labels).
+// composed just before it, and rendering them twice (and encoding them twice: base64 is as
+// much work again as the rest of writing the mail) would double the cost of a submission.
+// The memo is the package's, not a Composer's: composers are copied by value, and the key
+// holds everything a label shows. It holds single PDFs only (at most label.MaxPerPDF labels).
 var rendered labelMemo
 
 type labelMemo struct {
 	mu   sync.Mutex
-	pdfs map[[sha256.Size]byte][]byte
+	pdfs map[[sha256.Size]byte]renderedLabels
 }
+
+// renderedLabels is a labels PDF and its base64 as a mail carries it (appendBase64Lines).
+type renderedLabels struct{ pdf, base64 []byte }
 
 const labelMemoSize = 16 // a few per worker is plenty: the staff copy follows its reply
 
-func (m *labelMemo) get(format label.Format, ls []label.Label) ([]byte, error) {
+func (m *labelMemo) get(format label.Format, ls []label.Label) (renderedLabels, error) {
 	b, err := json.Marshal(struct {
 		F label.Format
 		L []label.Label
 	}{format, ls})
 	if err != nil {
-		return nil, err
+		return renderedLabels{}, err
 	}
 	key := sha256.Sum256(b)
 	m.mu.Lock()
-	pdf, ok := m.pdfs[key]
+	r, ok := m.pdfs[key]
 	m.mu.Unlock()
 	if ok {
-		return pdf, nil
+		return r, nil
 	}
-	if pdf, err = label.PDF(format, ls...); err != nil {
-		return nil, err
+	pdf, err := label.PDF(format, ls...)
+	if err != nil {
+		return renderedLabels{}, err
 	}
+	r = renderedLabels{pdf: pdf, base64: appendBase64Lines(nil, pdf)}
 	m.mu.Lock()
 	if m.pdfs == nil || len(m.pdfs) >= labelMemoSize {
-		m.pdfs = make(map[[sha256.Size]byte][]byte, labelMemoSize)
+		m.pdfs = make(map[[sha256.Size]byte]renderedLabels, labelMemoSize)
 	}
-	m.pdfs[key] = pdf
+	m.pdfs[key] = r
 	m.mu.Unlock()
-	return pdf, nil
+	return r, nil
 }

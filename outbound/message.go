@@ -24,7 +24,21 @@ type Message struct {
 	From string   `json:"from"` // envelope sender (MAIL FROM), a bare address
 	To   []string `json:"to"`   // envelope recipients (RCPT TO), bare addresses
 	Raw  []byte   `json:"raw"`  // the whole message, CRLF line endings, 7-bit clean
+	// written is what Keep needs to know of the mail, noted while it was written, so that Keep
+	// does not read it again from Raw; nil for a Message from elsewhere (Restore, a decoded
+	// outbox entry), which Keep then reads.
+	written *written
 }
+
+// written is what build knew of a mail it wrote: its subject (decoded), its Date header, its
+// language and where the base64 bodies of its labels PDFs are in Raw.
+type written struct {
+	subject, date, locale string
+	labels                []span
+}
+
+// span is a part of a mail's bytes, Raw[from:to].
+type span struct{ from, to int }
 
 // Auto-Submitted values (RFC 3834): answers to a person's mail are auto-replied, mail rmad
 // starts itself (staff copies, claims to manufacturers) is auto-generated.
@@ -58,6 +72,9 @@ type file struct {
 	name        string
 	contentType string
 	data        []byte
+	// encoded, when set, is data already base64 in lines as the mail carries it
+	// (appendBase64Lines): the labels PDF's, made once for the reply and its staff copy.
+	encoded []byte
 	// write, when set, writes the content instead of data, while the mail is written: a big
 	// attachment then never sits whole in memory beside the mail that carries it. size is about
 	// how many bytes it writes.
@@ -141,7 +158,8 @@ func (c *Composer) build(d draft, now time.Time) (Message, error) {
 
 	var buf bytes.Buffer
 	buf.Grow(d.sizeHint())
-	if err := writeMIME(&buf, h, d); err != nil {
+	labels, err := writeMIME(&buf, h, d)
+	if err != nil {
 		return Message{}, fmt.Errorf("outbound: write %s mail %s: %w", d.kind, id, err)
 	}
 	to := make([]string, len(d.to))
@@ -153,63 +171,8 @@ func (c *Composer) build(d draft, now time.Time) (Message, error) {
 	if cap(raw) > 1<<20 && cap(raw)-len(raw) > len(raw)/4 {
 		raw = bytes.Clone(raw)
 	}
-	return Message{ID: id, From: from.Address, To: to, Raw: raw}, nil
-}
-
-func writeMIME(w io.Writer, h mail.Header, d draft) error {
-	text := strings.TrimRight(d.body, "\n") + "\n"
-	if len(d.files) == 0 {
-		h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
-		tw, err := mail.CreateSingleInlineWriter(w, h)
-		if err != nil {
-			return err
-		}
-		if _, err := io.WriteString(tw, text); err != nil {
-			return err
-		}
-		return tw.Close()
-	}
-	mw, err := mail.CreateWriter(w, h)
-	if err != nil {
-		return err
-	}
-	var th mail.InlineHeader
-	th.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
-	tw, err := mw.CreateSingleInline(th)
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(tw, text); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	for _, f := range d.files {
-		var ah mail.AttachmentHeader
-		params := map[string]string{"name": f.name}
-		if strings.HasPrefix(f.contentType, "text/") {
-			params["charset"] = "utf-8"
-		}
-		ah.SetContentType(f.contentType, params)
-		ah.SetFilename(f.name)
-		aw, err := mw.CreateAttachment(ah)
-		if err != nil {
-			return err
-		}
-		if f.write != nil {
-			err = f.write(aw)
-		} else {
-			_, err = aw.Write(f.data)
-		}
-		if err != nil {
-			return err
-		}
-		if err := aw.Close(); err != nil {
-			return err
-		}
-	}
-	return mw.Close()
+	return Message{ID: id, From: from.Address, To: to, Raw: raw, written: &written{subject: d.subject,
+		date: h.Get("Date"), locale: d.locale, labels: labels}}, nil
 }
 
 // fromAddress parses Composer.From ("Name <addr>" or a bare address).

@@ -34,7 +34,7 @@ func TestSizeHintCoversTheMail(t *testing.T) {
 			h.SetSubject("Re: RMA batch")
 			h.SetAddressList("From", []*mail.Address{{Address: "rma@distributor.example"}})
 			var buf bytes.Buffer
-			if err := writeMIME(&buf, h, d); err != nil {
+			if _, err := writeMIME(&buf, h, d); err != nil {
 				t.Fatal(err)
 			}
 			if hint := d.sizeHint(); hint < buf.Len() || hint > buf.Len()*9/8 {
