@@ -38,8 +38,14 @@ const maxMailDict = 32 << 10
 // MailDictionary is a preset deflate dictionary for kept mails in one language. It is safe
 // for concurrent use.
 type MailDictionary struct {
-	id      [mailDictIDLen]byte
-	data    []byte
+	id   [mailDictIDLen]byte
+	data []byte
+	// spare keeps one writer across garbage collections, which empty a sync.Pool (its victim
+	// cache lasts one more): the daemon collects every few mails and uses a language's
+	// dictionary for some of them, so the pool alone made a writer anew for most copies,
+	// 840 KB allocated and cleared and the dictionary hashed for a copy of a few KB. The pool
+	// holds those that more workers need at once.
+	spare   chan *flate.Writer
 	writers sync.Pool // *flate.Writer with data as their dictionary
 }
 
@@ -62,7 +68,7 @@ func NewMailDictionary(samples []KeptMail) (*MailDictionary, error) {
 }
 
 func newMailDict(data []byte) *MailDictionary {
-	d := &MailDictionary{data: data}
+	d := &MailDictionary{data: data, spare: make(chan *flate.Writer, 1)}
 	sum := sha256.Sum256(data)
 	copy(d.id[:], sum[:])
 	d.writers.New = func() any {
@@ -86,8 +92,8 @@ func (d *MailDictionary) pack(js []byte) ([]byte, error) {
 	b.Grow(len(js)/4 + 64)
 	b.WriteString(blobM1)
 	b.Write(d.id[:])
-	w := d.writers.Get().(*flate.Writer)
-	defer d.writers.Put(w)
+	w := d.writer()
+	defer d.release(w)
 	w.Reset(&b) // keeps the dictionary
 	if _, err := w.Write(js); err != nil {
 		return nil, err
@@ -96,6 +102,25 @@ func (d *MailDictionary) pack(js []byte) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// writer is a deflate writer with d's dictionary: the spare, else one from the pool.
+func (d *MailDictionary) writer() *flate.Writer {
+	select {
+	case w := <-d.spare:
+		return w
+	default:
+		return d.writers.Get().(*flate.Writer)
+	}
+}
+
+// release gives w back for the next copy.
+func (d *MailDictionary) release(w *flate.Writer) {
+	select {
+	case d.spare <- w:
+	default:
+		d.writers.Put(w)
+	}
 }
 
 func (k keys) mailDict(id string) string { return k.prefix + "maildict:" + id }
