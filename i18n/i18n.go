@@ -33,7 +33,7 @@ const Fallback = "en"
 var localeFiles embed.FS
 
 // catalog is one locale's phrases: key → template over a map[string]string of parameters.
-type catalog map[string]*template.Template
+type catalog map[string]*phrase
 
 // catalogs is loaded once from the embedded files. A broken file cannot panic the daemon: the
 // error is kept, Err returns it for callers to refuse to compose, and the tests fail on it.
@@ -65,7 +65,7 @@ func loadCatalogs(fsys fs.FS) (map[string]catalog, error) {
 				errs = append(errs, fmt.Sprintf("%s: key %s: %v", name, key, err))
 				continue
 			}
-			cat[key] = t
+			cat[key] = newPhrase(t)
 		}
 		out[loc] = cat
 	}
@@ -121,22 +121,35 @@ func (l Lang) Has(key string) bool {
 // T renders a phrase with key/value parameters. A missing phrase renders as its key, so a gap in
 // a catalog shows up in the mail instead of an empty line; the tests keep catalogs complete.
 func (l Lang) T(key string, kv ...string) string {
-	return l.Render(key, Params(nil, kv...))
+	p := l.phrase(key)
+	if p == nil {
+		return key
+	}
+	if p.simple {
+		return p.render(kvParams(kv))
+	}
+	return p.execute(key, Params(nil, kv...))
 }
 
 // Render renders a phrase with a parameter map.
 func (l Lang) Render(key string, data map[string]string) string {
-	t, ok := catalogs[string(l)][key]
-	if !ok {
-		if t, ok = catalogs[Fallback][key]; !ok {
-			return key
-		}
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
+	p := l.phrase(key)
+	if p == nil {
 		return key
 	}
-	return strings.TrimRight(b.String(), "\n")
+	if p.simple {
+		return p.render(mapParams(data))
+	}
+	return p.execute(key, data)
+}
+
+// phrase is the locale's phrase key, else the fallback's; nil when neither has it.
+func (l Lang) phrase(key string) *phrase {
+	p, ok := catalogs[string(l)][key]
+	if !ok {
+		p = catalogs[Fallback][key]
+	}
+	return p
 }
 
 // Field is the partner-facing label of an item field (the form's label in that language), or

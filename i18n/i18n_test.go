@@ -83,7 +83,7 @@ func TestEveryPhraseRenders(t *testing.T) {
 	for _, loc := range Locales {
 		for _, k := range Keys(loc) {
 			// A parameter name no caller sets (a typo such as {{.vlaue}}) would render empty.
-			strict, err := catalogs[loc][k].Clone()
+			strict, err := catalogs[loc][k].t.Clone()
 			if err != nil {
 				t.Fatal(err)
 			}
