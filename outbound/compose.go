@@ -29,14 +29,20 @@ type Composer struct {
 	// KeepFor is how long Keep has the store keep a partner mail (console.reply_retention); 0
 	// means store.DefaultReplyRetention.
 	KeepFor time.Duration
+	// dictConf is sampleConf as NewComposer found it, for the kept mails' dictionaries; empty:
+	// worked out for each copy. A field changed after NewComposer can only make copies deflate
+	// less well: each names the dictionary it was deflated with.
+	dictConf string
 }
 
 // NewComposer is the Composer that cfg describes: smtp.from, the service centres, the policy,
 // notify.staff and schedule.timezone.
 func NewComposer(cfg *config.Config) *Composer {
-	return &Composer{From: cfg.SMTP.From, Centers: cfg.ServiceCenters, Policy: cfg.Policy,
+	c := &Composer{From: cfg.SMTP.From, Centers: cfg.ServiceCenters, Policy: cfg.Policy,
 		StaffAddr: cfg.Notify.Staff, Location: cfg.Schedule.Location, Labels: label.Format(cfg.Labels.Format),
 		KeepFor: cfg.Console.ReplyRetention}
+	c.dictConf = c.sampleConf()
+	return c
 }
 
 // Reply is the answer to a submission (docs/contract.md §3): threaded, in the partner's language, with a

@@ -28,7 +28,7 @@ import (
 func (c *Composer) Keep(m Message) (store.KeptMail, error) {
 	k, err := c.keep(m)
 	if err == nil {
-		k.Dictionary = c.mailDictionary(k.Locale)
+		k.Dictionary = c.mailDictionary(k.Locale, k.Kind)
 	}
 	return k, err
 }

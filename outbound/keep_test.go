@@ -225,7 +225,7 @@ func TestKeepDictionary(t *testing.T) {
 	if k := keep(other, "ro"); k.Dictionary.ID() == ro.Dictionary.ID() {
 		t.Error("another configuration has the same dictionary")
 	}
-	if d := c.mailDictionary("xx"); d != nil {
+	if d := c.mailDictionary("xx", "reply"); d != nil {
 		t.Errorf("a language without words has dictionary %s", d.ID())
 	}
 }

@@ -93,15 +93,25 @@ func unpackJSON(data []byte, v any) error {
 // inflateJSON decodes JSON deflated with preset dictionary dict into v, at most maxBlobJSON
 // bytes of it (a corrupt or hostile value cannot make it allocate without bound).
 func inflateJSON(packed, dict []byte, v any) error {
-	r := flate.NewReaderDict(bytes.NewReader(packed), dict)
-	js, err := io.ReadAll(io.LimitReader(r, maxBlobJSON+1))
+	js, err := inflate(packed, dict)
 	if err != nil {
-		return fmt.Errorf("inflate: %w", err)
-	}
-	if len(js) > maxBlobJSON {
-		return errors.New("inflate: value over 64 MiB")
+		return err
 	}
 	return json.Unmarshal(js, v)
+}
+
+// inflate decodes a deflate stream with preset dictionary dict, at most maxBlobJSON bytes of
+// it.
+func inflate(packed, dict []byte) ([]byte, error) {
+	r := flate.NewReaderDict(bytes.NewReader(packed), dict)
+	b, err := io.ReadAll(io.LimitReader(r, maxBlobJSON+1))
+	if err != nil {
+		return nil, fmt.Errorf("inflate: %w", err)
+	}
+	if len(b) > maxBlobJSON {
+		return nil, errors.New("inflate: value over 64 MiB")
+	}
+	return b, nil
 }
 
 // chunkSize keeps every piece of a packed value within Redis's hash-max-listpack-value

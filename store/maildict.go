@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	kflate "github.com/klauspost/compress/flate"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,13 +20,20 @@ import (
 // language, quoted-printable, and MIME headers: the same few kilobytes in every mail. Deflated
 // with a preset dictionary made of sample mails of that language (outbound writes them with
 // the templates, once per configuration), a copy keeps little more than what differs. The
-// dictionary is part of each copy's format: a copy names it by digest (blobM1), and the store
-// keeps it in Redis under that digest (maildict:<id>, a few KB per language, no expiry), so
-// that copies made with it stay readable after the templates change, by any rmad that reads
-// them.
+// dictionary is part of each copy's format: a copy names it by digest (blobM2, blobM1), and
+// the store keeps it in Redis under that digest (maildict:<id>, a few KB per language, no
+// expiry), so that copies made with it stay readable after the templates change, by any rmad
+// that reads them.
 
-// blobM1 starts a kept mail deflated with a MailDictionary: then the dictionary's id (8
-// bytes), then the deflate stream.
+// blobM2 starts a kept mail deflated with a MailDictionary: then the dictionary's id (8
+// bytes), then the deflate stream of the copy's JSON (without the mail: KeptMail.Raw is not
+// in it), a line end, and the mail's bytes as they are. The mail is neither escaped for JSON
+// (a third more bytes to deflate in headers and quoted-printable text) nor converted to a
+// string and back.
+const blobM2 = "\x00m2"
+
+// blobM1 is how earlier versions stored a kept mail with a dictionary: the id, then the
+// deflate stream of keptMail's JSON, the mail a JSON string inside. Still read.
 const blobM1 = "\x00m1"
 
 // mailDictIDLen is the length of a dictionary's id (the first bytes of its SHA-256).
@@ -40,25 +47,17 @@ const maxMailDict = 32 << 10
 type MailDictionary struct {
 	id   [mailDictIDLen]byte
 	data []byte
-	// spare keeps one writer across garbage collections, which empty a sync.Pool (its victim
-	// cache lasts one more): the daemon collects every few mails and uses a language's
-	// dictionary for some of them, so the pool alone made a writer anew for most copies,
-	// 840 KB allocated and cleared and the dictionary hashed for a copy of a few KB. The pool
-	// holds those that more workers need at once.
-	spare   chan *flate.Writer
-	writers sync.Pool // *flate.Writer with data as their dictionary
 }
 
 // NewMailDictionary makes the dictionary of sample mails (the most typical last, as deflate
-// finds near matches more cheaply): the JSON each is stored as, of which the last 32 KB count.
+// finds near matches more cheaply): each as a copy is deflated (blobM2), of which the last
+// 32 KB count.
 func NewMailDictionary(samples []KeptMail) (*MailDictionary, error) {
 	var b bytes.Buffer
 	for _, m := range samples {
-		js, err := json.Marshal(keptMail{KeptMail: m, Raw: string(m.Raw)})
-		if err != nil {
+		if err := writeKept(&b, m); err != nil {
 			return nil, fmt.Errorf("mail dictionary: %w", err)
 		}
-		b.Write(js)
 	}
 	data := b.Bytes()
 	if len(data) > maxMailDict {
@@ -67,35 +66,40 @@ func NewMailDictionary(samples []KeptMail) (*MailDictionary, error) {
 	return newMailDict(data), nil
 }
 
+// writeKept writes m as blobM2 deflates it: its JSON, a line end, its mail.
+func writeKept(w io.Writer, m KeptMail) error {
+	js, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	js = append(js, '\n')
+	if _, err := w.Write(js); err != nil {
+		return err
+	}
+	_, err = w.Write(m.Raw)
+	return err
+}
+
 func newMailDict(data []byte) *MailDictionary {
-	d := &MailDictionary{data: data, spare: make(chan *flate.Writer, 1)}
+	d := &MailDictionary{data: data}
 	sum := sha256.Sum256(data)
 	copy(d.id[:], sum[:])
-	d.writers.New = func() any {
-		// Level 6, not 9: with the dictionary's long matches 9 saved about 6 % of a copy (27 B
-		// of a one-item reply's 438) for half as much CPU again.
-		w, err := flate.NewWriterDict(io.Discard, flate.DefaultCompression, data)
-		if err != nil {
-			panic(err) // only for an invalid level, a constant here
-		}
-		return w
-	}
 	return d
 }
 
 // ID names the dictionary (hex of its digest's first bytes).
 func (d *MailDictionary) ID() string { return hex.EncodeToString(d.id[:]) }
 
-// pack deflates js with the dictionary: blobM1, the id, the stream.
-func (d *MailDictionary) pack(js []byte) ([]byte, error) {
+// pack deflates m with the dictionary: blobM2, the id, the stream.
+func (d *MailDictionary) pack(m KeptMail) ([]byte, error) {
 	var b bytes.Buffer
-	b.Grow(len(js)/4 + 64)
-	b.WriteString(blobM1)
+	b.Grow(len(m.Raw)/6 + 256)
+	b.WriteString(blobM2)
 	b.Write(d.id[:])
-	w := d.writer()
-	defer d.release(w)
-	w.Reset(&b) // keeps the dictionary
-	if _, err := w.Write(js); err != nil {
+	w := keptWriter()
+	defer releaseKeptWriter(w)
+	w.ResetDict(&b, d.data)
+	if err := writeKept(w, m); err != nil {
 		return nil, err
 	}
 	if err := w.Close(); err != nil {
@@ -104,22 +108,39 @@ func (d *MailDictionary) pack(js []byte) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// writer is a deflate writer with d's dictionary: the spare, else one from the pool.
-func (d *MailDictionary) writer() *flate.Writer {
+// Kept mails are deflated by klauspost/compress at its level 5, as records are (packers): the
+// standard library's writer at level 6 spent twice to three times the CPU on a copy (most of
+// it hashing the dictionary into tables it clears for every copy, 640 KB) for copies 4 %
+// smaller. Its writers take the dictionary at each reset (ResetDict), so all dictionaries
+// share them: keptSpare keeps two across garbage collections, which empty a sync.Pool (its
+// victim cache lasts one more) — the daemon collects every few mails, and a writer made anew
+// is a megabyte allocated and cleared for a copy of a few KB — and the pool holds those more
+// workers need at once.
+var (
+	keptSpare   = make(chan *kflate.Writer, 2)
+	keptWriters = sync.Pool{New: func() any {
+		w, err := kflate.NewWriter(io.Discard, packLevel)
+		if err != nil {
+			panic(err) // only for an invalid level, a constant here
+		}
+		return w
+	}}
+)
+
+func keptWriter() *kflate.Writer {
 	select {
-	case w := <-d.spare:
+	case w := <-keptSpare:
 		return w
 	default:
-		return d.writers.Get().(*flate.Writer)
+		return keptWriters.Get().(*kflate.Writer)
 	}
 }
 
-// release gives w back for the next copy.
-func (d *MailDictionary) release(w *flate.Writer) {
+func releaseKeptWriter(w *kflate.Writer) {
 	select {
-	case d.spare <- w:
+	case keptSpare <- w:
 	default:
-		d.writers.Put(w)
+		keptWriters.Put(w)
 	}
 }
 
@@ -150,21 +171,47 @@ func (s *Store) saveMailDict(ctx context.Context, d *MailDictionary) error {
 }
 
 // unpackKept reads a kept mail as packKept stored it: with a MailDictionary (read from Redis
-// the first time), else as unpackJSON does.
-func (s *Store) unpackKept(ctx context.Context, data []byte, v any) error {
-	rest, ok := bytes.CutPrefix(data, []byte(blobM1))
-	if !ok {
-		return unpackJSON(data, v)
+// the first time) in either form, else as unpackJSON does.
+func (s *Store) unpackKept(ctx context.Context, data []byte) (KeptMail, error) {
+	rest, m2 := bytes.CutPrefix(data, []byte(blobM2))
+	if !m2 {
+		var ok bool
+		if rest, ok = bytes.CutPrefix(data, []byte(blobM1)); !ok {
+			var km keptMail
+			err := unpackJSON(data, &km)
+			km.KeptMail.Raw = []byte(km.Raw)
+			return km.KeptMail, err
+		}
 	}
 	if len(rest) < mailDictIDLen {
-		return errors.New("kept mail: too short")
+		return KeptMail{}, errors.New("kept mail: too short")
 	}
 	id := hex.EncodeToString(rest[:mailDictIDLen])
 	d, err := s.loadMailDict(ctx, id)
 	if err != nil {
-		return err
+		return KeptMail{}, err
 	}
-	return inflateJSON(rest[mailDictIDLen:], d.data, v)
+	packed := rest[mailDictIDLen:]
+	if !m2 {
+		var km keptMail
+		err := inflateJSON(packed, d.data, &km)
+		km.KeptMail.Raw = []byte(km.Raw)
+		return km.KeptMail, err
+	}
+	b, err := inflate(packed, d.data)
+	if err != nil {
+		return KeptMail{}, err
+	}
+	js, raw, ok := bytes.Cut(b, []byte{'\n'})
+	if !ok {
+		return KeptMail{}, errors.New("kept mail: no line end after its JSON")
+	}
+	var m KeptMail
+	if err := json.Unmarshal(js, &m); err != nil {
+		return KeptMail{}, fmt.Errorf("kept mail: %w", err)
+	}
+	m.Raw = raw
+	return m, nil
 }
 
 // loadMailDict is the dictionary id, from this process's table or Redis.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -199,19 +198,14 @@ func (s *Store) packKept(ctx context.Context, numbers []string, m KeptMail) (tim
 		ttl = DefaultReplyRetention
 	}
 	m.Numbers = numbers
-	km := keptMail{KeptMail: m, Raw: string(m.Raw)}
 	if m.Dictionary == nil {
-		b, err := packJSON(km)
+		b, err := packJSON(keptMail{KeptMail: m, Raw: string(m.Raw)})
 		return ttl, b, err
 	}
 	if err := s.saveMailDict(ctx, m.Dictionary); err != nil {
 		return 0, nil, err
 	}
-	js, err := json.Marshal(km)
-	if err != nil {
-		return 0, nil, err
-	}
-	b, err := m.Dictionary.pack(js)
+	b, err := m.Dictionary.pack(m)
 	return ttl, b, err
 }
 
@@ -353,12 +347,11 @@ func (s *Store) KeptMails(ctx context.Context, partner, number string) ([]KeptMa
 		if !ok {
 			continue // expired before its index entry
 		}
-		var km keptMail
-		if err := s.unpackKept(ctx, []byte(str), &km); err != nil {
+		m, err := s.unpackKept(ctx, []byte(str))
+		if err != nil {
 			return nil, fmt.Errorf("kept mail %s: %w", ids[i], err)
 		}
-		km.KeptMail.Raw = []byte(km.Raw)
-		out = append(out, km.KeptMail)
+		out = append(out, m)
 	}
 	return out, nil
 }
