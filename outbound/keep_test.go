@@ -228,4 +228,17 @@ func TestKeepDictionary(t *testing.T) {
 	if d := c.mailDictionary("xx", "reply"); d != nil {
 		t.Errorf("a language without words has dictionary %s", d.ID())
 	}
+	// A reply's dictionary is the typical reply alone; other kinds of mail get one with a
+	// status and a follow-up answer in it too.
+	status, err := c.StatusAnswer(submissionFor("ro", "STATUS RMA/1/SR/2026"), partners["ro"], "RMA/1/SR/2026", nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.Keep(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Dictionary == nil || k.Dictionary.ID() == ro.Dictionary.ID() || c.mailDictionary("ro", "followup") != k.Dictionary {
+		t.Errorf("status answer's dictionary %v, the reply's %s", k.Dictionary, ro.Dictionary.ID())
+	}
 }
