@@ -399,13 +399,15 @@ type mailSink struct {
 // whichever is more.
 // The watchers stop fetching at limits.inbox_backlog, so a backlog of mail (or an SMTP outage)
 // cannot fill Redis: the mail waits in IMAP instead.
+// Both depths are read in one round trip: the watcher asks before each sync, so with IDLE
+// before it fetches every new mail.
 func (s *mailSink) Backlog(ctx context.Context) (waiting, limit int64, err error) {
-	in, err := s.inbox.Depth(ctx)
-	if err != nil {
-		return 0, s.backlog, err
-	}
-	out, err := s.outbox.Depth(ctx)
-	if err != nil {
+	pipe := s.inbox.Pipeline() // the inbox and the outbox share the daemon's client
+	inDepth, outDepth := s.inbox.DepthIn(ctx, pipe), s.outbox.DepthIn(ctx, pipe)
+	_, _ = pipe.Exec(ctx) // the results read their commands' own outcomes
+	in, inErr := inDepth()
+	out, outErr := outDepth()
+	if err := errors.Join(inErr, outErr); err != nil {
 		return 0, s.backlog, err
 	}
 	return max(in, out), s.backlog, nil

@@ -258,16 +258,28 @@ func (q *Queue) AddIn(ctx context.Context, pipe redis.Pipeliner, payload []byte,
 // It is the stream's length less the entries this Queue acknowledged and has not deleted yet;
 // another instance's are counted until it deletes them (see the package comment).
 func (q *Queue) Depth(ctx context.Context) (int64, error) {
+	pipe := q.c.Pipeline()
+	result := q.DepthIn(ctx, pipe)
+	_, _ = pipe.Exec(ctx) // result reads the command's own outcome
+	return result()
+}
+
+// DepthIn is Depth with its XLEN queued on pipe, so that the depths of several queues cost one
+// round trip; result, which must be called once pipe ran, returns it. Until then the queue
+// deletes no acknowledged entries (they would be subtracted twice).
+func (q *Queue) DepthIn(ctx context.Context, pipe redis.Pipeliner) (result func() (int64, error)) {
 	q.delMu.RLock()
-	defer q.delMu.RUnlock()
 	q.doneMu.Lock()
 	done := int64(len(q.done))
 	q.doneMu.Unlock()
-	n, err := q.c.XLen(ctx, q.stream).Result()
-	if err != nil {
-		return 0, fmt.Errorf("queue %s: depth: %w", q.opt.Stream, err)
+	n := pipe.XLen(ctx, q.stream)
+	return func() (int64, error) {
+		q.delMu.RUnlock()
+		if err := n.Err(); err != nil {
+			return 0, fmt.Errorf("queue %s: depth: %w", q.opt.Stream, err)
+		}
+		return max(0, n.Val()-done), nil
 	}
-	return max(0, n-done), nil
 }
 
 // Message is one queued item as a handler gets it.
