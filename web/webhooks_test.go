@@ -471,3 +471,26 @@ func TestFailedDeliveryIsRetried(t *testing.T) {
 		t.Fatalf("replay after the retry: %+v, %d submissions", again, f.calls.Load())
 	}
 }
+
+// A body declared as something other than JSON is refused with 415 before anything is read
+// from the store; JSON with parameters or a +json type, or no Content-Type, is taken.
+func TestWebhookMediaTypes(t *testing.T) {
+	e := newEnv(t)
+	num := e.newRMA("P-GR-001", djiItem("SN-DJI-MT01"))
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "application/jsonp"} {
+		w := e.deliver(delivery{source: "dji", id: "msg_mt_" + ct, body: vendorBody(t, num, "RECEIVED"),
+			headers: map[string]string{"Content-Type": ct}})
+		wantProblem(t, w, http.StatusUnsupportedMediaType, "unsupported-media-type")
+	}
+	if st := e.record(num).Status; st != rma.StatusForwardedToVendor {
+		t.Fatalf("refused deliveries changed the status to %s", st)
+	}
+	for i, ct := range []string{"application/json; charset=utf-8", "application/vnd.dji+json", "application/json"} {
+		to := []string{"RECEIVED", "in_repair", "RECEIVED"}[i]
+		w := e.deliver(delivery{source: "dji", id: "msg_mt_ok_" + string(rune('a'+i)), body: vendorBody(t, num, to),
+			headers: map[string]string{"Content-Type": ct}})
+		if w.Code != http.StatusOK && w.Code != http.StatusConflict {
+			t.Fatalf("%s: %d %s", ct, w.Code, w.Body)
+		}
+	}
+}
