@@ -120,6 +120,83 @@ func TestStartSweepsDoneEntriesACrashLeft(t *testing.T) {
 	}
 }
 
+// commandCalls is how many times c's Redis ran cmd (INFO commandstats).
+func commandCalls(t *testing.T, c redis.UniversalClient, cmd string) int64 {
+	t.Helper()
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":calls="); ok {
+			var k int64
+			_, _ = fmt.Sscan(strings.SplitN(rest, ",", 2)[0], &k)
+			return k
+		}
+	}
+	return 0
+}
+
+// Small entries handled at their first attempt are acknowledged and deleted together: one XACK
+// and one XDEL for the batch, none while they wait (an ack hook's commands go at once); Depth
+// counts none of them meanwhile, and a pending scan of their consumer does not take them up
+// again.
+func TestHandledEntriesSettledInBatches(t *testing.T) {
+	srv := testenv.StartRedis(t, "--appendonly", "no")
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	q := New(c, testPrefix(t), fastOpts("c1"))
+	const n = 50
+	for i := range n {
+		if _, err := q.Add(ctx, []byte(fmt.Sprint(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.ensureGroup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{q: q, owned: map[string]time.Time{}, refund: map[string]bool{}}
+	xs, err := r.readGroup(ctx, ">", n, -1)
+	if err != nil || len(xs) != n {
+		t.Fatalf("read %d entries: %v", len(xs), err)
+	}
+	hook := func(ctx context.Context, pipe redis.Pipeliner) func() {
+		pipe.Set(ctx, q.Key()+":hooked", "1", 0)
+		return nil
+	}
+	for i, x := range xs {
+		var hooks []AckHook
+		if i == 0 {
+			hooks = append(hooks, hook)
+		}
+		if err := q.ackSized(ctx, x.ID, false, 1, hooks...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := c.Get(ctx, q.Key()+":hooked").Val(); v != "1" {
+		t.Fatalf("the hook's command waited for the batch: %q", v)
+	}
+	if d, err := q.Depth(ctx); err != nil || d != 0 {
+		t.Fatalf("depth %d %v while the batch waits", d, err)
+	}
+	msgs, _, err := r.pendingScan(ctx, "0", 2*n)
+	if err != nil || len(msgs) != 0 {
+		t.Fatalf("the pending scan took up %d handled entries: %v", len(msgs), err)
+	}
+	q.deleteDone(ctx)
+	if pend, err := c.XPending(ctx, q.Key(), "rmad").Result(); err != nil || pend.Count != 0 {
+		t.Fatalf("pending after the batch: %+v %v", pend, err)
+	}
+	if l := c.XLen(ctx, q.Key()).Val(); l != 0 {
+		t.Fatalf("%d entries left", l)
+	}
+	// One batch; two when the batch's timer went off part way.
+	if acks, dels := commandCalls(t, c, "xack"), commandCalls(t, c, "xdel"); acks > 2 || dels > 2 {
+		t.Errorf("%d XACK and %d XDEL calls for %d entries", acks, dels, n)
+	}
+}
+
 // With ReadAhead a read takes more entries than there are free handlers when a backlog waits:
 // every entry handled once, with fewer reads than entries; entries read ahead and not handled
 // when the consumer stops are given back uncounted (their next handling is still attempt 1).
@@ -138,21 +215,7 @@ func TestReadAhead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reads := func() int64 {
-		t.Helper()
-		info, err := c.Info(ctx, "commandstats").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(info, "\n") {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_xreadgroup:calls="); ok {
-				var k int64
-				_, _ = fmt.Sscan(strings.SplitN(rest, ",", 2)[0], &k)
-				return k
-			}
-		}
-		return 0
-	}
+	reads := func() int64 { t.Helper(); return commandCalls(t, c, "xreadgroup") }
 	var mu sync.Mutex
 	seen := map[string]int{}
 	stop := running(t, q, func(ctx context.Context, m Message) error {

@@ -3,15 +3,20 @@
 //
 // A Queue is one stream with one consumer group and a dead-letter stream. Every rmad instance
 // runs a consumer in the group, so the instances share the work. An entry is acknowledged only
-// after its handler succeeded, and deleted with it or soon after: so that a busy queue does not
-// pay an XDEL per entry, a consumer deletes the small entries it acknowledged in batches (one
-// XDEL for up to deleteBatch of them, at most deleteDelay after the first), while an entry of
-// deleteAtOnceFrom bytes or more (a large raw mail) goes with its XACK. Entries a crash left
-// acknowledged but not deleted are removed by a sweep (XTRIM MINID below the group's oldest
-// pending entry and its last delivered one: everything there is done) when a consumer starts
-// and every sweepEvery in which it acknowledged entries. Depth does not count the done entries
-// this Queue still has to delete, so it is the work not yet done, up to done entries of other
-// instances for at most deleteDelay (or, after a crash, until a sweep).
+// after its handler succeeded, and deleted with it: so that a busy queue does not pay an XACK
+// and an XDEL per entry, a consumer settles the small entries handled at their first attempt
+// in batches (one XDEL and one XACK for up to deleteBatch of them, at most deleteDelay after
+// the first, or a quarter of the visibility timeout when that is shorter), while an entry of
+// deleteAtOnceFrom bytes or more (a large raw mail) or one that failed before is acknowledged
+// and deleted at once. A crash before its batch hands a handled entry out once more, as a crash
+// between a handler and its ack always could (handlers are idempotent: a commit replays, a sent
+// marker stops a second send); until then this consumer does not take it up again itself.
+// Entries a crash left acknowledged but not deleted are removed by a sweep (XTRIM MINID below
+// the group's oldest pending entry and its last delivered one: everything there is done) when
+// a consumer starts and every sweepEvery in which it acknowledged entries. Depth does not count
+// the handled entries this Queue still has to settle, so it is the work not yet done, up to
+// handled entries of other instances for at most deleteDelay (or, after a crash, until they
+// are handled again or a sweep).
 //
 //   - At start a consumer first takes up its own pending entries (left by a crash), then new ones.
 //   - An entry whose consumer went quiet for longer than the visibility timeout is reclaimed
@@ -168,12 +173,14 @@ type Queue struct {
 	dead   string // <prefix>dead:<name>
 	log    zerolog.Logger
 
-	// done holds acknowledged entries not yet deleted from the stream; deleting takes delMu
-	// for writing from its XDEL until done no longer lists them, and Depth for reading around
-	// its XLEN, so what it subtracts is still in the stream.
+	// done holds handled entries not yet acknowledged and deleted from the stream (doneSet
+	// the same ids, for the runner's look-ups); deleting takes delMu for writing from its XDEL
+	// until done no longer lists them, and Depth for reading around its XLEN, so what it
+	// subtracts is still in the stream.
 	delMu     sync.RWMutex
 	doneMu    sync.Mutex
 	done      []string
+	doneSet   map[string]struct{}
 	doneTimer *time.Timer
 	acked     atomic.Bool // an entry was acknowledged since the last sweep
 }
@@ -195,7 +202,7 @@ func New(c redis.UniversalClient, prefix string, opt Options) *Queue {
 	stream := prefix + opt.Stream
 	dead := prefix + "dead:" + opt.Stream
 	return &Queue{
-		c: c, opt: opt, stream: stream, dead: dead,
+		c: c, opt: opt, stream: stream, dead: dead, doneSet: map[string]struct{}{},
 		meta: sibling(stream, ":meta"),
 		log:  opt.Log.With().Str("stream", opt.Stream).Logger(),
 	}
@@ -304,9 +311,10 @@ type ackHooks struct {
 	fs []AckHook
 }
 
-// AckWith has f's commands sent with m's acknowledgement once its handler returned nil, in the
-// same round trip (on Redis Cluster a pipeline to each node they touch), before the ack's own
-// commands. It returns false, keeping nothing, when m did not come from a Queue: the caller
+// AckWith has f's commands sent once m's handler returned nil, in the round trip that
+// acknowledges m (on Redis Cluster a pipeline to each node they touch), before the ack's own
+// commands; when m's ack waits for a batch (see the package comment), in a round trip of their
+// own then. It returns false, keeping nothing, when m did not come from a Queue: the caller
 // then runs its commands itself. f is not called when the handler fails; when the round trip
 // fails, its commands may not have run (the entry is handled again).
 func (m Message) AckWith(f AckHook) bool {
@@ -382,8 +390,14 @@ func (q *Queue) ack(ctx context.Context, id string, meta bool, hooks ...AckHook)
 }
 
 // ackSized is ack of an entry whose payload is size bytes: one smaller than deleteAtOnceFrom,
-// in its first attempt, is acknowledged alone and deleted with the next batch.
+// in its first attempt, is acknowledged and deleted with the next batch (its hooks' commands
+// go now, alone).
 func (q *Queue) ackSized(ctx context.Context, id string, meta bool, size int, hooks ...AckHook) error {
+	later := !meta && size < deleteAtOnceFrom
+	if later && len(hooks) == 0 {
+		q.deleteLater(id)
+		return nil
+	}
 	pipe := q.c.Pipeline()
 	afters := make([]func(), 0, len(hooks))
 	for _, f := range hooks {
@@ -391,14 +405,12 @@ func (q *Queue) ackSized(ctx context.Context, id string, meta bool, size int, ho
 			afters = append(afters, after)
 		}
 	}
-	later := !meta && size < deleteAtOnceFrom
 	var own []redis.Cmder
 	if !later {
-		own = append(own, pipe.XDel(ctx, q.stream, id))
-	}
-	own = append(own, pipe.XAck(ctx, q.stream, q.opt.Group, id))
-	if meta {
-		own = append(own, pipe.HDel(ctx, q.meta, fAttempts(id), fError(id), fDue(id), fFailed(id)))
+		own = append(own, pipe.XDel(ctx, q.stream, id), pipe.XAck(ctx, q.stream, q.opt.Group, id))
+		if meta {
+			own = append(own, pipe.HDel(ctx, q.meta, fAttempts(id), fError(id), fDue(id), fFailed(id)))
+		}
 	}
 	_, _ = pipe.Exec(ctx) // each command's own error below: a hook's failing is the hook's
 	for _, after := range afters {
@@ -409,10 +421,11 @@ func (q *Queue) ackSized(ctx context.Context, id string, meta bool, size int, ho
 			return fmt.Errorf("queue %s: ack %s: %w", q.opt.Stream, id, err)
 		}
 	}
-	q.acked.Store(true)
 	if later {
 		q.deleteLater(id)
+		return nil
 	}
+	q.acked.Store(true)
 	return nil
 }
 
@@ -433,14 +446,15 @@ func (q *Queue) sweepLoop(ctx context.Context) {
 	}
 }
 
-// deleteLater lists an acknowledged entry for the next batch delete: at once when the batch is
-// full, else at most deleteDelay from the first entry of the batch.
+// deleteLater lists a handled entry for the next batch: at once when the batch is full, else
+// at most batchDelay from the first entry of the batch.
 func (q *Queue) deleteLater(id string) {
 	q.doneMu.Lock()
 	q.done = append(q.done, id)
+	q.doneSet[id] = struct{}{}
 	n := len(q.done)
 	if n == 1 {
-		q.doneTimer = time.AfterFunc(deleteDelay, func() { q.deleteDone(context.Background()) })
+		q.doneTimer = time.AfterFunc(q.batchDelay(), func() { q.deleteDone(context.Background()) })
 	}
 	q.doneMu.Unlock()
 	if n >= deleteBatch {
@@ -448,8 +462,25 @@ func (q *Queue) deleteLater(id string) {
 	}
 }
 
-// deleteDone deletes the acknowledged entries listed so far, in one XDEL; a failed delete
-// lists them again for a later one.
+// batchDelay is how long a handled entry may wait for its batch: deleteDelay, or less with a
+// short visibility timeout, so that no consumer takes it for quiet meanwhile (it is not kept
+// fresh while it waits).
+func (q *Queue) batchDelay() time.Duration { return min(deleteDelay, q.opt.VisibilityTimeout/4) }
+
+// handled says whether id is a handled entry this Queue has yet to acknowledge: not to be
+// handled again by this consumer (a pending scan or a reclaim lists it).
+func (q *Queue) handled(id string) bool {
+	q.doneMu.Lock()
+	defer q.doneMu.Unlock()
+	_, ok := q.doneSet[id]
+	return ok
+}
+
+// deleteDone deletes and acknowledges the handled entries listed so far, with one XDEL and one
+// XACK in one round trip (deleting first: a crash in between leaves a pending id without an
+// entry, which admit acknowledges); when the delete fails they are listed again for a later
+// one. Once deleted an entry is done: a failed XACK only leaves its id pending, to be
+// acknowledged when a consumer finds it without its entry.
 func (q *Queue) deleteDone(ctx context.Context) {
 	q.delMu.Lock()
 	defer q.delMu.Unlock()
@@ -466,20 +497,37 @@ func (q *Queue) deleteDone(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.opt.SettleTimeout)
 	defer cancel()
-	if err := q.c.XDel(ctx, q.stream, ids...).Err(); err != nil && !errors.Is(err, redis.ErrClosed) {
-		// Listed again for the next try (Depth keeps not counting them), up to a bound: the
-		// sweep finds what falls off.
+	pipe := q.c.Pipeline()
+	del := pipe.XDel(ctx, q.stream, ids...)
+	ack := pipe.XAck(ctx, q.stream, q.opt.Group, ids...)
+	_, _ = pipe.Exec(ctx)
+	if err := del.Err(); err != nil && !errors.Is(err, redis.ErrClosed) {
+		// Listed again for the next try (Depth keeps not counting them, the runner does not
+		// take them up), up to a bound: what falls off is handled again once reclaimed.
 		q.doneMu.Lock()
 		q.done = append(ids, q.done...)
 		if len(q.done) > 10*deleteBatch {
+			for _, id := range q.done[:len(q.done)-10*deleteBatch] {
+				delete(q.doneSet, id)
+			}
 			q.done = q.done[len(q.done)-10*deleteBatch:]
 		}
 		if q.doneTimer == nil {
 			q.doneTimer = time.AfterFunc(time.Second, func() { q.deleteDone(context.Background()) })
 		}
 		q.doneMu.Unlock()
-		q.log.Debug().Err(err).Int("count", len(ids)).Msg("could not delete acknowledged entries yet")
+		q.log.Debug().Err(err).Int("count", len(ids)).Msg("could not delete handled entries yet")
+		return
 	}
+	q.doneMu.Lock()
+	for _, id := range ids {
+		delete(q.doneSet, id)
+	}
+	q.doneMu.Unlock()
+	if err := ack.Err(); err != nil && !isNoGroup(err) && !errors.Is(err, redis.ErrClosed) {
+		q.log.Debug().Err(err).Int("count", len(ids)).Msg("deleted handled entries; could not acknowledge them")
+	}
+	q.acked.Store(true)
 }
 
 // sweep removes the entries before the consumer group's oldest pending entry and after none it

@@ -365,7 +365,7 @@ func (r *runner) admit(ctx context.Context, xs []redis.XMessage, first bool) ([]
 	r.mu.Lock()
 	fresh := xs[:0:0]
 	for _, x := range xs {
-		if _, held := r.owned[x.ID]; !held {
+		if _, held := r.owned[x.ID]; !held && !q.handled(x.ID) {
 			fresh = append(fresh, x)
 		}
 	}
@@ -488,7 +488,7 @@ func (r *runner) pendingScan(ctx context.Context, from string, n int) (msgs []Me
 	var ids []string
 	r.mu.Lock()
 	for _, p := range pend {
-		if _, held := r.owned[p.ID]; !held {
+		if _, held := r.owned[p.ID]; !held && !q.handled(p.ID) {
 			ids = append(ids, p.ID)
 		}
 	}
