@@ -412,9 +412,14 @@ func (q *Queue) ackSized(ctx context.Context, id string, meta bool, size int, ho
 			own = append(own, pipe.HDel(ctx, q.meta, fAttempts(id), fError(id), fDue(id), fFailed(id)))
 		}
 	}
-	_, _ = pipe.Exec(ctx) // each command's own error below: a hook's failing is the hook's
+	_, execErr := pipe.Exec(ctx) // each command's own error below: a hook's failing is the hook's
 	for _, after := range afters {
 		after()
+	}
+	var reply redis.Error
+	if later && execErr != nil && !errors.As(execErr, &reply) {
+		// The round trip failed, not a command in it: handled again, as when an ack fails.
+		return fmt.Errorf("queue %s: ack %s: %w", q.opt.Stream, id, execErr)
 	}
 	for _, c := range own {
 		if err := c.Err(); err != nil {
