@@ -51,16 +51,19 @@ func dump(t *testing.T, s *Store) map[string]string {
 	return out
 }
 
+// forwarded is what rules would decide for an item forwarded to its vendor.
+func forwarded(it rma.Item, brand string) rma.Decision {
+	d := accepted(it)
+	d.Route.Handling = rma.HandlingForward
+	d.Product = &rma.Product{EAN: it.EAN, Brand: brand, Model: "Mini 4 Pro"}
+	return d
+}
+
 // The one-call status change and the general path (Cluster's) leave exactly the same keys:
 // record, history, status sets, change index, open-serial key, worklist and tracking indexes.
 func TestStatusChangeOneCallMatchesSteps(t *testing.T) {
 	ctx := context.Background()
-	forward := func(it rma.Item) rma.Decision {
-		d := accepted(it)
-		d.Route.Handling = rma.HandlingForward
-		d.Product = &rma.Product{EAN: it.EAN, Brand: "DJI ", Model: "Mini 4 Pro"}
-		return d
-	}
+	forward := func(it rma.Item) rma.Decision { return forwarded(it, "DJI ") }
 	run := func(s *Store, general bool) map[string]string {
 		t.Helper()
 		items := []rma.Item{item(1, "OWN-1", "sn 1"), item(2, "OWN-2", ""), item(3, "OWN-3", "SN-3")}
@@ -213,12 +216,7 @@ func TestStatusChangeGeneralPathCases(t *testing.T) {
 // whole: afterwards the worklist index is the one a rebuild writes, key by key.
 func TestStatusChangeRepairsAnIndexOutOfPlace(t *testing.T) {
 	ctx := context.Background()
-	forward := func(it rma.Item) rma.Decision {
-		d := accepted(it)
-		d.Route.Handling = rma.HandlingForward
-		d.Product = &rma.Product{EAN: it.EAN, Brand: "DJI", Model: "Mini 4 Pro"}
-		return d
-	}
+	forward := func(it rma.Item) rma.Decision { return forwarded(it, "DJI") }
 	ixKeys := func(s *Store) map[string]string {
 		out := map[string]string{}
 		for k, v := range dump(t, s) {
