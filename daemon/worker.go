@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/rmad/rmad/estimate"
@@ -216,6 +217,17 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 	if err := p.store.IndexRejected(ctx, partner.ID, rejectedOf(sub, out.Decisions, roots), ids...); err != nil {
 		return nil, err
 	}
+	// With replicas to confirm (redis.min_replicas) the thread index is written before the
+	// confirmation below, which then covers it too (replication is in order): a failover must
+	// not forget the thread of a reply that left. Without, it goes with the outbox entry.
+	var index func(redis.Pipeliner) func() error
+	if p.store.Replication().Replicas > 0 || (reply == nil && len(msgs) == 0) {
+		if err := p.store.IndexThread(ctx, partner.ID, threadNumbers, ids...); err != nil {
+			return nil, err
+		}
+	} else {
+		index = indexThread(ctx, p.store, partner.ID, threadNumbers, ids...)
+	}
 	// No number leaves before the replicas hold it (redis.min_replicas): a failover must not
 	// give a number a partner was told to another mail. Not confirmed: no reply yet, retried.
 	if err := p.store.ConfirmCommit(ctx, partner.ID, out.Decisions); err != nil {
@@ -224,19 +236,15 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	// One outbox entry for the reply, the staff copy and the forwards, in one round trip with
-	// their thread index (ahead of it: the thread is known before any of its mails leaves, so a
-	// fast answer is recognised); the reply is kept (30 days) after, so staff can send it again
-	// from the console.
-	index := indexThread(ctx, p.store, partner.ID, threadNumbers, ids...)
-	switch {
-	case reply != nil:
+	// their thread index unless it is written already (ahead of the entry: the thread is known
+	// before any of its mails leaves, so a fast answer is recognised); the reply is kept (30
+	// days) after, so staff can send it again from the console.
+	if reply != nil {
 		msgs = append([]outbound.Message{*reply}, msgs...)
 		err = enqueueKept(ctx, p.outbox, p.store, p.composer, partner.ID, decidedNumbers(out.Decisions), index, enqueued, msgs...)
-	case len(msgs) > 0:
+	} else {
 		// No trigger time: the latency metric is about the partner's reply.
 		err = enqueueWith(ctx, p.outbox, index, "", msgs...)
-	default:
-		err = p.store.IndexThread(ctx, partner.ID, threadNumbers, ids...)
 	}
 	if err != nil {
 		return nil, err
