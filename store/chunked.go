@@ -70,7 +70,7 @@ func (s *Store) commitChunked(ctx context.Context, sub rma.Submission, key, subI
 		for _, n := range ours {
 			oursSet[n] = true
 		}
-		ext, replay, err := s.classifyExternal(ctx, key, base, items, oursSet)
+		ext, replay, err := s.classifyExternal(ctx, p, key, base, items, oursSet)
 		if err != nil || replay != nil {
 			if replay != nil {
 				return *replay, nil
@@ -123,7 +123,7 @@ func (s *Store) commitChunked(ctx context.Context, sub rma.Submission, key, subI
 
 // classifyExternal classifies the candidates against claims outside the submission, in chunks;
 // claims by the submission's own reserved numbers (an earlier, interrupted try) count as none.
-func (s *Store) classifyExternal(ctx context.Context, key string, base keyList, items []luaItem, ours map[string]bool) ([]string, *Outcome, error) {
+func (s *Store) classifyExternal(ctx context.Context, partner, key string, base keyList, items []luaItem, ours map[string]bool) ([]string, *Outcome, error) {
 	ext := make([]string, 0, len(items))
 	for from := 0; from < len(items); from += commitChunk {
 		chunk := items[from:min(from+commitChunk, len(items))]
@@ -140,7 +140,7 @@ func (s *Store) classifyExternal(ctx context.Context, key string, base keyList, 
 			return nil, nil, fmt.Errorf("store commit %s: classify: %w", key, err)
 		}
 		if res[0] == "replay" {
-			out, err := replayOutcome(key, res)
+			out, err := s.replayOutcome(ctx, partner, key, res)
 			return nil, &out, err
 		}
 		if len(res)-1 != len(chunk) {

@@ -312,7 +312,7 @@ func (s *Store) Commit(ctx context.Context, sub rma.Submission, decisions []rma.
 				return Outcome{}, fmt.Errorf("store commit %s: classify: %w", key, err)
 			}
 			if res[0] == "replay" {
-				return replayOutcome(key, res)
+				return s.replayOutcome(ctx, p, key, res)
 			}
 			cls = res[1:]
 			if len(cls) != len(cands) {
@@ -362,7 +362,7 @@ func (s *Store) committed(ctx context.Context, key, partner string, out Outcome,
 		}
 		return out, true, nil
 	case "replay":
-		out, err := replayOutcome(key, res)
+		out, err := s.replayOutcome(ctx, partner, key, res)
 		return out, true, err
 	}
 	return Outcome{}, false, nil
@@ -378,11 +378,13 @@ func countEmpty(ss []string) int {
 	return n
 }
 
-func replayOutcome(key string, res []string) (Outcome, error) {
+// replayOutcome is the outcome of the partner's submission key that a commit script found
+// stored (res: 'replay', the stored value).
+func (s *Store) replayOutcome(ctx context.Context, partner, key string, res []string) (Outcome, error) {
 	if len(res) < 2 {
 		return Outcome{}, fmt.Errorf("store commit %s: replay without stored outcome", key)
 	}
-	so, err := storedDecisions([]byte(res[1]))
+	so, err := s.storedDecisions(ctx, partner, key, []byte(res[1]))
 	if err != nil {
 		return Outcome{}, fmt.Errorf("store commit %s: stored outcome: %w", key, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rmad/rmad/rma"
 )
@@ -122,4 +123,55 @@ func testSerialIndexFromClosing(t *testing.T, s *Store) {
 		t.Fatalf("second RMA of the serial: %+v, %v", out2, err)
 	}
 	find(first, out2.Decisions[0].Number)
+}
+
+// Proof: a submission whose decisions all became new RMAs keeps only its classification as its
+// outcome; a replay reads the decisions back from the records, also once they are compacted.
+// One with a duplicate among them keeps the decisions as given (the script asks for them).
+func TestOutcomeOfNewRecordsOnly(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	sub := mailSub("gr-net", "rec1@example.com", item(1, "OWN-R1", "SN-R1"), item(2, "OWN-R2", "SN-R2"))
+	ds := decide(sub.Items)
+	ds[1].ClaimType = "damaged in transit"
+	out, err := s.Commit(ctx, sub, ds, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subKey := func(sub rma.Submission) string { return s.k.sub("gr-net", shortHash("gr-net\n"+SubmissionKey(sub))) }
+	if v := s.c.Get(ctx, subKey(sub)).Val(); v != outcomeRecorded+"+2026:1|+2026:2" {
+		t.Errorf("stored outcome %q, want the classification alone", v)
+	}
+	replay := func(sub rma.Submission, ds []rma.Decision, first Outcome) {
+		t.Helper()
+		again, err := s.Commit(ctx, sub, ds, testNow.Add(time.Minute))
+		if err != nil || !again.Replay {
+			t.Fatalf("replay: %+v, %v", again, err)
+		}
+		again.Replay = false
+		if !reflect.DeepEqual(again, first) {
+			t.Errorf("replayed outcome %+v\nfirst %+v", again, first)
+		}
+	}
+	replay(sub, ds, out)
+	for _, d := range out.Decisions {
+		if _, err := s.SetStatus(ctx, d.Number, rma.StatusExpired, "rmad", "", nil, testNow.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep, err := s.Compact(ctx, testNow.Add(2*time.Hour)); err != nil || rep.Compacted != 2 {
+		t.Fatalf("compact: %+v, %v", rep, err)
+	}
+	replay(sub, ds, out)
+
+	dup := mailSub("gr-net", "rec2@example.com", item(1, "OWN-R9", "SN-R9"), item(2, "own-r9", "SN-R10"))
+	dds := decide(dup.Items)
+	dout, err := s.Commit(ctx, dup, dds, testNow)
+	if err != nil || dout.Decisions[1].Result != rma.ResultDuplicate {
+		t.Fatalf("duplicate in the submission: %+v, %v", dout, err)
+	}
+	if v := s.c.Get(ctx, subKey(dup)).Val(); !strings.HasPrefix(v, outcomeAssigned+"+2026:3|@1\n") {
+		t.Errorf("stored outcome with a duplicate starts %q", v[:min(len(v), 40)])
+	}
+	replay(dup, dds, dout)
 }
