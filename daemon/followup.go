@@ -41,9 +41,14 @@ func threadIDs(sub rma.Submission) []string {
 }
 
 // appendSent adds a mail rmad sends to a thread's ids: its Message-ID and its reference token
-// (the "Ref:" line of its text), which stands for it when a client drops References.
-func appendSent(ids []string, messageID string) []string {
-	return append(ids, messageID, rma.RefToken(messageID))
+// (the "Ref:" line of its text), which stands for it when a client drops References. A mail
+// whose Ref line names another mail's thread (a staff copy's names the partner's mail, which
+// it references) adds only that token: the store then keeps that mail under it, one entry.
+func appendSent(ids []string, m outbound.Message) []string {
+	if m.Ref != "" && m.Ref != rma.RefToken(m.ID) {
+		return append(ids, m.Ref)
+	}
+	return append(ids, m.ID, rma.RefToken(m.ID))
 }
 
 // followUpThread returns what a partner's mail answers, or an empty thread when it is ordinary
@@ -368,7 +373,7 @@ func (p *pipeline) followUp(ctx context.Context, sub rma.Submission, th thread, 
 		return fmt.Errorf("compose follow-up staff mail: %w", err)
 	}
 	if staffOK {
-		ids = appendSent(ids, staff.ID)
+		ids = appendSent(ids, staff)
 	}
 	var answer *outbound.Message
 	if pl.news.Answers() && len(pl.completions) == 0 {
@@ -376,7 +381,7 @@ func (p *pipeline) followUp(ctx context.Context, sub rma.Submission, th thread, 
 		if err != nil {
 			return fmt.Errorf("compose follow-up answer: %w", err)
 		}
-		ids = appendSent(ids, msg.ID)
+		ids = appendSent(ids, msg)
 		answer = &msg
 	}
 	if th.rejected != nil && len(targets) == 0 {

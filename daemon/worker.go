@@ -201,10 +201,10 @@ func (p *pipeline) record(ctx context.Context, sub rma.Submission, ds []rma.Deci
 	// The thread is known before any of its mails leaves, so a fast answer is recognised.
 	ids := []string{sub.Source.MessageID}
 	if reply != nil {
-		ids = appendSent(ids, reply.ID)
+		ids = appendSent(ids, *reply)
 	}
 	for _, m := range msgs {
-		ids = appendSent(ids, m.ID)
+		ids = appendSent(ids, m)
 	}
 	threadNumbers := decidedNumbers(out.Decisions)
 	if fu != nil {
@@ -283,7 +283,7 @@ func (p *pipeline) answerCommand(ctx context.Context, sub rma.Submission, enqueu
 		}
 	}
 	// A STATUS answer about RMAs is their newest partner mail (a WARRANTY answer is about none).
-	index := indexThread(ctx, p.store, partner.ID, commandNumbers, appendSent([]string{sub.Source.MessageID}, msg.ID)...)
+	index := indexThread(ctx, p.store, partner.ID, commandNumbers, appendSent([]string{sub.Source.MessageID}, msg)...)
 	return enqueueKept(ctx, p.outbox, p.store, p.composer, partner.ID, commandNumbers, index, enqueued, msg)
 }
 

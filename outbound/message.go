@@ -28,6 +28,9 @@ type Message struct {
 	// does not read it again from Raw; nil for a Message from elsewhere (Restore, a decoded
 	// outbox entry), which Keep then reads.
 	written *written
+	// Ref is the reference token of its Ref line (rma.RefToken): its own Message-ID's, or, for
+	// a staff copy, the partner mail's, whose thread it belongs to. Not kept with the message.
+	Ref string `json:"-"`
 }
 
 // written is what build knew of a mail it wrote: its subject (decoded), its Date header, its
@@ -64,6 +67,7 @@ type draft struct {
 	auto       string // Auto-Submitted value
 	inReplyTo  string
 	references []string
+	ref        string // the Ref line's token when it is not this mail's own (Message.Ref)
 	body       string
 	files      []file
 }
@@ -131,7 +135,11 @@ func (c *Composer) build(d draft, now time.Time) (Message, error) {
 	id := messageID(d.kind, d.seed, domainOf(from.Address))
 	// The reference line survives clients and gateways that drop References: quoted back, it
 	// names this mail's thread (rma.RefToken).
-	d.body = strings.TrimRight(d.body, "\n") + "\n\n" + rma.RefPrefix + rma.RefToken(id) + "\n"
+	ref := d.ref
+	if ref == "" {
+		ref = rma.RefToken(id)
+	}
+	d.body = strings.TrimRight(d.body, "\n") + "\n\n" + rma.RefPrefix + ref + "\n"
 
 	var h mail.Header
 	h.SetDate(now)
@@ -171,7 +179,7 @@ func (c *Composer) build(d draft, now time.Time) (Message, error) {
 	if cap(raw) > 1<<20 && cap(raw)-len(raw) > len(raw)/4 {
 		raw = bytes.Clone(raw)
 	}
-	return Message{ID: id, From: from.Address, To: to, Raw: raw, written: &written{subject: d.subject,
+	return Message{ID: id, From: from.Address, To: to, Raw: raw, Ref: ref, written: &written{subject: d.subject,
 		date: h.Get("Date"), locale: d.locale, labels: labels}}, nil
 }
 

@@ -199,6 +199,13 @@ func (c *Composer) StaffCopy(sub rma.Submission, p rma.Partner, ds []rma.Decisio
 	if a, err := mail.ParseAddress(sub.From); err == nil {
 		d.replyTo = []*mail.Address{a}
 	}
+	// In the partner mail's thread, with its reference token: a staff answer and what the
+	// partner answers to it reference or quote the partner's mail, so the staff copy needs no
+	// thread entry of its own.
+	if sub.Source.MessageID != "" {
+		d.inReplyTo, d.references = threading(sub)
+		d.ref = rma.RefToken(sub.Source.MessageID)
+	}
 	m, err := c.build(d, now)
 	return m, err == nil, err
 }

@@ -130,6 +130,9 @@ func (s *Store) indexThreadIn(ctx context.Context, pipe redis.Pipeliner, partner
 			continue
 		}
 		k := s.k.thread(partner, id)
+		if slices.Contains(ks, k) { // a token given twice: mails that share an entry
+			continue
+		}
 		ks = append(ks, k)
 		cmds = append(cmds, pipe.SetNX(ctx, k, v, ThreadTTL))
 	}
