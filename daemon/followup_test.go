@@ -254,3 +254,65 @@ func submitRouter(ctx context.Context, t *testing.T, h *harness) (mailHeader, se
 	}
 	return orig, replies[0]
 }
+
+// TestStaffCopyThread: the staff copy is in the partner mail's thread (In-Reply-To) and its Ref
+// line names the partner mail's token, so a new RMA has two thread entries (the partner's mail
+// under its token, and the reply's token) instead of three; the partner's answer to a staff
+// answer written from the staff copy is still a follow-up, by its References and by the
+// quoted Ref line alone.
+func TestStaffCopyThread(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t)
+	ctx := context.Background()
+	const partnerAddr = "service@alfa-computers.gr"
+	raw, err := os.ReadFile("../testdata/mails/01-gr-body-router.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := readHeader(t, "01", raw)
+	toPartner, toStaff := sentTo(t, h.deliver(ctx, t, "submission", raw), partnerAddr)
+	if len(toPartner) != 1 || len(toStaff) != 1 {
+		t.Fatalf("submission: %d mails to the partner, %d to staff; want 1 and 1", len(toPartner), len(toStaff))
+	}
+	staff := toStaff[0]
+	if !slices.Contains(staff.InReplyTo, orig.MessageID) || !strings.Contains(staff.Text, rma.RefPrefix+rma.RefToken(orig.MessageID)) {
+		t.Errorf("staff copy (In-Reply-To %v) not in the partner mail's thread:\n%s", staff.InReplyTo, staff.Text)
+	}
+	nums := ingest.SubjectNumbers(toPartner[0].Subject)
+	if len(nums) != 1 {
+		t.Fatalf("reply subject %q: want one RMA number", toPartner[0].Subject)
+	}
+	usage, err := store.MemoryUsage(ctx, h.rdb, h.prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := 0
+	for _, u := range usage {
+		if u.Kind == "tn" {
+			entries = u.Keys
+		}
+	}
+	if entries != 2 {
+		t.Errorf("%d thread entries for one RMA, want 2", entries)
+	}
+
+	// Staff answered from the staff copy; the partner answers that (References as clients build them).
+	const staffAnswer = "staff-answer-1@example.com"
+	staffText := "Please send the router with the invoice.\n\n" + quote(staff.Text)
+	sent := h.deliver(ctx, t, "answer to staff", followUpMail(partnerAddr, "sa-1@alfa-computers.gr", "RE: router",
+		staffAnswer, []string{orig.MessageID, staff.MessageID, staffAnswer}, "Tracking number: ACS 7000000001\n\n"+quote(staffText)))
+	if toPartner, _ = sentTo(t, sent, partnerAddr); len(toPartner) != 1 || !strings.Contains(toPartner[0].Text, "ACS 7000000001") {
+		t.Fatalf("answer to staff: %d answers confirming ACS 7000000001", len(toPartner))
+	}
+	// A client that drops the headers: the quoted Ref line alone.
+	sent = h.deliver(ctx, t, "answer to staff, no headers", followUpMail(partnerAddr, "sa-2@alfa-computers.gr", "RE: router",
+		"", nil, "Tracking number: ACS 7000000002\n\n"+quote(staffText)))
+	if toPartner, _ = sentTo(t, sent, partnerAddr); len(toPartner) != 1 || !strings.Contains(toPartner[0].Text, "ACS 7000000002") {
+		t.Fatalf("answer to staff without headers: %d answers confirming ACS 7000000002", len(toPartner))
+	}
+	for _, trk := range []string{"ACS 7000000001", "ACS 7000000002"} {
+		if recs, err := h.st.ByTracking(ctx, trk); err != nil || len(recs) != 1 || recs[0].Number != nums[0] {
+			t.Errorf("ByTracking %s: %v %v; want %s", trk, recs, err, nums[0])
+		}
+	}
+}
