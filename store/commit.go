@@ -124,7 +124,7 @@ type luaPlan struct {
 // luaWriteRecord is the Lua function the commit scripts write a new record with (plan w, the
 // record's key rec, its number key num, the own-number and serial keys' value val): its fields
 // and packed chunks in one HSET, own-number and open-serial keys in one MSET, serial index,
-// status set, updated index.
+// status set, and the updated index unless plan.upd is 0 (commitOneScript: see there).
 const luaWriteRecord = `
 local function writeRecord(plan, w, rec, num, val)
   local f = w.fields -- and the packed chunks: one HSET per record
@@ -136,7 +136,7 @@ local function writeRecord(plan, w, rec, num, val)
   if #dd > 0 then redis.call('MSET', unpack(dd)) end
   if w.sset > 0 then redis.call('HSET', KEYS[w.sset], num, '') end
   redis.call('SADD', KEYS[w.stat], num)
-  redis.call('ZADD', KEYS[plan.upd], plan.updms, num)
+  if plan.upd > 0 then redis.call('ZADD', KEYS[plan.upd], plan.updms, num) end
 end
 `
 

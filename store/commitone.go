@@ -132,7 +132,10 @@ func (s *Store) commitOne(ctx context.Context, sub rma.Submission, key string, d
 		RecPre: s.k.partner(p) + "rma:", SubTTL: SubmissionTTL.Milliseconds()}
 	plan.NumPre, plan.NumPost, _ = strings.Cut(rma.Number{N: numberMark, Year: year}.String(), strconv.Itoa(numberMark))
 	plan.Seq, plan.Issued, plan.Owner = kl.add(s.k.seq(year)), kl.add(s.k.issued(year)), kl.add(s.k.owner(year))
-	plan.Partners, plan.Listed, plan.Upd = kl.add(s.k.partners()), kl.add(s.k.listed(p)), kl.add(s.k.updated(p))
+	// No updated entry: a new RMA is open, in its partner's open set (ix:po) scored by its
+	// creation, which ChangedSince reads too; its first status change adds it. The worklist
+	// entries are written by this same script, so none is missing after a crash.
+	plan.Partners, plan.Listed = kl.add(s.k.partners()), kl.add(s.k.listed(p))
 	plan.AllNum = len(cands) == len(decisions) && len(cands) > 0
 	args := []any{nil, nil} // plan and outcome, set below
 	for ci, c := range cands {

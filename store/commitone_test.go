@@ -175,3 +175,36 @@ func TestOutcomeOfNewRecordsOnly(t *testing.T) {
 	}
 	replay(dup, dds, dout)
 }
+
+// Proof: the one-script commit writes no updated entry for a new RMA (its open-set entry stands
+// for it), ChangedSince still finds it by its creation, and its first status change adds it.
+func TestNewRMAWithoutUpdatedEntry(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	sub := mailSub("gr-net", "upd1@example.com", item(1, "OWN-U1", "SN-U1"))
+	out, err := s.Commit(ctx, sub, decide(sub.Items), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	num := out.Decisions[0].Number
+	if n := s.c.ZCard(ctx, s.k.updated("gr-net")).Val(); n != 0 {
+		t.Errorf("%d updated entries after a commit, want none", n)
+	}
+	changed := func(since time.Time, want int) {
+		t.Helper()
+		recs, err := s.ChangedSince(ctx, "gr-net", since)
+		if err != nil || len(recs) != want || want == 1 && recs[0].Number != num {
+			t.Errorf("changed since %s: %d records, %v; want %d", since, len(recs), err, want)
+		}
+	}
+	changed(testNow.Add(-time.Second), 1)
+	changed(testNow, 0)
+	if _, err := s.SetStatus(ctx, num, rma.StatusReceived, "staff:ana", "", nil, testNow.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.c.ZCard(ctx, s.k.updated("gr-net")).Val(); n != 1 {
+		t.Errorf("%d updated entries after a status change, want 1", n)
+	}
+	changed(testNow.Add(30*time.Minute), 1)
+	changed(testNow.Add(time.Hour), 0)
+}

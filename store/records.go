@@ -136,12 +136,25 @@ func (s *Store) ChangedSince(ctx context.Context, partnerID string, since time.T
 		return nil, err
 	}
 	var out []rma.Record
+	rng := &redis.ZRangeBy{Min: "(" + strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf"}
 	for _, p := range partners {
-		members, err := s.c.ZRangeByScore(ctx, s.k.updated(p), &redis.ZRangeBy{
-			Min: "(" + strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf",
-		}).Result()
-		if err != nil {
+		// A status change is in updated; an RMA created since and not changed yet is only in
+		// its partner's open set (commitOneScript), scored by when it entered its status: an
+		// RMA there above since changed since, so the union is exact.
+		pipe := s.c.Pipeline()
+		upd, open := pipe.ZRangeByScore(ctx, s.k.updated(p), rng), pipe.ZRangeByScore(ctx, s.k.ix("po:"+p), rng)
+		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, fmt.Errorf("changed since for %s: %w", p, err)
+		}
+		members := upd.Val()
+		seen := make(map[string]bool, len(members))
+		for _, m := range members {
+			seen[m] = true
+		}
+		for _, m := range open.Val() {
+			if !seen[m] {
+				members = append(members, m)
+			}
 		}
 		recs, err := s.load(ctx, p, parseMembers(members))
 		if err != nil {
