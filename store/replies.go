@@ -103,33 +103,13 @@ func (s *Store) keepFirstIn(ctx context.Context, pipe redis.Pipeliner, keys []st
 }
 
 // KeepMail keeps m, sent to partner about numbers, among each RMA's newest partner mails.
-// Keeping it again (a retry) changes nothing but the expiry.
+// Keeping it again (a retry) changes nothing but the expiry. It is KeepMailIn in a round trip
+// of its own.
 func (s *Store) KeepMail(ctx context.Context, partner string, numbers []string, m KeptMail) error {
-	if len(numbers) == 0 {
-		return nil
-	}
-	ttl, b, err := s.packKept(ctx, numbers, m)
-	if err != nil {
-		return fmt.Errorf("keep mail %s: %w", m.ID, err)
-	}
-	if len(numbers) == 1 {
-		pipe := s.c.Pipeline()
-		result := s.keepFirstIn(ctx, pipe, s.keepMailKeys(partner, m.ID, numbers), s.keepMailArgs(m, ttl, b, true), b, ttl)
-		_, _ = pipe.Exec(ctx)
-		if err := result(); err != nil {
-			return fmt.Errorf("keep mail %s: %w", m.ID, err)
-		}
-		return nil
-	}
-	first := true
-	for chunk := range slices.Chunk(numbers, keptChunk) {
-		err := keepMailScript.Run(ctx, s.c, s.keepMailKeys(partner, m.ID, chunk), s.keepMailArgs(m, ttl, b, first)...).Err()
-		if err != nil {
-			return fmt.Errorf("keep mail %s: %w", m.ID, err)
-		}
-		first = false
-	}
-	return nil
+	pipe := s.c.Pipeline()
+	result := s.KeepMailIn(ctx, pipe, partner, numbers, m)
+	_, _ = pipe.Exec(ctx) // result reads each command's own outcome
+	return result()
 }
 
 // KeepMailIn is KeepMail with its script calls queued on pipe, for the caller to send with
@@ -187,7 +167,8 @@ func (s *Store) KeepMailIn(ctx context.Context, pipe redis.Pipeliner, partner st
 // keptChunk bounds the RMAs one keep script lists a mail for: a reply about 10,000 RMAs in one
 // script held Redis for 160 ms (four commands per RMA then), in chunks of 100 a call takes
 // about 2 ms. A crash between chunks leaves some RMAs without the mail listed until the retry
-// (KeepSent goes before the outbox entry, so the retry keeps it again).
+// (a keep that fails fails the step that sends the mail, before or after its outbox entry:
+// the step comes again and keeps it again).
 const keptChunk = 100
 
 // packKept is m about numbers as stored, and how long. With a dictionary, the first mail
