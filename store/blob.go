@@ -48,9 +48,9 @@ func packJSON(v any) ([]byte, error) {
 	var b bytes.Buffer
 	b.Grow(len(blobV1) + len(js)/2)
 	b.WriteString(blobV1)
-	w := packers.Get().(*kflate.Writer)
-	defer packers.Put(w)
-	w.Reset(&b) // back to NewWriterDict's state, dictionary included
+	w := packWriter()
+	defer releasePackWriter(w)
+	w.ResetDict(&b, blobDict)
 	if _, err := w.Write(js); err != nil {
 		return nil, err
 	}
@@ -60,20 +60,45 @@ func packJSON(v any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// packers reuses deflate writers: each holds hundreds of KB of tables, so a writer per value
-// made a 10,000-item commit allocate gigabytes, and the heap grow to hundreds of MB, for
-// 64-byte fields. They are klauspost/compress's, at its level 5: the standard library's at
-// level 9 spent twice the CPU (about 50 µs for a one-item record, 150 µs for a kept reply
-// without a dictionary)
-// for values of the same size within 1 % (that record 203 B against 200, a kept reply 1,777 against 1,786):
-// a deflate stream with the dictionary either way, which unpackJSON reads as before.
-var packers = sync.Pool{New: func() any {
-	w, err := kflate.NewWriterDict(io.Discard, packLevel, blobDict)
-	if err != nil {
-		panic(err) // only for an invalid level, a constant here
+// Packed values (records, kept mails) are deflated by klauspost/compress's writers at its
+// level 5: the standard library's at level 9 spent twice the CPU (about 50 µs for a one-item
+// record, 150 µs for a kept reply without a dictionary) for values of the same size within 1 %
+// (that record 203 B against 200, a kept reply 1,777 against 1,786), and its writer at level 6
+// with a kept mail's dictionary two to three times the CPU (most of it hashing the dictionary
+// into tables it clears for every copy, 640 KB) for copies 4 % smaller. A writer holds hundreds
+// of KB of tables, so one per value made a 10,000-item commit allocate gigabytes; they are
+// reused, each taking its value's dictionary at the reset (ResetDict), so every dictionary
+// shares them. packSpare keeps two across garbage collections, which empty a sync.Pool (its
+// victim cache lasts one more): the daemon collects every few mails, and a writer made anew is
+// a megabyte allocated and cleared for a value of a few KB. The pool holds those more workers
+// need at once.
+var (
+	packSpare   = make(chan *kflate.Writer, 2)
+	packWriters = sync.Pool{New: func() any {
+		w, err := kflate.NewWriter(io.Discard, packLevel)
+		if err != nil {
+			panic(err) // only for an invalid level, a constant here
+		}
+		return w
+	}}
+)
+
+func packWriter() *kflate.Writer {
+	select {
+	case w := <-packSpare:
+		return w
+	default:
+		return packWriters.Get().(*kflate.Writer)
 	}
-	return w
-}}
+}
+
+func releasePackWriter(w *kflate.Writer) {
+	select {
+	case packSpare <- w:
+	default:
+		packWriters.Put(w)
+	}
+}
 
 const packLevel = 5
 

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	kflate "github.com/klauspost/compress/flate"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -96,8 +95,8 @@ func (d *MailDictionary) pack(m KeptMail) ([]byte, error) {
 	b.Grow(len(m.Raw)/6 + 256)
 	b.WriteString(blobM2)
 	b.Write(d.id[:])
-	w := keptWriter()
-	defer releaseKeptWriter(w)
+	w := packWriter()
+	defer releasePackWriter(w)
 	w.ResetDict(&b, d.data)
 	if err := writeKept(w, m); err != nil {
 		return nil, err
@@ -106,42 +105,6 @@ func (d *MailDictionary) pack(m KeptMail) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
-}
-
-// Kept mails are deflated by klauspost/compress at its level 5, as records are (packers): the
-// standard library's writer at level 6 spent twice to three times the CPU on a copy (most of
-// it hashing the dictionary into tables it clears for every copy, 640 KB) for copies 4 %
-// smaller. Its writers take the dictionary at each reset (ResetDict), so all dictionaries
-// share them: keptSpare keeps two across garbage collections, which empty a sync.Pool (its
-// victim cache lasts one more) — the daemon collects every few mails, and a writer made anew
-// is a megabyte allocated and cleared for a copy of a few KB — and the pool holds those more
-// workers need at once.
-var (
-	keptSpare   = make(chan *kflate.Writer, 2)
-	keptWriters = sync.Pool{New: func() any {
-		w, err := kflate.NewWriter(io.Discard, packLevel)
-		if err != nil {
-			panic(err) // only for an invalid level, a constant here
-		}
-		return w
-	}}
-)
-
-func keptWriter() *kflate.Writer {
-	select {
-	case w := <-keptSpare:
-		return w
-	default:
-		return keptWriters.Get().(*kflate.Writer)
-	}
-}
-
-func releaseKeptWriter(w *kflate.Writer) {
-	select {
-	case keptSpare <- w:
-	default:
-		keptWriters.Put(w)
-	}
 }
 
 func (k keys) mailDict(id string) string { return k.prefix + "maildict:" + id }

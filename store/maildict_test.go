@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// The kept mails' deflate writers outlast garbage collections, which empty a sync.Pool: a
+// The deflate writers of packed values outlast garbage collections, which empty a sync.Pool: a
 // kept copy packed after two of them allocates its few KB, not a writer anew (a megabyte).
 func TestKeptWriterOutlastsGC(t *testing.T) {
 	sample := keptTestMail("reply.sample@d", testNow)
